@@ -1,0 +1,920 @@
+//! The manifest's types: what a parsed, valid `tenon.toml` holds.
+//!
+//! These types are the contract between the layers: the resolver reads
+//! [`Manifest::dependencies`] and [`Manifest::engine`], the sandbox reads
+//! [`Manifest::runtime`], [`Manifest::limits`] and [`Manifest::permissions`],
+//! the engine reads the rest. They serialize to the canonical form of the
+//! manifest (the one `tenon manifest convert` writes).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::id::PluginId;
+use crate::units::{ByteSize, DurationSpec};
+
+/// The manifest format version this crate reads and writes.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// A plugin manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The version of the manifest format itself; always [`MANIFEST_VERSION`].
+    pub manifest_version: u32,
+    /// What the plugin is.
+    pub plugin: PluginMeta,
+    /// Which plugin API and host versions it works with.
+    #[serde(default)]
+    pub engine: EngineRequirement,
+    /// How it runs.
+    pub runtime: RuntimeSpec,
+    /// What it may consume.
+    #[serde(default)]
+    pub limits: Limits,
+    /// What it may reach.
+    #[serde(default, skip_serializing_if = "Permissions::is_empty")]
+    pub permissions: Permissions,
+    /// The host hooks it handles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookDecl>,
+    /// The commands it answers (`plugin-id:command`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandDecl>,
+    /// HTTP endpoints it asks the host to route to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointDecl>,
+    /// When it is started.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Other plugins it needs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<PluginId, Dependency>,
+    /// What it provides to the host beyond hooks (abilities, a provider).
+    #[serde(default, skip_serializing_if = "Provides::is_empty")]
+    pub provides: Provides,
+    /// Its configuration: fields or a JSON Schema, and defaults.
+    #[serde(default, skip_serializing_if = "ConfigSpec::is_empty")]
+    pub config: ConfigSpec,
+}
+
+/// `[plugin]`: identity and description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginMeta {
+    /// `publisher/name`.
+    pub id: PluginId,
+    /// A human name.
+    pub name: String,
+    /// Strict semver.
+    pub version: Version,
+    /// One or two sentences.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `Name <email>` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
+    /// An SPDX expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// A web page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    /// The source repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Search words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// Catalog categories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// What it offers, from the host's capability vocabulary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+}
+
+/// `[engine]`: compatibility with the plugin API and the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineRequirement {
+    /// The plugin API versions it was built for (the WIT world version for
+    /// component plugins).
+    #[serde(with = "req_serde")]
+    pub tenon: VersionReq,
+    /// The host application's versions it works with, if it cares.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_req_serde")]
+    pub host: Option<VersionReq>,
+    /// Host features it needs (`events`, `storage`…), checked against what
+    /// the host offers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+impl Default for EngineRequirement {
+    fn default() -> Self {
+        Self {
+            tenon: VersionReq::parse("^1").expect("a valid requirement"),
+            host: None,
+            features: Vec::new(),
+        }
+    }
+}
+
+/// `[runtime]`: how the plugin's code runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSpec {
+    /// Which runtime.
+    pub kind: RuntimeKind,
+    /// The module, relative to the plugin directory (component and extism).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// A pin of the module's sha256, 64 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The entry point a native plugin is registered under in the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// The executable of a process plugin, relative to the plugin directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// The runtimes a manifest can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A WebAssembly component for the `tenon:plugin` WIT world.
+    Component,
+    /// A WebAssembly module built with an Extism PDK.
+    Extism,
+    /// Trusted Rust code linked into the host.
+    Native,
+    /// An executable talking to the host over a pipe (out-of-process).
+    Process,
+}
+
+impl RuntimeKind {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Component => "component",
+            Self::Extism => "extism",
+            Self::Native => "native",
+            Self::Process => "process",
+        }
+    }
+
+    /// Whether the kind runs a WebAssembly module (and so needs `module`).
+    pub const fn is_wasm(self) -> bool {
+        matches!(self, Self::Component | Self::Extism)
+    }
+
+    /// All kinds, in manifest order.
+    pub const ALL: [Self; 4] = [Self::Component, Self::Extism, Self::Native, Self::Process];
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[limits]`: what one plugin may consume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Linear memory cap per instance.
+    pub memory: ByteSize,
+    /// Time per call (a hook's own timeout may be shorter).
+    pub timeout: DurationSpec,
+    /// Optional fuel per call (deterministic instruction budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Instance reuse across calls.
+    pub isolation: Isolation,
+    /// Warm instances at most (with `reuse`), or concurrent calls at most
+    /// (with `fresh`).
+    pub max_instances: u32,
+    /// How long a call waits for an instance before failing.
+    pub wait_timeout: DurationSpec,
+    /// Guest stack cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<ByteSize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize::mib(64),
+            timeout: DurationSpec::millis(1500),
+            fuel: None,
+            isolation: Isolation::Reuse,
+            max_instances: 4,
+            wait_timeout: DurationSpec::millis(5000),
+            stack: None,
+        }
+    }
+}
+
+/// Whether calls share warm instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// A pool of warm instances, reused across calls.
+    #[default]
+    Reuse,
+    /// A new instance for every call.
+    Fresh,
+}
+
+impl Isolation {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reuse => "reuse",
+            Self::Fresh => "fresh",
+        }
+    }
+}
+
+/// `[permissions]`: what the plugin asks to reach. The operator grants some
+/// or all of it; the sandbox enforces the intersection.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Permissions {
+    /// Outbound HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkPermission>,
+    /// Directories preopened for the plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filesystem: Vec<FsPermission>,
+    /// A key-value store of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<KvPermission>,
+    /// Config keys holding secrets the plugin may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Event topics it may publish and subscribe to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsPermission>,
+    /// Permissions from the host's own vocabulary (`org = ["read"]`,
+    /// `database = { read = ["forms"] }`): kind → actions or scopes. The
+    /// host decides what they mean.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host: BTreeMap<String, HostPermission>,
+}
+
+impl Permissions {
+    /// Whether nothing at all is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.network.is_none()
+            && self.filesystem.is_empty()
+            && self.kv.is_none()
+            && self.secrets.is_empty()
+            && self.events.is_none()
+            && self.host.is_empty()
+    }
+
+    /// The built-in permission kinds, as they are spelled in manifests.
+    pub const BUILTIN_KINDS: [&'static str; 5] = ["network", "filesystem", "kv", "secrets", "events"];
+}
+
+/// `permissions.network`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPermission {
+    /// Hosts it may call: `api.example.com`, `*.example.com`,
+    /// `example.com:8443`, `*.example.com:443`.
+    #[serde(default)]
+    pub outbound: Vec<HostPattern>,
+    /// HTTP methods; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// Whether loopback and private addresses may be reached (the host must
+    /// also allow it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private: bool,
+    /// Largest response body it may receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response: Option<ByteSize>,
+}
+
+/// A host allowlist entry: a host name or a `*.` wildcard, and an optional
+/// port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostPattern {
+    /// Lowercase host, possibly starting with `*.`.
+    pub host: String,
+    /// A port, or any.
+    pub port: Option<u16>,
+}
+
+/// Why a host pattern is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{pattern}` is not a host pattern: {reason}")]
+pub struct HostPatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl HostPattern {
+    /// Whether `host` (already lowercased, no trailing dot) and `port` match.
+    ///
+    /// `*.example.com` matches any subdomain of `example.com`, at any depth,
+    /// but not `example.com` itself.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match self.host.strip_prefix("*.") {
+            Some(suffix) => host
+                .strip_suffix(suffix)
+                .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+            None => self.host == host,
+        }
+    }
+}
+
+impl FromStr for HostPattern {
+    type Err = HostPatternError;
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: &str| HostPatternError {
+            pattern: pattern.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if pattern.contains("://") {
+            return Err(fail("write the host alone, without a scheme"));
+        }
+        if pattern.contains('/') {
+            return Err(fail("write the host alone, without a path"));
+        }
+        let (host, port) = match pattern.rsplit_once(':') {
+            Some((host, port)) => {
+                let port: u16 = port
+                    .parse()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| fail("the port must be a number from 1 to 65535"))?;
+                (host, Some(port))
+            }
+            None => (pattern, None),
+        };
+        if host.is_empty() {
+            return Err(fail("the host is empty"));
+        }
+        if host.len() > 253 {
+            return Err(fail("the host is longer than 253 characters"));
+        }
+        let labels = host.strip_prefix("*.").unwrap_or(host);
+        if labels.contains('*') {
+            return Err(fail("a wildcard may only be the whole first label, as in `*.example.com`"));
+        }
+        for label in labels.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(fail("each dot-separated label must be 1 to 63 characters"));
+            }
+            if !label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(fail("a host may hold only lowercase ascii letters, digits, '-' and '.'"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(fail("a label may not start or end with '-'"));
+            }
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// `permissions.filesystem[]`: a directory, relative to the plugin's data
+/// root, preopened for the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsPermission {
+    /// A relative path that does not climb out (`..`).
+    pub path: String,
+    /// Read only, or read and write.
+    #[serde(default)]
+    pub mode: FsMode,
+}
+
+/// Filesystem access mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsMode {
+    /// Read only.
+    #[default]
+    Read,
+    /// Read and write.
+    ReadWrite,
+}
+
+impl FsMode {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::ReadWrite => "readwrite",
+        }
+    }
+}
+
+/// `permissions.kv`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvPermission {
+    /// Total bytes of keys and values the plugin may keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<ByteSize>,
+}
+
+/// `permissions.events`: topic patterns (`notify.*`, `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsPermission {
+    /// Topics it may emit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
+    /// Topics it may receive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribe: Vec<String>,
+}
+
+/// A permission from the host's vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostPermission {
+    /// `kind = true`: the whole kind.
+    Flag(bool),
+    /// `kind = ["read", "write"]`: actions.
+    Actions(Vec<String>),
+    /// `kind = { read = ["forms"], write = [] }`: actions with scopes.
+    Scoped(BTreeMap<String, Vec<String>>),
+}
+
+/// `[[hooks]]`: a hook the plugin handles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookDecl {
+    /// The host's hook name, such as `response.pre_deliver`.
+    pub name: String,
+    /// Higher runs first.
+    #[serde(default)]
+    pub priority: Priority,
+    /// What an error or a timeout does to the chain.
+    #[serde(default)]
+    pub fail_policy: FailPolicy,
+    /// Per-handler timeout; the host's default for the hook when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// Extra attempts after a failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Delay between attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A handler priority: higher runs first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Priority(pub i32);
+
+impl Priority {
+    /// System-critical handlers.
+    pub const CRITICAL: Self = Self(1000);
+    /// High-priority business logic.
+    pub const HIGH: Self = Self(500);
+    /// Ordinary handlers (the default).
+    pub const NORMAL: Self = Self(100);
+    /// Optional enhancements.
+    pub const LOW: Self = Self(50);
+    /// Cleanup and finalization.
+    pub const CLEANUP: Self = Self(10);
+
+    /// The named levels, highest first.
+    pub const NAMED: [(&'static str, Self); 5] = [
+        ("critical", Self::CRITICAL),
+        ("high", Self::HIGH),
+        ("normal", Self::NORMAL),
+        ("low", Self::LOW),
+        ("cleanup", Self::CLEANUP),
+    ];
+
+    /// Parses a named level (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, p)| *p)
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Self::NORMAL
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Self::NAMED.iter().find(|(_, p)| p == self) {
+            Some((name, _)) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl Serialize for Priority {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match Self::NAMED.iter().find(|(_, p)| p == self) {
+            Some((name, _)) => serializer.serialize_str(name),
+            None => serializer.serialize_i32(self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i32),
+            Name(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Int(n) => Ok(Self(n)),
+            Raw::Name(name) => Self::from_name(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{name}` is not a priority: use critical, high, normal, low, cleanup or an integer"
+                ))
+            }),
+        }
+    }
+}
+
+/// What an error or timeout of one handler does to the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailPolicy {
+    /// The chain goes on.
+    #[default]
+    Open,
+    /// The chain stops.
+    Closed,
+}
+
+/// Delay between retry attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    /// Linear (`delay × attempt`) or exponential (`delay × 2^(attempt-1)`).
+    #[serde(default)]
+    pub kind: BackoffKind,
+    /// The first delay.
+    pub delay: DurationSpec,
+}
+
+/// The shape of a backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackoffKind {
+    /// `delay × attempt`.
+    #[default]
+    Linear,
+    /// `delay × 2^(attempt-1)`.
+    Exponential,
+}
+
+/// `[[commands]]`: a command other plugins and the host can call as
+/// `plugin-id:name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDecl {
+    /// The command's name within the plugin.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The exported function that serves it; the command's name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+}
+
+/// `[[endpoints]]`: an HTTP route the host may forward to the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDecl {
+    /// The route, starting with `/`.
+    pub path: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The exported function that serves it.
+    pub function: String,
+    /// Whether the caller must be authenticated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
+}
+
+/// `[activation]`: when the plugin is started.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activation {
+    /// Start when the host boots.
+    #[serde(default)]
+    pub on_startup: bool,
+    /// Start on the first dispatch of any of these hooks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_hooks: Vec<String>,
+    /// Start on the first call of any of these commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_commands: Vec<String>,
+    /// Start on the first of these events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_events: Vec<String>,
+}
+
+impl Activation {
+    /// Whether the plugin is started only on first use.
+    pub fn is_lazy(&self) -> bool {
+        !self.on_startup
+            && (!self.on_hooks.is_empty() || !self.on_commands.is_empty() || !self.on_events.is_empty())
+    }
+}
+
+/// A dependency on another plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// The versions that fit.
+    #[serde(with = "req_serde")]
+    pub version: VersionReq,
+    /// Whether the plugin works without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+    /// How it is needed.
+    #[serde(default, skip_serializing_if = "DependencyScope::is_runtime")]
+    pub scope: DependencyScope,
+}
+
+/// How a dependency is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DependencyScope {
+    /// Installed with the plugin and activated before it.
+    #[default]
+    Runtime,
+    /// Must be present, but is not installed on the plugin's behalf.
+    Peer,
+    /// Needed only to develop the plugin; ignored by hosts.
+    Dev,
+}
+
+impl DependencyScope {
+    fn is_runtime(&self) -> bool {
+        *self == Self::Runtime
+    }
+
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Runtime => "runtime",
+            Self::Peer => "peer",
+            Self::Dev => "dev",
+        }
+    }
+}
+
+/// `[provides]`: what the plugin offers beyond hooks (the Go runner's
+/// abilities and providers).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provides {
+    /// Ability backends: a capability and the operations served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abilities: Vec<Ability>,
+    /// A named provider (for example an OAuth integration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+}
+
+impl Provides {
+    /// Whether nothing is provided.
+    pub fn is_empty(&self) -> bool {
+        self.abilities.is_empty() && self.provider.is_none()
+    }
+}
+
+/// An ability backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ability {
+    /// The capability, from the host's vocabulary.
+    pub capability: String,
+    /// The operations served.
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+/// A provider declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// Its name.
+    pub name: String,
+    /// Whether it authenticates with OAuth.
+    #[serde(default)]
+    pub oauth: bool,
+}
+
+/// `[config]`: the plugin's configuration, as simple fields or as a JSON
+/// Schema, with defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// The simple form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<ConfigField>,
+    /// The JSON Schema form (draft 2020-12 subset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// Defaults for keys of the schema form.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ConfigSpec {
+    /// Whether no configuration is declared.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.schema.is_none() && self.defaults.is_empty()
+    }
+}
+
+/// A configuration field of the simple form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigField {
+    /// The key.
+    pub key: String,
+    /// The JSON type of its value.
+    #[serde(rename = "type")]
+    pub ty: ConfigType,
+    /// A human label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Help text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether activation waits for a value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Whether the value is a secret: stored encrypted, never shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// The value used when none is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// The only values allowed, if set.
+    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<serde_json::Value>>,
+}
+
+/// The JSON type of a config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigType {
+    /// A string.
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// A list.
+    Array,
+    /// A map.
+    Object,
+}
+
+impl ConfigType {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+
+    /// Whether `value` has this type.
+    pub fn admits(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match self {
+            Self::String => value.is_string(),
+            Self::Integer => value.is_i64() || value.is_u64(),
+            Self::Number => value.is_number(),
+            Self::Boolean => value.is_boolean(),
+            Self::Array => value.is_array(),
+            Self::Object => matches!(value, Value::Object(_)),
+        }
+    }
+}
+
+/// Serializes a `VersionReq` as its text (semver's own impl is the same, but
+/// this keeps the format explicit and stable).
+mod req_serde {
+    use semver::VersionReq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(req: &VersionReq, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(req)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VersionReq, D::Error> {
+        let text = String::deserialize(d)?;
+        VersionReq::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_req_serde {
+    use semver::VersionReq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(req: &Option<VersionReq>, s: S) -> Result<S::Ok, S::Error> {
+        match req {
+            Some(req) => s.collect_str(req),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<VersionReq>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| VersionReq::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl Serialize for HostPattern {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns() {
+        let check = |pattern: &str, host: &str, port: u16, expected: bool| {
+            let p: HostPattern = pattern.parse().unwrap();
+            assert_eq!(p.matches(host, port), expected, "{pattern} vs {host}:{port}");
+        };
+        check("hooks.slack.com", "hooks.slack.com", 443, true);
+        check("hooks.slack.com", "evil.com", 443, false);
+        check("*.acme.example:443", "api.acme.example", 443, true);
+        check("*.acme.example:443", "a.b.acme.example", 443, true);
+        check("*.acme.example:443", "api.acme.example", 80, false);
+        check("*.acme.example", "acme.example", 443, false);
+        check("*.acme.example", "xacme.example", 443, false);
+        for bad in ["https://x.com", "x.com/a", "*x.com", "a.*.com", "x.com:0", "x.com:99999", "", "X.com", "a..b", "-a.com"] {
+            assert!(bad.parse::<HostPattern>().is_err(), "{bad} should be refused");
+        }
+    }
+}

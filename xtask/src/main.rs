@@ -1,0 +1,85 @@
+//! `cargo xtask`: all of Tenon's automation, in Rust rather than shell.
+//!
+//! Run `cargo xtask help` for the list of tasks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  ci              what CI runs: format check, clippy (warnings denied), then `test`
+  test            build what the tests need, then run every test of the workspace
+  fmt             format the whole tree
+  help            this text
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    match task {
+        "ci" => ci(),
+        "test" => test(rest),
+        "fmt" => cargo(&["fmt", "--all"]),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+fn ci() -> Result<()> {
+    step("format check");
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    step("clippy");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    test(&[])
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    step("tests");
+    let mut args = vec!["test", "--workspace", "--all-features"];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args)
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(Command::new(cargo).args(args).current_dir(root()))
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
