@@ -167,11 +167,15 @@ mod tests {
         );
         check(
             "Acme/x",
-            Err("the publisher of `Acme/x` may hold only lowercase ascii letters, digits and '-', not 'A'"),
+            Err(
+                "the publisher of `Acme/x` may hold only lowercase ascii letters, digits and '-', not 'A'",
+            ),
         );
         check(
             "acme/x_y",
-            Err("the name of `acme/x_y` may hold only lowercase ascii letters, digits and '-', not '_'"),
+            Err(
+                "the name of `acme/x_y` may hold only lowercase ascii letters, digits and '-', not '_'",
+            ),
         );
         let long = format!("acme/{}", "a".repeat(65));
         check(
@@ -180,6 +184,9 @@ mod tests {
                 "the name of `{long}` must be 1 to 64 characters long, not 65"
             )),
         );
-        check(&format!("acme/{}", "a".repeat(64)), Ok(("acme", &"a".repeat(64))));
+        check(
+            &format!("acme/{}", "a".repeat(64)),
+            Ok(("acme", &"a".repeat(64))),
+        );
     }
 }

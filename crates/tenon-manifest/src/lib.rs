@@ -18,5 +18,5 @@ mod units;
 
 pub use id::{MAX_ID_PART_LEN, PluginId, PluginIdError};
 pub use model::*;
-pub use units::{ByteSize, DurationSpec, UnitError};
 pub use semver::{Version, VersionReq};
+pub use units::{ByteSize, DurationSpec, UnitError};

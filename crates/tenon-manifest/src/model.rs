@@ -106,7 +106,11 @@ pub struct EngineRequirement {
     #[serde(with = "req_serde")]
     pub tenon: VersionReq,
     /// The host application's versions it works with, if it cares.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_req_serde")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_req_serde"
+    )]
     pub host: Option<VersionReq>,
     /// Host features it needs (`events`, `storage`…), checked against what
     /// the host offers.
@@ -283,7 +287,8 @@ impl Permissions {
     }
 
     /// The built-in permission kinds, as they are spelled in manifests.
-    pub const BUILTIN_KINDS: [&'static str; 5] = ["network", "filesystem", "kv", "secrets", "events"];
+    pub const BUILTIN_KINDS: [&'static str; 5] =
+        ["network", "filesystem", "kv", "secrets", "events"];
 }
 
 /// `permissions.network`.
@@ -376,7 +381,9 @@ impl FromStr for HostPattern {
         }
         let labels = host.strip_prefix("*.").unwrap_or(host);
         if labels.contains('*') {
-            return Err(fail("a wildcard may only be the whole first label, as in `*.example.com`"));
+            return Err(fail(
+                "a wildcard may only be the whole first label, as in `*.example.com`",
+            ));
         }
         for label in labels.split('.') {
             if label.is_empty() || label.len() > 63 {
@@ -386,7 +393,9 @@ impl FromStr for HostPattern {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             {
-                return Err(fail("a host may hold only lowercase ascii letters, digits, '-' and '.'"));
+                return Err(fail(
+                    "a host may hold only lowercase ascii letters, digits, '-' and '.'",
+                ));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(fail("a label may not start or end with '-'"));
@@ -663,7 +672,9 @@ impl Activation {
     /// Whether the plugin is started only on first use.
     pub fn is_lazy(&self) -> bool {
         !self.on_startup
-            && (!self.on_hooks.is_empty() || !self.on_commands.is_empty() || !self.on_events.is_empty())
+            && (!self.on_hooks.is_empty()
+                || !self.on_commands.is_empty()
+                || !self.on_events.is_empty())
     }
 }
 
@@ -869,14 +880,19 @@ mod opt_req_serde {
     use semver::VersionReq;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(req: &Option<VersionReq>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        req: &Option<VersionReq>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match req {
             Some(req) => s.collect_str(req),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<VersionReq>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<VersionReq>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| VersionReq::parse(&text).map_err(serde::de::Error::custom))
             .transpose()
@@ -904,7 +920,11 @@ mod tests {
     fn host_patterns() {
         let check = |pattern: &str, host: &str, port: u16, expected: bool| {
             let p: HostPattern = pattern.parse().unwrap();
-            assert_eq!(p.matches(host, port), expected, "{pattern} vs {host}:{port}");
+            assert_eq!(
+                p.matches(host, port),
+                expected,
+                "{pattern} vs {host}:{port}"
+            );
         };
         check("hooks.slack.com", "hooks.slack.com", 443, true);
         check("hooks.slack.com", "evil.com", 443, false);
@@ -913,8 +933,22 @@ mod tests {
         check("*.acme.example:443", "api.acme.example", 80, false);
         check("*.acme.example", "acme.example", 443, false);
         check("*.acme.example", "xacme.example", 443, false);
-        for bad in ["https://x.com", "x.com/a", "*x.com", "a.*.com", "x.com:0", "x.com:99999", "", "X.com", "a..b", "-a.com"] {
-            assert!(bad.parse::<HostPattern>().is_err(), "{bad} should be refused");
+        for bad in [
+            "https://x.com",
+            "x.com/a",
+            "*x.com",
+            "a.*.com",
+            "x.com:0",
+            "x.com:99999",
+            "",
+            "X.com",
+            "a..b",
+            "-a.com",
+        ] {
+            assert!(
+                bad.parse::<HostPattern>().is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 }

@@ -105,7 +105,11 @@ fn scale_decimal(number: &str, scale: u128) -> Option<Result<u128, ()>> {
         whole.parse().ok()?
     };
     let frac_digits = frac.len() as u32;
-    let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let frac_value: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     let denominator = 10u128.pow(frac_digits);
     let Some(whole_scaled) = whole.checked_mul(scale) else {
         return Some(Err(()));
@@ -116,7 +120,11 @@ fn scale_decimal(number: &str, scale: u128) -> Option<Result<u128, ()>> {
     if frac_scaled % denominator != 0 {
         return None;
     }
-    Some(whole_scaled.checked_add(frac_scaled / denominator).ok_or(()))
+    Some(
+        whole_scaled
+            .checked_add(frac_scaled / denominator)
+            .ok_or(()),
+    )
 }
 
 impl FromStr for ByteSize {
@@ -149,7 +157,12 @@ impl FromStr for ByteSize {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (unit, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        for (unit, scale) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
             if self.0 >= scale && self.0 % scale == 0 {
                 return write!(f, "{}{unit}", self.0 / scale);
             }
@@ -194,7 +207,10 @@ impl FromStr for DurationSpec {
             Some(Ok(nanos)) => {
                 let secs = u64::try_from(nanos / 1_000_000_000)
                     .map_err(|_| UnitError::Overflow(text.to_owned()))?;
-                Ok(DurationSpec(Duration::new(secs, (nanos % 1_000_000_000) as u32)))
+                Ok(DurationSpec(Duration::new(
+                    secs,
+                    (nanos % 1_000_000_000) as u32,
+                )))
             }
         }
     }
@@ -274,7 +290,10 @@ mod tests {
     use super::*;
 
     fn size(input: &str, expected: Result<u64, &str>) {
-        let got = input.parse::<ByteSize>().map(|s| s.0).map_err(|e| e.to_string());
+        let got = input
+            .parse::<ByteSize>()
+            .map(|s| s.0)
+            .map_err(|e| e.to_string());
         assert_eq!(got, expected.map_err(str::to_owned), "input {input:?}");
     }
 
@@ -293,11 +312,23 @@ mod tests {
         size("1.5KiB", Ok(1536));
         size("1024", Ok(1024));
         size("10 B", Ok(10));
-        size("0.1B", Err("`0.1B` is not a size: write a number and a unit such as `64MiB` or `512KB`"));
-        size("MiB", Err("`MiB` is not a size: write a number and a unit such as `64MiB` or `512KB`"));
-        size("5mb", Err("`mb` is not a size unit: use one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"));
+        size(
+            "0.1B",
+            Err("`0.1B` is not a size: write a number and a unit such as `64MiB` or `512KB`"),
+        );
+        size(
+            "MiB",
+            Err("`MiB` is not a size: write a number and a unit such as `64MiB` or `512KB`"),
+        );
+        size(
+            "5mb",
+            Err("`mb` is not a size unit: use one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"),
+        );
         size("99999999999TiB", Err("`99999999999TiB` is too large"));
-        size("1.2.3MiB", Err("`1.2.3MiB` is not a size: write a number and a unit such as `64MiB` or `512KB`"));
+        size(
+            "1.2.3MiB",
+            Err("`1.2.3MiB` is not a size: write a number and a unit such as `64MiB` or `512KB`"),
+        );
     }
 
     #[test]
@@ -308,13 +339,21 @@ mod tests {
         duration("2m", Ok(Duration::from_secs(120)));
         duration("250us", Ok(Duration::from_micros(250)));
         duration("100", Ok(Duration::from_millis(100)));
-        duration("5 sec", Err("`sec` is not a duration unit: use one of ns, us, ms, s, m, h"));
-        duration("-5s", Err("`-5s` is not a duration: write a number and a unit such as `1500ms` or `5s`"));
+        duration(
+            "5 sec",
+            Err("`sec` is not a duration unit: use one of ns, us, ms, s, m, h"),
+        );
+        duration(
+            "-5s",
+            Err("`-5s` is not a duration: write a number and a unit such as `1500ms` or `5s`"),
+        );
     }
 
     #[test]
     fn display_round_trips() {
-        for text in ["64MiB", "1KiB", "1000B", "1500ms", "5s", "2m", "1h", "250us", "7ns"] {
+        for text in [
+            "64MiB", "1KiB", "1000B", "1500ms", "5s", "2m", "1h", "250us", "7ns",
+        ] {
             let shown = if text.ends_with('B') || text.ends_with("iB") {
                 text.parse::<ByteSize>().unwrap().to_string()
             } else {

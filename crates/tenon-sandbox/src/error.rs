@@ -1,0 +1,196 @@
+//! What can go wrong when running a plugin.
+
+use std::time::Duration;
+
+/// An error from loading or calling a plugin. Every variant says which plugin
+/// and what happened; none of them means the host is in trouble.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The module is not valid WebAssembly for its runtime, or does not compile.
+    #[error("plugin {plugin}: cannot compile its module: {message}")]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// The compiler's explanation.
+        message: String,
+    },
+    /// The module targets a plugin API version this host does not serve.
+    #[error("plugin {plugin} is built for {found}; this host supports {supported}")]
+    Incompatible {
+        /// The plugin.
+        plugin: String,
+        /// What the plugin was built for (for example `tenon:plugin@3.0.0`).
+        found: String,
+        /// What the host serves (for example `tenon:plugin@1.0.0`).
+        supported: String,
+    },
+    /// The module lacks an export the runtime needs.
+    #[error("plugin {plugin} does not export `{export}`")]
+    MissingExport {
+        /// The plugin.
+        plugin: String,
+        /// The missing export.
+        export: String,
+    },
+    /// The manifest asks for something this runtime cannot do.
+    #[error("plugin {plugin}: {message}")]
+    Unsupported {
+        /// The plugin.
+        plugin: String,
+        /// What is not supported.
+        message: String,
+    },
+    /// The call ran past its deadline and was stopped.
+    #[error("plugin {plugin} timed out after {after:?}")]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The deadline it was given.
+        after: Duration,
+    },
+    /// The plugin tried to grow its memory past its limit.
+    #[error("plugin {plugin} ran out of memory (limit {limit} bytes)")]
+    OutOfMemory {
+        /// The plugin.
+        plugin: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The plugin trapped (a panic, an unreachable, a stack overflow…).
+    #[error("plugin {plugin} trapped ({kind}): {message}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// What kind of trap.
+        kind: TrapKind,
+        /// The trap's message, with the plugin's own panic message when known.
+        message: String,
+    },
+    /// The plugin used a permission it was not granted.
+    #[error("plugin {plugin} was denied {permission}: {detail}")]
+    PermissionDenied {
+        /// The plugin.
+        plugin: String,
+        /// The permission, as in the manifest (`network`, `filesystem`, `kv`…).
+        permission: String,
+        /// What it tried.
+        detail: String,
+    },
+    /// The plugin returned an error of its own.
+    #[error("plugin {plugin} failed: {code}: {message}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// Its error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The plugin returned something that does not follow the protocol.
+    #[error("plugin {plugin} broke the protocol: {message}")]
+    Protocol {
+        /// The plugin.
+        plugin: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Every instance was busy for the whole wait timeout.
+    #[error(
+        "plugin {plugin} is busy: no instance free after waiting {waited:?} (max_instances {max_instances})"
+    )]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// How long the call waited.
+        waited: Duration,
+        /// The pool's size.
+        max_instances: u32,
+    },
+    /// The plugin is not started, or was stopped.
+    #[error("plugin {plugin} is not running")]
+    NotRunning {
+        /// The plugin.
+        plugin: String,
+    },
+    /// The host side failed (IO, the compiled-module cache, instantiation).
+    #[error("plugin {plugin}: host failure: {message}")]
+    Host {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The kinds of trap a plugin can hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// The plugin panicked or executed `unreachable`.
+    Unreachable,
+    /// The stack limit was hit.
+    StackOverflow,
+    /// Fuel ran out.
+    OutOfFuel,
+    /// An out-of-bounds memory or table access.
+    MemoryOutOfBounds,
+    /// Integer division by zero or overflow.
+    Arithmetic,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unreachable => "unreachable",
+            Self::StackOverflow => "stack overflow",
+            Self::OutOfFuel => "out of fuel",
+            Self::MemoryOutOfBounds => "memory out of bounds",
+            Self::Arithmetic => "arithmetic",
+            Self::Other => "other",
+        })
+    }
+}
+
+impl SandboxError {
+    /// The plugin the error is about.
+    pub fn plugin(&self) -> &str {
+        match self {
+            Self::Compile { plugin, .. }
+            | Self::Incompatible { plugin, .. }
+            | Self::MissingExport { plugin, .. }
+            | Self::Unsupported { plugin, .. }
+            | Self::Timeout { plugin, .. }
+            | Self::OutOfMemory { plugin, .. }
+            | Self::Trap { plugin, .. }
+            | Self::PermissionDenied { plugin, .. }
+            | Self::Plugin { plugin, .. }
+            | Self::Protocol { plugin, .. }
+            | Self::Busy { plugin, .. }
+            | Self::NotRunning { plugin }
+            | Self::Host { plugin, .. } => plugin,
+        }
+    }
+
+    /// A short stable word for the kind of error (for receipts, events and
+    /// metrics labels).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Compile { .. } => "compile",
+            Self::Incompatible { .. } => "incompatible",
+            Self::MissingExport { .. } => "missing-export",
+            Self::Unsupported { .. } => "unsupported",
+            Self::Timeout { .. } => "timeout",
+            Self::OutOfMemory { .. } => "out-of-memory",
+            Self::Trap { .. } => "trap",
+            Self::PermissionDenied { .. } => "permission-denied",
+            Self::Plugin { .. } => "plugin-error",
+            Self::Protocol { .. } => "protocol",
+            Self::Busy { .. } => "busy",
+            Self::NotRunning { .. } => "not-running",
+            Self::Host { .. } => "host",
+        }
+    }
+}

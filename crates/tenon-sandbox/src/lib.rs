@@ -1,0 +1,29 @@
+//! Running plugin code.
+//!
+//! This crate owns everything between a plugin's bytes and a result: the
+//! runtime contract ([`Runtime`], [`Plugin`]), the runtimes that implement it
+//! (component model on wasmtime, Extism, native Rust), resource limits,
+//! instance pooling, the compiled-module cache, and the host API
+//! ([`HostApi`]) with its permission checks at the boundary.
+//!
+//! It does not own hooks (it answers one hook call at a time; ordering,
+//! policies and budgets belong to `tenon-hooks`), storage (the embedder's
+//! [`HostApi`] decides where KV and config live) or the plugin lifecycle
+//! (`tenon-engine`). It depends only on `tenon-manifest`.
+//!
+//! Hosts normally reach it through `tenon-engine`; depend on it directly to
+//! run plugins without the rest of Tenon.
+
+mod error;
+mod host;
+mod runtime;
+
+pub use error::{SandboxError, TrapKind};
+pub use host::{
+    Caller, HostApi, HostError, HttpRequest, HttpResponse, LogLevel, PermissionDenial,
+    SandboxObserver,
+};
+pub use runtime::{
+    CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
+    ResourceStats, Runtime,
+};

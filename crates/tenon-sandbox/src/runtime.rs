@@ -1,0 +1,187 @@
+//! The runtime contract: load a plugin, start it, call it, stop it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tenon_manifest::{Manifest, RuntimeKind};
+
+use crate::error::SandboxError;
+use crate::host::{Caller, HostApi, SandboxObserver};
+
+/// Everything a runtime needs to load one plugin for one tenant.
+#[derive(Clone)]
+pub struct LoadRequest {
+    /// The plugin's manifest (already validated).
+    pub manifest: Arc<Manifest>,
+    /// The module's bytes (empty for native plugins).
+    pub module: Arc<[u8]>,
+    /// Who the plugin is when it calls the host, with its effective
+    /// permissions.
+    pub caller: Arc<Caller>,
+    /// The embedder's services.
+    pub host: Arc<dyn HostApi>,
+    /// Told about refused host calls.
+    pub observer: Arc<dyn SandboxObserver>,
+    /// The directory that `permissions.filesystem` paths are relative to;
+    /// no filesystem access at all when `None`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for LoadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadRequest")
+            .field("plugin", &self.manifest.plugin.id)
+            .field("module_len", &self.module.len())
+            .field("caller", &self.caller)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A runtime: turns a [`LoadRequest`] into a running [`Plugin`].
+///
+/// Implementations share compiled code between loads of the same module (and
+/// between tenants) and keep every plugin's instances separate.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// The manifest `runtime.kind` this runtime serves.
+    fn kind(&self) -> RuntimeKind;
+
+    /// Compiles (or fetches from cache) and checks the plugin, ready to
+    /// [`Plugin::start`]. Fails on a module that does not fit the runtime or
+    /// the plugin API versions the host serves.
+    async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError>;
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Overrides the manifest's `limits.timeout` for this call when shorter
+    /// (a hook's own timeout, or the remainder of a dispatch budget).
+    pub timeout: Option<Duration>,
+}
+
+/// The context of one hook dispatch, as a plugin sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookContextData {
+    /// Unique per dispatch.
+    pub execution_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The end user, if known.
+    pub user_id: Option<String>,
+    /// The session, if known.
+    pub session_id: Option<String>,
+    /// Dispatch start, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// State shared by the handlers of the dispatch, a JSON object.
+    pub state: String,
+}
+
+/// One hook call.
+#[derive(Debug, Clone, Copy)]
+pub struct HookCall<'a> {
+    /// The hook's name.
+    pub hook: &'a str,
+    /// The dispatch context.
+    pub context: &'a HookContextData,
+    /// The hook's data as it stands, JSON.
+    pub data: &'a str,
+    /// Per-call options.
+    pub options: CallOptions,
+}
+
+/// A plugin's answer to a hook call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookResponse {
+    /// Go on, optionally with a JSON merge patch of the data (JSON text).
+    Continue {
+        /// The patch.
+        patch: Option<String>,
+    },
+    /// Stop the chain, where the hook allows it.
+    Block {
+        /// Why.
+        reason: Option<String>,
+    },
+}
+
+/// Whether a plugin is ready, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Started and not stopped.
+    pub ready: bool,
+    /// The last error any call returned.
+    pub last_error: Option<String>,
+    /// Time since it was started (zero when not started).
+    pub uptime: Duration,
+}
+
+/// Resource figures of one plugin, cumulative since load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceStats {
+    /// Calls made (hooks, functions, lifecycle).
+    pub calls: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Linear memory in use now, summed over live instances, in bytes.
+    pub memory_bytes: u64,
+    /// The most linear memory any one instance reached, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Fuel consumed, when fuel metering is on.
+    pub fuel_consumed: u64,
+    /// Time spent executing plugin code.
+    pub cpu_time: Duration,
+    /// Outbound HTTP requests made.
+    pub http_requests: u64,
+    /// HTTP bytes sent.
+    pub http_bytes_out: u64,
+    /// HTTP bytes received.
+    pub http_bytes_in: u64,
+    /// Live instances.
+    pub instances: u64,
+}
+
+/// A loaded plugin. Safe to call from many tasks at once: the runtime gives
+/// concurrent calls separate instances (up to `limits.max_instances`, then
+/// they wait up to `limits.wait_timeout`).
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Who the plugin is.
+    fn caller(&self) -> &Arc<Caller>;
+
+    /// Starts it with its config (a JSON object, secrets left out: the plugin
+    /// reads granted secrets through the host API).
+    async fn start(&self, config: &serde_json::Value) -> Result<(), SandboxError>;
+
+    /// Delivers a changed config without a restart.
+    async fn configure(&self, config: &serde_json::Value) -> Result<(), SandboxError>;
+
+    /// Handles one hook.
+    async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError>;
+
+    /// Calls a named function, bytes in and out.
+    async fn call(
+        &self,
+        function: &str,
+        input: &[u8],
+        options: CallOptions,
+    ) -> Result<Vec<u8>, SandboxError>;
+
+    /// Exports in-memory state, if the plugin keeps any.
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError>;
+
+    /// Imports state exported by [`Plugin::snapshot`].
+    async fn restore(&self, state: &[u8]) -> Result<(), SandboxError>;
+
+    /// Stops it; later calls fail with [`SandboxError::NotRunning`].
+    async fn stop(&self) -> Result<(), SandboxError>;
+
+    /// Readiness, last error and uptime.
+    fn health(&self) -> Health;
+
+    /// Resource figures.
+    fn stats(&self) -> ResourceStats;
+}
