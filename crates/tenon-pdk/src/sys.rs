@@ -1,0 +1,127 @@
+//! The one place that talks to the host: the WIT imports in the WebAssembly
+//! build, and a stand-in on other targets (so the crate, and plugin crates,
+//! compile and unit-test natively), where every request answers
+//! [`HostError::Unavailable`] and logs go to stderr.
+
+use crate::HostError;
+use crate::host::http::{Request, Response};
+use crate::host::log::Level;
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::*;
+    use crate::export::bindings::tenon::plugin::{host, types};
+
+    fn error(e: types::HostError) -> HostError {
+        match e {
+            types::HostError::PermissionDenied(s) => HostError::PermissionDenied(s),
+            types::HostError::QuotaExceeded(s) => HostError::QuotaExceeded(s),
+            types::HostError::Timeout(s) => HostError::Timeout(s),
+            types::HostError::InvalidInput(s) => HostError::InvalidInput(s),
+            types::HostError::Unavailable(s) => HostError::Unavailable(s),
+        }
+    }
+
+    pub(crate) fn log(level: Level, message: &str, fields: &[(String, String)]) {
+        let level = match level {
+            Level::Trace => types::LogLevel::Trace,
+            Level::Debug => types::LogLevel::Debug,
+            Level::Info => types::LogLevel::Info,
+            Level::Warn => types::LogLevel::Warn,
+            Level::Error => types::LogLevel::Error,
+        };
+        host::log(level, message, fields);
+    }
+
+    pub(crate) fn config_get(key: &str) -> Result<Option<String>, HostError> {
+        host::config_get(key).map_err(error)
+    }
+
+    pub(crate) fn kv_get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        host::kv_get(key).map_err(error)
+    }
+
+    pub(crate) fn kv_set(key: &str, value: &[u8]) -> Result<(), HostError> {
+        host::kv_set(key, value).map_err(error)
+    }
+
+    pub(crate) fn kv_delete(key: &str) -> Result<(), HostError> {
+        host::kv_delete(key).map_err(error)
+    }
+
+    pub(crate) fn kv_list(prefix: &str) -> Result<Vec<String>, HostError> {
+        host::kv_list(prefix).map_err(error)
+    }
+
+    pub(crate) fn http_request(request: Request) -> Result<Response, HostError> {
+        let request = types::HttpRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        host::http_send(&request)
+            .map(|r| Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+            .map_err(error)
+    }
+
+    pub(crate) fn emit_event(topic: &str, payload: &str) -> Result<(), HostError> {
+        host::emit_event(topic, payload).map_err(error)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use super::*;
+
+    fn unavailable<T>() -> Result<T, HostError> {
+        Err(HostError::Unavailable(
+            "not running inside a Tenon host: host calls work only in the WebAssembly build \
+             (test plugins under the mock host of the `testing` feature)"
+                .to_owned(),
+        ))
+    }
+
+    #[allow(clippy::print_stderr)]
+    pub(crate) fn log(level: Level, message: &str, fields: &[(String, String)]) {
+        let mut line = format!("[{}] {message}", level.as_str());
+        for (key, value) in fields {
+            line.push_str(&format!(" {key}={value}"));
+        }
+        eprintln!("{line}");
+    }
+
+    pub(crate) fn config_get(_key: &str) -> Result<Option<String>, HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn kv_get(_key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn kv_set(_key: &str, _value: &[u8]) -> Result<(), HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn kv_delete(_key: &str) -> Result<(), HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn kv_list(_prefix: &str) -> Result<Vec<String>, HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn http_request(_request: Request) -> Result<Response, HostError> {
+        unavailable()
+    }
+
+    pub(crate) fn emit_event(_topic: &str, _payload: &str) -> Result<(), HostError> {
+        unavailable()
+    }
+}
+
+pub(crate) use imp::*;
