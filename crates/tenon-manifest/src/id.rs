@@ -49,6 +49,15 @@ pub enum PluginIdError {
 }
 
 impl PluginId {
+    /// A stand-in used while walking a manifest whose id is invalid; never
+    /// returned to callers (the manifest is refused).
+    pub(crate) fn placeholder() -> Self {
+        Self {
+            full: "invalid/invalid".to_owned(),
+            slash: "invalid".len(),
+        }
+    }
+
     /// Parses and checks an id.
     pub fn new(id: &str) -> Result<Self, PluginIdError> {
         let mut parts = id.split('/');

@@ -61,6 +61,76 @@ pub struct Manifest {
     pub config: ConfigSpec,
 }
 
+impl Manifest {
+    /// A manifest with the given identity and runtime and every other field
+    /// at its default, for building manifests in code.
+    pub fn new(plugin: PluginMeta, runtime: RuntimeSpec) -> Self {
+        Self {
+            manifest_version: MANIFEST_VERSION,
+            plugin,
+            engine: EngineRequirement::default(),
+            runtime,
+            limits: Limits::default(),
+            permissions: Permissions::default(),
+            hooks: Vec::new(),
+            commands: Vec::new(),
+            endpoints: Vec::new(),
+            activation: Activation::default(),
+            dependencies: BTreeMap::new(),
+            provides: Provides::default(),
+            config: ConfigSpec::default(),
+        }
+    }
+}
+
+impl PluginMeta {
+    /// The required identity; every other field empty.
+    pub fn new(id: PluginId, name: impl Into<String>, version: Version) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            version,
+            description: String::new(),
+            authors: Vec::new(),
+            license: None,
+            homepage: None,
+            repository: None,
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            capabilities: Vec::new(),
+        }
+    }
+}
+
+impl RuntimeSpec {
+    /// A runtime of `kind` with nothing else set (add `module` for
+    /// WebAssembly kinds, `command` for processes).
+    pub fn new(kind: RuntimeKind) -> Self {
+        Self {
+            kind,
+            module: None,
+            sha256: None,
+            entry: None,
+            command: None,
+            args: Vec::new(),
+        }
+    }
+}
+
+impl HookDecl {
+    /// A handler of `name` with the default priority, policy and retries.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            priority: Priority::default(),
+            fail_policy: FailPolicy::default(),
+            timeout: None,
+            retries: 0,
+            backoff: None,
+        }
+    }
+}
+
 /// `[plugin]`: identity and description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,9 +261,10 @@ impl fmt::Display for RuntimeKind {
     }
 }
 
-/// `[limits]`: what one plugin may consume.
+/// `[limits]`: what one plugin may consume. Every field is optional in a
+/// manifest; absent ones take the values of [`Limits::default`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Linear memory cap per instance.
     pub memory: ByteSize,
@@ -648,6 +719,28 @@ pub struct EndpointDecl {
     /// Whether the caller must be authenticated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auth: bool,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// At most `requests` calls per `window`, per caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `endpoints[].rate_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Calls allowed per window (at least 1).
+    pub requests: u32,
+    /// The window.
+    pub window: DurationSpec,
+}
+
+impl EndpointDecl {
+    /// The HTTP methods an endpoint may name, as written in manifests.
+    pub const METHODS: [&'static str; 7] =
+        ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 }
 
 /// `[activation]`: when the plugin is started.
@@ -678,19 +771,74 @@ impl Activation {
     }
 }
 
-/// A dependency on another plugin.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A dependency on another plugin: `"acme/x" = "^1.0"` or `"acme/x" = {
+/// version = "^1.0", optional = true, scope = "peer" }`. It serializes to the
+/// short form when only `version` is set.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dependency {
     /// The versions that fit.
-    #[serde(with = "req_serde")]
     pub version: VersionReq,
     /// Whether the plugin works without it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
     /// How it is needed.
-    #[serde(default, skip_serializing_if = "DependencyScope::is_runtime")]
     pub scope: DependencyScope,
+}
+
+impl Dependency {
+    /// A required runtime dependency on `version`.
+    pub fn new(version: VersionReq) -> Self {
+        Self {
+            version,
+            optional: false,
+            scope: DependencyScope::Runtime,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DependencyTable {
+    #[serde(with = "req_serde")]
+    version: VersionReq,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
+    #[serde(default, skip_serializing_if = "DependencyScope::is_runtime")]
+    scope: DependencyScope,
+}
+
+impl Serialize for Dependency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !self.optional && self.scope.is_runtime() {
+            return serializer.collect_str(&self.version);
+        }
+        DependencyTable {
+            version: self.version.clone(),
+            optional: self.optional,
+            scope: self.scope,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dependency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Short(String),
+            Table(DependencyTable),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Short(text) => VersionReq::parse(&text)
+                .map(Self::new)
+                .map_err(serde::de::Error::custom),
+            Raw::Table(t) => Ok(Self {
+                version: t.version,
+                optional: t.optional,
+                scope: t.scope,
+            }),
+        }
+    }
 }
 
 /// How a dependency is needed.
@@ -732,12 +880,22 @@ pub struct Provides {
     /// A named provider (for example an OAuth integration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provider>,
+    /// Integration types it contributes (names the host interprets, such as
+    /// `telegram`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations: Vec<String>,
+    /// Skills it contributes (names the host interprets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
 }
 
 impl Provides {
     /// Whether nothing is provided.
     pub fn is_empty(&self) -> bool {
-        self.abilities.is_empty() && self.provider.is_none()
+        self.abilities.is_empty()
+            && self.provider.is_none()
+            && self.integrations.is_empty()
+            && self.skills.is_empty()
     }
 }
 
@@ -813,6 +971,18 @@ pub struct ConfigField {
     /// The only values allowed, if set.
     #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<serde_json::Value>>,
+    /// The smallest number allowed (integer and number fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// The largest number allowed (integer and number fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// The fewest characters (strings) or items (arrays) allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    /// The most characters (strings) or items (arrays) allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
 }
 
 /// The JSON type of a config value.
@@ -856,6 +1026,73 @@ impl ConfigType {
             Self::Boolean => value.is_boolean(),
             Self::Array => value.is_array(),
             Self::Object => matches!(value, Value::Object(_)),
+        }
+    }
+}
+
+/// The enums written as keywords in manifests: their spellings, for parsing
+/// and for messages that list the allowed values.
+pub(crate) trait Keyword: Copy + 'static {
+    /// Every value with its spelling, in documentation order.
+    const VARIANTS: &'static [(&'static str, Self)];
+
+    /// The value spelled `name` (exactly).
+    fn from_keyword(name: &str) -> Option<Self> {
+        Self::VARIANTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// `a | b | c`.
+    fn allowed() -> String {
+        Self::VARIANTS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+macro_rules! keywords {
+    ($ty:ty { $($name:literal => $variant:ident),* $(,)? }) => {
+        impl Keyword for $ty {
+            const VARIANTS: &'static [(&'static str, Self)] = &[$(($name, <$ty>::$variant)),*];
+        }
+    };
+}
+
+keywords!(RuntimeKind { "component" => Component, "extism" => Extism, "native" => Native, "process" => Process });
+keywords!(Isolation { "reuse" => Reuse, "fresh" => Fresh });
+keywords!(FsMode { "read" => Read, "readwrite" => ReadWrite });
+keywords!(FailPolicy { "open" => Open, "closed" => Closed });
+keywords!(BackoffKind { "linear" => Linear, "exponential" => Exponential });
+keywords!(DependencyScope { "runtime" => Runtime, "peer" => Peer, "dev" => Dev });
+keywords!(ConfigType {
+    "string" => String,
+    "integer" => Integer,
+    "number" => Number,
+    "boolean" => Boolean,
+    "array" => Array,
+    "object" => Object,
+});
+
+impl FailPolicy {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl BackoffKind {
+    /// The name used in manifests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Linear => "linear",
+            Self::Exponential => "exponential",
         }
     }
 }

@@ -163,7 +163,7 @@ impl fmt::Display for ByteSize {
             ("MiB", 1 << 20),
             ("KiB", 1 << 10),
         ] {
-            if self.0 >= scale && self.0 % scale == 0 {
+            if self.0 >= scale && self.0.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", self.0 / scale);
             }
         }
@@ -226,7 +226,7 @@ impl fmt::Display for DurationSpec {
             ("ms", 1_000_000),
             ("us", 1_000),
         ] {
-            if nanos >= scale && nanos % scale == 0 {
+            if nanos >= scale && nanos.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", nanos / scale);
             }
         }
