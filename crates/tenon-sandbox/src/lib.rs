@@ -14,16 +14,28 @@
 //! Hosts normally reach it through `tenon-engine`; depend on it directly to
 //! run plugins without the rest of Tenon.
 
+pub mod boundary;
+#[cfg(feature = "component")]
+pub mod component;
+mod config;
 mod error;
 mod host;
+mod memory_host;
 mod runtime;
+mod stats;
 
+pub use boundary::{Boundary, CallScope};
+#[cfg(feature = "component")]
+pub use component::{ComponentConfig, ComponentPlugin, ComponentRuntime};
+pub use config::SandboxConfig;
 pub use error::{SandboxError, TrapKind};
 pub use host::{
     Caller, HostApi, HostError, HttpRequest, HttpResponse, LogLevel, PermissionDenial,
     SandboxObserver,
 };
+pub use memory_host::{DenialRecord, EventRecord, LogRecord, MemoryHost};
 pub use runtime::{
     CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
     ResourceStats, Runtime,
 };
+pub use stats::{HealthState, PluginStats};

@@ -1,0 +1,626 @@
+//! A loaded component plugin: its instances (a warm pool, or one per call),
+//! the per-call deadline, fuel and memory bookkeeping, and the mapping of
+//! traps to [`SandboxError`]s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tenon_manifest::{Isolation, Limits};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::cache::LoadSource;
+use super::engine::AllocatorKind;
+use super::engines_tick;
+use super::store::{Preopen, StoreData, flush_output};
+use super::v1;
+use super::{Compiled, VersionedPre};
+use crate::boundary::Boundary;
+use crate::error::{SandboxError, TrapKind};
+use crate::host::Caller;
+use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, ResourceStats};
+use crate::stats::HealthState;
+
+use super::engine::Engines;
+
+/// What a plugin's manifest asks of each call.
+#[derive(Debug, Clone, Copy)]
+struct CallLimits {
+    timeout: Duration,
+    memory: u64,
+    fuel: Option<u64>,
+    isolation: Isolation,
+    max_instances: u32,
+    wait_timeout: Duration,
+}
+
+/// The config (and restored state) every instance must have seen before it
+/// serves a call. Instances remember the generation they were set up with;
+/// a stale instance is brought up to date (activate, or configure, then
+/// restore) before its next call.
+struct Setup {
+    generation: u64,
+    config: String,
+    restored: Option<(u64, Arc<[u8]>)>,
+}
+
+/// One instance and its store.
+struct Instance {
+    store: Store<StoreData>,
+    bindings: Bindings,
+    generation: u64,
+    activated: bool,
+    restored: u64,
+}
+
+enum Bindings {
+    V1(v1::Bindings),
+}
+
+/// One thing to do in an instance.
+enum Op<'a> {
+    /// Nothing beyond bringing the instance up to date.
+    Sync,
+    Deactivate,
+    Hook(HookCall<'a>),
+    Call {
+        function: &'a str,
+        input: &'a [u8],
+    },
+    Snapshot,
+}
+
+enum Done {
+    Unit,
+    Hook(HookResponse),
+    Bytes(Vec<u8>),
+    Snapshot(Option<Vec<u8>>),
+}
+
+/// A guest's own error (`plugin-error`), or a trap.
+enum Failure {
+    Guest { code: String, message: String },
+    Trap(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for Failure {
+    fn from(e: wasmtime::Error) -> Self {
+        Self::Trap(e)
+    }
+}
+
+fn guest<T>(result: Result<T, v1::PluginError>) -> Result<T, Failure> {
+    result.map_err(|e| Failure::Guest {
+        code: e.code,
+        message: e.message,
+    })
+}
+
+/// A component plugin loaded by [`super::ComponentRuntime`].
+///
+/// With `isolation = "reuse"`, calls share a pool of at most
+/// `limits.max_instances` warm instances; with `"fresh"`, every call gets a
+/// new instance (and at most `max_instances` calls run at once). Either way a
+/// call waits at most `limits.wait_timeout` for its turn, then fails with
+/// [`SandboxError::Busy`]. Every instance is activated with the current
+/// config before its first call — in `fresh` mode, that means once per call
+/// — and `deactivate` runs on the warm instances at [`Plugin::stop`] (fresh
+/// instances are discarded after their call without it).
+pub struct ComponentPlugin {
+    engines: Arc<Engines>,
+    compiled: Arc<Compiled>,
+    source: LoadSource,
+    boundary: Arc<Boundary>,
+    limits: CallLimits,
+    preopens: Arc<[Preopen]>,
+    health: HealthState,
+    running: AtomicBool,
+    permits: Semaphore,
+    idle: Mutex<Vec<Instance>>,
+    setup: Mutex<Arc<Setup>>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for ComponentPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentPlugin")
+            .field("plugin", &self.boundary.caller().plugin)
+            .field("version", &self.compiled.version)
+            .field("source", &self.source)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentPlugin {
+    pub(super) fn new(
+        engines: Arc<Engines>,
+        compiled: Arc<Compiled>,
+        source: LoadSource,
+        boundary: Arc<Boundary>,
+        limits: &Limits,
+        preopens: Vec<Preopen>,
+    ) -> Self {
+        let limits = CallLimits {
+            timeout: limits.timeout.get(),
+            memory: limits.memory.bytes(),
+            fuel: limits.fuel,
+            isolation: limits.isolation,
+            max_instances: limits.max_instances.max(1),
+            wait_timeout: limits.wait_timeout.get(),
+        };
+        Self {
+            engines,
+            compiled,
+            source,
+            boundary,
+            preopens: preopens.into(),
+            health: HealthState::default(),
+            running: AtomicBool::new(false),
+            permits: Semaphore::new(limits.max_instances as usize),
+            idle: Mutex::new(Vec::new()),
+            setup: Mutex::new(Arc::new(Setup {
+                generation: 1,
+                config: "{}".to_owned(),
+                restored: None,
+            })),
+            generation: AtomicU64::new(1),
+            limits,
+        }
+    }
+
+    /// Where the compiled code came from when this plugin was loaded.
+    pub fn load_source(&self) -> LoadSource {
+        self.source
+    }
+
+    /// The `tenon:plugin` version the component was built for.
+    pub fn api_version(&self) -> &tenon_manifest::Version {
+        &self.compiled.version
+    }
+
+    /// The allocator its instances come from.
+    pub fn allocator(&self) -> AllocatorKind {
+        self.compiled.engine.allocator
+    }
+
+    /// Warm instances waiting in the pool now.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    fn name(&self) -> &str {
+        self.boundary.caller().plugin.as_str()
+    }
+
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, SandboxError> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        let busy = || SandboxError::Busy {
+            plugin: self.name().to_owned(),
+            waited: self.limits.wait_timeout,
+            max_instances: self.limits.max_instances,
+        };
+        match tokio::time::timeout(self.limits.wait_timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) | Err(_) => Err(busy()),
+        }
+    }
+
+    async fn new_instance(&self) -> Result<Instance, SandboxError> {
+        let data = StoreData::new(self.boundary.clone(), self.limits.memory, &self.preopens)
+            .map_err(|message| SandboxError::Host {
+                plugin: self.name().to_owned(),
+                message,
+            })?;
+        let mut store = Store::new(&self.compiled.engine.engine, data);
+        store.limiter(|data| &mut data.limiter);
+        store.epoch_deadline_callback(|mut cx| {
+            let data = cx.data_mut();
+            if Instant::now() >= data.deadline {
+                data.timed_out = true;
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+        // Instantiation runs the component's start functions: bound it too.
+        arm(
+            &mut store,
+            self.limits.fuel,
+            Instant::now() + self.limits.timeout,
+        );
+        let bindings = match &self.compiled.pre {
+            VersionedPre::V1(pre) => pre.instantiate(&mut store).await.map(Bindings::V1),
+        };
+        match bindings {
+            Ok(bindings) => Ok(Instance {
+                store,
+                bindings,
+                generation: 0,
+                activated: false,
+                restored: 0,
+            }),
+            Err(e) => Err(self.trap_error(&mut store, e, self.limits.timeout, None)),
+        }
+    }
+
+    /// Runs `op` in an instance, with the call's deadline.
+    async fn run(&self, op: Op<'_>, options: CallOptions) -> Result<Done, SandboxError> {
+        if !self.running.load(Ordering::Acquire) {
+            return Err(SandboxError::NotRunning {
+                plugin: self.name().to_owned(),
+            });
+        }
+        let started = Instant::now();
+        let result = self.run_inner(op, options).await;
+        self.boundary
+            .stats()
+            .record_call(started.elapsed(), result.is_ok());
+        if let Err(e) = &result {
+            self.health.failed(e);
+        }
+        result
+    }
+
+    async fn run_inner(&self, op: Op<'_>, options: CallOptions) -> Result<Done, SandboxError> {
+        let timeout = options
+            .timeout
+            .map_or(self.limits.timeout, |t| t.min(self.limits.timeout));
+        let _permit = self.acquire().await?;
+        let deadline = Instant::now() + timeout;
+        let tokio_deadline = tokio::time::Instant::now() + timeout;
+        let reuse = self.limits.isolation == Isolation::Reuse;
+        let pooled = if reuse { self.idle.lock().pop() } else { None };
+        let mut instance = match pooled {
+            Some(instance) => instance,
+            None => self.new_instance().await?,
+        };
+        instance.store.data_mut().call.reset(tokio_deadline);
+        instance.store.data_mut().deadline = deadline;
+        arm(&mut instance.store, self.limits.fuel, deadline);
+        // A backstop for host calls that ignore the deadline: the epoch
+        // stops wasm code, this stops everything else.
+        let backstop = tokio_deadline + engines_tick(&self.engines) * 2;
+        let outcome = tokio::time::timeout_at(backstop, self.exec(&mut instance, op)).await;
+        let fuel_left = self
+            .limits
+            .fuel
+            .and_then(|_| instance.store.get_fuel().ok());
+        if let (Some(fuel), Some(left)) = (self.limits.fuel, fuel_left) {
+            self.boundary.stats().add_fuel(fuel.saturating_sub(left));
+        }
+        let panic = instance
+            .store
+            .data()
+            .output
+            .take()
+            .and_then(|out| flush_output(&self.boundary, &instance.store.data().call, out));
+        match outcome {
+            Ok(Ok(done)) => {
+                self.release(instance);
+                Ok(done)
+            }
+            Ok(Err(Failure::Guest { code, message })) => {
+                let denial = instance.store.data().call.take_denial();
+                self.release(instance);
+                Err(match denial {
+                    Some(denial) => SandboxError::PermissionDenied {
+                        plugin: self.name().to_owned(),
+                        permission: denial.permission,
+                        detail: format!(
+                            "{} ({}); the plugin then failed: {code}: {message}",
+                            denial.attempted, denial.reason
+                        ),
+                    },
+                    None => SandboxError::Plugin {
+                        plugin: self.name().to_owned(),
+                        code,
+                        message,
+                    },
+                })
+            }
+            Ok(Err(Failure::Trap(e))) => {
+                Err(self.trap_error(&mut instance.store, e, timeout, panic))
+            }
+            Err(_elapsed) => Err(SandboxError::Timeout {
+                plugin: self.name().to_owned(),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Returns a healthy instance to the pool (or drops it).
+    fn release(&self, instance: Instance) {
+        if self.limits.isolation == Isolation::Reuse && self.running.load(Ordering::Acquire) {
+            let mut idle = self.idle.lock();
+            if idle.len() < self.limits.max_instances as usize {
+                idle.push(instance);
+            }
+        }
+    }
+
+    async fn exec(&self, instance: &mut Instance, op: Op<'_>) -> Result<Done, Failure> {
+        self.bring_up_to_date(instance).await?;
+        let Instance {
+            store, bindings, ..
+        } = instance;
+        let Bindings::V1(b) = bindings;
+        match op {
+            Op::Sync => Ok(Done::Unit),
+            Op::Deactivate => guest(b.deactivate(store).await?).map(|()| Done::Unit),
+            Op::Hook(call) => guest(
+                b.handle_hook(store, call.hook, call.context, call.data)
+                    .await?,
+            )
+            .map(Done::Hook),
+            Op::Call { function, input } => {
+                guest(b.call(store, function, input).await?).map(Done::Bytes)
+            }
+            Op::Snapshot => guest(b.snapshot(store).await?).map(Done::Snapshot),
+        }
+    }
+
+    async fn bring_up_to_date(&self, instance: &mut Instance) -> Result<(), Failure> {
+        if instance.generation == self.generation.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let setup = self.setup.lock().clone();
+        let Instance {
+            store,
+            bindings: Bindings::V1(b),
+            ..
+        } = instance;
+        if instance.activated {
+            guest(b.configure(store, &setup.config).await?)?;
+        } else {
+            guest(b.activate(store, &setup.config).await?)?;
+            instance.activated = true;
+        }
+        if let Some((id, blob)) = &setup.restored
+            && instance.restored != *id
+        {
+            if let Some(result) = b.restore(store, blob).await? {
+                guest(result)?;
+            }
+            instance.restored = *id;
+        }
+        instance.generation = setup.generation;
+        Ok(())
+    }
+
+    /// Maps a wasmtime error (trap, timeout, memory) to a [`SandboxError`].
+    fn trap_error(
+        &self,
+        store: &mut Store<StoreData>,
+        error: wasmtime::Error,
+        timeout: Duration,
+        panic: Option<String>,
+    ) -> SandboxError {
+        let plugin = self.name().to_owned();
+        let data = store.data();
+        if data.timed_out {
+            return SandboxError::Timeout {
+                plugin,
+                after: timeout,
+            };
+        }
+        if data.limiter.exceeded {
+            return SandboxError::OutOfMemory {
+                plugin,
+                limit: data.limiter.limit(),
+            };
+        }
+        let trap = error.downcast_ref::<Trap>().copied();
+        let kind = match trap {
+            Some(Trap::Interrupt) => {
+                return SandboxError::Timeout {
+                    plugin,
+                    after: timeout,
+                };
+            }
+            Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+            Some(Trap::OutOfFuel) => TrapKind::OutOfFuel,
+            Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+            Some(
+                Trap::MemoryOutOfBounds
+                | Trap::HeapMisaligned
+                | Trap::TableOutOfBounds
+                | Trap::IndirectCallToNull,
+            ) => TrapKind::MemoryOutOfBounds,
+            Some(
+                Trap::IntegerDivisionByZero | Trap::IntegerOverflow | Trap::BadConversionToInteger,
+            ) => TrapKind::Arithmetic,
+            _ => TrapKind::Other,
+        };
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return SandboxError::Trap {
+                plugin,
+                kind: TrapKind::Other,
+                message: format!("the plugin exited with status {}", exit.0),
+            };
+        }
+        let detail = match trap {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}"),
+        };
+        let message = match panic {
+            Some(panic) => format!("{panic}; {detail}"),
+            None => detail,
+        };
+        SandboxError::Trap {
+            plugin,
+            kind,
+            message,
+        }
+    }
+
+    fn set_config(&self, config: &serde_json::Value, restored: Option<Arc<[u8]>>) {
+        let mut setup = self.setup.lock();
+        let generation = setup.generation + 1;
+        let restored = match restored {
+            Some(blob) => Some((generation, blob)),
+            None => setup.restored.clone(),
+        };
+        *setup = Arc::new(Setup {
+            generation,
+            config: config.to_string(),
+            restored,
+        });
+        self.generation.store(generation, Ordering::Release);
+    }
+
+    fn current_config(&self) -> serde_json::Value {
+        serde_json::from_str(&self.setup.lock().config).unwrap_or_default()
+    }
+}
+
+/// Sets a call's deadline and fuel on `store`.
+fn arm(store: &mut Store<StoreData>, fuel: Option<u64>, deadline: Instant) {
+    let data = store.data_mut();
+    data.deadline = deadline;
+    data.timed_out = false;
+    // The callback runs at the next tick: it yields, or stops the call once
+    // its deadline has passed.
+    store.set_epoch_deadline(1);
+    if let Some(fuel) = fuel {
+        // Fails only when fuel is off, which the engine choice rules out.
+        let _ = store.set_fuel(fuel);
+    }
+}
+
+#[async_trait]
+impl Plugin for ComponentPlugin {
+    fn caller(&self) -> &Arc<Caller> {
+        self.boundary.caller()
+    }
+
+    async fn start(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
+        self.set_config(config, None);
+        self.idle.lock().clear();
+        self.running.store(true, Ordering::Release);
+        match self.run(Op::Sync, CallOptions::default()).await {
+            Ok(_) => {
+                self.health.started();
+                Ok(())
+            }
+            Err(e) => {
+                self.running.store(false, Ordering::Release);
+                self.idle.lock().clear();
+                Err(e)
+            }
+        }
+    }
+
+    async fn configure(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
+        if !self.running.load(Ordering::Acquire) {
+            return Err(SandboxError::NotRunning {
+                plugin: self.name().to_owned(),
+            });
+        }
+        self.set_config(config, None);
+        self.run(Op::Sync, CallOptions::default()).await.map(|_| ())
+    }
+
+    async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
+        let options = call.options;
+        match self.run(Op::Hook(call), options).await? {
+            Done::Hook(response) => Ok(response),
+            _ => unreachable!("a hook op answers with a hook response"),
+        }
+    }
+
+    async fn call(
+        &self,
+        function: &str,
+        input: &[u8],
+        options: CallOptions,
+    ) -> Result<Vec<u8>, SandboxError> {
+        match self.run(Op::Call { function, input }, options).await? {
+            Done::Bytes(bytes) => Ok(bytes),
+            _ => unreachable!("a call op answers with bytes"),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+        match self.run(Op::Snapshot, CallOptions::default()).await? {
+            Done::Snapshot(state) => Ok(state),
+            _ => unreachable!("a snapshot op answers with state"),
+        }
+    }
+
+    async fn restore(&self, state: &[u8]) -> Result<(), SandboxError> {
+        let VersionedPre::V1(pre) = &self.compiled.pre;
+        if !pre.has_state() {
+            return Err(SandboxError::MissingExport {
+                plugin: self.name().to_owned(),
+                export: v1::STATE_EXPORT.to_owned(),
+            });
+        }
+        if !self.running.load(Ordering::Acquire) {
+            return Err(SandboxError::NotRunning {
+                plugin: self.name().to_owned(),
+            });
+        }
+        let config = self.current_config();
+        self.set_config(&config, Some(Arc::from(state)));
+        self.run(Op::Sync, CallOptions::default()).await.map(|_| ())
+    }
+
+    async fn stop(&self) -> Result<(), SandboxError> {
+        if !self.running.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.health.stopped();
+        let instances = std::mem::take(&mut *self.idle.lock());
+        let mut first_error = None;
+        for mut instance in instances {
+            let deadline = Instant::now() + self.limits.timeout;
+            instance
+                .store
+                .data_mut()
+                .call
+                .reset(tokio::time::Instant::now() + self.limits.timeout);
+            arm(&mut instance.store, self.limits.fuel, deadline);
+            let result = self.exec(&mut instance, Op::Deactivate).await;
+            if let Some(out) = instance.store.data().output.take() {
+                flush_output(&self.boundary, &instance.store.data().call, out);
+            }
+            let error = match result {
+                Ok(_) => None,
+                Err(Failure::Guest { code, message }) => Some(SandboxError::Plugin {
+                    plugin: self.name().to_owned(),
+                    code,
+                    message,
+                }),
+                Err(Failure::Trap(e)) => {
+                    Some(self.trap_error(&mut instance.store, e, self.limits.timeout, None))
+                }
+            };
+            if first_error.is_none() {
+                first_error = error;
+            }
+        }
+        match first_error {
+            Some(e) => {
+                self.health.failed(&e);
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn health(&self) -> Health {
+        self.health.health()
+    }
+
+    fn stats(&self) -> ResourceStats {
+        self.boundary.stats().snapshot()
+    }
+}
