@@ -2,6 +2,8 @@
 //!
 //! Run `cargo xtask help` for the list of tasks.
 
+mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,6 +16,7 @@ Tasks:
   ci              what CI runs: format check, clippy (warnings denied), then `test`
   test            build what the tests need, then run every test of the workspace
   fmt             format the whole tree
+  fuzz [SECONDS]  fuzz the manifest parser with nightly cargo-fuzz (default 60 s)
   help            this text
 ";
 
@@ -25,6 +28,7 @@ fn main() -> Result<()> {
         "ci" => ci(),
         "test" => test(rest),
         "fmt" => cargo(&["fmt", "--all"]),
+        "fuzz" => fuzz::fuzz(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
