@@ -64,7 +64,9 @@ fn ensure_cargo_fuzz() -> Result<()> {
 /// format (0 TOML, 1 JSON, 2 YAML; see `fuzz/fuzz_targets/parse.rs`).
 fn seed(fixtures: &Path, corpus: &Path) -> Result<()> {
     std::fs::create_dir_all(corpus).with_context(|| format!("creating {}", corpus.display()))?;
-    for entry in std::fs::read_dir(fixtures).with_context(|| format!("reading {}", fixtures.display()))? {
+    for entry in
+        std::fs::read_dir(fixtures).with_context(|| format!("reading {}", fixtures.display()))?
+    {
         let path = entry?.path();
         let selector: u8 = match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => 0,
@@ -74,7 +76,10 @@ fn seed(fixtures: &Path, corpus: &Path) -> Result<()> {
         };
         let mut data = vec![selector];
         data.extend(std::fs::read(&path)?);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         std::fs::write(corpus.join(format!("fixture-{name}")), data)?;
     }
     Ok(())

@@ -200,3 +200,16 @@ fn into_result_gives_the_manifest_or_every_diagnostic() {
         "1:1: error[syntax] invalid JSON: expected a value (found the end of the input)"
     );
 }
+
+#[test]
+fn serde_round_trips_for_storage() {
+    // Other layers store manifests with serde (JSON); reading them back must
+    // give the same manifest.
+    let source = include_str!("fixtures/slack-notifier.toml");
+    let m = parse(source, Format::Toml, &ValidationContext::default())
+        .manifest
+        .unwrap();
+    let json = serde_json::to_string(&m).unwrap();
+    let back: Manifest = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, m);
+}
