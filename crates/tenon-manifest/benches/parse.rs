@@ -2,6 +2,9 @@
 //! each format, beside the anchors: the same document read into untyped
 //! values by the format's own parser, with no validation at all.
 
+// criterion's macros define undocumented public functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
