@@ -109,12 +109,27 @@ impl Walker {
 
     fn wrong(&mut self, node: &Node, path: &str, expected: &str) {
         let found = node.value.describe();
+        let wants_text = ["a string", "a version", "a size", "a duration"]
+            .iter()
+            .any(|t| expected.starts_with(t));
         let hint = match &node.value {
             Value::Null => {
                 ": a manifest holds no nulls (TOML cannot); remove the field to use its default"
+                    .to_owned()
             }
-            Value::Datetime(_) => ": dates are TOML-only; write it as a string",
-            _ => "",
+            Value::Datetime(_) => ": dates are TOML-only; write it as a string".to_owned(),
+            Value::Int(n) if wants_text => format!(" ({n}): quote it, \"{n}\""),
+            Value::Float(f) if wants_text => format!(" ({f:?}): quote it, \"{f:?}\""),
+            Value::Str(s)
+                if expected.contains("`true`")
+                    && matches!(
+                        s.to_ascii_lowercase().as_str(),
+                        "yes" | "no" | "on" | "off" | "y" | "n"
+                    ) =>
+            {
+                format!(" (`{s}`): write true or false, unquoted")
+            }
+            _ => String::new(),
         };
         self.error(
             Code::WrongType,
