@@ -10,8 +10,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::exit::Failure;
-
 /// Install, configure, run and diagnose Tenon plugins.
 #[derive(Debug, Parser)]
 #[command(name = "tenon", version, about, propagate_version = true)]
