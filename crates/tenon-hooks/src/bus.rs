@@ -1,0 +1,485 @@
+//! [`EventBus`]: publish/subscribe by topic pattern, with a bounded queue per
+//! subscriber that never makes the publisher wait.
+//!
+//! # Topics and patterns
+//!
+//! A topic is a dot-separated name such as `plugin.installed`: no whitespace,
+//! no `*`, no empty segment. A pattern is a topic in which `*` matches any run
+//! of characters, **dots included**: `plugin.*` matches `plugin.installed` and
+//! `plugin.config.changed` (but not `plugin` or `plugins.x`), `*.failed`
+//! matches every topic ending in `.failed`, and `*` alone matches every topic.
+//! Matching is case-sensitive.
+//!
+//! # Slow subscribers
+//!
+//! Each subscription has its own queue (default [`DEFAULT_SUBSCRIBER_CAPACITY`]
+//! events). Publishing never waits: when a queue is full its oldest event is
+//! dropped, and the subscriber's next receive returns
+//! [`BusItem::Lagged`]`(n)`, the number of events it missed, before the events
+//! still queued.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// The queue length of a subscription made with [`EventBus::subscribe`].
+pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 1024;
+
+/// The longest topic or pattern accepted, in bytes.
+pub const MAX_TOPIC_LEN: usize = 255;
+
+/// An event as subscribers receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Its sequence number on this bus (increasing in publication order).
+    pub id: u64,
+    /// Its topic, such as `plugin.installed`.
+    pub topic: String,
+    /// Who published it: a plugin id, or `None` for the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What it says.
+    pub payload: Value,
+    /// When it was published.
+    pub timestamp: SystemTime,
+}
+
+/// What a subscription receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BusItem {
+    /// An event whose topic matches the subscription's pattern.
+    Event(Arc<Event>),
+    /// The queue overflowed: this many events (the oldest) were dropped.
+    Lagged(u64),
+}
+
+/// An invalid topic, pattern or subscription.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The topic cannot be published.
+    #[error("`{topic}` is not a valid event topic: {reason}")]
+    InvalidTopic {
+        /// The topic.
+        topic: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The pattern cannot be subscribed to.
+    #[error("`{pattern}` is not a valid topic pattern: {reason}")]
+    InvalidPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A queue of zero events was asked for.
+    #[error("a subscription's queue must hold at least one event")]
+    ZeroCapacity,
+}
+
+/// Checks the shape shared by topics and patterns.
+fn check_name(name: &str, wildcard_allowed: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if name.len() > MAX_TOPIC_LEN {
+        return Err(format!("it is longer than {MAX_TOPIC_LEN} bytes"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains whitespace or control characters".to_owned());
+    }
+    if !wildcard_allowed && name.contains('*') {
+        return Err("`*` belongs in subscription patterns, not in published topics".to_owned());
+    }
+    if name.split('.').any(str::is_empty) {
+        return Err("it has an empty segment (a leading, trailing or doubled `.`)".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks a topic for publication.
+pub fn validate_topic(topic: &str) -> Result<(), BusError> {
+    check_name(topic, false).map_err(|reason| BusError::InvalidTopic {
+        topic: topic.to_owned(),
+        reason,
+    })
+}
+
+/// A subscription pattern (see the [module documentation](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicPattern {
+    pattern: String,
+}
+
+impl TopicPattern {
+    /// Parses a pattern.
+    pub fn new(pattern: &str) -> Result<Self, BusError> {
+        check_name(pattern, true).map_err(|reason| BusError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason,
+        })?;
+        Ok(Self {
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether `topic` matches.
+    pub fn matches(&self, topic: &str) -> bool {
+        glob_match(self.pattern.as_bytes(), topic.as_bytes())
+    }
+}
+
+impl fmt::Display for TopicPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.pattern)
+    }
+}
+
+/// `*` matches any run of bytes; everything else matches itself. Linear
+/// backtracking to the last `*` only, so no pattern is exponential.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            resume = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star, matched)) = resume {
+            p = star + 1;
+            t = matched + 1;
+            resume = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+struct Queue {
+    events: VecDeque<Arc<Event>>,
+    missed: u64,
+    closed: bool,
+}
+
+struct Subscriber {
+    id: u64,
+    pattern: TopicPattern,
+    capacity: usize,
+    queue: Mutex<Queue>,
+    ready: Notify,
+}
+
+impl Subscriber {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, event: Arc<Event>) {
+        {
+            let mut queue = self.queue();
+            if queue.events.len() >= self.capacity {
+                queue.events.pop_front();
+                queue.missed += 1;
+            }
+            queue.events.push_back(event);
+        }
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.queue().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+struct BusInner {
+    subscribers: ArcSwap<Vec<Arc<Subscriber>>>,
+    writer: Mutex<()>,
+    next_event: AtomicU64,
+    next_subscriber: AtomicU64,
+}
+
+impl BusInner {
+    fn update(&self, f: impl FnOnce(&mut Vec<Arc<Subscriber>>)) {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut subscribers = Vec::clone(&self.subscribers.load());
+        f(&mut subscribers);
+        self.subscribers.store(Arc::new(subscribers));
+    }
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        for subscriber in self.subscribers.load().iter() {
+            subscriber.close();
+        }
+    }
+}
+
+/// Publish/subscribe by topic pattern (see the [module documentation](self)).
+/// Cheap to clone (clones share subscribers); when the last clone is dropped,
+/// subscriptions drain their queues and then end.
+///
+/// ```
+/// use tenon_hooks::{BusItem, EventBus};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let bus = EventBus::new();
+/// let mut lifecycle = bus.subscribe("plugin.*")?;
+/// assert_eq!(bus.publish("plugin.installed", json!({"id": "acme.guard"}))?, 1);
+/// assert_eq!(bus.publish("host.started", json!({}))?, 0);
+/// let Some(BusItem::Event(event)) = lifecycle.recv().await else { unreachable!() };
+/// assert_eq!(event.topic, "plugin.installed");
+/// # Ok::<(), tenon_hooks::BusError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventBus")
+            .field("subscribers", &self.subscriber_count())
+            .finish()
+    }
+}
+
+impl EventBus {
+    /// A bus with no subscribers.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(BusInner {
+                subscribers: ArcSwap::from_pointee(Vec::new()),
+                writer: Mutex::new(()),
+                next_event: AtomicU64::new(1),
+                next_subscriber: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Subscribes to topics matching `pattern`, with a queue of
+    /// [`DEFAULT_SUBSCRIBER_CAPACITY`] events.
+    pub fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        self.subscribe_with_capacity(pattern, DEFAULT_SUBSCRIBER_CAPACITY)
+    }
+
+    /// Subscribes with a queue of `capacity` events.
+    pub fn subscribe_with_capacity(
+        &self,
+        pattern: &str,
+        capacity: usize,
+    ) -> Result<Subscription, BusError> {
+        if capacity == 0 {
+            return Err(BusError::ZeroCapacity);
+        }
+        let subscriber = Arc::new(Subscriber {
+            id: self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed),
+            pattern: TopicPattern::new(pattern)?,
+            capacity,
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                missed: 0,
+                closed: false,
+            }),
+            ready: Notify::new(),
+        });
+        self.inner.update(|subs| subs.push(Arc::clone(&subscriber)));
+        Ok(Subscription {
+            subscriber,
+            bus: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// Publishes an event from the host; returns how many subscriptions it
+    /// was queued for. Never waits.
+    pub fn publish(&self, topic: &str, payload: Value) -> Result<usize, BusError> {
+        self.publish_event(None, topic, payload)
+    }
+
+    /// Publishes an event on behalf of `source` (a plugin id).
+    pub fn publish_from(
+        &self,
+        source: &str,
+        topic: &str,
+        payload: Value,
+    ) -> Result<usize, BusError> {
+        self.publish_event(Some(source), topic, payload)
+    }
+
+    fn publish_event(
+        &self,
+        source: Option<&str>,
+        topic: &str,
+        payload: Value,
+    ) -> Result<usize, BusError> {
+        validate_topic(topic)?;
+        let id = self.inner.next_event.fetch_add(1, Ordering::Relaxed);
+        let mut payload = Some(payload);
+        let mut event: Option<Arc<Event>> = None;
+        let mut delivered = 0;
+        for subscriber in self.inner.subscribers.load().iter() {
+            if !subscriber.pattern.matches(topic) {
+                continue;
+            }
+            let event = event.get_or_insert_with(|| {
+                Arc::new(Event {
+                    id,
+                    topic: topic.to_owned(),
+                    source: source.map(str::to_owned),
+                    payload: payload.take().unwrap_or(Value::Null),
+                    timestamp: SystemTime::now(),
+                })
+            });
+            subscriber.push(Arc::clone(event));
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+
+    /// How many subscriptions are live.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.subscribers.load().len()
+    }
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    subscriber: Arc<Subscriber>,
+    bus: Weak<BusInner>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("pattern", &self.subscriber.pattern)
+            .field("capacity", &self.subscriber.capacity)
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// The next item: a missed-events report first if events were dropped,
+    /// then events in publication order. `None` once the bus is gone and the
+    /// queue is empty.
+    pub async fn recv(&mut self) -> Option<BusItem> {
+        loop {
+            if let Some(item) = self.take() {
+                return item;
+            }
+            // A push between `take` and here leaves a permit: no lost wake-up.
+            self.subscriber.ready.notified().await;
+        }
+    }
+
+    /// The next item if one is queued now (`None` if not, or if the bus is gone).
+    pub fn try_recv(&mut self) -> Option<BusItem> {
+        self.take().flatten()
+    }
+
+    /// `Some(item)` when there is an answer (an item, or `None` for closed);
+    /// `None` when the caller should wait.
+    fn take(&self) -> Option<Option<BusItem>> {
+        let mut queue = self.subscriber.queue();
+        if queue.missed > 0 {
+            return Some(Some(BusItem::Lagged(std::mem::take(&mut queue.missed))));
+        }
+        if let Some(event) = queue.events.pop_front() {
+            return Some(Some(BusItem::Event(event)));
+        }
+        queue.closed.then_some(None)
+    }
+
+    /// The pattern subscribed to.
+    pub fn pattern(&self) -> &TopicPattern {
+        &self.subscriber.pattern
+    }
+
+    /// How many events the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.subscriber.capacity
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            let id = self.subscriber.id;
+            bus.update(|subs| subs.retain(|s| s.id != id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_matching() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("plugin.*", "plugin.installed", true),
+            ("plugin.*", "plugin.config.changed", true),
+            ("plugin.*", "plugin", false),
+            ("plugin.*", "plugins.installed", false),
+            ("*", "anything.at.all", true),
+            ("*", "x", true),
+            ("*.failed", "plugin.activation.failed", true),
+            ("*.failed", "failed", false),
+            ("plugin.*.changed", "plugin.config.changed", true),
+            ("plugin.*.changed", "plugin.changed", false),
+            ("plugin.installed", "plugin.installed", true),
+            ("plugin.installed", "plugin.Installed", false),
+            ("a*b*c", "a.x.b.y.c", true),
+            ("a*b*c", "a.x.c", false),
+            ("**", "a.b", true),
+        ];
+        for (pattern, topic, expected) in cases {
+            let p = TopicPattern::new(pattern).expect(pattern);
+            assert_eq!(p.matches(topic), *expected, "{pattern} ~ {topic}");
+        }
+    }
+
+    #[test]
+    fn invalid_names() {
+        for topic in ["", "a..b", ".a", "a.", "a b", "plugin.*"] {
+            assert!(
+                matches!(validate_topic(topic), Err(BusError::InvalidTopic { .. })),
+                "{topic:?}"
+            );
+        }
+        for pattern in ["", "a..*", "* "] {
+            assert!(
+                matches!(
+                    TopicPattern::new(pattern),
+                    Err(BusError::InvalidPattern { .. })
+                ),
+                "{pattern:?}"
+            );
+        }
+        assert!(validate_topic(&"a".repeat(MAX_TOPIC_LEN + 1)).is_err());
+    }
+}
