@@ -3,6 +3,7 @@
 //! Run `cargo xtask help` for the list of tasks.
 
 mod fuzz;
+mod plugins;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,8 @@ cargo xtask <task>
 Tasks:
   ci              what CI runs: format check, clippy (warnings denied), then `test`
   test            build what the tests need, then run every test of the workspace
+  build-plugins [--release|--debug] [--locked]
+                  build the example and hostile plugins into target/plugins/<name>/
   fmt             format the whole tree
   fuzz [SECONDS]  fuzz the manifest parser with nightly cargo-fuzz (default 60 s)
   help            this text
@@ -29,6 +32,7 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "fmt" => cargo(&["fmt", "--all"]),
         "fuzz" => fuzz::fuzz(rest),
+        "build-plugins" => plugins::build_plugins(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -62,6 +66,8 @@ fn ci() -> Result<()> {
 }
 
 fn test(extra: &[String]) -> Result<()> {
+    step("plugins");
+    plugins::build_plugins(&[])?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--all-features"];
     args.extend(extra.iter().map(String::as_str));
