@@ -19,11 +19,15 @@ pub mod boundary;
 pub mod component;
 mod config;
 mod error;
+#[cfg(feature = "extism")]
+pub mod extism;
 mod host;
 mod memory_host;
 mod runtime;
 mod stats;
 
+#[cfg(feature = "extism")]
+pub use self::extism::{CallThreading, ExtismConfig, ExtismRuntime};
 pub use boundary::{Boundary, CallScope};
 #[cfg(feature = "component")]
 pub use component::{ComponentConfig, ComponentPlugin, ComponentRuntime};

@@ -1,0 +1,356 @@
+//! The Extism runtime: plugins built with any Extism PDK (Rust, JavaScript,
+//! Go, Python, C, Zig, .NET, AssemblyScript, Haskell…), under Tenon's
+//! permission, limit, pooling and hook model.
+//!
+//! What Tenon adds to Extism's own host, and how:
+//!
+//! - **Host API through Tenon's boundary.** Tenon's host functions live in a
+//!   `tenon` import namespace, and Extism's own `http_request`,
+//!   `config_get` and `log_*` functions are replaced by Tenon's (see
+//!   `abi`): every request a plugin makes is checked, bounded and reported
+//!   exactly as for component plugins.
+//! - **Deadlines that cover host calls.** Each call's deadline (the
+//!   manifest's `limits.timeout`, shortened by `CallOptions::timeout`)
+//!   bounds its host requests through the boundary, and a watchdog thread
+//!   cancels the wasm when it passes.
+//! - **No interference between instances.** Extism interrupts a call by
+//!   bumping its engine's epoch, which interrupts every call on the engine;
+//!   Tenon gives each instance slot an engine of its own, so one plugin's
+//!   timeout never stops another call.
+//! - **Pooling without polling.** Up to `limits.max_instances` instances
+//!   serve concurrent calls; further callers wait on a semaphore (woken by
+//!   the release, in order) up to `limits.wait_timeout`, then get
+//!   [`SandboxError::Busy`].
+//! - **Errors that say what happened**: timeouts, memory, fuel, traps with
+//!   the plugin's own message (see `errors`).
+//!
+//! The protocol for plugin authors is documented in `docs/extism.md`.
+
+mod abi;
+mod engines;
+mod errors;
+mod module;
+mod plugin;
+mod pool;
+mod protocol;
+mod watchdog;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use tenon_manifest::{FsMode, RuntimeKind, Version};
+
+use self::abi::HostSide;
+use self::engines::{EngineKey, Engines};
+use self::plugin::{ExtismPlugin, Limits, Parts};
+use self::pool::{Instance, Pool, Slot};
+use self::watchdog::Watchdog;
+use crate::boundary::{Boundary, granted_directories};
+use crate::config::SandboxConfig;
+use crate::error::SandboxError;
+use crate::runtime::{LoadRequest, Plugin, Runtime};
+
+/// The version of Tenon's Extism ABI (the `tenon` host functions and the
+/// hook protocol) this runtime serves; a manifest's `engine.tenon` must
+/// accept it.
+pub const EXTISM_ABI_VERSION: Version = Version::new(1, 0, 0);
+
+/// Where a plugin call runs on a multi-threaded Tokio runtime.
+///
+/// Extism calls are synchronous. On a current-thread runtime, calls of
+/// plugins that wait for the host (KV, events, secrets, HTTP) always run on
+/// the blocking pool (the runtime's only thread must stay free to drive
+/// their IO), and other calls run inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CallThreading {
+    /// On the calling task's worker thread: no thread hop, so a call costs
+    /// what a bare Extism call costs. The worker is busy for the call's
+    /// duration, which its deadline bounds; while a host request waits, the
+    /// worker's other tasks move to another thread (`block_in_place`).
+    #[default]
+    Inline,
+    /// On the calling worker inside `tokio::task::block_in_place`: the
+    /// worker's other tasks move to another thread for the whole call.
+    BlockInPlace,
+    /// On the runtime's blocking pool (`spawn_blocking`): one thread hop per
+    /// call.
+    SpawnBlocking,
+}
+
+/// Settings of an [`ExtismRuntime`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ExtismConfig {
+    /// The host policy for the permission boundary.
+    pub sandbox: SandboxConfig,
+    /// Where compiled code is kept between engines and runs (wasmtime's
+    /// cache, in a directory of the host's choosing, never the user-wide
+    /// default); `None` compiles the module for every engine. Strongly
+    /// recommended: each instance slot has an engine of its own.
+    pub cache_dir: Option<PathBuf>,
+    /// Where calls run.
+    pub threading: CallThreading,
+}
+
+impl ExtismConfig {
+    /// Uses `sandbox` as the host policy.
+    pub fn with_sandbox(mut self, sandbox: SandboxConfig) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// Keeps compiled code in `dir`.
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs calls as `threading` says.
+    pub fn with_threading(mut self, threading: CallThreading) -> Self {
+        self.threading = threading;
+        self
+    }
+}
+
+/// Runs Extism plugins (see the [module documentation](self)).
+#[derive(Clone)]
+pub struct ExtismRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sandbox: Arc<SandboxConfig>,
+    cache_dir: Option<PathBuf>,
+    /// The wasmtime cache configuration file, written at first use.
+    cache_config: OnceLock<Result<PathBuf, String>>,
+    threading: CallThreading,
+    engines: Engines,
+    watchdog: Watchdog,
+}
+
+impl std::fmt::Debug for ExtismRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtismRuntime")
+            .field("cache_dir", &self.inner.cache_dir)
+            .field("threading", &self.inner.threading)
+            .field("engines", &self.inner.engines)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unsupported(plugin: &str, message: String) -> SandboxError {
+    SandboxError::Unsupported {
+        plugin: plugin.to_owned(),
+        message,
+    }
+}
+
+fn host_error(plugin: &str, message: String) -> SandboxError {
+    SandboxError::Host {
+        plugin: plugin.to_owned(),
+        message,
+    }
+}
+
+impl ExtismRuntime {
+    /// A runtime with `config`. Nothing is compiled or written until the
+    /// first load.
+    pub fn new(config: ExtismConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sandbox: Arc::new(config.sandbox),
+                cache_dir: config.cache_dir,
+                cache_config: OnceLock::new(),
+                threading: config.threading,
+                engines: Engines::default(),
+                watchdog: Watchdog::new(),
+            }),
+        }
+    }
+
+    /// The ABI version this runtime serves, as `tenon:extism@1.0.0`.
+    pub fn supported_version() -> String {
+        format!("tenon:extism@{EXTISM_ABI_VERSION}")
+    }
+
+    fn cache_config(&self, plugin: &str) -> Result<Option<PathBuf>, SandboxError> {
+        let Some(dir) = &self.inner.cache_dir else {
+            return Ok(None);
+        };
+        self.inner
+            .cache_config
+            .get_or_init(|| {
+                engines::write_cache_config(dir).map_err(|e| {
+                    format!(
+                        "cannot prepare the compiled-code cache in {}: {e}",
+                        dir.display()
+                    )
+                })
+            })
+            .clone()
+            .map(Some)
+            .map_err(|message| host_error(plugin, message))
+    }
+
+    /// Like [`Runtime::load`], with nothing boxed.
+    async fn load_extism(&self, request: LoadRequest) -> Result<ExtismPlugin, SandboxError> {
+        let manifest = request.manifest.clone();
+        let plugin = manifest.plugin.id.as_str();
+        if manifest.runtime.kind != RuntimeKind::Extism {
+            return Err(unsupported(
+                plugin,
+                format!(
+                    "its runtime.kind is `{}`; the Extism runtime runs `extism` plugins",
+                    manifest.runtime.kind
+                ),
+            ));
+        }
+        if !manifest.engine.tenon.matches(&EXTISM_ABI_VERSION) {
+            return Err(SandboxError::Incompatible {
+                plugin: plugin.to_owned(),
+                found: format!("a plugin whose engine.tenon is {}", manifest.engine.tenon),
+                supported: Self::supported_version(),
+            });
+        }
+        let limits = &manifest.limits;
+        if limits.max_instances == 0 {
+            return Err(unsupported(
+                plugin,
+                "limits.max_instances is 0; at least one instance is needed".to_owned(),
+            ));
+        }
+        let memory_pages = u32::try_from(limits.memory.bytes() / 65_536)
+            .ok()
+            .filter(|pages| *pages > 0)
+            .ok_or_else(|| {
+                unsupported(
+                    plugin,
+                    format!(
+                        "limits.memory is {}; Extism needs 64 KiB to 256 TiB",
+                        limits.memory
+                    ),
+                )
+            })?;
+        let sha256: [u8; 32] = Sha256::digest(&request.module).into();
+        if let Some(pin) = &manifest.runtime.sha256 {
+            let actual = hex::encode(sha256);
+            if !pin.eq_ignore_ascii_case(&actual) {
+                return Err(SandboxError::Compile {
+                    plugin: plugin.to_owned(),
+                    message: format!(
+                        "the module's sha256 is {actual}, but the manifest pins {pin}"
+                    ),
+                });
+            }
+        }
+        let info = module::inspect(&request.module).map_err(|message| SandboxError::Compile {
+            plugin: plugin.to_owned(),
+            message,
+        })?;
+        let paths = if info.uses_wasi {
+            allowed_paths(&request)?
+        } else {
+            Vec::new()
+        };
+        let key = EngineKey {
+            module_sha256: sha256,
+            memory_pages,
+            fuel: limits.fuel,
+            stack: limits
+                .stack
+                .map(|s| usize::try_from(s.bytes()).unwrap_or(usize::MAX)),
+            wasi: info.uses_wasi,
+            paths,
+        };
+        let cache_config = self.cache_config(plugin)?;
+        let engines = self
+            .inner
+            .engines
+            .set(key, &request.module, cache_config.as_deref());
+        let boundary = Arc::new(Boundary::new(&request, self.inner.sandbox.clone()));
+        let host = Arc::new(HostSide::new(boundary));
+        let limits = Limits {
+            timeout: limits.timeout.get(),
+            memory_limit: u64::from(memory_pages) * 65_536,
+            isolation: limits.isolation,
+        };
+        let pool = Pool::new(
+            manifest.limits.max_instances,
+            manifest.limits.wait_timeout.get(),
+        );
+        let loaded = ExtismPlugin::new(Parts {
+            name: plugin.to_owned(),
+            caller: request.caller.clone(),
+            host,
+            engines: engines.clone(),
+            watchdog: self.inner.watchdog.clone(),
+            threading: self.inner.threading,
+            info,
+            limits,
+            pool,
+        });
+        // Compile (or load from the cache) and link now, so that a module
+        // that cannot run fails here rather than at its first call.
+        let name = plugin.to_owned();
+        let slot = tokio::task::spawn_blocking(move || {
+            let engine = engines.take().map_err(|message| SandboxError::Compile {
+                plugin: name.clone(),
+                message,
+            })?;
+            let instance = ::extism::Plugin::new_from_compiled(&engine.compiled).map_err(|e| {
+                SandboxError::Compile {
+                    plugin: name,
+                    message: format!("cannot link the module: {e:#}"),
+                }
+            })?;
+            Ok::<_, SandboxError>(Slot {
+                engine,
+                instance: Some(Instance::new(instance, 0)),
+            })
+        })
+        .await
+        .map_err(|e| host_error(plugin, format!("the compiler thread failed: {e}")))??;
+        loaded.adopt(slot);
+        Ok(loaded)
+    }
+}
+
+/// The directories `permissions.filesystem` grants (see
+/// [`granted_directories`]) as Extism's allowed paths: the host path,
+/// prefixed `ro:` when the grant is read-only, and the guest path.
+fn allowed_paths(request: &LoadRequest) -> Result<Vec<(String, PathBuf)>, SandboxError> {
+    let plugin = request.manifest.plugin.id.as_str();
+    granted_directories(request)?
+        .into_iter()
+        .map(|dir| {
+            let host = dir.host.to_str().ok_or_else(|| {
+                unsupported(
+                    plugin,
+                    format!(
+                        "the data directory {} is not valid UTF-8",
+                        dir.host.display()
+                    ),
+                )
+            })?;
+            let host = match dir.mode {
+                FsMode::Read => format!("ro:{host}"),
+                FsMode::ReadWrite => host.to_owned(),
+            };
+            Ok((host, PathBuf::from(dir.guest)))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Runtime for ExtismRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Extism
+    }
+
+    async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError> {
+        Ok(Arc::new(self.load_extism(request).await?))
+    }
+}

@@ -1,0 +1,212 @@
+//! What an Extism module imports and exports, read before it is compiled.
+
+use std::collections::BTreeSet;
+
+use wasmparser::{CompositeInnerType, ExternalKind, Parser, Payload, TypeRef, ValType};
+
+/// The import module of Extism's own host functions and kernel.
+pub(super) const EXTISM_ENV: &str = "extism:host/env";
+/// The import module of Tenon's host functions.
+pub(super) const TENON: &str = "tenon";
+/// The import module of WASI preview 1.
+pub(super) const WASI_P1: &str = "wasi_snapshot_preview1";
+
+/// The exports Tenon gives a meaning to.
+pub(super) const HANDLE_HOOK: &str = "handle_hook";
+pub(super) const ACTIVATE: &str = "activate";
+pub(super) const CONFIGURE: &str = "configure";
+pub(super) const DEACTIVATE: &str = "deactivate";
+pub(super) const SNAPSHOT: &str = "snapshot";
+pub(super) const RESTORE: &str = "restore";
+
+/// Lifecycle exports: called by the runtime, never through `Plugin::call`.
+pub(super) const LIFECYCLE: [&str; 5] = [ACTIVATE, CONFIGURE, DEACTIVATE, SNAPSHOT, RESTORE];
+
+/// Host functions whose answer needs the async boundary (the others are
+/// served synchronously).
+const ASYNC_IMPORTS: [(&str, &str); 7] = [
+    (TENON, "config_get"),
+    (TENON, "kv_get"),
+    (TENON, "kv_set"),
+    (TENON, "kv_delete"),
+    (TENON, "kv_list"),
+    (TENON, "emit_event"),
+    (TENON, "http_request"),
+];
+
+/// What the runtime needs to know about a module.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ModuleInfo {
+    /// Exported functions Extism can call: no parameters, no result or one
+    /// `i32` result.
+    pub(super) callable: BTreeSet<String>,
+    /// Whether the module imports WASI preview 1 (and so gets a WASI context
+    /// with the granted directories).
+    pub(super) uses_wasi: bool,
+    /// Whether a host function it imports waits on the async boundary
+    /// (KV, events, secrets, HTTP).
+    pub(super) needs_async_host: bool,
+}
+
+impl ModuleInfo {
+    /// Whether `name` is exported and callable.
+    pub(super) fn exports(&self, name: &str) -> bool {
+        self.callable.contains(name)
+    }
+}
+
+/// Reads a module's imports and exports. Fails on anything that is not a core
+/// WebAssembly module whose imports Tenon's Extism runtime can satisfy.
+pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
+    let mut info = ModuleInfo::default();
+    let mut types: Vec<Option<(usize, Vec<ValType>)>> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut exports: Vec<(String, u32)> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| format!("not a WebAssembly module: {e}"))? {
+            Payload::Version { encoding, .. } => {
+                if encoding == wasmparser::Encoding::Component {
+                    return Err("this is a WebAssembly component; Extism runs core modules \
+                                (set runtime.kind = \"component\" for components)"
+                        .to_owned());
+                }
+            }
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    let group = group.map_err(|e| format!("bad type section: {e}"))?;
+                    for sub in group.into_types() {
+                        types.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => {
+                                Some((f.params().len(), f.results().to_vec()))
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| format!("bad import section: {e}"))?;
+                    check_import(import.module, import.name)?;
+                    if let TypeRef::Func(ty) | TypeRef::FuncExact(ty) = import.ty {
+                        funcs.push(ty);
+                    }
+                    if import.module == WASI_P1 {
+                        info.uses_wasi = true;
+                    }
+                    let needs_async = ASYNC_IMPORTS.contains(&(import.module, import.name))
+                        || (import.module == EXTISM_ENV
+                            && matches!(import.name, "http_request" | "config_get"));
+                    info.needs_async_host |= needs_async;
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    funcs.push(ty.map_err(|e| format!("bad function section: {e}"))?);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(|e| format!("bad export section: {e}"))?;
+                    if export.kind == ExternalKind::Func {
+                        exports.push((export.name.to_owned(), export.index));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, index) in exports {
+        let ty = funcs
+            .get(index as usize)
+            .and_then(|t| types.get(*t as usize))
+            .and_then(Option::as_ref);
+        let callable = match ty {
+            Some((0, results)) => results.is_empty() || results.as_slice() == [ValType::I32],
+            _ => false,
+        };
+        if callable {
+            info.callable.insert(name);
+        }
+    }
+    Ok(info)
+}
+
+/// Refuses imports no host function answers, naming them (instead of a link
+/// error at the first call).
+fn check_import(module: &str, name: &str) -> Result<(), String> {
+    match module {
+        EXTISM_ENV | WASI_P1 => Ok(()),
+        TENON if super::abi::TENON_FUNCTIONS.contains(&name) => Ok(()),
+        TENON => Err(format!(
+            "the module imports `tenon::{name}`, which this host does not offer (it offers {})",
+            super::abi::TENON_FUNCTIONS.join(", ")
+        )),
+        _ => Err(format!(
+            "the module imports `{module}::{name}`; an Extism plugin may import only from \
+             `{EXTISM_ENV}`, `{TENON}` and `{WASI_P1}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wasm(text: &str) -> Vec<u8> {
+        wat::parse_str(text).expect("valid WAT")
+    }
+
+    #[test]
+    fn reads_callable_exports_and_host_needs() {
+        let info = inspect(&wasm(
+            r#"(module
+                (import "extism:host/env" "input_length" (func (result i64)))
+                (import "tenon" "kv_get" (func (param i64) (result i64)))
+                (func (export "run") (result i32) i32.const 0)
+                (func (export "nothing"))
+                (func (export "takes_args") (param i32))
+                (func (export "returns_i64") (result i64) i64.const 0)
+                (memory (export "memory") 1))"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            info.callable.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["nothing", "run"]
+        );
+        assert!(info.needs_async_host);
+        assert!(!info.uses_wasi);
+    }
+
+    #[test]
+    fn sees_wasi_and_sync_only_hosts() {
+        let info = inspect(&wasm(
+            r#"(module
+                (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                (import "extism:host/env" "log_info" (func (param i64)))
+                (func (export "run") (result i32) i32.const 0))"#,
+        ))
+        .unwrap();
+        assert!(info.uses_wasi);
+        assert!(!info.needs_async_host);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let check = |text: &str, expected: &str| {
+            let err = inspect(&wasm(text)).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        };
+        check(r#"(module (import "env" "abort" (func)))"#, "`env::abort`");
+        check(
+            r#"(module (import "tenon" "format_disk" (func)))"#,
+            "`tenon::format_disk`",
+        );
+        check("(component)", "component");
+        assert!(
+            inspect(b"not wasm")
+                .unwrap_err()
+                .contains("not a WebAssembly module")
+        );
+    }
+}

@@ -1,0 +1,742 @@
+//! A loaded Extism plugin: the [`Plugin`] contract over a pool of Extism
+//! instances.
+
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tenon_manifest::Isolation;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::error::SandboxError;
+use crate::host::Caller;
+use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, ResourceStats};
+use crate::stats::{HealthState, PluginStats};
+
+use super::CallThreading;
+use super::abi::{HostSide, Link};
+use super::engines::EngineSet;
+use super::errors::{self, Circumstances};
+use super::module::{self, ModuleInfo};
+use super::pool::{Instance, Pool, Slot};
+use super::protocol;
+use super::watchdog::Watchdog;
+
+/// The limits a plugin runs under, from its manifest.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) timeout: Duration,
+    pub(super) memory_limit: u64,
+    pub(super) isolation: Isolation,
+}
+
+/// What a loaded plugin is made of.
+pub(super) struct Parts {
+    pub(super) name: String,
+    pub(super) caller: Arc<Caller>,
+    pub(super) host: Arc<HostSide>,
+    pub(super) engines: Arc<EngineSet>,
+    pub(super) watchdog: Watchdog,
+    pub(super) threading: CallThreading,
+    pub(super) info: ModuleInfo,
+    pub(super) limits: Limits,
+    pub(super) pool: Pool,
+}
+
+/// A loaded Extism plugin. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub(super) struct ExtismPlugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    parts: Parts,
+    stats: Arc<PluginStats>,
+    health: HealthState,
+    /// Bumped by every stop; see [`Instance::run`].
+    run: AtomicU64,
+    /// What instances must be set up with; see [`Setup`].
+    setup: Mutex<Setup>,
+    /// `Setup::generation`, readable without the lock on the hot path.
+    generation: AtomicU64,
+}
+
+/// The config and restored state every instance gets before its first call,
+/// and again after each change.
+#[derive(Debug, Clone, Default)]
+struct Setup {
+    /// Bumped on start, configure and restore; 0 before the first start.
+    generation: u64,
+    /// The generation that set `config`.
+    config_generation: u64,
+    config: Arc<serde_json::Value>,
+    /// The state last restored, with the generation that restored it.
+    restored: Option<(u64, Arc<[u8]>)>,
+}
+
+/// Where a call runs (see [`CallThreading`]).
+enum Mode {
+    /// On the calling thread; host functions wait through the handle.
+    Inline(Option<Handle>),
+    /// On the calling worker, inside `block_in_place`.
+    BlockInPlace(Handle),
+    /// On the runtime's blocking pool.
+    Blocking(Handle),
+}
+
+/// What to run on an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// An export of the plugin, by name ([`Job::function`]).
+    Export,
+    /// Nothing: bring an instance up to date (activate, configure,
+    /// restore), building one when needed.
+    Settle,
+    /// `deactivate` on the slot's existing instance, if any.
+    Deactivate,
+}
+
+/// One export to call, with its input.
+struct Job<'a> {
+    target: Target,
+    function: Cow<'a, str>,
+    input: Cow<'a, [u8]>,
+    timeout: Duration,
+}
+
+impl<'a> Job<'a> {
+    fn export(
+        function: impl Into<Cow<'a, str>>,
+        input: impl Into<Cow<'a, [u8]>>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target: Target::Export,
+            function: function.into(),
+            input: input.into(),
+            timeout,
+        }
+    }
+
+    fn lifecycle(target: Target, timeout: Duration) -> Self {
+        Self {
+            target,
+            function: Cow::Borrowed(""),
+            input: Cow::Borrowed(&[]),
+            timeout,
+        }
+    }
+
+    fn into_owned(self) -> Job<'static> {
+        Job {
+            target: self.target,
+            function: Cow::Owned(self.function.into_owned()),
+            input: Cow::Owned(self.input.into_owned()),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl ExtismPlugin {
+    pub(super) fn new(parts: Parts) -> Self {
+        let stats = parts.host.boundary.stats().clone();
+        Self {
+            inner: Arc::new(Inner {
+                parts,
+                stats,
+                health: HealthState::default(),
+                run: AtomicU64::new(0),
+                setup: Mutex::new(Setup::default()),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Puts the slot made at load (with the instance that proved the module
+    /// links) in the pool.
+    pub(super) fn adopt(&self, slot: Slot) {
+        if slot.instance.is_some() {
+            self.inner.stats.instance_created();
+        }
+        self.inner.parts.pool.put_back(slot);
+    }
+
+    fn name(&self) -> &str {
+        &self.inner.parts.name
+    }
+
+    /// The effective timeout of a call with `options`.
+    fn timeout(&self, options: CallOptions) -> Duration {
+        let limit = self.inner.parts.limits.timeout;
+        options.timeout.map_or(limit, |t| t.min(limit))
+    }
+
+    fn not_running(&self) -> SandboxError {
+        SandboxError::NotRunning {
+            plugin: self.name().to_owned(),
+        }
+    }
+
+    /// Counts a finished call and remembers its error.
+    fn record<T>(
+        &self,
+        started: Instant,
+        result: Result<T, SandboxError>,
+    ) -> Result<T, SandboxError> {
+        self.inner
+            .stats
+            .record_call(started.elapsed(), result.is_ok());
+        if let Err(error) = &result {
+            self.inner.health.failed(error);
+        }
+        result
+    }
+
+    /// Runs a job on a pooled slot.
+    async fn execute(&self, job: Job<'_>) -> Result<Vec<u8>, SandboxError> {
+        let parts = &self.inner.parts;
+        let mut checkout = parts
+            .pool
+            .checkout()
+            .await
+            .map_err(|waited| SandboxError::Busy {
+                plugin: parts.name.clone(),
+                waited,
+                max_instances: parts.pool.max_instances,
+            })?;
+        let (slot, result) = self.run_in_mode(checkout.slot.take(), job).await;
+        if let Some(slot) = slot {
+            parts.pool.put_back(slot);
+        }
+        result
+    }
+
+    /// Runs `job` on `slot` where the calling runtime allows blocking (see
+    /// [`CallThreading`]); returns the slot if it may be used again.
+    async fn run_in_mode(
+        &self,
+        mut slot: Option<Slot>,
+        job: Job<'_>,
+    ) -> (Option<Slot>, Result<Vec<u8>, SandboxError>) {
+        let inner = &self.inner;
+        let mode = match inner.mode() {
+            Ok(mode) => mode,
+            Err(error) => return (slot, Err(error)),
+        };
+        let result = match mode {
+            Mode::Inline(bridge) => inner.run(&mut slot, &job, bridge),
+            Mode::BlockInPlace(handle) => {
+                tokio::task::block_in_place(|| inner.run(&mut slot, &job, Some(handle)))
+            }
+            Mode::Blocking(handle) => {
+                let owner = inner.clone();
+                let job = job.into_owned();
+                let ran = tokio::task::spawn_blocking(move || {
+                    let result = owner.run(&mut slot, &job, Some(handle));
+                    (slot, result)
+                })
+                .await;
+                return ran.unwrap_or_else(|e| {
+                    (
+                        None,
+                        Err(SandboxError::Host {
+                            plugin: inner.parts.name.clone(),
+                            message: format!("the call's thread failed: {e}"),
+                        }),
+                    )
+                });
+            }
+        };
+        (slot, result)
+    }
+
+    /// Brings one instance up to date (`activate`, `configure`, `restore`)
+    /// now, so that their errors reach the caller.
+    async fn settle(&self) -> Result<(), SandboxError> {
+        let started = Instant::now();
+        let job = Job::lifecycle(Target::Settle, self.inner.parts.limits.timeout);
+        let result = self.execute(job).await.map(drop);
+        self.record(started, result)
+    }
+
+    /// Changes what instances are set up with.
+    fn change_setup(&self, change: impl FnOnce(&mut Setup)) -> Setup {
+        let mut setup = self.inner.setup.lock();
+        let before = setup.clone();
+        setup.generation += 1;
+        change(&mut setup);
+        self.inner
+            .generation
+            .store(setup.generation, Ordering::Release);
+        before
+    }
+
+    fn set_config(&self, config: &Arc<serde_json::Value>) -> Setup {
+        self.inner.parts.host.set_config(config);
+        let config = config.clone();
+        self.change_setup(|setup| {
+            setup.config = config;
+            setup.config_generation = setup.generation;
+        })
+    }
+}
+
+impl Inner {
+    /// Decides where this call runs, from the runtime it came from.
+    fn mode(&self) -> Result<Mode, SandboxError> {
+        let handle = Handle::try_current().map_err(|_| SandboxError::Host {
+            plugin: self.parts.name.clone(),
+            message: "Extism plugins must be called from within a Tokio runtime".to_owned(),
+        })?;
+        // wasmtime-wasi's synchronous WASI functions block on the ambient
+        // Tokio runtime, which is not allowed on a runtime thread.
+        let wasi = self.parts.info.uses_wasi;
+        Ok(match handle.runtime_flavor() {
+            RuntimeFlavor::MultiThread => match self.parts.threading {
+                CallThreading::Inline if wasi => Mode::BlockInPlace(handle),
+                CallThreading::Inline => Mode::Inline(Some(handle)),
+                CallThreading::BlockInPlace => Mode::BlockInPlace(handle),
+                CallThreading::SpawnBlocking => Mode::Blocking(handle),
+            },
+            // A current-thread runtime cannot serve the host's async requests
+            // while its only thread runs the plugin: plugins that make them
+            // (or use WASI) run on the blocking pool, the others inline.
+            _ if self.parts.info.needs_async_host || wasi => Mode::Blocking(handle),
+            _ => Mode::Inline(None),
+        })
+    }
+
+    /// Runs `job` on `slot` (building the slot's engine or instance when
+    /// missing), then decides what to keep of the slot. Blocking.
+    fn run(
+        &self,
+        slot: &mut Option<Slot>,
+        job: &Job<'_>,
+        bridge: Option<Handle>,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let mut current = match slot.take() {
+            Some(slot) => slot,
+            None if job.target == Target::Deactivate => return Ok(Vec::new()),
+            None => Slot {
+                engine: self
+                    .parts
+                    .engines
+                    .take()
+                    .map_err(|message| SandboxError::Host {
+                        plugin: self.parts.name.clone(),
+                        message: format!("cannot prepare an Extism engine: {message}"),
+                    })?,
+                instance: None,
+            },
+        };
+        let deadline = Deadline::after(job.timeout);
+        let outcome = self.run_on(&mut current, job, &deadline, bridge);
+        if outcome.cancelled {
+            // The engine's epoch may still be bumped by the cancellation:
+            // neither it nor its instance serves another call.
+            if current.instance.is_some() {
+                self.stats.instance_dropped();
+            }
+            return outcome.result;
+        }
+        let keep = outcome.instance_healthy && self.parts.limits.isolation == Isolation::Reuse;
+        if !keep && current.instance.take().is_some() {
+            self.stats.instance_dropped();
+        }
+        *slot = Some(current);
+        outcome.result
+    }
+
+    fn run_on(
+        &self,
+        slot: &mut Slot,
+        job: &Job<'_>,
+        deadline: &Deadline,
+        bridge: Option<Handle>,
+    ) -> Outcome {
+        let Slot { engine, instance } = slot;
+        let run = self.run.load(Ordering::Acquire);
+        if job.target == Target::Deactivate {
+            let Some(instance) = instance.as_mut() else {
+                return Outcome::ok(Vec::new());
+            };
+            if !self.parts.info.exports(module::DEACTIVATE) {
+                return Outcome::ok(Vec::new());
+            }
+            return self.invoke(
+                instance,
+                &engine.link,
+                module::DEACTIVATE,
+                &[],
+                deadline,
+                &bridge,
+            );
+        }
+        let reusable = instance.as_ref().is_some_and(|i| i.run == run)
+            && self.parts.limits.isolation == Isolation::Reuse;
+        let instance = if reusable {
+            instance
+                .as_mut()
+                .unwrap_or_else(|| unreachable!("checked above"))
+        } else {
+            match ::extism::Plugin::new_from_compiled(&engine.compiled) {
+                Ok(plugin) => {
+                    self.stats.instance_created();
+                    if instance.is_some() {
+                        self.stats.instance_dropped();
+                    }
+                    instance.insert(Instance::new(plugin, run))
+                }
+                Err(e) => {
+                    return Outcome::failed(SandboxError::Host {
+                        plugin: self.parts.name.clone(),
+                        message: format!("cannot instantiate the plugin: {e:#}"),
+                    });
+                }
+            }
+        };
+        if let Err(outcome) = self.bring_up_to_date(instance, &engine.link, deadline, &bridge) {
+            return outcome;
+        }
+        match job.target {
+            Target::Export => self.invoke(
+                instance,
+                &engine.link,
+                &job.function,
+                &job.input,
+                deadline,
+                &bridge,
+            ),
+            Target::Settle | Target::Deactivate => Outcome::ok(Vec::new()),
+        }
+    }
+
+    /// Runs `activate` (a new instance) or `configure` (a changed config),
+    /// then `restore`, on an instance that has not seen the current setup.
+    fn bring_up_to_date(
+        &self,
+        instance: &mut Instance,
+        link: &Link,
+        deadline: &Deadline,
+        bridge: &Option<Handle>,
+    ) -> Result<(), Outcome> {
+        if instance.setup == self.generation.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let setup = self.setup.lock().clone();
+        if instance.config < setup.config_generation {
+            let lifecycle = if instance.config == 0 {
+                module::ACTIVATE
+            } else {
+                module::CONFIGURE
+            };
+            if self.parts.info.exports(lifecycle) {
+                let config = serde_json::to_vec(&*setup.config).unwrap_or_else(|_| b"{}".to_vec());
+                self.invoke(instance, link, lifecycle, &config, deadline, bridge)
+                    .into_result()?;
+            }
+            instance.config = setup.config_generation;
+        }
+        if let Some((generation, state)) = &setup.restored
+            && *generation > instance.setup
+            && self.parts.info.exports(module::RESTORE)
+        {
+            self.invoke(instance, link, module::RESTORE, state, deadline, bridge)
+                .into_result()?;
+        }
+        instance.setup = setup.generation;
+        Ok(())
+    }
+
+    /// One Extism call, watched by the deadline watchdog.
+    fn invoke(
+        &self,
+        instance: &mut Instance,
+        link: &Link,
+        function: &str,
+        input: &[u8],
+        deadline: &Deadline,
+        bridge: &Option<Handle>,
+    ) -> Outcome {
+        link.begin(&self.parts.host, deadline.tokio, bridge.clone());
+        let watch = self
+            .parts
+            .watchdog
+            .watch(deadline.std, instance.plugin.cancel_handle());
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            instance.plugin.call::<&[u8], Vec<u8>>(function, input)
+        }));
+        let cancelled = watch.finish();
+        let ended = link.end();
+        let result = match result {
+            Ok(result) => result,
+            Err(panic) => {
+                // A bug on the host side (Extism, WASI, a host function):
+                // the instance and its engine are not trusted again.
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                return Outcome {
+                    result: Err(SandboxError::Host {
+                        plugin: self.parts.name.clone(),
+                        message: format!("the host panicked while running `{function}`: {what}"),
+                    }),
+                    cancelled: true,
+                    instance_healthy: false,
+                };
+            }
+        };
+        if let Some(fuel) = instance.plugin.fuel_consumed() {
+            self.stats.add_fuel(fuel);
+        }
+        let error = match result {
+            Ok(output) => {
+                return Outcome {
+                    result: Ok(output),
+                    cancelled,
+                    instance_healthy: true,
+                };
+            }
+            Err(error) => error,
+        };
+        let deadline_passed = cancelled || ended.timed_out || Instant::now() >= deadline.std;
+        let classified = errors::classify(
+            &error,
+            Circumstances {
+                plugin: &self.parts.name,
+                function,
+                deadline_passed,
+                timeout: deadline.timeout,
+                denial: ended.denial,
+                memory_limit: self.parts.limits.memory_limit,
+                max_message: self.parts.host.boundary.config().max_log_line,
+            },
+        );
+        // A plugin's own error leaves the instance as sound as it was;
+        // anything else (a trap, a timeout, memory) may have stopped it half
+        // way through something.
+        let instance_healthy = matches!(classified, SandboxError::Plugin { .. });
+        Outcome {
+            result: Err(classified),
+            cancelled,
+            instance_healthy,
+        }
+    }
+}
+
+/// A call's deadline on both clocks: the watchdog's (real time) and the
+/// boundary's (Tokio's, which tests may pause).
+struct Deadline {
+    std: Instant,
+    tokio: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Self {
+        Self {
+            std: Instant::now() + timeout,
+            tokio: tokio::time::Instant::now() + timeout,
+            timeout,
+        }
+    }
+}
+
+/// The result of one Extism call and what it says about the slot.
+struct Outcome {
+    result: Result<Vec<u8>, SandboxError>,
+    /// The watchdog cancelled the call: the engine's epoch may still be
+    /// bumped late, so the engine is not used again.
+    cancelled: bool,
+    /// Whether the instance may serve another call.
+    instance_healthy: bool,
+}
+
+impl Outcome {
+    fn ok(output: Vec<u8>) -> Self {
+        Self {
+            result: Ok(output),
+            cancelled: false,
+            instance_healthy: true,
+        }
+    }
+
+    fn failed(error: SandboxError) -> Self {
+        Self {
+            result: Err(error),
+            cancelled: false,
+            instance_healthy: false,
+        }
+    }
+
+    /// The output of a setup call, or the outcome that ends the job.
+    fn into_result(self) -> Result<Vec<u8>, Self> {
+        match self.result {
+            Ok(output) if !self.cancelled => Ok(output),
+            _ => Err(self),
+        }
+    }
+}
+
+#[async_trait]
+impl Plugin for ExtismPlugin {
+    fn caller(&self) -> &Arc<Caller> {
+        &self.inner.parts.caller
+    }
+
+    async fn start(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
+        self.set_config(&Arc::new(config.clone()));
+        if self.inner.parts.info.exports(module::ACTIVATE) {
+            self.settle().await?;
+        }
+        self.inner.health.started();
+        Ok(())
+    }
+
+    async fn configure(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
+        if !self.inner.health.is_ready() {
+            return Err(self.not_running());
+        }
+        let before = self.set_config(&Arc::new(config.clone()));
+        if self.inner.parts.info.exports(module::CONFIGURE)
+            && let Err(error) = self.settle().await
+        {
+            // Refused: every instance goes back to the previous config.
+            self.set_config(&before.config);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
+        let started = Instant::now();
+        let result = async {
+            if !self.inner.health.is_ready() {
+                return Err(self.not_running());
+            }
+            if !self.inner.parts.info.exports(module::HANDLE_HOOK) {
+                return Err(SandboxError::MissingExport {
+                    plugin: self.name().to_owned(),
+                    export: module::HANDLE_HOOK.to_owned(),
+                });
+            }
+            let input = protocol::hook_input(&call);
+            let job = Job::export(module::HANDLE_HOOK, input, self.timeout(call.options));
+            let output = self.execute(job).await?;
+            protocol::hook_output(&output).map_err(|message| SandboxError::Protocol {
+                plugin: self.name().to_owned(),
+                message,
+            })
+        }
+        .await;
+        self.record(started, result)
+    }
+
+    async fn call(
+        &self,
+        function: &str,
+        input: &[u8],
+        options: CallOptions,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let started = Instant::now();
+        let result = async {
+            if !self.inner.health.is_ready() {
+                return Err(self.not_running());
+            }
+            if module::LIFECYCLE.contains(&function) {
+                return Err(SandboxError::Unsupported {
+                    plugin: self.name().to_owned(),
+                    message: format!(
+                        "`{function}` is a lifecycle export; the runtime calls it (start, \
+                         configure, stop, snapshot, restore)"
+                    ),
+                });
+            }
+            if !self.inner.parts.info.exports(function) {
+                // What a component plugin's `call` answers for a name it does
+                // not know: the same error whatever the runtime.
+                return Err(SandboxError::Plugin {
+                    plugin: self.name().to_owned(),
+                    code: "unknown-function".to_owned(),
+                    message: format!("this plugin has no function `{function}`"),
+                });
+            }
+            let timeout = self.timeout(options);
+            self.execute(Job::export(function, input, timeout)).await
+        }
+        .await;
+        self.record(started, result)
+    }
+
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+        if !self.inner.health.is_ready() {
+            return Err(self.not_running());
+        }
+        if !self.inner.parts.info.exports(module::SNAPSHOT) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let job = Job::export(module::SNAPSHOT, &[][..], self.inner.parts.limits.timeout);
+        let state = self.record(started, self.execute(job).await)?;
+        Ok((!state.is_empty()).then_some(state))
+    }
+
+    async fn restore(&self, state: &[u8]) -> Result<(), SandboxError> {
+        if !self.inner.health.is_ready() {
+            return Err(self.not_running());
+        }
+        if !self.inner.parts.info.exports(module::RESTORE) {
+            if state.is_empty() {
+                return Ok(());
+            }
+            return Err(SandboxError::MissingExport {
+                plugin: self.name().to_owned(),
+                export: module::RESTORE.to_owned(),
+            });
+        }
+        let state: Arc<[u8]> = Arc::from(state);
+        self.change_setup(|setup| setup.restored = Some((setup.generation, state)));
+        self.settle().await
+    }
+
+    async fn stop(&self) -> Result<(), SandboxError> {
+        let was_running = self.inner.health.is_ready();
+        self.inner.health.stopped();
+        // Instances of this run are not reused after a restart.
+        self.inner.run.fetch_add(1, Ordering::AcqRel);
+        let slots = self.inner.parts.pool.drain().await;
+        let mut first_error = None;
+        for slot in slots {
+            let (slot, result) = if was_running {
+                let job = Job::lifecycle(Target::Deactivate, self.inner.parts.limits.timeout);
+                self.run_in_mode(Some(slot), job).await
+            } else {
+                (Some(slot), Ok(Vec::new()))
+            };
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+            if let Some(slot) = slot {
+                if slot.instance.is_some() {
+                    self.inner.stats.instance_dropped();
+                }
+                self.inner.parts.engines.give_back(slot.engine);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn health(&self) -> Health {
+        self.inner.health.health()
+    }
+
+    fn stats(&self) -> ResourceStats {
+        self.inner.stats.snapshot()
+    }
+}

@@ -1,0 +1,183 @@
+//! The hook protocol of Extism plugins: JSON in, JSON out.
+//!
+//! `handle_hook` receives
+//! `{"hook": …, "context": {"execution_id", "tenant", "user_id", "session_id",
+//! "timestamp_ms", "state"}, "data": …}` and answers
+//! `{"action": "continue", "patch"?: …}` or `{"action": "block", "reason"?: …}`
+//! (an empty answer means `continue`). A failure is an Extism error; when its
+//! text is `{"code": …, "message": …}` the code is kept.
+
+use serde::Deserialize;
+
+use crate::runtime::{HookCall, HookResponse};
+
+/// The input of `handle_hook`. `data` and `context.state` are JSON already
+/// and are embedded as they are.
+pub(super) fn hook_input(call: &HookCall<'_>) -> Vec<u8> {
+    let context = call.context;
+    let json_or = |text: &str, empty: &'static str| -> String {
+        if text.trim().is_empty() {
+            empty.to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let string = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    let optional = |s: &Option<String>| s.as_deref().map_or_else(|| "null".to_owned(), string);
+    let mut out = String::with_capacity(160 + call.data.len() + context.state.len());
+    out.push_str("{\"hook\":");
+    out.push_str(&string(call.hook));
+    out.push_str(",\"context\":{\"execution_id\":");
+    out.push_str(&string(&context.execution_id));
+    out.push_str(",\"tenant\":");
+    out.push_str(&string(&context.tenant));
+    out.push_str(",\"user_id\":");
+    out.push_str(&optional(&context.user_id));
+    out.push_str(",\"session_id\":");
+    out.push_str(&optional(&context.session_id));
+    out.push_str(",\"timestamp_ms\":");
+    out.push_str(&context.timestamp_ms.to_string());
+    out.push_str(",\"state\":");
+    out.push_str(&json_or(&context.state, "{}"));
+    out.push_str("},\"data\":");
+    out.push_str(&json_or(call.data, "null"));
+    out.push('}');
+    out.into_bytes()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+enum HookAnswer {
+    Continue {
+        #[serde(default)]
+        patch: Option<serde_json::Value>,
+    },
+    Block {
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// Reads `handle_hook`'s answer; the error says what is wrong with it.
+pub(super) fn hook_output(output: &[u8]) -> Result<HookResponse, String> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HookResponse::Continue { patch: None });
+    }
+    let answer: HookAnswer = serde_json::from_slice(output).map_err(|e| {
+        format!(
+            "handle_hook must answer {{\"action\": \"continue\", \"patch\"?: …}} or \
+             {{\"action\": \"block\", \"reason\"?: \"…\"}}: {e}"
+        )
+    })?;
+    Ok(match answer {
+        HookAnswer::Continue { patch } => HookResponse::Continue {
+            patch: patch.filter(|p| !p.is_null()).map(|p| p.to_string()),
+        },
+        HookAnswer::Block { reason } => HookResponse::Block { reason },
+    })
+}
+
+/// A plugin's error text, split into a code and a message when it is
+/// `{"code": …, "message": …}`.
+pub(super) fn plugin_error(text: &str) -> (String, String) {
+    #[derive(Deserialize)]
+    struct Coded {
+        code: String,
+        message: String,
+    }
+    match serde_json::from_str::<Coded>(text) {
+        Ok(coded) => (coded.code, coded.message),
+        Err(_) => ("error".to_owned(), text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{CallOptions, HookContextData};
+
+    #[test]
+    fn hook_input_is_json_with_the_data_embedded() {
+        let context = HookContextData {
+            execution_id: "ex-1".to_owned(),
+            tenant: "acme \"corp\"".to_owned(),
+            user_id: Some("u1".to_owned()),
+            session_id: None,
+            timestamp_ms: 42,
+            state: String::new(),
+        };
+        let call = HookCall {
+            hook: "message.pre_send",
+            context: &context,
+            data: r#"{"text":"hi"}"#,
+            options: CallOptions::default(),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&hook_input(&call)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "hook": "message.pre_send",
+                "context": {
+                    "execution_id": "ex-1",
+                    "tenant": "acme \"corp\"",
+                    "user_id": "u1",
+                    "session_id": null,
+                    "timestamp_ms": 42,
+                    "state": {}
+                },
+                "data": {"text": "hi"}
+            })
+        );
+    }
+
+    #[test]
+    fn hook_answers() {
+        let check = |output: &str, expected: Result<HookResponse, &str>| {
+            let got = hook_output(output.as_bytes());
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{output}"),
+                (Err(got), Err(expected)) => assert!(got.contains(expected), "{output}: {got}"),
+                (got, expected) => panic!("{output}: got {got:?}, expected {expected:?}"),
+            }
+        };
+        let cont = |patch: Option<&str>| HookResponse::Continue {
+            patch: patch.map(str::to_owned),
+        };
+        check("", Ok(cont(None)));
+        check(" \n", Ok(cont(None)));
+        check(r#"{"action":"continue"}"#, Ok(cont(None)));
+        check(r#"{"action":"continue","patch":null}"#, Ok(cont(None)));
+        check(
+            r#"{"action":"continue","patch":{"text":"[redacted]"}}"#,
+            Ok(cont(Some(r#"{"text":"[redacted]"}"#))),
+        );
+        check(
+            r#"{"action":"block","reason":"spam"}"#,
+            Ok(HookResponse::Block {
+                reason: Some("spam".to_owned()),
+            }),
+        );
+        check(
+            r#"{"action":"block"}"#,
+            Ok(HookResponse::Block { reason: None }),
+        );
+        check(r#"{"action":"explode"}"#, Err("handle_hook must answer"));
+        check(
+            r#"{"action":"continue","patches":{}}"#,
+            Err("unknown field"),
+        );
+        check("not json", Err("handle_hook must answer"));
+    }
+
+    #[test]
+    fn plugin_errors_keep_their_code() {
+        assert_eq!(
+            plugin_error(r#"{"code":"invalid-config","message":"no url"}"#),
+            ("invalid-config".to_owned(), "no url".to_owned())
+        );
+        assert_eq!(
+            plugin_error("something broke"),
+            ("error".to_owned(), "something broke".to_owned())
+        );
+    }
+}

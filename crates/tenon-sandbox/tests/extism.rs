@@ -1,0 +1,675 @@
+//! The Extism runtime: the shared behaviour suite, plus what only it does
+//! (Tenon's host functions and Extism's replaced ones, the hook protocol,
+//! threading on both kinds of Tokio runtime, instance isolation of
+//! timeouts, error classification).
+
+mod suite;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use suite::{Fixture, Harness, Role, call, hook};
+use tenon_manifest::{Isolation, Manifest, VersionReq};
+use tenon_sandbox::boundary::StaticResolver;
+use tenon_sandbox::{
+    CallOptions, CallThreading, ExtismConfig, ExtismRuntime, HookResponse, Runtime, SandboxConfig,
+    SandboxError, TrapKind,
+};
+
+/// The example plugin of Cargo package `package`: its manifest and module
+/// (the examples are built once per test process).
+fn built(package: &str) -> (Manifest, Arc<[u8]>) {
+    let plugin = tenon_build::ensure_examples_built().expect(package);
+    let module = plugin.module_bytes().expect("the built module");
+    (plugin.manifest.clone(), module.into())
+}
+
+/// One compiled-code cache for the whole test process.
+fn shared_cache() -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a cache directory"))
+        .path()
+        .to_owned()
+}
+
+/// The Extism runtime, calls running as `threading` says.
+struct Extism {
+    threading: CallThreading,
+}
+
+const INLINE: Extism = Extism {
+    threading: CallThreading::Inline,
+};
+
+fn runtime(sandbox: SandboxConfig, threading: CallThreading) -> ExtismRuntime {
+    ExtismRuntime::new(
+        ExtismConfig::default()
+            .with_sandbox(sandbox)
+            .with_cache_dir(shared_cache())
+            .with_threading(threading),
+    )
+}
+
+impl Fixture for Extism {
+    fn runtime(&self, sandbox: SandboxConfig) -> Arc<dyn Runtime> {
+        Arc::new(runtime(sandbox, self.threading))
+    }
+
+    fn plugin(&self, role: Role) -> (Manifest, Arc<[u8]>) {
+        built(match role {
+            Role::Echo => "extism-echo",
+            Role::Counter => "extism-counter",
+            Role::Looper => "hostile-extism-looper",
+            Role::MemoryBomb => "hostile-extism-memory-bomb",
+            Role::DeepRecursion => "hostile-extism-deep-recursion",
+            Role::Panicker => "hostile-extism-panicker",
+            Role::ForbiddenHost => "hostile-extism-forbidden-host",
+            Role::PathEscape => "hostile-extism-path-escape",
+            Role::HugeOutput => "hostile-extism-huge-output",
+        })
+    }
+}
+
+suite::suite_tests!(
+    INLINE,
+    [
+        echo_roundtrip,
+        counter_concurrent_calls,
+        looper_is_contained,
+        memory_bomb_is_contained,
+        deep_recursion_is_contained,
+        panics_and_traps_are_contained,
+        forbidden_host_is_denied,
+        filesystem_is_confined,
+        output_is_bounded,
+        fresh_instances_keep_no_state,
+        busy_after_wait_timeout,
+        stop_and_restart,
+    ]
+);
+
+/// The other two ways of running calls pass the parts of the suite that
+/// exercise host calls, traps, timeouts and the pool.
+mod other_threading {
+    use super::*;
+
+    const BLOCK_IN_PLACE: Extism = Extism {
+        threading: CallThreading::BlockInPlace,
+    };
+    const SPAWN_BLOCKING: Extism = Extism {
+        threading: CallThreading::SpawnBlocking,
+    };
+
+    mod block_in_place {
+        use super::*;
+        suite::suite_tests!(
+            BLOCK_IN_PLACE,
+            [
+                counter_concurrent_calls,
+                looper_is_contained,
+                forbidden_host_is_denied,
+                busy_after_wait_timeout
+            ]
+        );
+    }
+
+    mod spawn_blocking {
+        use super::*;
+        suite::suite_tests!(
+            SPAWN_BLOCKING,
+            [
+                counter_concurrent_calls,
+                looper_is_contained,
+                forbidden_host_is_denied,
+                busy_after_wait_timeout
+            ]
+        );
+    }
+}
+
+/// A current-thread runtime (`#[tokio::test]`'s default): calls that wait
+/// for the host run on the blocking pool, the others inline; both work.
+#[tokio::test]
+async fn current_thread_runtime_serves_host_calls() {
+    let h = Harness::new(&INLINE);
+    let counter = h.start(&INLINE, Role::Counter, |_| {}).await;
+    for _ in 0..3 {
+        hook(&*counter, "run.pre_prompt", "{}").await.unwrap();
+    }
+    assert_eq!(call(&*counter, "get", "run.pre_prompt").await.unwrap(), "3");
+    let looper = h.start(&INLINE, Role::Looper, |_| {}).await;
+    let err = call(&*looper, "host-loop", "").await.unwrap_err();
+    assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
+    let echo = h.start(&INLINE, Role::Echo, |_| {}).await;
+    assert_eq!(call(&*echo, "echo", "inline").await.unwrap(), "inline");
+}
+
+fn with_timeout(timeout: Duration) -> CallOptions {
+    CallOptions {
+        timeout: Some(timeout),
+    }
+}
+
+/// Extism stops a call by bumping its engine's epoch, which would stop
+/// every call on that engine; Tenon gives each instance an engine of its
+/// own, so a call that times out never cuts a neighbour short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_does_not_stop_a_concurrent_call() {
+    let h = Harness::new(&INLINE);
+    let looper = h
+        .start(&INLINE, Role::Looper, |m| {
+            m.limits.max_instances = 2;
+            m.limits.timeout = Duration::from_secs(5).into();
+        })
+        .await;
+    let long = looper.clone();
+    let long = tokio::spawn(async move {
+        long.call("loop", b"", with_timeout(Duration::from_millis(700)))
+            .await
+    });
+    let short = looper
+        .call("loop", b"", with_timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        short,
+        SandboxError::Timeout {
+            plugin: "tenon-hostile/extism-looper".to_owned(),
+            after: Duration::from_millis(50),
+        }
+    );
+    // The long call ran until its own deadline: interrupted early, it would
+    // report something else.
+    let long = long.await.unwrap().unwrap_err();
+    assert_eq!(
+        long,
+        SandboxError::Timeout {
+            plugin: "tenon-hostile/extism-looper".to_owned(),
+            after: Duration::from_millis(700),
+        }
+    );
+    assert_eq!(call(&*looper, "ping", "").await.unwrap(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shorter_of_the_manifest_and_call_timeouts_applies() {
+    let h = Harness::new(&INLINE);
+    let looper = h
+        .start(&INLINE, Role::Looper, |m| {
+            m.limits.timeout = Duration::from_millis(60).into();
+        })
+        .await;
+    let err = looper
+        .call("loop", b"", with_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SandboxError::Timeout { after, .. } if after == Duration::from_millis(60)),
+        "{err:?}"
+    );
+    let err = looper
+        .call("host-loop", b"", with_timeout(Duration::from_millis(30)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SandboxError::Timeout { after, .. } if after == Duration::from_millis(30)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_classified_with_the_plugins_own_words() {
+    let h = Harness::new(&INLINE);
+    let panicker = h.start(&INLINE, Role::Panicker, |_| {}).await;
+    // A panic: the message the panic hook set, not "error while executing".
+    let err = hook(&*panicker, "response.pre_deliver", "{}")
+        .await
+        .unwrap_err();
+    let SandboxError::Trap { kind, message, .. } = &err else {
+        panic!("expected a trap, got {err:?}");
+    };
+    assert_eq!(*kind, TrapKind::Unreachable);
+    assert!(
+        message.contains("deliberate panic in handle_hook"),
+        "{message}"
+    );
+    assert!(!message.contains("wasm backtrace"), "{message}");
+    // A bare trap: where it happened.
+    let err = call(&*panicker, "trap", "").await.unwrap_err();
+    let SandboxError::Trap { message, .. } = &err else {
+        panic!("expected a trap, got {err:?}");
+    };
+    assert!(message.contains("trap"), "{message}");
+    assert!(!message.contains("wasm backtrace"), "{message}");
+    // The plugin's own error, with its code.
+    let err = call(&*panicker, "error", "").await.unwrap_err();
+    assert_eq!(
+        err,
+        SandboxError::Plugin {
+            plugin: "tenon-hostile/extism-panicker".to_owned(),
+            code: "deliberate".to_owned(),
+            message: "tenon-hostile: a deliberate error".to_owned(),
+        }
+    );
+    // Lifecycle exports are the runtime's to call.
+    let err = call(&*panicker, "activate", "{}").await.unwrap_err();
+    assert!(matches!(err, SandboxError::Unsupported { .. }), "{err:?}");
+    assert_eq!(call(&*panicker, "ping", "").await.unwrap(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuel_runs_out_as_a_typed_trap() {
+    let h = Harness::new(&INLINE);
+    let looper = h
+        .start(&INLINE, Role::Looper, |m| m.limits.fuel = Some(2_000_000))
+        .await;
+    let err = call(&*looper, "loop", "").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SandboxError::Trap {
+                kind: TrapKind::OutOfFuel,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(call(&*looper, "ping", "").await.unwrap(), "pong");
+    assert!(looper.stats().fuel_consumed > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_failures_fail_start() {
+    let h = Harness::new(&INLINE);
+    let (manifest, module) = INLINE.plugin(Role::Panicker);
+    let panicker = h
+        .runtime
+        .load(h.request(manifest, module, "tenant-a"))
+        .await
+        .unwrap();
+    let err = panicker
+        .start(&serde_json::json!({"panic_on_activate": true}))
+        .await
+        .unwrap_err();
+    let SandboxError::Trap { message, .. } = &err else {
+        panic!("expected a trap, got {err:?}");
+    };
+    assert!(
+        message.contains("deliberate panic in activate"),
+        "{message}"
+    );
+    assert!(!panicker.health().ready);
+    panicker
+        .start(&serde_json::json!({"panic_on_activate": false}))
+        .await
+        .unwrap();
+    assert_eq!(call(&*panicker, "ping", "").await.unwrap(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_snapshot_and_restore() {
+    let h = Harness::new(&INLINE);
+    let old = h.start(&INLINE, Role::Counter, |_| {}).await;
+    hook(&*old, "tool.pre_exec", "{}").await.unwrap();
+    hook(&*old, "tool.pre_exec", "{}").await.unwrap();
+    let state = old
+        .snapshot()
+        .await
+        .unwrap()
+        .expect("the counter keeps state");
+    old.stop().await.unwrap();
+    let new = h.start(&INLINE, Role::Counter, |_| {}).await;
+    new.restore(&state).await.unwrap();
+    hook(&*new, "tool.pre_exec", "{}").await.unwrap();
+    assert_eq!(
+        call(&*new, "tally", "").await.unwrap(),
+        r#"{"tool.pre_exec":3}"#
+    );
+    // A plugin without snapshot/restore exports keeps no state.
+    let echo = h.start(&INLINE, Role::Echo, |_| {}).await;
+    assert_eq!(echo.snapshot().await.unwrap(), None);
+    echo.restore(&[]).await.unwrap();
+    let err = echo.restore(b"state").await.unwrap_err();
+    assert!(matches!(err, SandboxError::MissingExport { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_forbidden_request_is_refused_and_reported() {
+    let h = Harness::new(&INLINE);
+    let plugin = h.start(&INLINE, Role::ForbiddenHost, |_| {}).await;
+    let outcomes: HashMap<String, String> =
+        serde_json::from_str(&call(&*plugin, "probe", "").await.unwrap()).unwrap();
+    for (target, outcome) in &outcomes {
+        assert!(
+            outcome.starts_with("permission_denied") || outcome.starts_with("invalid_input"),
+            "{target}: {outcome}"
+        );
+    }
+    for target in [
+        "http://169.254.169.254/latest/meta-data/",
+        "secret:ungranted_secret",
+        "config:undeclared",
+        "event:forbidden.topic",
+    ] {
+        assert!(
+            outcomes[target].starts_with("permission_denied"),
+            "{target}: {}",
+            outcomes[target]
+        );
+    }
+    let denials = h.host.denials();
+    for permission in ["network", "secrets", "config", "events"] {
+        assert!(
+            denials.iter().any(|d| d.denial.permission == permission),
+            "no {permission} denial in {denials:?}"
+        );
+    }
+    // Extism's own `http_request` goes through the same checks; it has no
+    // error value, so the refusal ends the call.
+    let err = call(&*plugin, "extism-get", "https://evil.example.net/")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::PermissionDenied { permission, .. } if permission == "network"),
+        "{err:?}"
+    );
+    assert_eq!(call(&*plugin, "ping", "").await.unwrap(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reaches_the_plugin_only_as_granted() {
+    let h = Harness::new(&INLINE);
+    let (manifest, module) = INLINE.plugin(Role::ForbiddenHost);
+    let id = manifest.plugin.id.clone();
+    h.host.set_config(&id, "granted_secret", "s3cret".into());
+    h.host.set_config(&id, "ungranted_secret", "hidden".into());
+    let plugin = h
+        .runtime
+        .load(h.request(manifest, module, "tenant-a"))
+        .await
+        .unwrap();
+    plugin
+        .start(&serde_json::json!({"greeting": "bonjour", "count": 3}))
+        .await
+        .unwrap();
+    let read = |key: &'static str| {
+        let plugin = plugin.clone();
+        async move {
+            let text = call(&*plugin, "config", key).await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+    };
+    // Config given at start: Extism's `config::get` reads it (non-strings as
+    // JSON text).
+    assert_eq!(read("greeting").await["extism"], "bonjour");
+    // A granted secret: through the host, for both.
+    let secret = read("granted_secret").await;
+    assert_eq!(secret["extism"], "s3cret");
+    assert_eq!(secret["tenon"], r#"ok Some(String("s3cret"))"#);
+    // An ungranted secret: refused and reported, absent for Extism.
+    let hidden = read("ungranted_secret").await;
+    assert_eq!(hidden["extism"], serde_json::Value::Null);
+    assert!(
+        hidden["tenon"]
+            .as_str()
+            .unwrap()
+            .starts_with("permission_denied"),
+        "{hidden}"
+    );
+    assert!(
+        h.host
+            .denials()
+            .iter()
+            .any(|d| d.denial.permission == "secrets")
+    );
+    // Reconfigured without a restart.
+    plugin
+        .configure(&serde_json::json!({"greeting": "hej"}))
+        .await
+        .unwrap();
+    assert_eq!(read("greeting").await["extism"], "hej");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_quota_and_event_limits_hold() {
+    let h = Harness::new(&INLINE);
+    let plugin = h.start(&INLINE, Role::HugeOutput, |_| {}).await;
+    let err = call(&*plugin, "kv", "4").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Plugin { code, .. } if code == "quota_exceeded"),
+        "{err:?}"
+    );
+    call(&*plugin, "event", "0")
+        .await
+        .expect("a small event is allowed");
+    assert_eq!(h.host.events().len(), 1);
+    let err = call(&*plugin, "event", "1").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Plugin { code, .. } if code == "quota_exceeded"),
+        "{err:?}"
+    );
+    // A huge error message is cut before it reaches logs and receipts.
+    let err = call(&*plugin, "error", "1").await.unwrap_err();
+    let SandboxError::Plugin { message, .. } = &err else {
+        panic!("expected a plugin error, got {err:?}");
+    };
+    assert!(
+        message.len() < 8192 && message.contains("bytes cut"),
+        "{} bytes",
+        message.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_have_separate_state() {
+    let h = Harness::new(&INLINE);
+    let (manifest, module) = INLINE.plugin(Role::Counter);
+    let a = h
+        .runtime
+        .load(h.request(manifest.clone(), module.clone(), "tenant-a"))
+        .await
+        .unwrap();
+    let b = h
+        .runtime
+        .load(h.request(manifest, module, "tenant-b"))
+        .await
+        .unwrap();
+    a.start(&serde_json::json!({})).await.unwrap();
+    b.start(&serde_json::json!({})).await.unwrap();
+    hook(&*a, "tool.post_exec", "{}").await.unwrap();
+    assert_eq!(call(&*a, "get", "tool.post_exec").await.unwrap(), "1");
+    assert_eq!(call(&*b, "get", "tool.post_exec").await.unwrap(), "0");
+    assert_eq!(call(&*b, "tally", "").await.unwrap(), "{}");
+}
+
+/// An allowlisted host that resolves to this machine: reached only when
+/// both the host and the manifest allow private networks, and its answer is
+/// capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_reaches_allowed_hosts_with_capped_answers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new()
+        .route(
+            "/hello",
+            axum::routing::get(|| async { "hello from the host" }),
+        )
+        .route(
+            "/big",
+            axum::routing::get(|| async { "z".repeat(64 * 1024) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut sandbox = SandboxConfig::default();
+    sandbox.allow_private_networks = true;
+    sandbox.resolver = Arc::new(
+        StaticResolver::new().with("allowed.example.com", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]),
+    );
+    let h = Harness::with_sandbox(&INLINE, sandbox);
+    let private = h.start(&INLINE, Role::ForbiddenHost, |_| {}).await;
+    let url = format!("http://allowed.example.com:{port}/hello");
+    // The manifest does not allow private networks: refused on the resolved
+    // address.
+    let err = call(&*private, "get", &url).await.unwrap_err();
+    assert!(
+        matches!(err, SandboxError::PermissionDenied { .. }),
+        "{err:?}"
+    );
+    let allowed = h
+        .start(&INLINE, Role::ForbiddenHost, |m| {
+            let network = m.permissions.network.as_mut().unwrap();
+            network.allow_private = true;
+            network.max_response = Some(tenon_manifest::ByteSize(1024));
+        })
+        .await;
+    assert_eq!(
+        call(&*allowed, "get", &url).await.unwrap(),
+        r#"{"status":200}"#
+    );
+    assert_eq!(
+        call(&*allowed, "extism-get", &url).await.unwrap(),
+        r#"{"status":200}"#
+    );
+    let big = format!("http://allowed.example.com:{port}/big");
+    let err = call(&*allowed, "get", &big).await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Plugin { code, .. } if code == "quota_exceeded"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_follow_the_protocol() {
+    let h = Harness::new(&INLINE);
+    let echo = h.start(&INLINE, Role::Echo, |_| {}).await;
+    let check = |name: &'static str, expected: HookResponse| {
+        let echo = echo.clone();
+        async move {
+            let response = hook(&*echo, name, r#"{"text":"hi"}"#).await.unwrap();
+            assert_eq!(response, expected, "{name}");
+        }
+    };
+    check("echo.noop", HookResponse::Continue { patch: None }).await;
+    check("echo.parse", HookResponse::Continue { patch: None }).await;
+    check(
+        "echo.patch",
+        HookResponse::Continue {
+            patch: Some(r#"{"echoed":true}"#.to_owned()),
+        },
+    )
+    .await;
+    // A plugin in any language: a hand-written module whose `handle_hook`
+    // answers something that is not the protocol.
+    let (mut manifest, _) = INLINE.plugin(Role::Echo);
+    manifest.plugin.id = "tenon-tests/raw".parse().unwrap();
+    let raw = h
+        .runtime
+        .load(h.request(manifest, wat(RAW_PLUGIN), "tenant-a"))
+        .await
+        .unwrap();
+    raw.start(&serde_json::json!({})).await.unwrap();
+    let err = hook(&*raw, "any", "{}").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Protocol { message, .. } if message.contains("handle_hook must answer")),
+        "{err:?}"
+    );
+    let err = call(&*raw, "boom", "").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Trap { kind: TrapKind::Arithmetic, message, .. } if message.contains("boom")),
+        "{err:?}"
+    );
+}
+
+/// An Extism plugin without a PDK: `handle_hook` answers `bad`, `boom`
+/// divides by zero.
+const RAW_PLUGIN: &str = r#"(module
+    (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+    (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+    (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+    (func (export "handle_hook") (result i32)
+        (local $p i64)
+        (local.set $p (call $alloc (i64.const 3)))
+        (call $store_u8 (local.get $p) (i32.const 98))
+        (call $store_u8 (i64.add (local.get $p) (i64.const 1)) (i32.const 97))
+        (call $store_u8 (i64.add (local.get $p) (i64.const 2)) (i32.const 100))
+        (call $output_set (local.get $p) (i64.const 3))
+        (i32.const 0))
+    (func $boom (export "boom") (result i32)
+        (i32.div_u (i32.const 1) (i32.const 0))))"#;
+
+fn wat(text: &str) -> Arc<[u8]> {
+    wat::parse_str(text).expect("valid WAT").into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_that_cannot_run_are_refused_at_load() {
+    let h = Harness::new(&INLINE);
+    let (manifest, module) = INLINE.plugin(Role::Echo);
+    let load = |manifest: Manifest, module: Arc<[u8]>| {
+        let request = h.request(manifest, module, "tenant-a");
+        let runtime = h.runtime.clone();
+        async move { runtime.load(request).await.err().expect("refused") }
+    };
+    let err = load(manifest.clone(), wat("(component)")).await;
+    assert!(
+        matches!(&err, SandboxError::Compile { message, .. } if message.contains("component")),
+        "{err:?}"
+    );
+    let err = load(
+        manifest.clone(),
+        wat(r#"(module (import "env" "system" (func)))"#),
+    )
+    .await;
+    assert!(
+        matches!(&err, SandboxError::Compile { message, .. } if message.contains("env::system")),
+        "{err:?}"
+    );
+    let mut pinned = manifest.clone();
+    pinned.runtime.sha256 = Some("0".repeat(64));
+    let err = load(pinned, module.clone()).await;
+    assert!(matches!(err, SandboxError::Compile { .. }), "{err:?}");
+    let mut future = manifest.clone();
+    future.engine.tenon = VersionReq::parse("^2").unwrap();
+    let err = load(future, module.clone()).await;
+    assert!(
+        matches!(&err, SandboxError::Incompatible { supported, .. } if supported == "tenon:extism@1.0.0"),
+        "{err:?}"
+    );
+    let mut component = manifest.clone();
+    component.runtime.kind = tenon_manifest::RuntimeKind::Component;
+    let err = load(component, module.clone()).await;
+    assert!(matches!(err, SandboxError::Unsupported { .. }), "{err:?}");
+    let mut none = manifest;
+    none.limits.max_instances = 0;
+    let err = load(none, module).await;
+    assert!(matches!(err, SandboxError::Unsupported { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_isolation_still_activates_every_instance() {
+    let h = Harness::new(&INLINE);
+    let (manifest, module) = INLINE.plugin(Role::Panicker);
+    let mut manifest = manifest;
+    manifest.limits.isolation = Isolation::Fresh;
+    let plugin = h
+        .runtime
+        .load(h.request(manifest, module, "tenant-a"))
+        .await
+        .unwrap();
+    plugin.start(&serde_json::json!({})).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(call(&*plugin, "ping", "").await.unwrap(), "pong");
+    }
+    let stats = plugin.stats();
+    assert_eq!(stats.calls, 4, "{stats:?}");
+    // No instance is kept between calls.
+    assert_eq!(stats.instances, 0, "{stats:?}");
+    plugin
+        .configure(&serde_json::json!({"panic_on_activate": true}))
+        .await
+        .expect("configure is not exported: nothing to call");
+    let err = call(&*plugin, "ping", "").await.unwrap_err();
+    assert!(matches!(err, SandboxError::Trap { .. }), "{err:?}");
+}
