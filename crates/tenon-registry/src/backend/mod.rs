@@ -1,0 +1,54 @@
+//! The backends, and what they share.
+
+#[cfg(feature = "memory")]
+pub(crate) mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
+
+use crate::artifact::Sha256Digest;
+use crate::error::{RegistryError, Result};
+use crate::grant::Grant;
+use crate::plugin::Purge;
+use crate::tenant::TenantId;
+
+/// The bytes, if they still hash to their name.
+pub(crate) fn verified(
+    tenant: &TenantId,
+    expected: &Sha256Digest,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let actual = Sha256Digest::of(&bytes);
+    if actual != *expected {
+        return Err(RegistryError::Integrity {
+            tenant: tenant.clone(),
+            expected: *expected,
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A stored KV key as text.
+pub(crate) fn kv_key(bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| RegistryError::decode("a kv key", e))
+}
+
+/// Most recent first, then highest version first.
+pub(crate) fn sort_grants(grants: &mut [Grant]) {
+    grants.sort_by(|a, b| {
+        b.granted_at
+            .cmp(&a.granted_at)
+            .then_with(|| b.version.cmp(&a.version))
+    });
+}
+
+/// What a delete purged, for the `removed` event.
+pub(crate) fn purge_detail(purge: &Purge) -> serde_json::Value {
+    serde_json::json!({
+        "config": purge.config,
+        "kv": purge.kv,
+        "events": purge.events,
+        "versions": purge.versions,
+        "grants": purge.grants,
+    })
+}

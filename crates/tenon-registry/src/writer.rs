@@ -1,0 +1,201 @@
+//! Batched event appends off the hot path: hook receipts and lifecycle
+//! events are queued without waiting and written in batches by a
+//! background task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::event::NewEvent;
+use crate::store::RegistryStore;
+
+/// How an [`EventWriter`] batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventWriterConfig {
+    /// The most events written in one transaction.
+    pub max_batch: usize,
+    /// The longest an event waits for its batch to fill.
+    pub max_delay: Duration,
+    /// The most events queued; beyond it [`EventWriter::record`] drops the
+    /// event (and counts it) rather than make the caller wait.
+    pub capacity: usize,
+    /// Attempts after a failed batch before its events are given up.
+    pub retries: u32,
+    /// The wait before the first retry (doubled each time).
+    pub retry_backoff: Duration,
+}
+
+impl Default for EventWriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 100,
+            max_delay: Duration::from_millis(100),
+            capacity: 10_000,
+            retries: 3,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What an [`EventWriter`] has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventWriterStats {
+    /// Events written.
+    pub written: u64,
+    /// Events dropped because the queue was full or the writer stopped.
+    pub dropped: u64,
+    /// Events given up after the store kept failing.
+    pub failed: u64,
+    /// Batches written (transactions).
+    pub batches: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    batches: AtomicU64,
+}
+
+enum Message {
+    Event(NewEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Queues events for a store and appends them in batches from a background
+/// task, so that recording a hook receipt never waits for the database.
+///
+/// Clones share the queue. The task stops once every clone is dropped,
+/// after writing what was queued.
+#[derive(Debug, Clone)]
+pub struct EventWriter {
+    sender: mpsc::Sender<Message>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Event(event) => f.debug_tuple("Event").field(&event.kind).finish(),
+            Self::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl EventWriter {
+    /// Starts the background task on the current tokio runtime.
+    pub fn spawn(store: Arc<dyn RegistryStore>, config: EventWriterConfig) -> Self {
+        let (sender, receiver) = mpsc::channel(config.capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(run(store, config, receiver, Arc::clone(&counters)));
+        Self { sender, counters }
+    }
+
+    /// Queues an event without waiting. Returns `false` (and counts it as
+    /// dropped) if the queue is full.
+    pub fn record(&self, event: NewEvent) -> bool {
+        match self.sender.try_send(Message::Event(event)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Waits until every event queued before this call was written (or
+    /// given up).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.sender.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> EventWriterStats {
+        EventWriterStats {
+            written: self.counters.written.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+async fn run(
+    store: Arc<dyn RegistryStore>,
+    config: EventWriterConfig,
+    mut receiver: mpsc::Receiver<Message>,
+    counters: Arc<Counters>,
+) {
+    let max_batch = config.max_batch.max(1);
+    let mut batch = Vec::with_capacity(max_batch);
+    let mut waiters = Vec::new();
+    let mut open = true;
+    while open {
+        // Wait for the first message of a batch, then fill it until it is
+        // full, its delay is up, or someone waits for it.
+        match receiver.recv().await {
+            Some(Message::Event(event)) => batch.push(event),
+            Some(Message::Flush(done)) => waiters.push(done),
+            None => open = false,
+        }
+        let deadline = Instant::now() + config.max_delay;
+        while open && waiters.is_empty() && !batch.is_empty() && batch.len() < max_batch {
+            tokio::select! {
+                message = receiver.recv() => match message {
+                    Some(Message::Event(event)) => batch.push(event),
+                    Some(Message::Flush(done)) => waiters.push(done),
+                    None => open = false,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if !batch.is_empty() {
+            write(&*store, &config, &batch, &counters).await;
+            batch.clear();
+        }
+        for done in waiters.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write(
+    store: &dyn RegistryStore,
+    config: &EventWriterConfig,
+    batch: &[NewEvent],
+    counters: &Counters,
+) {
+    let mut backoff = config.retry_backoff;
+    let mut attempt = 0;
+    loop {
+        match store.append_events(batch).await {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(error) if attempt < config.retries => {
+                tracing::warn!(%error, events = batch.len(), attempt, "appending events failed; retrying");
+                attempt += 1;
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(error) => {
+                tracing::error!(%error, events = batch.len(), "appending events failed; giving them up");
+                counters
+                    .failed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
