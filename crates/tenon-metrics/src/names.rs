@@ -1,0 +1,50 @@
+//! The names and labels Tenon records under. They are part of Tenon's stable
+//! interface: dashboards and alerts are written against them.
+
+/// Label: the tenant.
+pub const LABEL_TENANT: &str = "tenant";
+/// Label: the plugin id.
+pub const LABEL_PLUGIN: &str = "plugin";
+/// Label: the hook name.
+pub const LABEL_HOOK: &str = "hook";
+/// Label: a receipt status (`ok`, `blocked`, `error`, `timeout`, `skipped`,
+/// `rejected`).
+pub const LABEL_STATUS: &str = "status";
+/// Label: a failure kind (`load`, `trap`, `timeout`, `handler_error`, …).
+pub const LABEL_KIND: &str = "kind";
+/// Label: `in` or `out`.
+pub const LABEL_DIRECTION: &str = "direction";
+
+/// Counter: handler executions, by tenant, plugin, hook and status (one per
+/// receipt).
+pub const HOOK_EXECUTIONS: &str = "tenon_hook_executions_total";
+/// Histogram: handler duration in seconds, by tenant, plugin and hook
+/// (skipped handlers are not recorded).
+pub const HOOK_DURATION: &str = "tenon_hook_duration_seconds";
+/// Counter: extra attempts made by retrying handlers, by tenant, plugin and
+/// hook.
+pub const HOOK_RETRIES: &str = "tenon_hook_retries_total";
+/// Counter: dispatches, by tenant, hook and how the chain ended (`status` is
+/// `ok`, `blocked` or `stopped`).
+pub const DISPATCHES: &str = "tenon_dispatches_total";
+
+/// Gauge: linear memory in use by a plugin's live instances, bytes.
+pub const PLUGIN_MEMORY: &str = "tenon_plugin_memory_bytes";
+/// Gauge: the most memory one instance of a plugin reached, bytes.
+pub const PLUGIN_MEMORY_PEAK: &str = "tenon_plugin_memory_peak_bytes";
+/// Gauge: live instances of a plugin.
+pub const PLUGIN_INSTANCES: &str = "tenon_plugin_instances";
+/// Counter: fuel a plugin consumed.
+pub const PLUGIN_FUEL: &str = "tenon_plugin_fuel_consumed_total";
+/// Counter: time spent executing a plugin's code, in microseconds.
+pub const PLUGIN_CPU: &str = "tenon_plugin_cpu_microseconds_total";
+/// Counter: a plugin's outbound HTTP requests.
+pub const PLUGIN_HTTP_REQUESTS: &str = "tenon_plugin_http_requests_total";
+/// Counter: a plugin's HTTP bytes, by direction.
+pub const PLUGIN_HTTP_BYTES: &str = "tenon_plugin_http_bytes_total";
+/// Counter: a plugin's failures as the crash guard counts them, by kind.
+pub const PLUGIN_FAILURES: &str = "tenon_plugin_failures_total";
+/// Counter: times the crash guard decided to disable a plugin.
+pub const PLUGIN_AUTO_DISABLED: &str = "tenon_plugin_auto_disabled_total";
+/// Gauge: a plugin's health: 0 healthy, 1 warning, 2 critical.
+pub const PLUGIN_HEALTH: &str = "tenon_plugin_health";

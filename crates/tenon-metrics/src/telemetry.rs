@@ -1,0 +1,668 @@
+//! [`Telemetry`]: one observer that turns receipts, calls and resource
+//! samples into metrics, statistics, health and crash-guard decisions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use metrics::{Counter, Gauge, Histogram};
+use parking_lot::Mutex;
+use tenon_hooks::{DispatchOutcome, HookContext, HookReceipt, ReceiptObserver, ReceiptStatus};
+use tokio::time::Instant;
+
+use crate::guard::{CrashGuardConfig, DecisionSink, Failure, FailureKind, GuardState, GuardStatus};
+use crate::health::{HealthThresholds, Window};
+use crate::names::*;
+use crate::stats::{
+    ExecutionStats, HealthSnapshot, Outcome, PluginStats, ResourceSample, ResourceUsage,
+};
+
+/// What [`Telemetry`] judges by.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TelemetryConfig {
+    /// When a plugin stops being healthy.
+    pub health: HealthThresholds,
+    /// When a plugin must be disabled.
+    pub guard: CrashGuardConfig,
+}
+
+/// Metrics, statistics, health and the crash guard for every plugin of every
+/// tenant.
+///
+/// Add it to a `HookDispatcher` as a [`ReceiptObserver`]; report calls,
+/// load failures and resource samples with the `record_*` methods; read
+/// [`Telemetry::stats`] and [`Telemetry::health`]; act on the crash guard's
+/// decisions in the [`DecisionSink`] given to [`Telemetry::with_sink`].
+///
+/// Metric handles are registered with the `metrics` recorder installed when a
+/// plugin is first seen: install the recorder before the first dispatch.
+pub struct Telemetry {
+    config: TelemetryConfig,
+    cells: Interned<PluginCell>,
+    dispatches: Interned<DispatchHandles>,
+    sink: Option<Arc<dyn DecisionSink>>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("config", &self.config)
+            .field("has_sink", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new(TelemetryConfig::default())
+    }
+}
+
+impl Telemetry {
+    /// Telemetry with these thresholds and no decision sink (decisions are
+    /// only logged).
+    pub fn new(config: TelemetryConfig) -> Self {
+        Self {
+            config,
+            cells: Interned::default(),
+            dispatches: Interned::default(),
+            sink: None,
+        }
+    }
+
+    /// Sends the crash guard's decisions to `sink`.
+    pub fn with_sink(mut self, sink: Arc<dyn DecisionSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The thresholds.
+    pub fn config(&self) -> &TelemetryConfig {
+        &self.config
+    }
+
+    fn cell(&self, tenant: &str, plugin: &str) -> Arc<PluginCell> {
+        let window = self.config.health.window;
+        self.cells.get_or_insert(tenant, plugin, |tenant, plugin| {
+            PluginCell::new(tenant, plugin, window)
+        })
+    }
+
+    fn decide(&self, cell: &PluginCell, failure: Failure, tripped: Option<crate::guard::Trip>) {
+        cell.failures(failure.kind).increment(1);
+        let Some(trip) = tripped else { return };
+        let decision = trip.decide(&self.config.guard, &cell.tenant, &cell.plugin, failure);
+        metrics::counter!(
+            PLUGIN_AUTO_DISABLED,
+            LABEL_TENANT => cell.tenant.clone(),
+            LABEL_PLUGIN => cell.plugin.clone()
+        )
+        .increment(1);
+        tracing::warn!(
+            tenant = %cell.tenant,
+            plugin = %cell.plugin,
+            failures = decision.failures,
+            strikes = decision.strikes,
+            "crash guard: {}",
+            decision.reason
+        );
+        if let Some(sink) = &self.sink {
+            sink.disable(decision);
+        }
+    }
+
+    /// Records one function call of a plugin (hooks are recorded from their
+    /// receipts). `failure` says how it failed, if it did.
+    pub fn record_call(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        function: &str,
+        duration: Duration,
+        failure: Option<Failure>,
+    ) {
+        let cell = self.cell(tenant, plugin);
+        let outcome = match failure.as_ref().map(|f| f.kind) {
+            None => Outcome::Success,
+            Some(FailureKind::Timeout) => Outcome::Timeout,
+            Some(_) => Outcome::Error,
+        };
+        let now = Instant::now();
+        let key = format!("call:{function}");
+        let tripped = {
+            let mut state = cell.state.lock();
+            state.record(&key, outcome, duration, now);
+            state.guard_outcome(&self.config.guard, outcome, now)
+        };
+        if let Some(failure) = failure {
+            self.decide(&cell, failure, tripped);
+        }
+    }
+
+    /// Records a failure outside any call (a load or start failure).
+    pub fn record_failure(&self, tenant: &str, plugin: &str, failure: Failure) {
+        let cell = self.cell(tenant, plugin);
+        let tripped = cell
+            .state
+            .lock()
+            .guard
+            .record_failure(&self.config.guard, Instant::now());
+        self.decide(&cell, failure, tripped);
+    }
+
+    /// Records a dispatch as a whole: one count by how the chain ended.
+    pub fn record_dispatch<T>(&self, tenant: &str, hook: &str, outcome: &DispatchOutcome<T>) {
+        let handles = self
+            .dispatches
+            .get_or_insert(tenant, hook, DispatchHandles::new);
+        let index = if outcome.is_blocked() {
+            1
+        } else if outcome.is_stopped() {
+            2
+        } else {
+            0
+        };
+        handles.by_result[index].increment(1);
+    }
+
+    /// Records a sample of a plugin's resource figures (cumulative since
+    /// load, as the sandbox reports them).
+    pub fn record_resources(&self, tenant: &str, plugin: &str, sample: &ResourceSample) {
+        let cell = self.cell(tenant, plugin);
+        let now = Instant::now();
+        cell.state.lock().resources.record(sample, now);
+        let labels = [
+            (LABEL_TENANT, cell.tenant.clone()),
+            (LABEL_PLUGIN, cell.plugin.clone()),
+        ];
+        let gauge = |name: &'static str| metrics::gauge!(name, labels_of(&labels));
+        let counter = |name: &'static str| metrics::counter!(name, labels_of(&labels));
+        gauge(PLUGIN_MEMORY).set(sample.memory_bytes as f64);
+        gauge(PLUGIN_MEMORY_PEAK).set(sample.memory_peak_bytes as f64);
+        gauge(PLUGIN_INSTANCES).set(sample.instances as f64);
+        counter(PLUGIN_FUEL).absolute(sample.fuel_consumed);
+        counter(PLUGIN_CPU)
+            .absolute(u64::try_from(sample.cpu_time.as_micros()).unwrap_or(u64::MAX));
+        counter(PLUGIN_HTTP_REQUESTS).absolute(sample.http_requests);
+        let bytes = |direction: &'static str| {
+            let mut labels = labels_of(&labels);
+            labels.push(metrics::Label::new(LABEL_DIRECTION, direction));
+            metrics::counter!(PLUGIN_HTTP_BYTES, labels)
+        };
+        bytes("in").absolute(sample.http_bytes_in);
+        bytes("out").absolute(sample.http_bytes_out);
+    }
+
+    /// The plugin was started (activated); a start after the first counts as
+    /// a restart.
+    pub fn plugin_started(&self, tenant: &str, plugin: &str) {
+        let cell = self.cell(tenant, plugin);
+        let mut state = cell.state.lock();
+        if state.ever_started {
+            state.restarts += 1;
+        }
+        state.ever_started = true;
+        state.started_at = Some(Instant::now());
+    }
+
+    /// The plugin was stopped.
+    pub fn plugin_stopped(&self, tenant: &str, plugin: &str) {
+        self.cell(tenant, plugin).state.lock().started_at = None;
+    }
+
+    /// An operator re-enabled the plugin: the crash guard clears its count
+    /// (keeping its strikes).
+    pub fn reenabled(&self, tenant: &str, plugin: &str) {
+        self.cell(tenant, plugin)
+            .state
+            .lock()
+            .guard
+            .reenabled(Instant::now());
+    }
+
+    /// Forgets a plugin (it was uninstalled).
+    pub fn forget(&self, tenant: &str, plugin: &str) {
+        self.cells.remove(tenant, plugin);
+    }
+
+    /// The crash guard's standing of a plugin.
+    pub fn guard_status(&self, tenant: &str, plugin: &str) -> GuardStatus {
+        self.cell(tenant, plugin)
+            .state
+            .lock()
+            .guard
+            .status(&self.config.guard, Instant::now())
+    }
+
+    /// A plugin's health now (also updates its health gauge).
+    pub fn health(&self, tenant: &str, plugin: &str) -> HealthSnapshot {
+        let cell = self.cell(tenant, plugin);
+        let snapshot = cell
+            .state
+            .lock()
+            .health(&self.config.health, Instant::now());
+        cell.health_gauge.set(snapshot.status.gauge());
+        snapshot
+    }
+
+    /// A plugin's statistics, if it was ever seen.
+    pub fn stats(&self, tenant: &str, plugin: &str) -> Option<PluginStats> {
+        let cell = self.cells.get(tenant, plugin)?;
+        Some(self.snapshot(&cell))
+    }
+
+    /// Statistics of every plugin of a tenant, by plugin id.
+    pub fn all_stats(&self, tenant: &str) -> Vec<PluginStats> {
+        let mut all: Vec<PluginStats> = self
+            .cells
+            .values(tenant)
+            .iter()
+            .map(|cell| self.snapshot(cell))
+            .collect();
+        all.sort_by(|a, b| a.plugin.cmp(&b.plugin));
+        all
+    }
+
+    /// Re-judges the health of every plugin, updating the health gauges;
+    /// call it periodically (the engine does, with its resource sampling).
+    pub fn refresh(&self) {
+        let now = Instant::now();
+        for cell in self.cells.all() {
+            let status = cell.state.lock().health(&self.config.health, now).status;
+            cell.health_gauge.set(status.gauge());
+        }
+    }
+
+    fn snapshot(&self, cell: &PluginCell) -> PluginStats {
+        let now = Instant::now();
+        let state = &mut *cell.state.lock();
+        let health = state.health(&self.config.health, now);
+        cell.health_gauge.set(health.status.gauge());
+        let mut by_hook: Vec<(String, ExecutionStats)> = state
+            .hooks
+            .iter()
+            .map(|(hook, entry)| (hook.to_string(), entry.stats))
+            .collect();
+        by_hook.sort_by(|a, b| a.0.cmp(&b.0));
+        PluginStats {
+            plugin: cell.plugin.to_string(),
+            execution: state.total,
+            by_hook: by_hook.into_iter().collect(),
+            resources: state.resources.usage,
+            health,
+        }
+    }
+}
+
+impl ReceiptObserver for Telemetry {
+    fn on_receipts(&self, context: &HookContext, receipts: &[HookReceipt]) {
+        let tenant = context.tenant();
+        let now = Instant::now();
+        for receipt in receipts {
+            let cell = self.cell(tenant, &receipt.plugin);
+            let outcome = Outcome::of(receipt.status);
+            let tripped = {
+                let mut state = cell.state.lock();
+                let entry = state.record(&receipt.hook, outcome, receipt.duration, now);
+                entry.handles(&cell, &receipt.hook).record(
+                    receipt.status,
+                    receipt.duration,
+                    receipt.attempts,
+                );
+                state.guard_outcome(&self.config.guard, outcome, now)
+            };
+            tracing::debug!(
+                target: "tenon::hooks",
+                tenant,
+                plugin = %receipt.plugin,
+                hook = %receipt.hook,
+                execution_id = %receipt.execution_id,
+                status = receipt.status.as_str(),
+                attempts = receipt.attempts,
+                duration_us = receipt.duration.as_micros() as u64,
+                error = receipt.error.as_deref(),
+                "handler finished"
+            );
+            let kind = match receipt.status {
+                ReceiptStatus::Timeout => FailureKind::Timeout,
+                ReceiptStatus::Error => FailureKind::HandlerError,
+                _ => continue,
+            };
+            let failure = Failure::new(
+                kind,
+                receipt.hook.to_string(),
+                receipt.error.clone().unwrap_or_default(),
+            );
+            self.decide(&cell, failure, tripped);
+        }
+    }
+}
+
+fn labels_of(labels: &[(&'static str, Arc<str>)]) -> Vec<metrics::Label> {
+    labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+        .collect()
+}
+
+/// One plugin of one tenant.
+struct PluginCell {
+    tenant: Arc<str>,
+    plugin: Arc<str>,
+    health_gauge: Gauge,
+    failure_counters: [Counter; 4],
+    state: Mutex<CellState>,
+}
+
+impl PluginCell {
+    fn new(tenant: Arc<str>, plugin: Arc<str>, window: Duration) -> Self {
+        let labels = [
+            (LABEL_TENANT, tenant.clone()),
+            (LABEL_PLUGIN, plugin.clone()),
+        ];
+        let failure = |kind: FailureKind| {
+            let mut labels = labels_of(&labels);
+            labels.push(metrics::Label::new(LABEL_KIND, kind.as_str()));
+            metrics::counter!(PLUGIN_FAILURES, labels)
+        };
+        Self {
+            health_gauge: metrics::gauge!(PLUGIN_HEALTH, labels_of(&labels)),
+            failure_counters: [
+                failure(FailureKind::Load),
+                failure(FailureKind::Trap),
+                failure(FailureKind::Timeout),
+                failure(FailureKind::HandlerError),
+            ],
+            state: Mutex::new(CellState::new(window)),
+            tenant,
+            plugin,
+        }
+    }
+
+    fn failures(&self, kind: FailureKind) -> &Counter {
+        &self.failure_counters[match kind {
+            FailureKind::Load => 0,
+            FailureKind::Trap => 1,
+            FailureKind::Timeout => 2,
+            FailureKind::HandlerError => 3,
+        }]
+    }
+}
+
+struct CellState {
+    total: ExecutionStats,
+    hooks: HashMap<Arc<str>, HookEntry>,
+    window: Window,
+    guard: GuardState,
+    resources: ResourceTracker,
+    started_at: Option<Instant>,
+    ever_started: bool,
+    restarts: u64,
+}
+
+impl CellState {
+    fn new(window: Duration) -> Self {
+        Self {
+            total: ExecutionStats::default(),
+            hooks: HashMap::new(),
+            window: Window::new(window),
+            guard: GuardState::new(),
+            resources: ResourceTracker::default(),
+            started_at: None,
+            ever_started: false,
+            restarts: 0,
+        }
+    }
+
+    fn record(
+        &mut self,
+        hook: &str,
+        outcome: Outcome,
+        duration: Duration,
+        now: Instant,
+    ) -> &mut HookEntry {
+        self.total.add(outcome, duration);
+        if outcome != Outcome::Skipped {
+            self.window.record(
+                now,
+                u64::from(matches!(outcome, Outcome::Error | Outcome::Rejected)),
+                u64::from(outcome == Outcome::Timeout),
+            );
+        }
+        if !self.hooks.contains_key(hook) {
+            self.hooks.insert(Arc::from(hook), HookEntry::default());
+        }
+        let entry = self.hooks.get_mut(hook).expect("just inserted");
+        entry.stats.add(outcome, duration);
+        entry
+    }
+
+    /// Feeds the guard: failures count, successes clear, rejections and skips
+    /// are neutral.
+    fn guard_outcome(
+        &mut self,
+        config: &CrashGuardConfig,
+        outcome: Outcome,
+        now: Instant,
+    ) -> Option<crate::guard::Trip> {
+        match outcome {
+            Outcome::Success => {
+                self.guard.record_success(config, now);
+                None
+            }
+            Outcome::Error | Outcome::Timeout => self.guard.record_failure(config, now),
+            Outcome::Rejected | Outcome::Skipped => None,
+        }
+    }
+
+    fn health(&mut self, thresholds: &HealthThresholds, now: Instant) -> HealthSnapshot {
+        let counts = self.window.counts(now);
+        let (status, reason) = counts.judge(thresholds);
+        HealthSnapshot {
+            status,
+            reason,
+            recent: counts,
+            last_check_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok()),
+            uptime_ms: self.started_at.map_or(0, |t| {
+                u64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
+            }),
+            restarts: self.restarts,
+        }
+    }
+}
+
+#[derive(Default)]
+struct HookEntry {
+    stats: ExecutionStats,
+    handles: Option<HookHandles>,
+}
+
+impl HookEntry {
+    fn handles(&mut self, cell: &PluginCell, hook: &str) -> &HookHandles {
+        self.handles
+            .get_or_insert_with(|| HookHandles::new(&cell.tenant, &cell.plugin, hook))
+    }
+}
+
+/// Metric handles of one (tenant, plugin, hook), registered once.
+struct HookHandles {
+    by_status: [Counter; 6],
+    duration: Histogram,
+    retries: Counter,
+}
+
+const STATUSES: [ReceiptStatus; 6] = [
+    ReceiptStatus::Ok,
+    ReceiptStatus::Blocked,
+    ReceiptStatus::Error,
+    ReceiptStatus::Timeout,
+    ReceiptStatus::Skipped,
+    ReceiptStatus::Rejected,
+];
+
+impl HookHandles {
+    fn new(tenant: &Arc<str>, plugin: &Arc<str>, hook: &str) -> Self {
+        let hook: Arc<str> = Arc::from(hook);
+        let base = [
+            (LABEL_TENANT, tenant.clone()),
+            (LABEL_PLUGIN, plugin.clone()),
+            (LABEL_HOOK, hook),
+        ];
+        let by_status = STATUSES.map(|status| {
+            let mut labels = labels_of(&base);
+            labels.push(metrics::Label::new(LABEL_STATUS, status.as_str()));
+            metrics::counter!(HOOK_EXECUTIONS, labels)
+        });
+        Self {
+            by_status,
+            duration: metrics::histogram!(HOOK_DURATION, labels_of(&base)),
+            retries: metrics::counter!(HOOK_RETRIES, labels_of(&base)),
+        }
+    }
+
+    fn record(&self, status: ReceiptStatus, duration: Duration, attempts: u32) {
+        let index = STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+        self.by_status[index].increment(1);
+        if status != ReceiptStatus::Skipped {
+            self.duration.record(duration.as_secs_f64());
+        }
+        if attempts > 1 {
+            self.retries.increment(u64::from(attempts - 1));
+        }
+    }
+}
+
+/// Dispatch counters of one (tenant, hook): ok, blocked, stopped.
+struct DispatchHandles {
+    by_result: [Counter; 3],
+}
+
+impl DispatchHandles {
+    fn new(tenant: Arc<str>, hook: Arc<str>) -> Self {
+        let counter = |result: &'static str| {
+            metrics::counter!(
+                DISPATCHES,
+                LABEL_TENANT => tenant.clone(),
+                LABEL_HOOK => hook.clone(),
+                LABEL_STATUS => result
+            )
+        };
+        Self {
+            by_result: [counter("ok"), counter("blocked"), counter("stopped")],
+        }
+    }
+}
+
+/// Turns cumulative samples into the statistics' resource figures.
+#[derive(Default)]
+struct ResourceTracker {
+    usage: ResourceUsage,
+    samples: u64,
+    last: Option<(Instant, Duration)>,
+}
+
+impl ResourceTracker {
+    fn record(&mut self, sample: &ResourceSample, now: Instant) {
+        self.samples += 1;
+        let memory = &mut self.usage.memory;
+        memory.current_bytes = sample.memory_bytes;
+        memory.peak_bytes = memory.peak_bytes.max(sample.memory_peak_bytes);
+        memory.average_bytes +=
+            (sample.memory_bytes as f64 - memory.average_bytes) / self.samples as f64;
+        let cpu = &mut self.usage.cpu;
+        if let Some((at, cpu_before)) = self.last {
+            let wall = now.saturating_duration_since(at).as_secs_f64();
+            if wall > 0.0 {
+                let used = sample.cpu_time.saturating_sub(cpu_before).as_secs_f64();
+                cpu.current_percent = used / wall * 100.0;
+                cpu.peak_percent = cpu.peak_percent.max(cpu.current_percent);
+            }
+        }
+        cpu.total_ms = sample.cpu_time.as_secs_f64() * 1000.0;
+        self.last = Some((now, sample.cpu_time));
+        self.usage.disk_io.read_bytes = sample.disk_read_bytes;
+        self.usage.disk_io.write_bytes = sample.disk_write_bytes;
+        self.usage.network_io.bytes_in = sample.http_bytes_in;
+        self.usage.network_io.bytes_out = sample.http_bytes_out;
+        self.usage.network_io.requests = sample.http_requests;
+    }
+}
+
+type Nested<V> = HashMap<Arc<str>, HashMap<Arc<str>, Arc<V>>>;
+
+/// A two-level map of shared values read without locks: lookups load an
+/// immutable snapshot; inserts (rare: once per key) copy it under a lock.
+struct Interned<V> {
+    map: ArcSwap<Nested<V>>,
+    write: Mutex<()>,
+}
+
+impl<V> Default for Interned<V> {
+    fn default() -> Self {
+        Self {
+            map: ArcSwap::from_pointee(HashMap::new()),
+            write: Mutex::new(()),
+        }
+    }
+}
+
+impl<V> Interned<V> {
+    fn get(&self, a: &str, b: &str) -> Option<Arc<V>> {
+        self.map
+            .load()
+            .get(a)
+            .and_then(|inner| inner.get(b))
+            .cloned()
+    }
+
+    fn get_or_insert(
+        &self,
+        a: &str,
+        b: &str,
+        make: impl FnOnce(Arc<str>, Arc<str>) -> V,
+    ) -> Arc<V> {
+        if let Some(value) = self.get(a, b) {
+            return value;
+        }
+        let _write = self.write.lock();
+        if let Some(value) = self.get(a, b) {
+            return value;
+        }
+        let mut map = HashMap::clone(&self.map.load());
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from(a), Arc::from(b));
+        let value = Arc::new(make(a.clone(), b.clone()));
+        map.entry(a).or_default().insert(b, value.clone());
+        self.map.store(Arc::new(map));
+        value
+    }
+
+    fn remove(&self, a: &str, b: &str) {
+        let _write = self.write.lock();
+        let mut map = HashMap::clone(&self.map.load());
+        if let Some(inner) = map.get_mut(a) {
+            inner.remove(b);
+        }
+        self.map.store(Arc::new(map));
+    }
+
+    fn values(&self, a: &str) -> Vec<Arc<V>> {
+        self.map
+            .load()
+            .get(a)
+            .map(|inner| inner.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn all(&self) -> Vec<Arc<V>> {
+        self.map
+            .load()
+            .values()
+            .flat_map(|inner| inner.values().cloned())
+            .collect()
+    }
+}
