@@ -23,6 +23,8 @@ mod error;
 pub mod extism;
 mod host;
 mod memory_host;
+#[cfg(feature = "native")]
+pub mod native;
 mod runtime;
 mod stats;
 
@@ -38,6 +40,8 @@ pub use host::{
     SandboxObserver,
 };
 pub use memory_host::{DenialRecord, EventRecord, LogRecord, MemoryHost};
+#[cfg(feature = "native")]
+pub use native::{NativeContext, NativePlugin, NativeRuntime, PluginError};
 pub use runtime::{
     CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
     ResourceStats, Runtime,

@@ -67,7 +67,7 @@ pub(crate) struct Engines {
 impl Engines {
     pub(crate) fn new(config: ComponentConfig) -> Result<Self, String> {
         let plain = build_engine(&config, Flavor::Plain)?;
-        let ticker = Ticker::start(config.epoch_tick);
+        let ticker = Ticker::start(config.epoch_tick)?;
         ticker.add(&plain.engine);
         Ok(Self {
             config,
@@ -223,7 +223,7 @@ struct Ticker {
 }
 
 impl Ticker {
-    fn start(tick: Duration) -> Self {
+    fn start(tick: Duration) -> Result<Self, String> {
         let engines: Arc<Mutex<Vec<EngineWeak>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -239,14 +239,13 @@ impl Ticker {
                         }
                     }
                 })
-                .map_err(|e| tracing::error!(error = %e, "cannot start the epoch ticker; deadlines will not be enforced"))
-                .ok()
+                .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))?
         };
-        Self {
+        Ok(Self {
             engines,
             stop,
-            thread,
-        }
+            thread: Some(thread),
+        })
     }
 
     fn add(&self, engine: &Engine) {

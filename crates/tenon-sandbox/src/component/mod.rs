@@ -23,7 +23,7 @@ mod v1;
 mod version;
 
 use std::collections::HashMap;
-use std::path::{Component as PathPart, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -407,45 +407,19 @@ impl ComponentRuntime {
     }
 }
 
-/// The directories `permissions.filesystem` grants, under `data_dir`
-/// (created when missing), each preopened in the guest as `/<path>`.
+/// The directories granted by `permissions.filesystem`, as WASI preopens.
 fn preopens(request: &LoadRequest) -> Result<Vec<Preopen>, SandboxError> {
-    let plugin = request.manifest.plugin.id.as_str();
-    let Some(root) = &request.data_dir else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for grant in &request.caller.permissions.filesystem {
-        let relative = Path::new(&grant.path);
-        if relative
-            .components()
-            .any(|c| !matches!(c, PathPart::Normal(_) | PathPart::CurDir))
-        {
-            return Err(unsupported(
-                plugin,
-                format!(
-                    "permissions.filesystem path `{}` must be relative and stay inside the data directory",
-                    grant.path
-                ),
-            ));
-        }
-        let host = root.join(relative);
-        std::fs::create_dir_all(&host)
-            .map_err(|e| host_error(plugin, format!("cannot create {}: {e}", host.display())))?;
-        let guest = format!(
-            "/{}",
-            grant.path.trim_start_matches("./").trim_end_matches('/')
-        );
-        out.push(Preopen {
-            host,
-            guest,
-            perms: match grant.mode {
+    Ok(crate::boundary::granted_directories(request)?
+        .into_iter()
+        .map(|dir| Preopen {
+            host: dir.host,
+            guest: dir.guest,
+            perms: match dir.mode {
                 FsMode::Read => FsPerms::ReadOnly,
                 FsMode::ReadWrite => FsPerms::ReadWrite,
             },
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 #[async_trait]

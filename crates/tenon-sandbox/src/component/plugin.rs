@@ -296,12 +296,14 @@ impl ComponentPlugin {
         if let (Some(fuel), Some(left)) = (self.limits.fuel, fuel_left) {
             self.boundary.stats().add_fuel(fuel.saturating_sub(left));
         }
+        let logged_panic = instance.store.data_mut().panic.take();
         let panic = instance
             .store
             .data()
             .output
             .take()
-            .and_then(|out| flush_output(&self.boundary, &instance.store.data().call, out));
+            .and_then(|out| flush_output(&self.boundary, &instance.store.data().call, out))
+            .or(logged_panic);
         match outcome {
             Ok(Ok(done)) => {
                 self.release(instance);
@@ -486,6 +488,7 @@ fn arm(store: &mut Store<StoreData>, fuel: Option<u64>, deadline: Instant) {
     let data = store.data_mut();
     data.deadline = deadline;
     data.timed_out = false;
+    data.panic = None;
     // The callback runs at the next tick: it yields, or stops the call once
     // its deadline has passed.
     store.set_epoch_deadline(1);

@@ -36,6 +36,9 @@ pub(crate) struct StoreData {
     /// Set by the epoch callback when it stopped the call.
     pub(crate) timed_out: bool,
     pub(crate) output: Arc<Capture>,
+    /// A panic message the guest logged during the call (a log line with
+    /// the field `panic = "true"`, as tenon-pdk's panic hook writes).
+    pub(crate) panic: Option<String>,
 }
 
 impl StoreData {
@@ -84,6 +87,7 @@ impl StoreData {
             deadline: Instant::now(),
             timed_out: false,
             output,
+            panic: None,
         })
     }
 }

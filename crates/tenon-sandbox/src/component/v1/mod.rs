@@ -298,6 +298,10 @@ fn host_error(e: crate::host::HostError) -> HostError {
 
 impl tenon::plugin::host::Host for StoreData {
     async fn log(&mut self, lvl: LogLevel, message: String, fields: Vec<(String, String)>) {
+        if fields.iter().any(|(k, v)| k == "panic" && v == "true") {
+            self.panic = super::store::panic_message(&message)
+                .or_else(|| Some(message.chars().take(1024).collect()));
+        }
         self.boundary.log(&self.call, level(lvl), &message, &fields);
     }
 

@@ -1,0 +1,346 @@
+//! The component runtime: the shared behaviour suite, plus what only it
+//! does (versions, the artifact cache, fuel, allocators, state).
+
+mod suite;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use suite::{Fixture, Harness, Role, call, hook};
+use tenon_manifest::Manifest;
+use tenon_sandbox::component::{AllocatorKind, LoadSource};
+use tenon_sandbox::{
+    ComponentConfig, ComponentRuntime, Plugin, Runtime, SandboxConfig, SandboxError, TrapKind,
+};
+
+/// A built plugin: its manifest and module.
+type Built = (Manifest, Arc<[u8]>);
+
+/// Builds (once per process) the example plugin in `examples/plugins/<dir>`.
+fn built(dir: &str) -> Built {
+    static BUILT: OnceLock<Mutex<HashMap<String, Built>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    built
+        .entry(dir.to_owned())
+        .or_insert_with(|| {
+            let source = tenon_build::examples_dir().join(dir);
+            let plugin = tenon_build::build_plugin(&source, &tenon_build::examples_build_options())
+                .unwrap_or_else(|e| panic!("building {}: {e}", source.display()));
+            let module = plugin.module_bytes().expect("the built module");
+            (plugin.manifest, module.into())
+        })
+        .clone()
+}
+
+/// One artifact cache for the whole test process, so each module compiles
+/// once however many tests load it.
+fn shared_cache() -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a cache directory"))
+        .path()
+        .to_owned()
+}
+
+fn runtime_config(sandbox: SandboxConfig) -> ComponentConfig {
+    let mut config = ComponentConfig::default()
+        .with_sandbox(sandbox)
+        .with_cache_dir(shared_cache());
+    config.pool_instances = 64;
+    config
+}
+
+struct Components;
+
+impl Fixture for Components {
+    fn runtime(&self, sandbox: SandboxConfig) -> Arc<dyn Runtime> {
+        Arc::new(ComponentRuntime::new(runtime_config(sandbox)).expect("a component runtime"))
+    }
+
+    fn plugin(&self, role: Role) -> (Manifest, Arc<[u8]>) {
+        built(match role {
+            Role::Echo => "echo",
+            Role::Counter => "counter",
+            Role::Looper => "hostile/looper",
+            Role::MemoryBomb => "hostile/memory-bomb",
+            Role::DeepRecursion => "hostile/deep-recursion",
+            Role::Panicker => "hostile/panicker",
+            Role::ForbiddenHost => "hostile/forbidden-host",
+            Role::PathEscape => "hostile/path-escape",
+            Role::HugeOutput => "hostile/huge-output",
+        })
+    }
+}
+
+suite::suite_tests!(
+    Components,
+    [
+        echo_roundtrip,
+        counter_concurrent_calls,
+        looper_is_contained,
+        memory_bomb_is_contained,
+        deep_recursion_is_contained,
+        panics_and_traps_are_contained,
+        forbidden_host_is_denied,
+        filesystem_is_confined,
+        output_is_bounded,
+        fresh_instances_keep_no_state,
+        busy_after_wait_timeout,
+        stop_and_restart,
+    ]
+);
+
+fn runtime_with_cache(dir: &Path) -> ComponentRuntime {
+    let mut config = ComponentConfig::default().with_cache_dir(dir);
+    config.pool_instances = 16;
+    ComponentRuntime::new(config).expect("a component runtime")
+}
+
+async fn load_source(
+    runtime: &ComponentRuntime,
+    h: &Harness,
+    dir: &str,
+) -> (LoadSource, Arc<tenon_sandbox::ComponentPlugin>) {
+    let (manifest, module) = built(dir);
+    let plugin = runtime
+        .load_component(h.request(manifest, module, "tenant-a"))
+        .await
+        .expect("loads");
+    (plugin.load_source(), plugin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_cache_serves_reloads_and_replaces_corrupt_entries() {
+    let cache = tempfile::tempdir().unwrap();
+    let h = Harness::new(&Components);
+    let first = runtime_with_cache(cache.path());
+    let (source, _kept) = load_source(&first, &h, "echo").await;
+    assert_eq!(source, LoadSource::Compiled);
+    // The same module again in the same process (another tenant): memory.
+    let (source, _) = load_source(&first, &h, "echo").await;
+    assert_eq!(source, LoadSource::Memory);
+    // A new runtime (a restarted host): disk.
+    let (source, plugin) = load_source(&runtime_with_cache(cache.path()), &h, "echo").await;
+    assert_eq!(source, LoadSource::Disk);
+    plugin.start(&serde_json::json!({})).await.unwrap();
+    assert_eq!(call(&*plugin, "echo", "cached").await.unwrap(), "cached");
+    // Corrupt every cached file: detected, recompiled, replaced.
+    let files: Vec<PathBuf> = walk(cache.path());
+    assert!(!files.is_empty());
+    for file in &files {
+        let mut bytes = std::fs::read(file).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(file, bytes).unwrap();
+    }
+    let (source, _) = load_source(&runtime_with_cache(cache.path()), &h, "echo").await;
+    assert_eq!(source, LoadSource::Recompiled);
+    let (source, _) = load_source(&runtime_with_cache(cache.path()), &h, "echo").await;
+    assert_eq!(source, LoadSource::Disk);
+    // A file that is not an artifact at all.
+    for file in &files {
+        std::fs::write(file, b"not an artifact").unwrap();
+    }
+    let (source, _) = load_source(&runtime_with_cache(cache.path()), &h, "echo").await;
+    assert_eq!(source, LoadSource::Recompiled);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A component that exports `tenon:plugin/guest@<version>` (with a `ping`
+/// function): what a plugin built against another world version looks like
+/// to the host.
+fn component_for(version: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m (func (export "ping")))
+            (core instance $i (instantiate $m))
+            (func $ping (canon lift (core func $i "ping")))
+            (instance $guest (export "ping" (func $ping)))
+            (export "tenon:plugin/guest@{version}" (instance $guest))
+        )"#
+    ))
+    .expect("valid component text")
+}
+
+#[tokio::test]
+async fn a_component_for_another_api_version_is_refused() {
+    let h = Harness::new(&Components);
+    let (manifest, _) = built("echo");
+    for version in ["3.0.0", "0.9.0", "1.1.0"] {
+        let module = component_for(version);
+        let err = h
+            .runtime
+            .load(h.request(manifest.clone(), module.into(), "tenant-a"))
+            .await
+            .err()
+            .expect("refused");
+        let SandboxError::Incompatible {
+            found, supported, ..
+        } = &err
+        else {
+            panic!("{version}: expected Incompatible, got {err:?}");
+        };
+        assert_eq!(found, &format!("tenon:plugin@{version}"));
+        assert_eq!(supported, "tenon:plugin@1.0.0");
+        let message = err.to_string();
+        assert!(
+            message.contains(version) && message.contains("1.0.0"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_module_that_is_not_a_component_is_refused() {
+    let h = Harness::new(&Components);
+    let (manifest, _) = built("echo");
+    let core = wat::parse_str("(module (func (export \"f\")))").unwrap();
+    let err = h
+        .runtime
+        .load(h.request(manifest, core.into(), "tenant-a"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, SandboxError::Compile { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_sha256_pin_is_refused() {
+    let h = Harness::new(&Components);
+    let (mut manifest, module) = built("echo");
+    manifest.runtime.sha256 = Some("0".repeat(64));
+    let err = h
+        .runtime
+        .load(h.request(manifest, module, "tenant-a"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, SandboxError::Compile { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuel_stops_a_loop() {
+    let h = Harness::new(&Components);
+    let looper = h
+        .start(&Components, Role::Looper, |m| {
+            m.limits.fuel = Some(5_000_000);
+            m.limits.timeout = std::time::Duration::from_secs(10).into();
+        })
+        .await;
+    let err = call(&*looper, "loop", "").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SandboxError::Trap {
+                kind: TrapKind::OutOfFuel,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(call(&*looper, "ping", "").await.unwrap(), "pong");
+    assert!(looper.stats().fuel_consumed > 0);
+}
+
+#[tokio::test]
+async fn on_demand_allocation_works_too() {
+    let mut config = runtime_config(SandboxConfig::default()).with_pooling(false);
+    config.cache_dir = Some(shared_cache());
+    let runtime = ComponentRuntime::new(config).unwrap();
+    assert_eq!(runtime.allocator(), AllocatorKind::OnDemand);
+    let h = Harness::new(&Components);
+    let (manifest, module) = built("echo");
+    let plugin = runtime
+        .load(h.request(manifest, module, "t"))
+        .await
+        .unwrap();
+    plugin.start(&serde_json::json!({})).await.unwrap();
+    assert_eq!(call(&*plugin, "echo", "x").await.unwrap(), "x");
+}
+
+#[tokio::test]
+async fn pooling_is_used_when_it_can_be() {
+    let runtime = ComponentRuntime::new(runtime_config(SandboxConfig::default())).unwrap();
+    // This machine has the address space; a host without it falls back.
+    assert_eq!(runtime.allocator(), AllocatorKind::Pooling);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_reload_through_snapshot_and_restore() {
+    let h = Harness::new(&Components);
+    let old = h.start(&Components, Role::Counter, |_| {}).await;
+    for _ in 0..2 {
+        hook(&*old, "run.pre_prompt", "{}").await.unwrap();
+    }
+    let state = old
+        .snapshot()
+        .await
+        .unwrap()
+        .expect("the counter keeps state");
+    old.stop().await.unwrap();
+    let new = h.start(&Components, Role::Counter, |_| {}).await;
+    new.restore(&state).await.unwrap();
+    let tally: serde_json::Value =
+        serde_json::from_str(&call(&*new, "tally", "").await.unwrap()).unwrap();
+    assert_eq!(tally["run.pre_prompt"], 2, "{tally}");
+    // The echo plugin keeps no state: its snapshot is empty.
+    let echo = h.start(&Components, Role::Echo, |_| {}).await;
+    assert_eq!(echo.snapshot().await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_timeout_shorter_than_the_manifest_wins() {
+    let h = Harness::new(&Components);
+    let looper = h
+        .start(&Components, Role::Looper, |m| {
+            m.limits.timeout = std::time::Duration::from_secs(30).into();
+        })
+        .await;
+    let options = tenon_sandbox::CallOptions {
+        timeout: Some(std::time::Duration::from_millis(50)),
+    };
+    let err = looper.call("loop", b"", options).await.unwrap_err();
+    let SandboxError::Timeout { after, .. } = err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(after, std::time::Duration::from_millis(50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_share_code_not_state() {
+    let h = Harness::new(&Components);
+    let (manifest, module) = built("counter");
+    let a = h
+        .runtime
+        .load(h.request(manifest.clone(), module.clone(), "a"))
+        .await
+        .unwrap();
+    let b = h
+        .runtime
+        .load(h.request(manifest, module, "b"))
+        .await
+        .unwrap();
+    a.start(&serde_json::json!({})).await.unwrap();
+    b.start(&serde_json::json!({})).await.unwrap();
+    hook(&*a, "tool.post_exec", "{}").await.unwrap();
+    assert_eq!(call(&*a, "get", "tool.post_exec").await.unwrap(), "1");
+    assert_eq!(call(&*b, "get", "tool.post_exec").await.unwrap(), "0");
+}
+
+#[allow(dead_code)]
+fn assert_plugin_object_safe(_: &dyn Plugin) {}
