@@ -1,0 +1,169 @@
+//! The engine's background work: acting on the crash guard's decisions, and
+//! following the registry's change feed so that every engine of a fleet
+//! converges on what any of them changed.
+
+use std::sync::{Arc, Weak};
+
+use serde_json::json;
+use tenon_manifest::PluginId;
+use tenon_metrics::DisableDecision;
+use tenon_registry::{ChangeKind, EventKind, EventStatus, NewEvent, PluginState, TenantId};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::activate::{self, LoadSpec};
+use crate::engine::{PluginEngine, Shared};
+use crate::error::Result;
+
+/// Starts the background tasks; they hold the engine weakly and end with
+/// it.
+pub(crate) async fn start(
+    shared: &Arc<Shared>,
+    decisions: UnboundedReceiver<DisableDecision>,
+) -> Result<()> {
+    let guard = tokio::spawn(act_on_decisions(Arc::downgrade(shared), decisions));
+    let mut tasks = vec![guard];
+    match shared.store.subscribe_changes().await {
+        Ok(feed) => tasks.push(tokio::spawn(follow_changes(Arc::downgrade(shared), feed))),
+        Err(error) => tracing::warn!(
+            "no registry change feed ({error}); changes made by other hosts are seen at the next boot"
+        ),
+    }
+    shared.tasks.lock().extend(tasks);
+    Ok(())
+}
+
+async fn act_on_decisions(shared: Weak<Shared>, mut decisions: UnboundedReceiver<DisableDecision>) {
+    while let Some(decision) = decisions.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Err(error) = auto_disable(&shared, &decision).await {
+            tracing::error!(
+                plugin = %decision.plugin,
+                tenant = %decision.tenant,
+                "the crash guard could not disable the plugin: {error}"
+            );
+        }
+    }
+}
+
+async fn auto_disable(shared: &Arc<Shared>, decision: &DisableDecision) -> Result<()> {
+    let (Ok(tenant), Ok(id)) = (
+        TenantId::new(&decision.tenant),
+        PluginId::new(&decision.plugin),
+    ) else {
+        return Ok(());
+    };
+    let engine = PluginEngine::new(shared.clone(), &tenant)?;
+    engine.auto_disable(&id, &decision.reason).await?;
+    shared.writer.record(
+        NewEvent::new(tenant, EventKind::AutoDisable, EventStatus::Error)
+            .with_plugin(id)
+            .with_detail(json!({
+                "reason": decision.reason,
+                "failures": decision.failures,
+                "threshold": decision.threshold,
+                "window_ms": decision.window.as_millis() as u64,
+                "strikes": decision.strikes,
+                "last_failure": decision.last_failure,
+            })),
+    );
+    Ok(())
+}
+
+async fn follow_changes(shared: Weak<Shared>, mut feed: tenon_registry::ChangeSubscription) {
+    loop {
+        let change = feed.recv().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match change {
+            Ok(change) => {
+                if change.origin == shared.store.info().instance {
+                    continue;
+                }
+                let Some(tenant) = shared.tenants.get(change.tenant.as_str()) else {
+                    continue;
+                };
+                let Some(plugin) = change.plugin.clone() else {
+                    continue;
+                };
+                if matches!(
+                    change.kind,
+                    ChangeKind::EventsAppended | ChangeKind::ArtifactsChanged
+                ) {
+                    continue;
+                }
+                let engine = PluginEngine {
+                    shared: shared.clone(),
+                    tenant,
+                };
+                if let Err(error) = engine.reconcile(&plugin, change.kind).await {
+                    tracing::warn!(plugin = %plugin, "following a change made elsewhere failed: {error}");
+                }
+            }
+            Err(error) if error.needs_resync() => {
+                for tenant in shared.tenants.all() {
+                    let engine = PluginEngine {
+                        shared: shared.clone(),
+                        tenant,
+                    };
+                    if let Err(error) = engine.reconcile_all().await {
+                        tracing::warn!("resynchronising with the registry failed: {error}");
+                    }
+                }
+            }
+            Err(tenon_registry::ChangeFeedError::Closed) => return,
+            Err(error) => tracing::warn!("registry change feed: {error}"),
+        }
+    }
+}
+
+impl PluginEngine {
+    /// Brings this engine in line with the registry for one plugin: starts
+    /// it if it is active there and not here, stops it if the reverse,
+    /// swaps code when its version changed, delivers changed config.
+    pub(crate) async fn reconcile(&self, id: &PluginId, kind: ChangeKind) -> Result<()> {
+        let _ops = self.tenant.ops.lock().await;
+        let record = self.shared.store.get_plugin(&self.tenant.id, id).await?;
+        let running = self.tenant.running(id);
+        let Some(record) = record else {
+            activate::stop_local(&self.shared, &self.tenant, id).await;
+            return Ok(());
+        };
+        let wanted = record.enabled && record.state == PluginState::Active;
+        match (wanted, running) {
+            (true, None) => {
+                let spec = LoadSpec::current(&self.shared, &self.tenant, &record).await?;
+                activate::start_local(&self.shared, &self.tenant, spec).await?;
+            }
+            (false, Some(_)) => activate::stop_local(&self.shared, &self.tenant, id).await,
+            (true, Some(running)) => {
+                let version_changed = running
+                    .slot
+                    .current()
+                    .is_some_and(|loaded| loaded.version != record.version);
+                if version_changed || kind == ChangeKind::GrantsChanged {
+                    let spec = LoadSpec::current(&self.shared, &self.tenant, &record).await?;
+                    self.swap_running(id, spec).await?;
+                } else if kind == ChangeKind::ConfigChanged {
+                    let values = activate::stored_config(&self.shared, &self.tenant, id).await?;
+                    self.deliver_config(&record, &values).await?;
+                }
+            }
+            (false, None) => {}
+        }
+        Ok(())
+    }
+
+    async fn reconcile_all(&self) -> Result<()> {
+        let mut ids: Vec<PluginId> = self.list().await?.into_iter().map(|r| r.id).collect();
+        ids.extend(self.tenant.running.read().keys().cloned());
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            self.reconcile(&id, ChangeKind::PluginUpdated).await?;
+        }
+        Ok(())
+    }
+}

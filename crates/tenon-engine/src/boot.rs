@@ -1,0 +1,240 @@
+//! Boot: bring up the enabled plugins from the registry alone, in
+//! dependency order, independent ones in parallel; in safe mode, only the
+//! first-party ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use tenon_manifest::{DependencyScope, PluginId};
+use tenon_registry::{PluginRecord, PluginState};
+
+use crate::activate::{self, LoadSpec};
+use crate::engine::PluginEngine;
+use crate::error::Result;
+use crate::lifecycle::Action;
+
+/// What a boot did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BootReport {
+    /// Plugins started (or registered for first use).
+    pub started: Vec<PluginId>,
+    /// Third-party plugins left inactive because of safe mode.
+    pub skipped_safe_mode: Vec<PluginId>,
+    /// Plugins that failed to start, with why.
+    pub failed: Vec<(PluginId, String)>,
+}
+
+/// Groups plugins into levels: each level depends only on earlier ones.
+/// Plugins in a dependency cycle (or depending on one) come back in the
+/// second list.
+pub(crate) fn levels(records: &[PluginRecord]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let index: BTreeMap<&PluginId, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.id, i))
+        .collect();
+    let needs: Vec<BTreeSet<usize>> = records
+        .iter()
+        .map(|r| {
+            r.manifest
+                .dependencies
+                .iter()
+                .filter(|(_, d)| d.scope != DependencyScope::Dev)
+                .filter_map(|(id, _)| index.get(id).copied())
+                .collect()
+        })
+        .collect();
+    let mut level_of: Vec<Option<usize>> = vec![None; records.len()];
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    loop {
+        let ready: Vec<usize> = (0..records.len())
+            .filter(|&i| level_of[i].is_none())
+            .filter(|&i| needs[i].iter().all(|&d| level_of[d].is_some()))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for &i in &ready {
+            level_of[i] = Some(levels.len());
+        }
+        levels.push(ready);
+    }
+    let stuck = (0..records.len())
+        .filter(|&i| level_of[i].is_none())
+        .collect();
+    (levels, stuck)
+}
+
+impl PluginEngine {
+    /// Starts this tenant's enabled plugins (done by `build` unless told
+    /// otherwise). Plugins already running are left alone.
+    pub async fn boot(&self) -> Result<BootReport> {
+        let _ops = self.tenant.ops.lock().await;
+        let mut report = BootReport::default();
+        let mut records = Vec::new();
+        for record in self.list().await? {
+            if !record.enabled || self.tenant.running(&record.id).is_some() {
+                continue;
+            }
+            if !matches!(
+                record.state,
+                PluginState::Active
+                    | PluginState::Loading
+                    | PluginState::Loaded
+                    | PluginState::Activating
+            ) {
+                continue;
+            }
+            if self.shared.safe_mode
+                && !self
+                    .shared
+                    .grant_policy
+                    .trusts(&record.manifest, record.source.kind)
+            {
+                report.skipped_safe_mode.push(record.id.clone());
+                continue;
+            }
+            records.push(record);
+        }
+        let (levels, stuck) = levels(&records);
+        for i in stuck {
+            report.failed.push((
+                records[i].id.clone(),
+                "it is part of (or depends on) a dependency cycle".to_owned(),
+            ));
+        }
+        let mut failed: BTreeSet<PluginId> = BTreeSet::new();
+        for level in levels {
+            let starts = level.iter().map(|&i| {
+                let record = records[i].clone();
+                let blocked_by = record
+                    .manifest
+                    .dependencies
+                    .iter()
+                    .find(|(id, d)| !d.optional && failed.contains(*id))
+                    .map(|(id, _)| id.clone());
+                async move {
+                    if let Some(dependency) = blocked_by {
+                        return (
+                            record.id.clone(),
+                            Err(format!("its dependency {dependency} did not start")),
+                        );
+                    }
+                    let id = record.id.clone();
+                    (id, self.boot_one(record).await.map_err(|e| e.to_string()))
+                }
+            });
+            for (id, outcome) in futures::future::join_all(starts).await {
+                match outcome {
+                    Ok(()) => report.started.push(id),
+                    Err(why) => {
+                        failed.insert(id.clone());
+                        report.failed.push((id, why));
+                    }
+                }
+            }
+        }
+        if !report.skipped_safe_mode.is_empty() {
+            tracing::warn!(
+                "safe mode: {} third-party plugins left inactive",
+                report.skipped_safe_mode.len()
+            );
+        }
+        Ok(report)
+    }
+
+    async fn boot_one(&self, record: PluginRecord) -> Result<()> {
+        let spec = match LoadSpec::current(&self.shared, &self.tenant, &record).await {
+            Ok(spec) => spec,
+            Err(error) => {
+                let message = error.to_string();
+                self.transition(&record, Action::Fail, &message, |u| {
+                    u.with_last_error(Some(tenon_registry::LastError::new("boot", &message)))
+                })
+                .await?;
+                return Err(error);
+            }
+        };
+        if record.state == PluginState::Active {
+            activate::start_local(&self.shared, &self.tenant, spec).await?;
+            return Ok(());
+        }
+        // A previous run stopped half-way through activation: finish it.
+        let mut record = record;
+        if record.state == PluginState::Activating || record.state == PluginState::Loaded {
+            activate::start_local(&self.shared, &self.tenant, spec).await?;
+            if record.state == PluginState::Loaded {
+                record = self
+                    .transition(&record, Action::Activate, "starting (boot)", |u| u)
+                    .await?;
+            }
+            self.transition(&record, Action::Activated, "active (boot)", |u| u)
+                .await?;
+            return Ok(());
+        }
+        self.bring_up(record, spec).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tenon_manifest::{
+        Dependency, Manifest, PluginMeta, RuntimeKind, RuntimeSpec, Version, VersionReq,
+    };
+    use tenon_registry::{PluginSource, SourceKind, TenantId};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn record(id: &str, deps: &[&str]) -> PluginRecord {
+        let id = PluginId::new(id).unwrap();
+        let mut manifest = Manifest::new(
+            PluginMeta::new(id.clone(), "x", Version::new(1, 0, 0)),
+            RuntimeSpec::new(RuntimeKind::Native),
+        );
+        for dep in deps {
+            manifest.dependencies.insert(
+                PluginId::new(dep).unwrap(),
+                Dependency::new(VersionReq::STAR),
+            );
+        }
+        PluginRecord {
+            tenant: TenantId::default(),
+            id,
+            version: Version::new(1, 0, 0),
+            state: PluginState::Active,
+            source: PluginSource::new(SourceKind::Native, "x"),
+            enabled: true,
+            manifest,
+            artifact: None,
+            last_error: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            row_version: 1,
+        }
+    }
+
+    #[test]
+    fn independent_plugins_share_a_level_and_dependencies_come_first() {
+        let records = [
+            record("a/app", &["a/core", "a/http"]),
+            record("a/core", &[]),
+            record("a/http", &["a/core"]),
+            record("a/other", &[]),
+            record("a/x", &["a/y"]),
+            record("a/y", &["a/x"]),
+        ];
+        let (levels, stuck) = levels(&records);
+        let names = |ixs: &[usize]| {
+            ixs.iter()
+                .map(|&i| records[i].id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let shown: Vec<Vec<String>> = levels.iter().map(|l| names(l)).collect();
+        assert_eq!(
+            shown,
+            [vec!["a/core", "a/other"], vec!["a/http"], vec!["a/app"]]
+        );
+        assert_eq!(names(&stuck), ["a/x", "a/y"]);
+    }
+}

@@ -1,0 +1,358 @@
+//! [`EngineBuilder`]: everything a host decides once, at start-up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tenon_hooks::{DispatchConfig, HookSpec};
+use tenon_manifest::{LimitMaxima, RuntimeKind, Version};
+use tenon_marketplace::TrustPolicy;
+use tenon_metrics::{Telemetry, TelemetryConfig};
+use tenon_registry::{
+    EventWriter, EventWriterConfig, RegistryOptions, RegistryStore, SecretKey, TenantId,
+};
+use tenon_sandbox::{Runtime, SandboxConfig};
+
+use crate::config::{GrantPolicy, HostProfile, Paths};
+use crate::engine::{PluginEngine, Shared};
+use crate::error::{EngineError, Result};
+use crate::host::EngineHost;
+use crate::tenant::Tenants;
+
+/// The environment variable that boots an engine in safe mode when set to
+/// `1` or `true`.
+pub const SAFE_MODE_ENV: &str = "TENON_SAFE_MODE";
+
+/// Where the registry is.
+enum RegistrySource {
+    Location(String),
+    Store(Arc<dyn RegistryStore>),
+}
+
+/// Builds a [`PluginEngine`]. Every setting has a default: `build()` alone
+/// gives an engine on `./.tenon/registry.db` serving tenant `default` with
+/// the runtimes compiled in.
+pub struct EngineBuilder {
+    registry: RegistrySource,
+    registry_options: RegistryOptions,
+    profile: HostProfile,
+    api_versions_set: bool,
+    specs: Vec<HookSpec>,
+    dispatch: DispatchConfig,
+    grant_policy: GrantPolicy,
+    trust: TrustPolicy,
+    tenant: String,
+    data_dir: Option<PathBuf>,
+    safe_mode: Option<bool>,
+    sandbox: SandboxConfig,
+    telemetry: TelemetryConfig,
+    runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
+    #[cfg(feature = "native")]
+    native: Option<Arc<tenon_sandbox::NativeRuntime>>,
+    boot: bool,
+    events: EventWriterConfig,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("profile", &self.profile)
+            .field("tenant", &self.tenant)
+            .field("safe_mode", &self.safe_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        Self {
+            registry: RegistrySource::Location(tenon_registry::DEFAULT_SQLITE_PATH.to_owned()),
+            registry_options: RegistryOptions::default(),
+            profile: HostProfile::default(),
+            api_versions_set: false,
+            specs: Vec::new(),
+            dispatch: DispatchConfig::default(),
+            grant_policy: GrantPolicy::default(),
+            trust: TrustPolicy::default(),
+            tenant: "default".to_owned(),
+            data_dir: None,
+            safe_mode: None,
+            sandbox: SandboxConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            runtimes: BTreeMap::new(),
+            #[cfg(feature = "native")]
+            native: None,
+            boot: true,
+            events: EventWriterConfig::default(),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// The registry: a SQLite path, `sqlite://…`, `postgres://…` or
+    /// `memory:`.
+    pub fn registry(mut self, location: &str) -> Self {
+        self.registry = RegistrySource::Location(location.to_owned());
+        self
+    }
+
+    /// A registry store opened by the host.
+    pub fn registry_store(mut self, store: Arc<dyn RegistryStore>) -> Self {
+        self.registry = RegistrySource::Store(store);
+        self
+    }
+
+    /// Options for opening the registry.
+    pub fn registry_options(mut self, options: RegistryOptions) -> Self {
+        self.registry_options = options;
+        self
+    }
+
+    /// The key secrets are encrypted with at rest.
+    pub fn secret_key(mut self, key: SecretKey) -> Self {
+        self.registry_options.secret_key = Some(key);
+        self
+    }
+
+    /// The host's name and version.
+    pub fn host(mut self, name: &str, version: Version) -> Self {
+        self.profile.name = name.to_owned();
+        self.profile.version = Some(version);
+        self
+    }
+
+    /// The plugin API versions served (default: those of the runtimes).
+    pub fn api_versions(mut self, versions: &[Version]) -> Self {
+        self.profile.api_versions = versions.to_vec();
+        self.api_versions_set = true;
+        self
+    }
+
+    /// The host's extension points.
+    pub fn hooks(mut self, specs: impl IntoIterator<Item = HookSpec>) -> Self {
+        self.specs.extend(specs);
+        self
+    }
+
+    /// The capability vocabulary plugins may claim.
+    pub fn capabilities<S: AsRef<str>>(mut self, names: &[S]) -> Self {
+        self.profile.capabilities = Some(names.iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Permission kinds the host defines (such as `org` or `database`).
+    pub fn permission_kinds<S: AsRef<str>>(mut self, kinds: &[S]) -> Self {
+        self.profile.permission_kinds = kinds.iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Host features offered to `engine.features`.
+    pub fn features<S: AsRef<str>>(mut self, features: &[S]) -> Self {
+        self.profile.features = Some(features.iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// The largest limits a manifest may ask for.
+    pub fn limit_maxima(mut self, maxima: LimitMaxima) -> Self {
+        self.profile.maxima = maxima;
+        self
+    }
+
+    /// Which plugins are granted without an operator.
+    pub fn grant_policy(mut self, policy: GrantPolicy) -> Self {
+        self.grant_policy = policy;
+        self
+    }
+
+    /// Which package signatures are trusted.
+    pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
+        self.trust = policy;
+        self
+    }
+
+    /// The tenant the built engine serves (others through
+    /// [`PluginEngine::for_tenant`]).
+    pub fn tenant(mut self, tenant: &str) -> Self {
+        self.tenant = tenant.to_owned();
+        self
+    }
+
+    /// The engine's directory (plugin data, compiled-module cache); by
+    /// default the registry file's directory, or `./.tenon`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Boot with third-party plugins inactive (also `TENON_SAFE_MODE=1`).
+    pub fn safe_mode(mut self, on: bool) -> Self {
+        self.safe_mode = Some(on);
+        self
+    }
+
+    /// Host-level sandbox policy (private networks, log bounds…).
+    pub fn sandbox(mut self, config: SandboxConfig) -> Self {
+        self.sandbox = config;
+        self
+    }
+
+    /// Health thresholds and the crash guard.
+    pub fn telemetry(mut self, config: TelemetryConfig) -> Self {
+        self.telemetry = config;
+        self
+    }
+
+    /// The dispatch budget.
+    pub fn dispatch(mut self, config: DispatchConfig) -> Self {
+        self.dispatch = config;
+        self
+    }
+
+    /// Adds (or replaces) the runtime for its kind.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtimes.insert(runtime.kind(), runtime);
+        self
+    }
+
+    /// The native runtime first-party plugins are registered with.
+    #[cfg(feature = "native")]
+    pub fn native_runtime(mut self, runtime: Arc<tenon_sandbox::NativeRuntime>) -> Self {
+        self.native = Some(runtime);
+        self
+    }
+
+    /// Whether `build` activates the enabled plugins (default `true`).
+    pub fn boot(mut self, boot: bool) -> Self {
+        self.boot = boot;
+        self
+    }
+
+    /// How hook receipts and other events are batched into the registry.
+    pub fn event_writer(mut self, config: EventWriterConfig) -> Self {
+        self.events = config;
+        self
+    }
+
+    fn data_dir_for(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let RegistrySource::Location(location) = &self.registry
+            && let Ok(tenon_registry::RegistryLocation::Sqlite(path)) =
+                tenon_registry::RegistryLocation::parse(location)
+            && let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            return parent.to_path_buf();
+        }
+        Path::new(".tenon").to_path_buf()
+    }
+
+    /// Opens the registry, sets up the runtimes and, unless told otherwise,
+    /// boots the enabled plugins.
+    pub async fn build(mut self) -> Result<PluginEngine> {
+        let tenant = TenantId::new(&self.tenant)?;
+        let paths = Paths {
+            root: self.data_dir_for(),
+        };
+        self.add_default_runtimes(&paths)?;
+        let store = match &self.registry {
+            RegistrySource::Store(store) => store.clone(),
+            RegistrySource::Location(location) => {
+                tenon_registry::open(location, &self.registry_options).await?
+            }
+        };
+        if !self.api_versions_set {
+            self.profile.api_versions = served_api_versions(&self.runtimes);
+        }
+        let safe_mode = self.safe_mode.unwrap_or_else(|| {
+            std::env::var(SAFE_MODE_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        });
+        let writer = EventWriter::spawn(store.clone(), self.events);
+        let tenants = Arc::new(Tenants::default());
+        let host = Arc::new(EngineHost {
+            store: store.clone(),
+            writer: writer.clone(),
+            tenants: tenants.clone(),
+        });
+        let (decisions, decided) = tokio::sync::mpsc::unbounded_channel();
+        let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(Arc::new(decisions)));
+        let names: BTreeSet<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
+        if names.len() != self.specs.len() {
+            return Err(EngineError::Config("a hook is declared twice".to_owned()));
+        }
+        let shared = Arc::new(Shared {
+            profile: self.profile,
+            specs: self.specs,
+            dispatch: self.dispatch,
+            grant_policy: self.grant_policy,
+            trust: self.trust,
+            paths,
+            safe_mode,
+            store,
+            writer,
+            runtimes: self.runtimes,
+            telemetry,
+            tenants,
+            host,
+            tasks: parking_lot::Mutex::new(Vec::new()),
+        });
+        let engine = PluginEngine::new(shared.clone(), &tenant)?;
+        crate::background::start(&shared, decided).await?;
+        if self.boot {
+            engine.boot().await?;
+        }
+        Ok(engine)
+    }
+
+    #[allow(unused_variables)]
+    fn add_default_runtimes(&mut self, paths: &Paths) -> Result<()> {
+        #[cfg(feature = "component")]
+        if !self.runtimes.contains_key(&RuntimeKind::Component) {
+            let config = tenon_sandbox::ComponentConfig::default()
+                .with_sandbox(self.sandbox.clone())
+                .with_cache_dir(paths.cache().join("component"));
+            let runtime = tenon_sandbox::ComponentRuntime::new(config)
+                .map_err(|e| EngineError::Config(format!("component runtime: {e}")))?;
+            self.runtimes
+                .insert(RuntimeKind::Component, Arc::new(runtime));
+        }
+        #[cfg(feature = "extism")]
+        if !self.runtimes.contains_key(&RuntimeKind::Extism) {
+            let config = tenon_sandbox::ExtismConfig::default()
+                .with_sandbox(self.sandbox.clone())
+                .with_cache_dir(paths.cache().join("extism"));
+            self.runtimes.insert(
+                RuntimeKind::Extism,
+                Arc::new(tenon_sandbox::ExtismRuntime::new(config)),
+            );
+        }
+        #[cfg(feature = "native")]
+        if !self.runtimes.contains_key(&RuntimeKind::Native) {
+            let native = self.native.take().unwrap_or_else(|| {
+                Arc::new(tenon_sandbox::NativeRuntime::new(self.sandbox.clone()))
+            });
+            self.runtimes.insert(RuntimeKind::Native, native);
+        }
+        Ok(())
+    }
+}
+
+/// The plugin API versions the runtimes serve.
+fn served_api_versions(runtimes: &BTreeMap<RuntimeKind, Arc<dyn Runtime>>) -> Vec<Version> {
+    let mut versions: BTreeSet<Version> = BTreeSet::new();
+    #[cfg(feature = "component")]
+    if runtimes.contains_key(&RuntimeKind::Component) {
+        for text in tenon_sandbox::ComponentRuntime::supported_versions() {
+            let version = text.rsplit('@').next().unwrap_or(&text);
+            if let Ok(version) = Version::parse(version) {
+                versions.insert(version);
+            }
+        }
+    }
+    let _ = runtimes;
+    if versions.is_empty() {
+        versions.insert(Version::new(1, 0, 0));
+    }
+    versions.into_iter().collect()
+}

@@ -1,0 +1,131 @@
+//! What an engine is set up with: the host's profile and its policies.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use tenon_manifest::{LimitMaxima, Manifest, ValidationContext, Version};
+use tenon_registry::SourceKind;
+
+/// What the host is and offers, as manifests are checked against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostProfile {
+    /// The host application's name (shown in doctor reports).
+    pub name: String,
+    /// The host application's version; `engine.host` requirements are checked
+    /// against it when set.
+    pub version: Option<Version>,
+    /// The plugin API versions served (`engine.tenon` requirements are
+    /// checked against them): by default, those of the runtimes.
+    pub api_versions: Vec<Version>,
+    /// The capability vocabulary; `None` accepts any capability.
+    pub capabilities: Option<BTreeSet<String>>,
+    /// Permission kinds the host defines beyond the built-in ones.
+    pub permission_kinds: BTreeSet<String>,
+    /// Host features offered (`engine.features`); `None` does not check.
+    pub features: Option<BTreeSet<String>>,
+    /// The largest limits a manifest may ask for.
+    pub maxima: LimitMaxima,
+}
+
+impl Default for HostProfile {
+    fn default() -> Self {
+        Self {
+            name: "tenon".to_owned(),
+            version: None,
+            api_versions: vec![Version::new(1, 0, 0)],
+            capabilities: None,
+            permission_kinds: BTreeSet::new(),
+            features: None,
+            maxima: LimitMaxima::default(),
+        }
+    }
+}
+
+impl HostProfile {
+    /// The validation context manifests are parsed with.
+    pub fn validation_context(&self, hooks: Option<BTreeSet<String>>) -> ValidationContext {
+        ValidationContext {
+            api_versions: self.api_versions.clone(),
+            host_version: self.version.clone(),
+            capabilities: self.capabilities.clone(),
+            permission_kinds: self.permission_kinds.clone(),
+            hooks,
+            features: self.features.clone(),
+            maxima: self.maxima.clone(),
+            ..ValidationContext::default()
+        }
+    }
+}
+
+/// Which plugins are granted their declared permissions without an
+/// operator, and which count as first-party (still started in safe mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantPolicy {
+    /// Sources trusted outright (default: builtin and native).
+    pub trusted_sources: BTreeSet<SourceKind>,
+    /// Publishers trusted outright (the part of the id before `/`).
+    pub trusted_publishers: BTreeSet<String>,
+}
+
+impl Default for GrantPolicy {
+    fn default() -> Self {
+        Self {
+            trusted_sources: [SourceKind::Builtin, SourceKind::Native].into(),
+            trusted_publishers: BTreeSet::new(),
+        }
+    }
+}
+
+impl GrantPolicy {
+    /// Trusts nothing: every plugin needs an operator's grant.
+    pub fn none() -> Self {
+        Self {
+            trusted_sources: BTreeSet::new(),
+            trusted_publishers: BTreeSet::new(),
+        }
+    }
+
+    /// Also trusts `publisher`.
+    pub fn trust_publisher(mut self, publisher: &str) -> Self {
+        self.trusted_publishers.insert(publisher.to_owned());
+        self
+    }
+
+    /// Also trusts plugins from `source`.
+    pub fn trust_source(mut self, source: SourceKind) -> Self {
+        self.trusted_sources.insert(source);
+        self
+    }
+
+    /// Whether a plugin from `source` is trusted.
+    pub fn trusts(&self, manifest: &Manifest, source: SourceKind) -> bool {
+        self.trusted_sources.contains(&source)
+            || self
+                .trusted_publishers
+                .contains(manifest.plugin.id.publisher())
+    }
+}
+
+/// Where the engine keeps files: plugin data directories (the roots of
+/// `permissions.filesystem`) and the compiled-module cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The engine's directory.
+    pub root: PathBuf,
+}
+
+impl Paths {
+    /// The compiled-module cache.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// A plugin's data directory for a tenant.
+    pub fn plugin_data(&self, tenant: &str, plugin: &tenon_manifest::PluginId) -> PathBuf {
+        self.root
+            .join("data")
+            .join(tenant)
+            .join(plugin.publisher())
+            .join(plugin.name())
+    }
+}

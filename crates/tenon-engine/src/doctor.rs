@@ -1,0 +1,261 @@
+//! Doctor: what is wrong with each plugin and with the registry, in one
+//! report an operator can act on.
+
+use serde::Serialize;
+use tenon_manifest::{HostInfo, PluginId, Version, check_engine};
+use tenon_metrics::{GuardStatus, HealthStatus};
+use tenon_registry::{PluginState, RegistryError};
+
+use crate::activate;
+use crate::engine::PluginEngine;
+use crate::error::Result;
+use crate::grants;
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoctorReport {
+    /// The host.
+    pub host: HostSection,
+    /// The registry.
+    pub registry: RegistrySection,
+    /// Every installed plugin of the tenant.
+    pub plugins: Vec<PluginDiagnosis>,
+    /// Whether nothing needs attention.
+    pub healthy: bool,
+}
+
+/// The host's part.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSection {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: Option<String>,
+    /// The plugin API versions served.
+    pub api_versions: Vec<String>,
+    /// The runtimes available.
+    pub runtimes: Vec<String>,
+    /// Whether it booted in safe mode.
+    pub safe_mode: bool,
+    /// The tenant examined.
+    pub tenant: String,
+}
+
+/// The registry's part.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistrySection {
+    /// Backend (`sqlite`, `postgres`, `memory`).
+    pub backend: String,
+    /// Where it is.
+    pub location: String,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// Events written by this engine.
+    pub events_written: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Events that could not be written.
+    pub events_failed: u64,
+}
+
+/// One plugin's diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginDiagnosis {
+    /// The plugin.
+    pub id: PluginId,
+    /// Its current version.
+    pub version: Version,
+    /// Its state.
+    pub state: PluginState,
+    /// Whether it should run.
+    pub enabled: bool,
+    /// Whether it runs in this engine.
+    pub running: bool,
+    /// Where it was installed from.
+    pub source: String,
+    /// Its runtime kind, and whether this host has that runtime.
+    pub runtime: String,
+    /// Whether the runtime is available.
+    pub runtime_available: bool,
+    /// Instance isolation (`reuse` or `fresh`) and pool size.
+    pub isolation: String,
+    /// The last error recorded.
+    pub last_error: Option<String>,
+    /// Permissions declared.
+    pub declared: Vec<String>,
+    /// Permissions declared but not granted.
+    pub not_granted: Vec<String>,
+    /// Whether its module reads back intact from the registry.
+    pub artifact: String,
+    /// Whether it is compatible with this host.
+    pub compatibility: String,
+    /// Required config without a value.
+    pub missing_config: Vec<String>,
+    /// Health in this engine.
+    pub health: HealthStatus,
+    /// Why.
+    pub health_reason: String,
+    /// The crash guard's standing.
+    pub guard: GuardStatus,
+    /// What needs attention, in words.
+    pub problems: Vec<String>,
+}
+
+impl PluginEngine {
+    /// Examines every installed plugin of the tenant and the registry.
+    pub async fn doctor(&self) -> Result<DoctorReport> {
+        self.shared.writer.flush().await;
+        let info = self.shared.store.info();
+        let writer = self.shared.writer.stats();
+        let profile = &self.shared.profile;
+        let host = HostSection {
+            name: profile.name.clone(),
+            version: profile.version.as_ref().map(ToString::to_string),
+            api_versions: profile
+                .api_versions
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            runtimes: self
+                .shared
+                .runtimes
+                .keys()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+            safe_mode: self.shared.safe_mode,
+            tenant: self.tenant.id.as_str().to_owned(),
+        };
+        let registry = RegistrySection {
+            backend: info.backend.as_str().to_owned(),
+            location: info.location.clone(),
+            schema_version: info.schema_version,
+            events_written: writer.written,
+            events_dropped: writer.dropped,
+            events_failed: writer.failed,
+        };
+        let mut plugins = Vec::new();
+        for record in self.list().await? {
+            plugins.push(self.diagnose(record).await?);
+        }
+        let healthy = plugins.iter().all(|p| p.problems.is_empty())
+            && registry.events_dropped == 0
+            && registry.events_failed == 0;
+        Ok(DoctorReport {
+            host,
+            registry,
+            plugins,
+            healthy,
+        })
+    }
+
+    async fn diagnose(&self, record: tenon_registry::PluginRecord) -> Result<PluginDiagnosis> {
+        let manifest = &record.manifest;
+        let id = record.id.clone();
+        let mut problems = Vec::new();
+        let running = self.tenant.running(&id).is_some();
+        if record.enabled && record.state == PluginState::Active && !running {
+            problems.push(if self.shared.safe_mode {
+                "enabled but not running (safe mode)".to_owned()
+            } else {
+                "enabled but not running in this engine".to_owned()
+            });
+        }
+        if record.state == PluginState::Error {
+            problems
+                .push("in error; disable it to acknowledge, fix the cause, enable it".to_owned());
+        }
+        let runtime_available = self.shared.runtimes.contains_key(&manifest.runtime.kind);
+        if !runtime_available {
+            problems.push(format!(
+                "this host has no `{}` runtime",
+                manifest.runtime.kind.as_str()
+            ));
+        }
+        let granted =
+            activate::granted_for(&self.shared, &self.tenant, manifest, record.source.kind).await?;
+        let not_granted = grants::missing(&manifest.permissions, &granted);
+        if !not_granted.is_empty() {
+            problems.push(format!(
+                "permissions not granted: {}",
+                not_granted.join(", ")
+            ));
+        }
+        let artifact = match &record.artifact {
+            None => "none (native plugin)".to_owned(),
+            Some(sha) => match self.shared.store.get_artifact(&self.tenant.id, sha).await {
+                Ok(Some(_)) => format!("ok ({sha})"),
+                Ok(None) => {
+                    problems.push("its module is missing from the registry".to_owned());
+                    format!("missing ({sha})")
+                }
+                Err(RegistryError::Integrity { .. }) => {
+                    problems.push("its module in the registry is corrupt".to_owned());
+                    format!("corrupt ({sha})")
+                }
+                Err(other) => return Err(other.into()),
+            },
+        };
+        let profile = &self.shared.profile;
+        let compatibility = match check_engine(
+            &manifest.engine,
+            &HostInfo {
+                api_versions: &profile.api_versions,
+                host_version: profile.version.as_ref(),
+                features: profile.features.as_ref(),
+            },
+        ) {
+            Ok(api) => format!("ok (plugin API {api})"),
+            Err(incompatible) => {
+                problems.push(format!("incompatible: {incompatible}"));
+                format!("incompatible: {incompatible}")
+            }
+        };
+        let values = activate::stored_config(&self.shared, &self.tenant, &id).await?;
+        let missing_config = manifest.config.missing_required(&values);
+        if !missing_config.is_empty() {
+            problems.push(format!(
+                "required config missing: {}",
+                missing_config.join(", ")
+            ));
+        }
+        let telemetry = &self.shared.telemetry;
+        let health = telemetry.health(self.tenant.id.as_str(), id.as_str());
+        if health.status != HealthStatus::Healthy {
+            problems.push(format!("{}: {}", health.status, health.reason));
+        }
+        let guard = telemetry.guard_status(self.tenant.id.as_str(), id.as_str());
+        Ok(PluginDiagnosis {
+            version: record.version.clone(),
+            state: record.state,
+            enabled: record.enabled,
+            running,
+            source: format!(
+                "{}: {}",
+                record.source.kind.as_str(),
+                record.source.reference
+            ),
+            runtime: manifest.runtime.kind.as_str().to_owned(),
+            runtime_available,
+            isolation: format!(
+                "{} (max {} instances, wait {})",
+                manifest.limits.isolation.as_str(),
+                manifest.limits.max_instances,
+                manifest.limits.wait_timeout
+            ),
+            last_error: record
+                .last_error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.code, e.message)),
+            declared: grants::describe(&manifest.permissions),
+            not_granted,
+            artifact,
+            compatibility,
+            missing_config,
+            health: health.status,
+            health_reason: health.reason,
+            guard,
+            problems,
+            id,
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! [`PluginEngine`]: the handle hosts hold.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tenon_hooks::{
+    CommandRegistry, DispatchConfig, DispatchOutcome, EventBus, HandlerInfo, HookContext, HookSpec,
+};
+use tenon_manifest::{PluginId, RuntimeKind};
+use tenon_marketplace::TrustPolicy;
+use tenon_metrics::{PluginStats, Telemetry, trace};
+use tenon_registry::{
+    EventPage, EventQuery, EventWriter, PluginQuery, PluginRecord, RegistryStore, TenantId,
+};
+use tenon_sandbox::{CallOptions, Runtime};
+use tokio::task::JoinHandle;
+
+use crate::builder::EngineBuilder;
+use crate::config::{GrantPolicy, HostProfile, Paths};
+use crate::error::{EngineError, Result};
+use crate::host::EngineHost;
+use crate::receipts::ReceiptLog;
+use crate::tenant::{TenantState, Tenants};
+
+/// What every tenant's engine handle shares.
+pub(crate) struct Shared {
+    pub(crate) profile: HostProfile,
+    pub(crate) specs: Vec<HookSpec>,
+    pub(crate) dispatch: DispatchConfig,
+    pub(crate) grant_policy: GrantPolicy,
+    pub(crate) trust: TrustPolicy,
+    pub(crate) paths: Paths,
+    pub(crate) safe_mode: bool,
+    pub(crate) store: Arc<dyn RegistryStore>,
+    pub(crate) writer: EventWriter,
+    pub(crate) runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) tenants: Arc<Tenants>,
+    pub(crate) host: Arc<EngineHost>,
+    pub(crate) tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for task in self.tasks.get_mut().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Shared {
+    /// The state of `tenant`, created on first use.
+    pub(crate) fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantState>> {
+        Ok(self.tenants.get_or_create(tenant, || {
+            let state = TenantState::new(tenant.clone(), &self.specs, self.dispatch.clone())?;
+            state.dispatcher.add_observer(self.telemetry.clone());
+            state.dispatcher.add_observer(Arc::new(ReceiptLog {
+                tenant: tenant.clone(),
+                writer: self.writer.clone(),
+            }));
+            Ok(state)
+        })?)
+    }
+}
+
+/// The facade of Tenon: installs, runs and governs the plugins of one tenant
+/// (see [`PluginEngine::for_tenant`] for others).
+///
+/// Cheap to clone; clones share everything. Build one with
+/// [`PluginEngine::builder`].
+#[derive(Clone)]
+pub struct PluginEngine {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tenant: Arc<TenantState>,
+}
+
+impl std::fmt::Debug for PluginEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEngine")
+            .field("host", &self.shared.profile.name)
+            .field("tenant", &self.tenant.id)
+            .field("registry", &self.shared.store.info().location)
+            .field("safe_mode", &self.shared.safe_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginEngine {
+    /// A builder with every default.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    pub(crate) fn new(shared: Arc<Shared>, tenant: &TenantId) -> Result<Self> {
+        let tenant = shared.tenant(tenant)?;
+        Ok(Self { shared, tenant })
+    }
+
+    /// The same engine serving another tenant: its own plugins, config,
+    /// grants, KV, events, hooks and bus; compiled code is shared.
+    pub async fn for_tenant(&self, tenant: &str) -> Result<Self> {
+        let id = TenantId::new(tenant)?;
+        let fresh = self.shared.tenants.get(id.as_str()).is_none();
+        let engine = Self::new(self.shared.clone(), &id)?;
+        if fresh {
+            engine.boot().await?;
+        }
+        Ok(engine)
+    }
+
+    /// The tenant served.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant.id
+    }
+
+    /// The registry.
+    pub fn store(&self) -> &Arc<dyn RegistryStore> {
+        &self.shared.store
+    }
+
+    /// What the host is.
+    pub fn host_profile(&self) -> &HostProfile {
+        &self.shared.profile
+    }
+
+    /// Whether the engine booted in safe mode.
+    pub fn safe_mode(&self) -> bool {
+        self.shared.safe_mode
+    }
+
+    /// The host's extension points.
+    pub fn hook_specs(&self) -> &[HookSpec] {
+        &self.shared.specs
+    }
+
+    /// The handlers registered in this tenant, in dispatch order per hook.
+    pub fn handlers(&self) -> Vec<HandlerInfo> {
+        self.tenant.hooks.list()
+    }
+
+    /// This tenant's event bus (`plugin.installed`, `plugin.activated`, …
+    /// and the events plugins emit).
+    pub fn bus(&self) -> &EventBus {
+        &self.tenant.bus
+    }
+
+    /// This tenant's commands (`plugin-id:command`).
+    pub fn commands(&self) -> &CommandRegistry {
+        &self.tenant.commands
+    }
+
+    /// Metrics, statistics, health and the crash guard.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.shared.telemetry
+    }
+
+    /// Dispatches `hook` through this tenant's plugins. Receipts go to the
+    /// registry's event log and to the telemetry.
+    pub async fn dispatch(
+        &self,
+        hook: &str,
+        context: &HookContext,
+        data: Value,
+    ) -> Result<DispatchOutcome> {
+        let span = trace::dispatch_span(
+            self.tenant.id.as_str(),
+            hook,
+            &context.execution_id().to_string(),
+        );
+        let _entered = span.enter();
+        let outcome = self.tenant.dispatcher.dispatch(hook, context, data).await?;
+        self.shared
+            .telemetry
+            .record_dispatch(self.tenant.id.as_str(), hook, &outcome);
+        Ok(outcome)
+    }
+
+    /// [`dispatch`](Self::dispatch) with typed data.
+    pub async fn dispatch_typed<T>(
+        &self,
+        hook: &str,
+        context: &HookContext,
+        data: T,
+    ) -> Result<DispatchOutcome<T>>
+    where
+        T: Serialize + DeserializeOwned + Send,
+    {
+        let outcome = self
+            .tenant
+            .dispatcher
+            .dispatch_typed(hook, context, data)
+            .await?;
+        self.shared
+            .telemetry
+            .record_dispatch(self.tenant.id.as_str(), hook, &outcome);
+        Ok(outcome)
+    }
+
+    /// Dispatches an observe-only hook without waiting for it.
+    pub fn emit(&self, hook: &str, context: HookContext, data: Value) -> Result<()> {
+        self.tenant.dispatcher.emit(hook, context, data)?;
+        Ok(())
+    }
+
+    /// Calls a function a running plugin exports, bytes in and out.
+    pub async fn call(&self, id: &PluginId, function: &str, input: &[u8]) -> Result<Vec<u8>> {
+        let running = match self.tenant.running(id) {
+            Some(running) => running,
+            None => {
+                let record = self.record(id).await?;
+                return Err(EngineError::NotRunning {
+                    id: id.clone(),
+                    state: record.state,
+                });
+            }
+        };
+        let span = trace::call_span(self.tenant.id.as_str(), id.as_str(), function);
+        let _entered = span.enter();
+        let started = tokio::time::Instant::now();
+        let result = match running.slot.plugin().await {
+            Ok(plugin) => plugin.call(function, input, CallOptions::default()).await,
+            Err(error) => Err(error),
+        };
+        let failure = result.as_ref().err().map(crate::activate::failure_of);
+        self.shared.telemetry.record_call(
+            self.tenant.id.as_str(),
+            id.as_str(),
+            function,
+            started.elapsed(),
+            failure,
+        );
+        result.map_err(|source| EngineError::Plugin {
+            id: id.clone(),
+            source,
+        })
+    }
+
+    /// The plugin's record, or `NotInstalled` with close ids suggested.
+    pub async fn record(&self, id: &PluginId) -> Result<PluginRecord> {
+        if let Some(record) = self.shared.store.get_plugin(&self.tenant.id, id).await? {
+            return Ok(record);
+        }
+        Err(self.not_installed(id.as_str()).await)
+    }
+
+    pub(crate) async fn not_installed(&self, id: &str) -> EngineError {
+        let mut suggestions: Vec<(f64, String)> = match self.list().await {
+            Ok(records) => records
+                .iter()
+                .map(|r| (strsim_ratio(id, r.id.as_str()), r.id.to_string()))
+                .filter(|(score, _)| *score >= 0.7)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        suggestions.sort_by(|a, b| b.0.total_cmp(&a.0));
+        EngineError::NotInstalled {
+            id: id.to_owned(),
+            suggestions: suggestions.into_iter().take(3).map(|(_, id)| id).collect(),
+        }
+    }
+
+    /// Every installed plugin of the tenant, by id.
+    pub async fn list(&self) -> Result<Vec<PluginRecord>> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .shared
+                .store
+                .list_plugins(
+                    &self.tenant.id,
+                    &PluginQuery::default().with_after(after).with_limit(1000),
+                )
+                .await?;
+            all.extend(page.plugins);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// A page of the tenant's event log.
+    pub async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        self.shared.writer.flush().await;
+        Ok(self
+            .shared
+            .store
+            .list_events(&self.tenant.id, query)
+            .await?)
+    }
+
+    /// Statistics of a plugin in this engine (since it started).
+    pub fn stats(&self, id: &PluginId) -> Option<PluginStats> {
+        self.shared
+            .telemetry
+            .stats(self.tenant.id.as_str(), id.as_str())
+    }
+
+    /// Waits until every queued event is in the registry.
+    pub async fn flush(&self) {
+        self.shared.writer.flush().await;
+    }
+
+    /// Stops every running plugin of every tenant (without changing their
+    /// recorded state, so the next boot starts them again) and flushes the
+    /// event log.
+    pub async fn shutdown(&self) {
+        for tenant in self.shared.tenants.all() {
+            let ids: Vec<PluginId> = tenant.running.read().keys().cloned().collect();
+            for id in ids {
+                crate::activate::stop_local(&self.shared, &tenant, &id).await;
+            }
+        }
+        for task in self.shared.tasks.lock().drain(..) {
+            task.abort();
+        }
+        self.shared.writer.flush().await;
+    }
+
+    pub(crate) fn paths(&self) -> &Paths {
+        &self.shared.paths
+    }
+}
+
+/// Similarity of two ids in 0..=1 (normalized Levenshtein).
+pub(crate) fn strsim_ratio(a: &str, b: &str) -> f64 {
+    let distance = levenshtein(a, b) as f64;
+    let longest = a.chars().count().max(b.chars().count()).max(1) as f64;
+    1.0 - distance / longest
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}

@@ -1,0 +1,224 @@
+//! What the engine refuses or fails to do.
+
+use std::path::PathBuf;
+
+use tenon_manifest::{Diagnostic, PluginId, Version};
+use tenon_registry::PluginState;
+
+use crate::lifecycle::InvalidTransition;
+
+/// An engine error: what was attempted, on what, and why it failed or was
+/// refused, in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The manifest is invalid; every problem is listed.
+    #[error("invalid manifest{}: {}", at(.path), summarize(.diagnostics))]
+    InvalidManifest {
+        /// The manifest file, when known.
+        path: Option<PathBuf>,
+        /// Errors (and warnings).
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A plugin source could not be read.
+    #[error("cannot read {}: {message}", .path.display())]
+    Source {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A package archive was refused or is corrupt.
+    #[error("package {}: {source}", .path.display())]
+    Package {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: tenon_marketplace::PackageError,
+    },
+    /// No plugin with this id is installed.
+    #[error("{id} is not installed{}", suggest(.suggestions))]
+    NotInstalled {
+        /// The id asked for.
+        id: String,
+        /// Installed ids close to it.
+        suggestions: Vec<String>,
+    },
+    /// The plugin is installed already.
+    #[error(
+        "{id} is already installed at version {version}; use upgrade to install another version"
+    )]
+    AlreadyInstalled {
+        /// The plugin.
+        id: PluginId,
+        /// The installed version.
+        version: Version,
+    },
+    /// The plugin's state does not allow the operation.
+    #[error("{id}: {transition}")]
+    InvalidTransition {
+        /// The plugin.
+        id: PluginId,
+        /// The state and the refused action.
+        transition: InvalidTransition,
+    },
+    /// Activation waits for required config.
+    #[error("cannot enable {id}: required config missing: {}", .keys.join(", "))]
+    MissingConfig {
+        /// The plugin.
+        id: PluginId,
+        /// The required keys without a value.
+        keys: Vec<String>,
+    },
+    /// A change would leave a running plugin without required config.
+    #[error("cannot leave {id} without {}: required while it is {state}; disable it first", .keys.join(", "))]
+    ConfigRequired {
+        /// The plugin.
+        id: PluginId,
+        /// Its state.
+        state: PluginState,
+        /// The required keys the change would unset.
+        keys: Vec<String>,
+    },
+    /// A config value is invalid.
+    #[error("invalid config for {id}: {}", summarize(.diagnostics))]
+    InvalidConfig {
+        /// The plugin.
+        id: PluginId,
+        /// What is wrong.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// Activation needs the operator's grant of the declared permissions.
+    #[error(
+        "cannot enable {id} {version}: the operator has not granted {}; review them with `tenon info {id}` and grant with `tenon grant {id}`",
+        .missing.join(", ")
+    )]
+    NotGranted {
+        /// The plugin.
+        id: PluginId,
+        /// The version needing the grant.
+        version: Version,
+        /// The permissions declared but not granted, described.
+        missing: Vec<String>,
+    },
+    /// Dependencies cannot be satisfied.
+    #[error("{id}: {explanation}")]
+    Dependencies {
+        /// The plugin.
+        id: PluginId,
+        /// The resolver's explanation.
+        explanation: String,
+    },
+    /// Other active plugins depend on this one.
+    #[error(
+        "cannot disable {id}: {} depend on it; disable them first or cascade",
+        .dependents.join(", ")
+    )]
+    DependentsActive {
+        /// The plugin.
+        id: PluginId,
+        /// The active plugins that need it.
+        dependents: Vec<String>,
+    },
+    /// The host does not serve the plugin's runtime kind.
+    #[error("{id} needs the `{kind}` runtime, which this host does not provide{hint}")]
+    NoRuntime {
+        /// The plugin.
+        id: PluginId,
+        /// The runtime kind.
+        kind: String,
+        /// How to get it.
+        hint: String,
+    },
+    /// A version to upgrade or roll back to is not usable.
+    #[error("{id}: {message}")]
+    Version {
+        /// The plugin.
+        id: PluginId,
+        /// What is wrong.
+        message: String,
+    },
+    /// The plugin failed to load, start or answer.
+    #[error("{id}: {source}")]
+    Plugin {
+        /// The plugin.
+        id: PluginId,
+        /// The sandbox's error.
+        #[source]
+        source: tenon_sandbox::SandboxError,
+    },
+    /// The plugin is not running in this engine.
+    #[error("{id} is not running (it is {state})")]
+    NotRunning {
+        /// The plugin.
+        id: PluginId,
+        /// Its state.
+        state: PluginState,
+    },
+    /// A hook operation failed (an undeclared hook, a bad registration).
+    #[error(transparent)]
+    Hook(#[from] tenon_hooks::HookError),
+    /// The registry failed or refused.
+    #[error(transparent)]
+    Registry(#[from] tenon_registry::RegistryError),
+    /// The engine was set up wrongly.
+    #[error("engine configuration: {0}")]
+    Config(String),
+}
+
+/// The engine's result type.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+fn at(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| format!(" {}", p.display()))
+        .unwrap_or_default()
+}
+
+fn summarize(diagnostics: &[Diagnostic]) -> String {
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            if d.path.is_empty() {
+                d.message.clone()
+            } else {
+                format!("{}: {}", d.path, d.message)
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        "no errors".to_owned()
+    } else {
+        errors.join("; ")
+    }
+}
+
+fn suggest(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!(" (did you mean {one}?)"),
+        many => format!(" (did you mean one of {}?)", many.join(", ")),
+    }
+}
+
+impl EngineError {
+    /// Whether the operation was refused or failed on its own terms (an
+    /// invalid manifest, a conflict, a refused transition): exit code 1 in the
+    /// CLI. `false` for environment failures (IO, the registry, the engine's
+    /// setup): exit code 2.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Source { .. } | Self::Config(_) => false,
+            Self::Registry(e) => matches!(
+                e,
+                tenon_registry::RegistryError::Conflict { .. }
+                    | tenon_registry::RegistryError::NotFound { .. }
+                    | tenon_registry::RegistryError::AlreadyExists { .. }
+                    | tenon_registry::RegistryError::QuotaExceeded { .. }
+            ),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The host API the engine gives its plugins: KV in the registry, config from
+//! the running plugin's resolved config, events on the tenant's bus, logs to
+//! `tracing`. The sandbox checks permissions before any of this runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tenon_registry::{
+    EventKind, EventStatus, EventWriter, KvList, KvQuota, NewEvent, RegistryError, RegistryStore,
+    TenantId,
+};
+use tenon_sandbox::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
+
+use crate::tenant::Tenants;
+
+/// Quota for a plugin that may use KV but declares no quota: 1 MiB.
+pub const DEFAULT_KV_QUOTA: u64 = 1 << 20;
+
+/// Keys a `kv-list` returns at most.
+const KV_LIST_LIMIT: usize = 10_000;
+
+pub(crate) struct EngineHost {
+    pub(crate) store: Arc<dyn RegistryStore>,
+    pub(crate) writer: EventWriter,
+    pub(crate) tenants: Arc<Tenants>,
+}
+
+fn tenant(caller: &Caller) -> Result<TenantId, HostError> {
+    TenantId::new(&caller.tenant).map_err(|e| HostError::InvalidInput(e.to_string()))
+}
+
+fn storage(error: RegistryError) -> HostError {
+    match error {
+        RegistryError::QuotaExceeded { quota, used, .. } => HostError::QuotaExceeded(format!(
+            "the write does not fit in the KV quota of {quota} bytes ({used} in use)"
+        )),
+        other => HostError::Unavailable(format!("storage: {other}")),
+    }
+}
+
+#[async_trait]
+impl HostApi for EngineHost {
+    fn log(&self, caller: &Caller, level: LogLevel, message: &str, fields: &[(String, String)]) {
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (plugin, tenant) = (caller.plugin.as_str(), caller.tenant.as_str());
+        match level {
+            LogLevel::Trace => {
+                tracing::trace!(target: "tenon::plugin", plugin, tenant, %fields, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "tenon::plugin", plugin, tenant, %fields, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "tenon::plugin", plugin, tenant, %fields, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "tenon::plugin", plugin, tenant, %fields, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "tenon::plugin", plugin, tenant, %fields, "{message}")
+            }
+        }
+    }
+
+    async fn config_get(&self, caller: &Caller, key: &str) -> Result<Option<Value>, HostError> {
+        let config = self
+            .tenants
+            .get(&caller.tenant)
+            .and_then(|t| t.configs.read().get(&caller.plugin).cloned());
+        Ok(config.and_then(|c| c.get(key).cloned()))
+    }
+
+    async fn kv_get(&self, caller: &Caller, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.store
+            .kv_get(&tenant(caller)?, &caller.plugin, key)
+            .await
+            .map_err(storage)
+    }
+
+    async fn kv_set(&self, caller: &Caller, key: &str, value: &[u8]) -> Result<(), HostError> {
+        let quota = caller
+            .permissions
+            .kv
+            .as_ref()
+            .and_then(|kv| kv.quota)
+            .map_or(DEFAULT_KV_QUOTA, |q| q.bytes());
+        self.store
+            .kv_set(
+                &tenant(caller)?,
+                &caller.plugin,
+                key,
+                value,
+                KvQuota { max_bytes: quota },
+            )
+            .await
+            .map(drop)
+            .map_err(storage)
+    }
+
+    async fn kv_delete(&self, caller: &Caller, key: &str) -> Result<(), HostError> {
+        self.store
+            .kv_delete(&tenant(caller)?, &caller.plugin, key)
+            .await
+            .map(drop)
+            .map_err(storage)
+    }
+
+    async fn kv_list(&self, caller: &Caller, prefix: &str) -> Result<Vec<String>, HostError> {
+        self.store
+            .kv_list(
+                &tenant(caller)?,
+                &caller.plugin,
+                &KvList::prefix(prefix).with_limit(KV_LIST_LIMIT),
+            )
+            .await
+            .map_err(storage)
+    }
+
+    async fn emit_event(
+        &self,
+        caller: &Caller,
+        topic: &str,
+        payload: &Value,
+    ) -> Result<(), HostError> {
+        let tenant = self.tenants.get(&caller.tenant).ok_or_else(|| {
+            HostError::Unavailable(format!("tenant {} is not served", caller.tenant))
+        })?;
+        tenant
+            .bus
+            .publish_from(caller.plugin.as_str(), topic, payload.clone())
+            .map(drop)
+            .map_err(|e| HostError::InvalidInput(e.to_string()))
+    }
+}
+
+impl SandboxObserver for EngineHost {
+    fn permission_denied(&self, caller: &Caller, denial: &PermissionDenial) {
+        tracing::warn!(
+            target: "tenon::plugin",
+            plugin = caller.plugin.as_str(),
+            tenant = caller.tenant.as_str(),
+            permission = denial.permission.as_str(),
+            "permission denied: {} ({})",
+            denial.attempted,
+            denial.reason
+        );
+        let Ok(tenant) = TenantId::new(&caller.tenant) else {
+            return;
+        };
+        self.writer.record(
+            NewEvent::new(tenant, EventKind::PermissionDenied, EventStatus::Blocked)
+                .with_plugin(caller.plugin.clone())
+                .with_version(caller.version.clone())
+                .with_detail(json!({
+                    "permission": denial.permission,
+                    "attempted": denial.attempted,
+                    "reason": denial.reason,
+                    "enforcement": "host_boundary",
+                })),
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The facade of Tenon and the one API boundary for hosts.
+//!
+//! [`PluginEngine`] ties the layers together: it reads manifests
+//! (`tenon-manifest`), resolves dependencies (`tenon-resolver`), keeps
+//! everything durable in a registry (`tenon-registry`), runs plugin code in
+//! the sandbox (`tenon-sandbox`), wires plugins into the host's extension
+//! points (`tenon-hooks`), measures them (`tenon-metrics`) and installs
+//! package archives (`tenon-marketplace`).
+//!
+//! It owns the plugin lifecycle ([`lifecycle`]: one state machine, enforced
+//! here and nowhere else, every transition stored as an event and announced
+//! on the bus), config gating, permission grants, activation in dependency
+//! order (lazily on first use when the manifest asks), upgrade and rollback
+//! with state carried over, boot from the registry, safe mode, hot reload,
+//! tenants, fleets (engines sharing a PostgreSQL registry converge through
+//! its change feed), the crash guard's decisions, and doctor reports.
+//!
+//! Hosts depend on this crate alone and find everything they need in its
+//! re-exports; features pass through to the layers: `sqlite` (default),
+//! `postgres` and `memory` registries; `component` (default), `extism` and
+//! `native` (default) runtimes; `prometheus`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use tenon_engine::{GrantRequest, HookContext, PluginEngine, PluginId, agent_runner_hooks};
+//!
+//! # async fn demo() -> tenon_engine::Result<()> {
+//! let engine = PluginEngine::builder()
+//!     .registry(".tenon/registry.db")
+//!     .hooks(agent_runner_hooks())
+//!     .build()
+//!     .await?;
+//! let report = engine.install("plugins/moderator").await?;
+//! let id: PluginId = report.id.clone();
+//! engine.configure(&id, json!({ "blocked_words": ["secret"] }).as_object().unwrap().clone(), &[]).await?;
+//! engine.grant(&id, GrantRequest::all("operator")).await?;
+//! engine.enable(&id).await?;
+//! let outcome = engine
+//!     .dispatch("response.pre_deliver", &HookContext::new("default"), json!({ "content": "a secret" }))
+//!     .await?;
+//! assert!(outcome.is_blocked());
+//! # Ok(())
+//! # }
+//! ```
+
+mod activate;
+mod background;
+mod boot;
+mod builder;
+mod config;
+mod doctor;
+mod engine;
+mod error;
+pub mod grants;
+mod host;
+pub mod lifecycle;
+mod ops;
+mod receipts;
+mod reload;
+mod slot;
+mod source;
+mod specs;
+mod tenant;
+
+pub use boot::BootReport;
+pub use builder::{EngineBuilder, SAFE_MODE_ENV};
+pub use config::{GrantPolicy, HostProfile, Paths};
+pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
+pub use engine::PluginEngine;
+pub use error::{EngineError, Result};
+pub use host::DEFAULT_KV_QUOTA;
+pub use ops::{
+    ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, UninstallOptions,
+    UpgradeReport,
+};
+pub use receipts::receipts_from_events;
+pub use reload::{ReloadReport, WatchHandle};
+pub use source::InstallSource;
+pub use specs::agent_runner_hooks;
+
+// What hosts need from the layers, re-exported so that they depend on this
+// crate alone.
+pub use tenon_hooks::{
+    BusItem, DispatchConfig, DispatchOutcome, Event as BusEvent, EventBus, HandlerInfo, HookAction,
+    HookContext, HookReceipt, HookSpec, ReceiptStatus, Subscription,
+};
+pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
+pub use tenon_marketplace::TrustPolicy;
+pub use tenon_metrics::{HealthStatus, PluginStats, TelemetryConfig};
+pub use tenon_registry::{
+    Event, EventKind, EventQuery, EventStatus, PluginRecord, PluginState, RegistryOptions,
+    SecretKey, SourceKind, TenantId,
+};
+#[cfg(feature = "native")]
+pub use tenon_sandbox::{NativeContext, NativePlugin, NativeRuntime, PluginError};
+pub use tenon_sandbox::{SandboxConfig, SandboxError};

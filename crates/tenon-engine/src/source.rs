@@ -1,0 +1,286 @@
+//! Reading a plugin from where the operator points: a plugin directory
+//! (`tenon.toml` + its module) or a package archive (checked against the
+//! trust policy before anything is unpacked).
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use tenon_manifest::{Diagnostic, Format, Manifest};
+use tenon_marketplace::{Origin, SIGNATURE_EXTENSION, SignatureFile, UnpackLimits};
+use tenon_registry::{PluginSource, SourceKind};
+
+use crate::engine::PluginEngine;
+use crate::error::{EngineError, Result};
+
+/// The largest module read from a plugin directory: 256 MiB.
+const MAX_MODULE_BYTES: u64 = 256 << 20;
+/// The largest manifest read: 1 MiB.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Where a plugin is installed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallSource {
+    /// A plugin directory: a manifest (`tenon.toml`, `tenon.json` or
+    /// `tenon.yaml`) and the module it names.
+    Directory(PathBuf),
+    /// A package archive (`.tenon`), with its signatures in `<archive>.sig`
+    /// when present.
+    Archive(PathBuf),
+}
+
+impl InstallSource {
+    /// A directory or an archive, by what is at `path`.
+    pub fn path(path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            Self::Directory(path)
+        } else {
+            Self::Archive(path)
+        }
+    }
+
+    /// The path.
+    pub fn as_path(&self) -> &Path {
+        match self {
+            Self::Directory(path) | Self::Archive(path) => path,
+        }
+    }
+}
+
+impl From<&Path> for InstallSource {
+    fn from(path: &Path) -> Self {
+        Self::path(path)
+    }
+}
+
+impl From<PathBuf> for InstallSource {
+    fn from(path: PathBuf) -> Self {
+        Self::path(path)
+    }
+}
+
+impl From<&str> for InstallSource {
+    fn from(path: &str) -> Self {
+        Self::path(path)
+    }
+}
+
+/// A plugin read from its source, checked, not yet stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub(crate) manifest: Manifest,
+    pub(crate) module: Option<Vec<u8>>,
+    pub(crate) source: PluginSource,
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+fn source_error(path: &Path, message: impl Into<String>) -> EngineError {
+    EngineError::Source {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The manifest files a plugin directory may hold, in the order they are
+/// looked for.
+const MANIFEST_NAMES: [&str; 4] = ["tenon.toml", "tenon.json", "tenon.yaml", "tenon.yml"];
+
+/// Finds a directory's one manifest file.
+pub(crate) fn find_manifest(dir: &Path) -> Result<PathBuf> {
+    let found: Vec<PathBuf> = MANIFEST_NAMES
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_file())
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(source_error(
+            dir,
+            format!(
+                "no manifest: a plugin directory holds one of {}",
+                MANIFEST_NAMES.join(", ")
+            ),
+        )),
+        many => Err(source_error(
+            dir,
+            format!(
+                "several manifests ({}): keep exactly one",
+                many.iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let metadata = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| source_error(path, e.to_string()))?;
+    if metadata.len() > limit {
+        return Err(source_error(
+            path,
+            format!(
+                "the {what} is {} bytes, more than the {limit} allowed",
+                metadata.len()
+            ),
+        ));
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| source_error(path, e.to_string()))
+}
+
+/// A module path from a manifest, resolved inside `dir`; refuses paths that
+/// are absolute or climb out.
+fn module_path(dir: &Path, module: &str) -> Result<PathBuf> {
+    let relative = Path::new(module);
+    let escapes = relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if escapes {
+        return Err(source_error(
+            dir,
+            format!("runtime.module `{module}` must be a path inside the plugin directory"),
+        ));
+    }
+    Ok(dir.join(relative))
+}
+
+/// The lowercase hex sha256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    tenon_registry::Sha256Digest::of(bytes).to_string()
+}
+
+impl PluginEngine {
+    fn check_manifest_here(&self, manifest: &Manifest, path: &Path) -> Result<Vec<Diagnostic>> {
+        let context = self.validation_context();
+        let diagnostics = manifest.validate(&context);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(EngineError::InvalidManifest {
+                path: Some(path.to_path_buf()),
+                diagnostics,
+            });
+        }
+        Ok(diagnostics)
+    }
+
+    pub(crate) fn validation_context(&self) -> tenon_manifest::ValidationContext {
+        let hooks: BTreeSet<String> = self.shared.specs.iter().map(|s| s.name.clone()).collect();
+        self.shared
+            .profile
+            .validation_context((!hooks.is_empty()).then_some(hooks))
+    }
+
+    /// Reads and checks a plugin from `source`.
+    pub(crate) async fn read_source(&self, source: &InstallSource) -> Result<Candidate> {
+        match source {
+            InstallSource::Directory(dir) => self.read_directory(dir).await,
+            InstallSource::Archive(path) => self.read_archive(path).await,
+        }
+    }
+
+    async fn read_directory(&self, dir: &Path) -> Result<Candidate> {
+        let manifest_path = find_manifest(dir)?;
+        let bytes = read_limited(&manifest_path, MAX_MANIFEST_BYTES, "manifest").await?;
+        let format = Format::from_path(&manifest_path).unwrap_or(Format::Toml);
+        let text = String::from_utf8(bytes)
+            .map_err(|_| source_error(&manifest_path, "the manifest is not UTF-8 text"))?;
+        let parsed = tenon_manifest::parse(&text, format, &self.validation_context());
+        let warnings: Vec<Diagnostic> = parsed.warnings().cloned().collect();
+        let manifest = parsed
+            .manifest
+            .ok_or_else(|| EngineError::InvalidManifest {
+                path: Some(manifest_path.clone()),
+                diagnostics: parsed.diagnostics.clone(),
+            })?;
+        let module = match &manifest.runtime.module {
+            Some(module) if manifest.runtime.kind.is_wasm() => {
+                let path = module_path(dir, module)?;
+                let bytes = read_limited(&path, MAX_MODULE_BYTES, "module").await?;
+                check_pin(&manifest, &bytes, &path)?;
+                Some(bytes)
+            }
+            _ => None,
+        };
+        let reference = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Ok(Candidate {
+            manifest,
+            module,
+            source: PluginSource::new(SourceKind::Directory, &reference.to_string_lossy()),
+            warnings,
+        })
+    }
+
+    async fn read_archive(&self, path: &Path) -> Result<Candidate> {
+        let limits = UnpackLimits::default();
+        let bytes = read_limited(path, limits.max_archive_bytes, "package").await?;
+        let package = |source| EngineError::Package {
+            path: path.to_path_buf(),
+            source,
+        };
+        let signature_path = PathBuf::from(format!("{}.{SIGNATURE_EXTENSION}", path.display()));
+        let signatures =
+            match tokio::fs::read(&signature_path).await {
+                Ok(text) => Some(SignatureFile::from_json(&text).map_err(|source| {
+                    EngineError::Package {
+                        path: signature_path.clone(),
+                        source,
+                    }
+                })?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(source_error(&signature_path, e.to_string())),
+            };
+        let verified = tenon_marketplace::verify(
+            &bytes,
+            signatures.as_ref(),
+            &self.shared.trust,
+            Origin::Local,
+        )
+        .map_err(package)?;
+        let contents = verified.unpack_to_memory(&limits).map_err(package)?;
+        let manifest = contents.info.manifest.clone();
+        let mut warnings = contents.info.warnings.clone();
+        warnings.extend(self.check_manifest_here(&manifest, path)?);
+        let module = if manifest.runtime.kind.is_wasm() {
+            let module = contents.module().ok_or_else(|| {
+                source_error(path, "the package holds no module for its manifest")
+            })?;
+            check_pin(&manifest, module, path)?;
+            Some(module.to_vec())
+        } else {
+            None
+        };
+        Ok(Candidate {
+            manifest,
+            module,
+            source: PluginSource::new(
+                SourceKind::Archive,
+                &format!(
+                    "{} (sha256 {})",
+                    std::fs::canonicalize(path)
+                        .unwrap_or_else(|_| path.to_path_buf())
+                        .display(),
+                    sha256_hex(&bytes)
+                ),
+            ),
+            warnings,
+        })
+    }
+}
+
+fn check_pin(manifest: &Manifest, module: &[u8], path: &Path) -> Result<()> {
+    if let Some(pin) = &manifest.runtime.sha256 {
+        let actual = sha256_hex(module);
+        if !actual.eq_ignore_ascii_case(pin) {
+            return Err(source_error(
+                path,
+                format!("the module's sha256 is {actual}, but runtime.sha256 pins {pin}"),
+            ));
+        }
+    }
+    Ok(())
+}

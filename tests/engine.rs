@@ -1,0 +1,688 @@
+//! The engine end to end, with the real example plugins: lifecycle, config
+//! gating, grants, dependencies, upgrade and rollback, the crash guard, safe
+//! mode, hot reload, tenants, archives and boot from the registry.
+
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use serde_json::{Map, Value, json};
+use tenon_engine::{
+    BusItem, DisableOptions, EngineError, EventKind, EventQuery, GrantRequest, HookContext,
+    InstallSource, PluginId, PluginState, Subscription, UninstallOptions,
+};
+use tenon_tests::{WebhookSink, builder, copy_plugin, engine, eventually, plugin, set_field};
+
+fn id(text: &str) -> PluginId {
+    PluginId::new(text).expect("a valid id")
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    value.as_object().expect("an object").clone()
+}
+
+fn context() -> HookContext {
+    HookContext::new("default")
+}
+
+#[tokio::test]
+async fn the_full_lifecycle_with_config_gating() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let moderator = id("tenon-examples/moderator");
+
+    let report = engine
+        .install(plugin("moderator").dir.as_path())
+        .await
+        .expect("installs");
+    assert_eq!(report.state, PluginState::PendingConfig);
+    assert_eq!(report.missing_config, ["blocked_words"]);
+    assert!(report.granted, "the moderator asks for no permissions");
+
+    let refused = engine
+        .enable(&moderator)
+        .await
+        .expect_err("config is missing");
+    assert!(
+        matches!(refused, EngineError::MissingConfig { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "cannot enable tenon-examples/moderator: required config missing: blocked_words"
+    );
+
+    let bad = engine
+        .configure(&moderator, object(json!({"blocked_words": "secret"})), &[])
+        .await
+        .expect_err("a string is not an array");
+    assert!(matches!(bad, EngineError::InvalidConfig { .. }), "{bad}");
+
+    let configured = engine
+        .configure(
+            &moderator,
+            object(json!({"blocked_words": ["secret"]})),
+            &[],
+        )
+        .await
+        .expect("configures");
+    assert_eq!(configured.state, PluginState::Resolved);
+
+    let active = engine.enable(&moderator).await.expect("enables");
+    assert_eq!(active.state, PluginState::Active);
+    let again = engine.enable(&moderator).await.expect_err("already active");
+    assert_eq!(
+        again.to_string(),
+        "tenon-examples/moderator: cannot enable a plugin that is active (it is already active)"
+    );
+
+    let blocked = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "the secret plan"}),
+        )
+        .await
+        .expect("dispatches");
+    assert!(blocked.is_blocked(), "{blocked:?}");
+    assert_eq!(
+        &*blocked.blocked.as_ref().unwrap().plugin,
+        "tenon-examples/moderator"
+    );
+    let clean = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "all good"}),
+        )
+        .await
+        .expect("dispatches");
+    assert!(!clean.is_blocked());
+
+    // A config change reaches the running plugin without a restart.
+    let changed = engine
+        .configure(&moderator, object(json!({"blocked_words": ["good"]})), &[])
+        .await
+        .expect("reconfigures");
+    assert!(changed.delivered);
+    let now_blocked = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "all good"}),
+        )
+        .await
+        .expect("dispatches");
+    assert!(now_blocked.is_blocked());
+    let unset = engine
+        .configure(&moderator, Map::new(), &["blocked_words".to_owned()])
+        .await
+        .expect_err("a required key cannot go while active");
+    assert!(
+        matches!(unset, EngineError::ConfigRequired { .. }),
+        "{unset}"
+    );
+
+    let refused = engine
+        .uninstall(&moderator, UninstallOptions::default())
+        .await
+        .expect_err("active plugins are disabled first");
+    assert_eq!(
+        refused.to_string(),
+        "tenon-examples/moderator: cannot uninstall a plugin that is active (disable it first)"
+    );
+    engine
+        .disable(&moderator, DisableOptions::default())
+        .await
+        .expect("disables");
+    assert_eq!(
+        engine.record(&moderator).await.unwrap().state,
+        PluginState::Disabled
+    );
+    let after = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "all good"}),
+        )
+        .await
+        .expect("dispatches");
+    assert!(!after.is_blocked(), "a disabled plugin's hooks are gone");
+
+    engine
+        .uninstall(&moderator, UninstallOptions { purge_data: false })
+        .await
+        .expect("uninstalls");
+    let missing = engine.record(&moderator).await.expect_err("gone");
+    assert!(matches!(missing, EngineError::NotInstalled { .. }));
+
+    // Every transition was recorded, in order.
+    let events = engine
+        .events(
+            &EventQuery::default()
+                .with_order(tenon_registry::EventOrder::OldestFirst)
+                .with_limit(500),
+        )
+        .await
+        .expect("events");
+    let states: Vec<String> = events
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::StateChanged)
+        .filter_map(|e| {
+            e.detail
+                .get("to")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "pending_config",
+            "resolved",
+            "loading",
+            "loaded",
+            "activating",
+            "active",
+            "deactivating",
+            "disabled",
+            "uninstalling",
+        ]
+    );
+    let hook_events = events
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Hook)
+        .count();
+    assert_eq!(hook_events, 3, "one receipt per handler run");
+}
+
+#[tokio::test]
+async fn grants_gate_activation_and_permissions_are_enforced() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let sink = WebhookSink::start().await;
+    let notifier = id("tenon-examples/notifier");
+    let report = engine
+        .install(plugin("notifier").dir.as_path())
+        .await
+        .expect("installs");
+    assert!(!report.granted);
+    assert!(
+        report.permissions.contains(&"secrets: token".to_owned()),
+        "{:?}",
+        report.permissions
+    );
+    engine
+        .configure(
+            &notifier,
+            object(json!({"webhook_url": sink.url, "token": "s3cret-token"})),
+            &[],
+        )
+        .await
+        .expect("configures");
+    let shown = engine.config(&notifier).await.expect("config");
+    assert_eq!(shown["token"], "********", "secrets are never shown");
+
+    let refused = engine.enable(&notifier).await.expect_err("not granted");
+    match &refused {
+        EngineError::NotGranted { missing, .. } => {
+            assert!(
+                missing.iter().any(|m| m.starts_with("network: outbound")),
+                "{missing:?}"
+            );
+        }
+        other => panic!("expected NotGranted, got {other}"),
+    }
+    engine
+        .grant(&notifier, GrantRequest::all("test operator"))
+        .await
+        .expect("grants");
+    engine
+        .enable(&notifier)
+        .await
+        .expect("enables once granted");
+
+    engine
+        .dispatch(
+            "response.post_deliver",
+            &context(),
+            json!({"content": "hello from the agent", "pluginType": "demo", "pluginInstanceId": "1", "workItemId": "w1", "result": {}}),
+        )
+        .await
+        .expect("dispatches");
+    assert!(
+        eventually(Duration::from_secs(5), async || !sink.received().is_empty()).await,
+        "the webhook was called"
+    );
+    let (auth, _body) = sink.received().remove(0);
+    assert_eq!(auth.as_deref(), Some("Bearer s3cret-token"));
+}
+
+#[tokio::test]
+async fn the_redactor_patches_tool_output() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let redactor = id("tenon-examples/redactor");
+    let report = engine
+        .install(plugin("redactor").dir.as_path())
+        .await
+        .expect("installs");
+    assert_eq!(
+        report.state,
+        PluginState::Resolved,
+        "every config key has a default"
+    );
+    engine.enable(&redactor).await.expect("enables");
+    let outcome = engine
+        .dispatch(
+            "tool.post_exec",
+            &context(),
+            json!({
+                "toolName": "shell",
+                "toolInput": {"cmd": "env"},
+                "result": {"output": "OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz012345"},
+                "durationMs": 3,
+                "turn": 1
+            }),
+        )
+        .await
+        .expect("dispatches");
+    let output = outcome.data["result"]["output"].as_str().expect("a string");
+    assert!(!output.contains("sk-proj-abcdefghij"), "{output}");
+    assert!(output.contains("[REDACTED]"), "{output}");
+    assert_eq!(outcome.receipts[0].changed_fields, ["/result/output"]);
+}
+
+#[tokio::test]
+async fn upgrade_and_rollback_keep_state() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let counter = id("tenon-examples/counter");
+    engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .expect("installs");
+    engine
+        .grant(&counter, GrantRequest::all("op"))
+        .await
+        .expect("grants");
+    engine.enable(&counter).await.expect("enables");
+    for _ in 0..3 {
+        engine
+            .dispatch(
+                "model.post_call",
+                &context(),
+                json!({"model": "m", "turn": 1}),
+            )
+            .await
+            .expect("dispatches");
+    }
+    let counts = engine.call(&counter, "count", b"").await.expect("calls");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&counts).unwrap(),
+        json!({"model.post_call": 3})
+    );
+    let via_command = engine
+        .commands()
+        .call("tenon-examples/counter:count", Value::Null)
+        .await
+        .expect("the manifest's command is registered");
+    assert_eq!(via_command, json!({"model.post_call": 3}));
+
+    let next = copy_plugin("counter", &t.dir.path().join("counter-0.2.0"), |text| {
+        set_field(&text, "version", "0.2.0")
+    });
+    let upgraded = engine.upgrade(next.as_path()).await.expect("upgrades");
+    assert_eq!(
+        (upgraded.from.to_string(), upgraded.to.to_string()),
+        ("0.1.0".into(), "0.2.0".into())
+    );
+    assert!(upgraded.swapped && upgraded.state_carried, "{upgraded:?}");
+    let tally = engine.call(&counter, "tally", b"").await.expect("calls");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&tally).unwrap(),
+        json!({"model.post_call": 3})
+    );
+    engine
+        .dispatch(
+            "model.post_call",
+            &context(),
+            json!({"model": "m", "turn": 2}),
+        )
+        .await
+        .expect("dispatches");
+
+    let back = engine.rollback(&counter, None).await.expect("rolls back");
+    assert_eq!(back.to.to_string(), "0.1.0");
+    assert_eq!(
+        engine.record(&counter).await.unwrap().version.to_string(),
+        "0.1.0"
+    );
+    let counts = engine.call(&counter, "count", b"").await.expect("calls");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&counts).unwrap(),
+        json!({"model.post_call": 4}),
+        "KV survives upgrade and rollback"
+    );
+    let none = engine
+        .rollback(&counter, None)
+        .await
+        .expect_err("nothing older");
+    assert!(
+        none.to_string().contains("no version below 0.1.0"),
+        "{none}"
+    );
+}
+
+#[tokio::test]
+async fn dependencies_activate_first_and_guard_deactivation() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let core = copy_plugin("echo", &t.dir.path().join("core"), |text| {
+        set_field(&text, "id", "acme/core").replace("version = \"0.1.0\"", "version = \"1.2.0\"")
+    });
+    let app = copy_plugin("echo", &t.dir.path().join("app"), |text| {
+        let text = set_field(&text, "id", "acme/app");
+        format!("{text}\n[dependencies]\n\"acme/core\" = \"^1.0\"\n")
+    });
+    let missing = engine
+        .install(app.as_path())
+        .await
+        .expect_err("core is not installed");
+    assert!(
+        matches!(missing, EngineError::Dependencies { .. }),
+        "{missing}"
+    );
+    assert!(missing.to_string().contains("acme/core"), "{missing}");
+
+    engine.install(core.as_path()).await.expect("installs core");
+    engine.install(app.as_path()).await.expect("installs app");
+    engine
+        .enable(&id("acme/app"))
+        .await
+        .expect("enables app and, first, core");
+    assert_eq!(
+        engine.record(&id("acme/core")).await.unwrap().state,
+        PluginState::Active
+    );
+
+    let refused = engine
+        .disable(&id("acme/core"), DisableOptions::default())
+        .await
+        .expect_err("app needs core");
+    assert_eq!(
+        refused.to_string(),
+        "cannot disable acme/core: acme/app depend on it; disable them first or cascade"
+    );
+    let disabled = engine
+        .disable(&id("acme/core"), DisableOptions { cascade: true })
+        .await
+        .expect("cascades");
+    assert_eq!(disabled, [id("acme/app"), id("acme/core")]);
+    let blocked = engine
+        .uninstall(&id("acme/core"), UninstallOptions::default())
+        .await
+        .expect_err("app still depends on core");
+    assert!(
+        blocked.to_string().contains("acme/app depend on it"),
+        "{blocked}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_looping_plugin_is_disabled_with_its_reason() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let panicker = id("tenon-hostile/panicker");
+    engine
+        .install(plugin("hostile-panicker").dir.as_path())
+        .await
+        .expect("installs");
+    engine
+        .grant(&panicker, GrantRequest::all("op"))
+        .await
+        .expect("grants");
+    engine.enable(&panicker).await.expect("enables");
+    for _ in 0..5 {
+        let outcome = engine
+            .dispatch("response.pre_deliver", &context(), json!({"content": "x"}))
+            .await
+            .expect("the host survives");
+        assert_eq!(
+            outcome.receipts[0].status,
+            tenon_engine::ReceiptStatus::Error
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            engine
+                .record(&panicker)
+                .await
+                .is_ok_and(|r| r.state == PluginState::Disabled)
+        })
+        .await,
+        "the crash guard disabled it"
+    );
+    let record = engine.record(&panicker).await.unwrap();
+    let error = record.last_error.expect("a reason");
+    assert_eq!(error.code, "crash_loop");
+    assert!(
+        error
+            .message
+            .starts_with("tenon-hostile/panicker failed 5 times"),
+        "{}",
+        error.message
+    );
+    engine.flush().await;
+    let auto = engine
+        .events(&EventQuery::default().with_kinds(&[EventKind::AutoDisable]))
+        .await
+        .expect("events");
+    assert_eq!(auto.events.len(), 1);
+    assert!(engine.handlers().is_empty(), "its handlers are gone");
+}
+
+#[tokio::test]
+async fn boot_needs_only_the_registry_and_safe_mode_skips_third_party_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_plugin("moderator", &dir.path().join("moderator-src"), |t| t);
+    {
+        let engine = builder(dir.path()).build().await.expect("builds");
+        engine.install(copy.as_path()).await.expect("installs");
+        let moderator = id("tenon-examples/moderator");
+        engine
+            .configure(&moderator, object(json!({"blocked_words": ["nope"]})), &[])
+            .await
+            .unwrap();
+        engine.enable(&moderator).await.expect("enables");
+        engine.shutdown().await;
+    }
+    std::fs::remove_dir_all(&copy).expect("the source is gone");
+
+    let engine = builder(dir.path())
+        .build()
+        .await
+        .expect("boots from the registry");
+    let outcome = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "nope"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        outcome.is_blocked(),
+        "the moderator came back from the registry alone"
+    );
+    engine.shutdown().await;
+    drop(engine);
+
+    let safe = builder(dir.path())
+        .safe_mode(true)
+        .build()
+        .await
+        .expect("boots in safe mode");
+    assert!(safe.safe_mode());
+    let outcome = safe
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "nope"}),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome.is_blocked(), "third-party plugins stay inactive");
+    let doctor = safe.doctor().await.expect("doctor");
+    assert!(
+        doctor.plugins[0]
+            .problems
+            .iter()
+            .any(|p| p.contains("safe mode")),
+        "{doctor:?}"
+    );
+}
+
+#[tokio::test]
+async fn hot_reload_swaps_code_and_survives_a_broken_build() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let dir = copy_plugin("counter", &t.dir.path().join("dev/counter"), |t| t);
+    let counter = id("tenon-examples/counter");
+    engine.install(dir.as_path()).await.expect("installs");
+    engine
+        .grant(&counter, GrantRequest::all("op"))
+        .await
+        .unwrap();
+    engine.enable(&counter).await.unwrap();
+    engine
+        .dispatch(
+            "tool.pre_exec",
+            &context(),
+            json!({"toolName": "x", "toolInput": {}}),
+        )
+        .await
+        .unwrap();
+    let mut bus = engine.bus().subscribe("plugin.*").expect("subscribes");
+    let _watch = engine
+        .watch(&t.dir.path().join("dev"))
+        .await
+        .expect("watches");
+
+    std::fs::write(dir.join("plugin.wasm"), b"not a module").unwrap();
+    let failed = wait_for(&mut bus, "plugin.reload_failed").await;
+    assert!(failed.is_some(), "the broken build is reported");
+    let tally = engine
+        .call(&counter, "tally", b"")
+        .await
+        .expect("the old code still runs");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&tally).unwrap(),
+        json!({"tool.pre_exec": 1})
+    );
+
+    std::fs::copy(&plugin("counter").module_path, dir.join("plugin.wasm")).unwrap();
+    let reloaded = wait_for(&mut bus, "plugin.reloaded").await;
+    assert!(reloaded.is_some(), "the fixed build is swapped in");
+    let tally = engine
+        .call(&counter, "tally", b"")
+        .await
+        .expect("the new code runs");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&tally).unwrap(),
+        json!({"tool.pre_exec": 1}),
+        "in-memory state carried over"
+    );
+}
+
+async fn wait_for(bus: &mut Subscription, topic: &str) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let item = tokio::time::timeout_at(deadline, bus.recv()).await.ok()??;
+        if let BusItem::Event(event) = item
+            && event.topic == topic
+        {
+            return Some(event.payload.clone());
+        }
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_separate() {
+    let t = engine().await;
+    let a = &t.engine;
+    let b = a.for_tenant("acme").await.expect("a second tenant");
+    let counter = id("tenon-examples/counter");
+    for engine in [a, &b] {
+        engine
+            .install(plugin("counter").dir.as_path())
+            .await
+            .expect("installs");
+        engine
+            .grant(&counter, GrantRequest::all("op"))
+            .await
+            .unwrap();
+        engine.enable(&counter).await.unwrap();
+    }
+    a.dispatch(
+        "run.pre_prompt",
+        &context(),
+        json!({"systemPrompt": "", "userMessage": ""}),
+    )
+    .await
+    .unwrap();
+    let count = |engine: &tenon_engine::PluginEngine| {
+        let engine = engine.clone();
+        let counter = counter.clone();
+        async move {
+            serde_json::from_slice::<Value>(&engine.call(&counter, "count", b"").await.unwrap())
+                .unwrap()
+        }
+    };
+    assert_eq!(count(a).await, json!({"run.pre_prompt": 1}));
+    assert_eq!(count(&b).await, json!({}), "tenant acme's KV is its own");
+    b.disable(&counter, DisableOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(a.record(&counter).await.unwrap().state, PluginState::Active);
+}
+
+#[tokio::test]
+async fn archives_install_and_bad_ones_are_refused() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let packed =
+        tenon_marketplace::pack(&plugin("redactor").dir, &Default::default()).expect("packs");
+    let archive = t.dir.path().join("redactor.tenon");
+    std::fs::write(&archive, &packed.bytes).unwrap();
+    let report = engine
+        .install(InstallSource::Archive(archive))
+        .await
+        .expect("installs the archive");
+    assert_eq!(report.id.as_str(), "tenon-examples/redactor");
+
+    let corrupt = t.dir.path().join("corrupt.tenon");
+    let mut bytes = packed.bytes.clone();
+    let middle = bytes.len() / 2;
+    bytes.truncate(middle);
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let refused = engine
+        .install(InstallSource::Archive(corrupt))
+        .await
+        .expect_err("corrupt");
+    assert!(matches!(refused, EngineError::Package { .. }), "{refused}");
+
+    let garbage = t.dir.path().join("garbage.tenon");
+    std::fs::write(&garbage, b"this is not an archive").unwrap();
+    let refused = engine
+        .install(InstallSource::Archive(garbage))
+        .await
+        .expect_err("garbage");
+    assert!(matches!(refused, EngineError::Package { .. }), "{refused}");
+    assert_eq!(
+        engine.list().await.unwrap().len(),
+        1,
+        "nothing else was stored"
+    );
+}
