@@ -5,14 +5,16 @@
 //! - `unpack` to disk against the `tar` crate's own `Archive::unpack`
 //!   (`anchor/tar_unpack`): the cost of the temp-dir-then-rename discipline
 //!   and the fsyncs;
-//! - `verify` (sha256 of the archive plus ed25519 checks) and `pack`.
+//! - `verify` (sha256 of the archive plus ed25519 checks);
+//! - `pack` against gzip alone of the same tar stream at the same level
+//!   (`anchor/gzip_level6`): the cost of reading and checking the directory.
 
 // `criterion_group!` defines an undocumented public function.
 #![allow(missing_docs)]
 
 use std::fs;
 use std::hint::black_box;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -122,6 +124,21 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("write");
     group.throughput(Throughput::Bytes(packed.info.unpacked_size()));
     group.sample_size(10);
+    let tar_stream = {
+        let mut stream = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut stream)
+            .unwrap();
+        stream
+    };
+    group.bench_function("anchor/gzip_level6", |b| {
+        b.iter(|| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            encoder.write_all(black_box(&tar_stream)).unwrap();
+            encoder.finish().unwrap()
+        })
+    });
     group.bench_function("pack", |b| {
         b.iter(|| pack(black_box(dir.path()), &PackOptions::default()).unwrap())
     });

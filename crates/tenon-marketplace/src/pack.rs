@@ -24,7 +24,7 @@ pub const PACKAGE_MTIME: u64 = 1_153_704_088;
 
 /// The gzip compression level (fixed: it is part of what makes packing
 /// reproducible).
-const LEVEL: u32 = 9;
+const LEVEL: u32 = 6;
 
 /// How to pack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -96,7 +96,7 @@ fn finish_stream(
 ) -> Result<(), PackageError> {
     // tar stops at the first all-zero block (or at the end of the stream),
     // so whatever it read past the last entry was zeros.
-    let mut zeros = tracker.decompressed.get() - end_of_entries;
+    let mut zeros = tracker.decompressed.get().saturating_sub(end_of_entries);
     let mut buf = [0u8; 8192];
     loop {
         let before = tracker.decompressed.get();
@@ -195,8 +195,7 @@ impl<'l> Walk<'l> {
             })?
             .to_owned();
         match entry_type {
-            EntryType::Regular => {}
-            EntryType::Directory => {}
+            EntryType::Regular | EntryType::Directory => {}
             EntryType::Symlink | EntryType::Link => {
                 let target = entry
                     .link_name_bytes()
@@ -228,7 +227,6 @@ impl<'l> Walk<'l> {
             }
         }
         let size = entry.size();
-        self.end = entry.raw_file_position() + size.div_ceil(BLOCK) * BLOCK;
         self.seen.insert(&path, is_dir)?;
         if is_dir {
             if size != 0 {
@@ -238,6 +236,7 @@ impl<'l> Walk<'l> {
                     message: format!("a directory entry with {size} bytes of content"),
                 });
             }
+            self.end = entry.raw_file_position();
             sink.dir(&path)?;
             self.dirs.push(path);
             return Ok(());
@@ -275,6 +274,8 @@ impl<'l> Walk<'l> {
             });
         }
         self.total += size;
+        // (tar has checked that this does not overflow.)
+        self.end = entry.raw_file_position() + size.div_ceil(BLOCK) * BLOCK;
         let file = sink.create(&path, size)?;
         let mut writer = HashingWriter::new(Tee {
             file,

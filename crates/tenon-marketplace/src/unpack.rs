@@ -89,6 +89,8 @@ pub(crate) fn unpack_checked(
     for file in info.files.iter().filter(|f| f.kind == FileKind::Command) {
         set_mode(&sink.location(&file.path), FileKind::Command.mode())?;
     }
+    // The temporary directory was made private (0700); the package is not.
+    set_mode(temp.path(), 0o755)?;
     let id = info.id();
     let parent = dest.join(id.publisher()).join(id.name());
     let root = parent.join(info.version().to_string());
