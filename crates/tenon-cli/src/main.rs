@@ -33,12 +33,16 @@ enum Command {
     /// Validate, convert and describe plugin manifests.
     #[command(subcommand)]
     Manifest(commands::manifest::ManifestCommand),
+    /// Choose plugin versions and a load order from an index, or explain why
+    /// none exist.
+    Resolve(commands::resolve::ResolveArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Manifest(command) => commands::manifest::run(command),
+        Command::Resolve(args) => commands::resolve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
