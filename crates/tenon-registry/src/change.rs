@@ -64,8 +64,10 @@ pub enum ChangeFeedError {
         /// How many changes were dropped.
         missed: u64,
     },
-    /// The feed lost its connection and reconnected: changes made in
-    /// between may be missing. Reload what you cache, then keep receiving.
+    /// The feed may have missed changes: its PostgreSQL connection was lost
+    /// and re-established, or other processes' changes on an SQLite file
+    /// were pruned before it read them. Reload what you cache, then keep
+    /// receiving.
     #[error(
         "the change feed was interrupted ({reason}); changes may have been missed; reload cached state"
     )]
@@ -89,8 +91,8 @@ impl ChangeFeedError {
 #[derive(Debug, Clone)]
 pub(crate) enum FeedItem {
     Change(Change),
-    /// The PostgreSQL feed lost its connection.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    /// The feed may have missed changes.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     Interrupted(String),
 }
 
@@ -157,7 +159,7 @@ impl ChangeHub {
         ChangeSubscription::new(self.sender.subscribe())
     }
 
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn sender(&self) -> broadcast::Sender<FeedItem> {
         self.sender.clone()
     }

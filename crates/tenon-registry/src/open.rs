@@ -49,6 +49,9 @@ pub struct RegistryOptions {
     /// How many announced changes a slow subscriber may fall behind before
     /// it is told it lagged.
     pub change_capacity: usize,
+    /// SQLite: how often a subscribed store looks for the changes other
+    /// processes made to the same file (its own arrive at once).
+    pub change_poll_interval: Duration,
 }
 
 impl Default for RegistryOptions {
@@ -61,6 +64,7 @@ impl Default for RegistryOptions {
             postgres_schema: None,
             sqlite_durability: SqliteDurability::Normal,
             change_capacity: 1024,
+            change_poll_interval: Duration::from_millis(250),
         }
     }
 }

@@ -321,9 +321,11 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
 
     // ----- changes -----
 
-    /// Subscribes to committed changes. On PostgreSQL these are every
-    /// host's changes (LISTEN/NOTIFY; the listener is connected when this
-    /// returns); in memory and on SQLite, the changes made through this
-    /// store.
+    /// Subscribes to committed changes: those made through this store, at
+    /// once, and those of other hosts and processes — on PostgreSQL every
+    /// store on the database (LISTEN/NOTIFY; listening when this returns),
+    /// on SQLite every process on the file (polled every
+    /// [`RegistryOptions::change_poll_interval`](crate::RegistryOptions::change_poll_interval)).
+    /// The memory backend has only its own.
     async fn subscribe_changes(&self) -> Result<ChangeSubscription>;
 }

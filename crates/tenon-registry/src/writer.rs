@@ -199,3 +199,102 @@ async fn write(
         }
     }
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, EventQuery, EventStatus};
+    use crate::{MemoryStore, RegistryOptions, TenantId};
+
+    fn event(n: u64) -> NewEvent {
+        NewEvent::new(TenantId::default(), EventKind::Hook, EventStatus::Ok)
+            .with_detail(serde_json::json!({ "n": n }))
+    }
+
+    async fn stored(store: &MemoryStore) -> usize {
+        let query = EventQuery::default().with_limit(1000);
+        store
+            .list_events(&TenantId::default(), &query)
+            .await
+            .unwrap()
+            .events
+            .len()
+    }
+
+    /// Lets the writer task run until it waits on its queue or a timer.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_by_size_and_by_delay() {
+        let store = Arc::new(MemoryStore::new(&RegistryOptions::default()));
+        let config = EventWriterConfig {
+            max_batch: 10,
+            max_delay: Duration::from_millis(100),
+            ..EventWriterConfig::default()
+        };
+        let writer = EventWriter::spawn(store.clone(), config);
+        for n in 0..3 {
+            assert!(writer.record(event(n)));
+        }
+        settle().await;
+        tokio::time::advance(Duration::from_millis(50)).await;
+        settle().await;
+        assert_eq!(
+            stored(&store).await,
+            0,
+            "a partial batch waits for its delay"
+        );
+        tokio::time::advance(Duration::from_millis(60)).await;
+        settle().await;
+        assert_eq!(stored(&store).await, 3, "then it is written");
+        assert_eq!(writer.stats().batches, 1);
+
+        for n in 0..25 {
+            assert!(writer.record(event(n)));
+        }
+        settle().await;
+        assert_eq!(stored(&store).await, 23, "full batches go at once");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        settle().await;
+        assert_eq!(stored(&store).await, 28);
+        assert_eq!(
+            writer.stats(),
+            EventWriterStats {
+                written: 28,
+                dropped: 0,
+                failed: 0,
+                batches: 4,
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_drops_and_a_failing_store_gives_up() {
+        let store = Arc::new(MemoryStore::new(&RegistryOptions::default()));
+        let config = EventWriterConfig {
+            capacity: 2,
+            retries: 2,
+            ..EventWriterConfig::default()
+        };
+        let writer = EventWriter::spawn(store.clone(), config);
+        // The task has not run yet: the queue holds two.
+        let accepted: Vec<bool> = (0..5).map(|n| writer.record(event(n))).collect();
+        assert_eq!(accepted, [true, true, false, false, false]);
+        writer.flush().await;
+        assert_eq!(stored(&store).await, 2);
+        // A batch the store refuses is retried, then given up and counted.
+        let bad = NewEvent::new(
+            TenantId::default(),
+            EventKind::Custom("NOT VALID".into()),
+            EventStatus::Ok,
+        );
+        assert!(writer.record(bad));
+        writer.flush().await;
+        let stats = writer.stats();
+        assert_eq!((stats.written, stats.dropped, stats.failed), (2, 3, 1));
+    }
+}

@@ -57,3 +57,13 @@ CREATE TABLE plugin_events (
 CREATE INDEX plugin_events_tenant ON plugin_events (tenant, id);
 CREATE INDEX plugin_events_plugin ON plugin_events (tenant, plugin, id);
 CREATE INDEX plugin_events_at ON plugin_events (tenant, at);
+
+-- The changes each committed write announced, for the change feeds of other
+-- processes on this file (SQLite has no NOTIFY): they poll it while someone
+-- subscribes. Rows older than a few minutes are pruned.
+CREATE TABLE registry_changes (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin   TEXT    NOT NULL,   -- the store instance that wrote it
+    payload  TEXT    NOT NULL,   -- the change, as JSON
+    at       INTEGER NOT NULL
+);

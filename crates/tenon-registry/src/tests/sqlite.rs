@@ -302,3 +302,60 @@ async fn concurrent_writers_never_see_a_locked_database() {
         store.close().await;
     }
 }
+
+/// Two stores on one file stand for two processes (the CLI and a host):
+/// each one's changes reach the other's feed through the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_processes_changes_reach_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    let options = RegistryOptions {
+        change_poll_interval: std::time::Duration::from_millis(20),
+        ..RegistryOptions::default()
+    };
+    let host = SqliteStore::open(&path, &options).await.unwrap();
+    let cli = SqliteStore::open(&path, &options).await.unwrap();
+    let mut feed = host.subscribe_changes().await.unwrap();
+    let next = async |feed: &mut ChangeSubscription| {
+        tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv())
+            .await
+            .expect("a change within 5 s")
+            .unwrap()
+    };
+    let t = TenantId::default();
+    let new = |name: &str| {
+        NewPlugin::new(
+            t.clone(),
+            manifest(name, "1.0.0"),
+            PluginSource::new(SourceKind::Archive, name),
+        )
+    };
+    host.insert_plugin(&new("acme/by-host")).await.unwrap();
+    cli.insert_plugin(&new("acme/by-cli")).await.unwrap();
+    cli.update_plugin(
+        &t,
+        &id("acme/by-cli"),
+        &PluginUpdate::new(1).with_enabled(true),
+    )
+    .await
+    .unwrap();
+    // The host's own change first, once; then the CLI's, in commit order.
+    let own = next(&mut feed).await;
+    assert_eq!(
+        (own.plugin, own.origin),
+        (Some(id("acme/by-host")), host.info().instance)
+    );
+    let inserted = next(&mut feed).await;
+    assert_eq!(inserted.kind, ChangeKind::PluginInserted);
+    assert_eq!(
+        (inserted.plugin, inserted.origin),
+        (Some(id("acme/by-cli")), cli.info().instance)
+    );
+    let updated = next(&mut feed).await;
+    assert_eq!(
+        (updated.kind, updated.row_version),
+        (ChangeKind::PluginUpdated, Some(2))
+    );
+    host.close().await;
+    cli.close().await;
+}

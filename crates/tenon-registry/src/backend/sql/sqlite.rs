@@ -2,16 +2,25 @@
 //! connection (write transactions begin `IMMEDIATE`, so they queue on the
 //! busy timeout instead of failing with "database is locked") and a pool of
 //! readers that never wait for the writer.
+//!
+//! SQLite has no NOTIFY: each write records the changes it announces in the
+//! `registry_changes` table, in its own transaction, and a subscribed store
+//! polls that table for the changes of other processes on the same file.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::{OnceCell, broadcast};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::backend::sql::{db_err, known_versions, migrate_err};
-use crate::change::{Change, ChangeHub, ChangeSubscription};
+use crate::backend::sql::{db_err, known_versions, migrate_err, to_json};
+use crate::change::{Change, ChangeHub, ChangeSubscription, FeedItem};
+use crate::clock;
 use crate::error::{RegistryError, Result};
 use crate::open::{RegistryLocation, RegistryOptions, SqliteDurability};
 use crate::schema::{self, Applied};
@@ -30,7 +39,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// (and its directory) is created on first use and migrated on every open.
 /// Several processes may open the same file: their writes queue on
 /// [`RegistryOptions::busy_timeout`]. The change feed carries the changes
-/// made through this store.
+/// made through this store at once, and those of other processes on the
+/// same file within [`RegistryOptions::change_poll_interval`].
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -38,7 +48,19 @@ pub struct SqliteStore {
     hub: ChangeHub,
     info: StoreInfo,
     secret_key: Option<SecretKey>,
+    poll_interval: Duration,
+    /// Commits that announced changes, to prune `registry_changes` now and
+    /// then.
+    announcing_commits: AtomicU64,
+    feed: OnceCell<()>,
+    feed_task: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
+
+/// How long announced changes are kept for other processes to read.
+const CHANGE_RETENTION: time::Duration = time::Duration::minutes(10);
+
+/// Prune announced changes once every this many announcing commits.
+const PRUNE_EVERY: u64 = 256;
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`
@@ -113,11 +135,19 @@ impl SqliteStore {
                 instance: Uuid::new_v4(),
             },
             secret_key: options.secret_key.clone(),
+            poll_interval: options.change_poll_interval,
+            announcing_commits: AtomicU64::new(0),
+            feed: OnceCell::new(),
+            feed_task: parking_lot::Mutex::new(None),
         })
     }
 
-    /// Closes the connections, waiting for operations in progress.
+    /// Stops the change feed and closes the connections, waiting for
+    /// operations in progress.
     pub async fn close(&self) {
+        if let Some(task) = self.feed_task.lock().take() {
+            task.abort();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -152,26 +182,135 @@ impl SqliteStore {
 
     async fn commit(
         &self,
-        tx: sqlx::Transaction<'static, Db>,
+        mut tx: sqlx::Transaction<'static, Db>,
         changes: Vec<Change>,
         context: &str,
     ) -> Result<()> {
-        tx.commit().await.map_err(db_err(format!(
-            "committing ({context}) to the SQLite registry at {}",
-            self.info.location
-        )))?;
+        let committing = || {
+            format!(
+                "committing ({context}) to the SQLite registry at {}",
+                self.info.location
+            )
+        };
+        if !changes.is_empty() {
+            let now = clock::now();
+            for change in &changes {
+                sqlx::query(
+                    "INSERT INTO registry_changes (origin, payload, at) VALUES ($1, $2, $3)",
+                )
+                .bind(change.origin.to_string())
+                .bind(to_json(change, "change")?)
+                .bind(clock::to_micros(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(committing()))?;
+            }
+            if self
+                .announcing_commits
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(PRUNE_EVERY)
+            {
+                sqlx::query("DELETE FROM registry_changes WHERE at < $1")
+                    .bind(clock::to_micros(now - CHANGE_RETENTION))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err(committing()))?;
+            }
+        }
+        tx.commit().await.map_err(db_err(committing()))?;
         self.hub.publish(changes);
         Ok(())
     }
 
     async fn subscribe(&self) -> Result<ChangeSubscription> {
-        Ok(self.hub.subscribe())
+        let subscription = self.hub.subscribe();
+        self.feed
+            .get_or_try_init(|| async {
+                // Start after what is there now: those changes are history.
+                let last: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM registry_changes")
+                        .fetch_one(&self.reader)
+                        .await
+                        .map_err(db_err(format!(
+                            "subscribing to the changes of the SQLite registry at {}",
+                            self.info.location
+                        )))?;
+                let task = tokio::spawn(poll_changes(
+                    self.reader.clone(),
+                    self.info.instance,
+                    last,
+                    self.poll_interval,
+                    self.hub.sender(),
+                ));
+                *self.feed_task.lock() = Some(task);
+                Ok::<(), RegistryError>(())
+            })
+            .await?;
+        Ok(subscription)
     }
 
     /// The reader and writer pools, for tests that look behind the store.
     #[cfg(test)]
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.writer
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(task) = self.feed_task.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Forwards the changes other processes announced in `registry_changes`
+/// (after `last`), until the store is dropped.
+async fn poll_changes(
+    pool: SqlitePool,
+    instance: Uuid,
+    mut last: i64,
+    interval: Duration,
+    sender: broadcast::Sender<FeedItem>,
+) {
+    let instance = instance.to_string();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let rows: Vec<(i64, String, String)> = match sqlx::query_as(
+            "SELECT seq, origin, payload FROM registry_changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
+        )
+        .bind(last)
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "polling the SQLite registry for changes failed; retrying");
+                continue;
+            }
+        };
+        // Sequence numbers have no holes; a hole means pruning outran us.
+        if rows.first().is_some_and(|(seq, _, _)| *seq > last + 1) && last > 0 {
+            let _ = sender.send(FeedItem::Interrupted(
+                "changes of other processes were pruned before this store read them".to_owned(),
+            ));
+        }
+        for (seq, origin, payload) in rows {
+            last = seq;
+            if origin == instance {
+                continue; // Published when it committed.
+            }
+            match serde_json::from_str::<Change>(&payload) {
+                Ok(change) => {
+                    let _ = sender.send(FeedItem::Change(change));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, seq, "ignoring a malformed registry change");
+                }
+            }
+        }
     }
 }
 
