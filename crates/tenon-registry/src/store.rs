@@ -182,7 +182,8 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     ) -> Result<Option<Vec<u8>>>;
 
     /// Deletes the tenant's artifacts that no installed version uses;
-    /// returns how many.
+    /// returns how many. An artifact stored for a version not yet added is
+    /// unused too: do not collect while installing.
     async fn delete_unused_artifacts(&self, tenant: &TenantId) -> Result<u64>;
 
     // ----- events -----

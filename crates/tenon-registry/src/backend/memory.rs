@@ -943,8 +943,8 @@ impl RegistryStore for MemoryStore {
             entries
                 .range(lower..)
                 .map(|(k, _)| k)
-                .filter(|k| list.matches(k))
                 .take_while(|k| k.starts_with(list.prefix.as_bytes()))
+                .filter(|k| list.matches(k))
                 .take(limit)
                 .map(|k| kv_key(k))
                 .collect()
