@@ -14,6 +14,8 @@ const HELP: &str = "\
 cargo xtask <task>
 
 Tasks:
+  demo [DIR]      Tenon's main job: a host that builds, installs and runs the example
+                  plugins on a fresh SQLite registry (in DIR, default target/demo)
   ci              what CI runs: format check, clippy (warnings denied), then `test`
   test            build what the tests need, then run every test of the workspace
   build-plugins [--release|--debug] [--locked]
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let rest = &args[args.len().min(1)..];
     match task {
+        "demo" => demo(rest),
         "ci" => ci(),
         "test" => test(rest),
         "fmt" => cargo(&["fmt", "--all"]),
@@ -49,9 +52,17 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+fn demo(extra: &[String]) -> Result<()> {
+    step("demo host");
+    let mut args = vec!["run", "--quiet", "--package", "tenon-demo", "--"];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args)
+}
+
 fn ci() -> Result<()> {
     step("format check");
     cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&plugins::fmt_check_args())?;
     step("clippy");
     cargo(&[
         "clippy",
@@ -62,12 +73,15 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    cargo(&plugins::clippy_args())?;
     test(&[])
 }
 
 fn test(extra: &[String]) -> Result<()> {
     step("plugins");
     plugins::build_plugins(&[])?;
+    step("plugin tests");
+    cargo(&plugins::test_args())?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--all-features"];
     args.extend(extra.iter().map(String::as_str));

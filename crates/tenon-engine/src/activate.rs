@@ -138,13 +138,12 @@ pub(crate) async fn granted_for(
         .unwrap_or_default())
 }
 
-/// Loads and starts one version; the plugin's config is published to the
-/// host API before `activate` runs, so the plugin may read it then.
-pub(crate) async fn load_version(
+/// Loads (compiles, or fetches from the cache) one version, not started.
+pub(crate) async fn load_plugin(
     shared: &Shared,
     tenant: &TenantState,
     spec: &LoadSpec,
-) -> Result<Loaded, SandboxError> {
+) -> Result<Arc<dyn tenon_sandbox::Plugin>, SandboxError> {
     let manifest = &spec.manifest;
     let id = &manifest.plugin.id;
     let host_failure = |message: String| SandboxError::Host {
@@ -189,7 +188,7 @@ pub(crate) async fn load_version(
         tenant: tenant.id.as_str().to_owned(),
         permissions: Arc::new(spec.permissions.clone()),
     });
-    let plugin = runtime
+    runtime
         .load(LoadRequest {
             manifest: manifest.clone(),
             module,
@@ -198,11 +197,21 @@ pub(crate) async fn load_version(
             observer: shared.host.clone(),
             data_dir,
         })
-        .await?;
-    tenant
-        .configs
-        .write()
-        .insert(id.clone(), Arc::new(spec.config.values.clone()));
+        .await
+}
+
+/// Starts a loaded plugin with its config; the config is published to the
+/// host API first, so the plugin may read it while it activates.
+pub(crate) async fn start_plugin(
+    tenant: &TenantState,
+    spec: &LoadSpec,
+    plugin: Arc<dyn tenon_sandbox::Plugin>,
+) -> Result<Loaded, SandboxError> {
+    let manifest = &spec.manifest;
+    tenant.configs.write().insert(
+        manifest.plugin.id.clone(),
+        Arc::new(spec.config.values.clone()),
+    );
     plugin
         .start(&Value::Object(spec.config.without_secrets()))
         .await?;
@@ -211,6 +220,16 @@ pub(crate) async fn load_version(
         manifest: manifest.clone(),
         plugin,
     })
+}
+
+/// Loads and starts one version.
+pub(crate) async fn load_version(
+    shared: &Shared,
+    tenant: &TenantState,
+    spec: &LoadSpec,
+) -> Result<Loaded, SandboxError> {
+    let plugin = load_plugin(shared, tenant, spec).await?;
+    start_plugin(tenant, spec, plugin).await
 }
 
 fn handler_options(shared: &Shared, hook: &tenon_manifest::HookDecl) -> HandlerOptions {
@@ -307,8 +326,10 @@ pub(crate) fn register(
     Ok(())
 }
 
-/// Loads, starts and registers a plugin now (or, for a plugin activated on
-/// first use, registers it to load then).
+/// Loads, starts and registers a plugin. A plugin activated on first use
+/// (`activation.on_hooks` without `on_startup`) is loaded — compiled — now,
+/// so that its first hook does not pay for compilation, and started when
+/// that hook arrives.
 pub(crate) async fn start_local(
     shared: &Arc<Shared>,
     tenant: &Arc<TenantState>,
@@ -316,30 +337,29 @@ pub(crate) async fn start_local(
 ) -> Result<()> {
     let id = spec.manifest.plugin.id.clone();
     let manifest = spec.manifest.clone();
+    let failed = |source: SandboxError| {
+        shared
+            .telemetry
+            .record_failure(tenant.id.as_str(), id.as_str(), failure_of(&source));
+        tenant.configs.write().remove(&id);
+        EngineError::Plugin {
+            id: id.clone(),
+            source,
+        }
+    };
     let slot = if manifest.activation.is_lazy() {
+        let plugin = load_plugin(shared, tenant, &spec).await.map_err(failed)?;
         Arc::new(PluginSlot::lazy(
             id.clone(),
-            Box::new(LazyLoader {
+            Box::new(LazyStart {
                 shared: Arc::downgrade(shared),
                 tenant: Arc::downgrade(tenant),
                 spec,
+                plugin,
             }),
         ))
     } else {
-        let loaded = load_version(shared, tenant, &spec)
-            .await
-            .map_err(|source| {
-                shared.telemetry.record_failure(
-                    tenant.id.as_str(),
-                    id.as_str(),
-                    failure_of(&source),
-                );
-                tenant.configs.write().remove(&id);
-                EngineError::Plugin {
-                    id: id.clone(),
-                    source,
-                }
-            })?;
+        let loaded = load_version(shared, tenant, &spec).await.map_err(failed)?;
         shared
             .telemetry
             .plugin_started(tenant.id.as_str(), id.as_str());
@@ -369,14 +389,15 @@ pub(crate) async fn stop_local(shared: &Shared, tenant: &TenantState, id: &Plugi
     }
 }
 
-/// Loads a lazily activated plugin on its first use.
-struct LazyLoader {
+/// Starts a plugin activated on first use, when that use comes.
+struct LazyStart {
     shared: std::sync::Weak<Shared>,
     tenant: std::sync::Weak<TenantState>,
     spec: LoadSpec,
+    plugin: Arc<dyn tenon_sandbox::Plugin>,
 }
 
-impl Loader for LazyLoader {
+impl Loader for LazyStart {
     fn load(&self) -> tenon_hooks::BoxFuture<'_, Result<Loaded, SandboxError>> {
         Box::pin(async move {
             let id = self.spec.manifest.plugin.id.to_string();
@@ -384,8 +405,8 @@ impl Loader for LazyLoader {
             else {
                 return Err(SandboxError::NotRunning { plugin: id });
             };
-            let loaded = load_version(&shared, &tenant, &self.spec).await;
-            match &loaded {
+            let started = start_plugin(&tenant, &self.spec, self.plugin.clone()).await;
+            match &started {
                 Ok(_) => shared.telemetry.plugin_started(tenant.id.as_str(), &id),
                 Err(error) => {
                     shared
@@ -393,7 +414,7 @@ impl Loader for LazyLoader {
                         .record_failure(tenant.id.as_str(), &id, failure_of(error));
                 }
             }
-            loaded
+            started
         })
     }
 }
