@@ -121,20 +121,23 @@ fn bench(c: &mut Criterion) {
     eprintln!("typical request: {} plugins chosen", resolution.order.len());
 
     // An operator's conflict: the typical plan is installed and kept
-    // (`manual`), and one more plugin is asked for whose dependencies need
-    // other versions of installed plugins. The plugin is the first one below
-    // the typical roots for which that happens, with more than one step to
-    // explain; the search is deterministic, like the index.
+    // (`manual`), and one more plugin is asked for, at one version, whose
+    // dependencies need other versions of installed plugins. It is the first
+    // such plugin version below the typical roots whose explanation takes at
+    // least three steps; the search is deterministic, like the index.
     let installed: BTreeMap<PluginId, Version> = resolution
         .order
         .iter()
         .map(|s| (s.id.clone(), s.version.clone()))
         .collect();
-    let conflict = (0..8_000)
+    let all_versions = versions();
+    let conflict = (7_000..8_000)
         .rev()
-        .map(|i| {
+        .flat_map(|i| all_versions.iter().map(move |v| (i, v)))
+        .map(|(i, version)| {
             let mut requirements = typical_request();
-            requirements.push(Requirement::new(id(i), VersionReq::STAR));
+            let exact = VersionReq::parse(&format!("={version}")).expect("valid");
+            requirements.push(Requirement::new(id(i), exact));
             Request {
                 requirements,
                 installed: installed.clone(),
@@ -148,7 +151,7 @@ fn bench(c: &mut Criterion) {
         .find(|request| {
             resolve(&index, request)
                 .err()
-                .is_some_and(|e| e.to_string().lines().count() >= 2)
+                .is_some_and(|e| e.to_string().lines().count() >= 3)
         })
         .expect("a conflicting request");
     let explanation = resolve(&index, &conflict)

@@ -453,18 +453,15 @@ impl<'p, 'a> Explainer<'p, 'a> {
                 line
             }
             // A requirement and why nothing it admits can be chosen.
-            (FromDependencyOf(_, _, Pkg::Plugin(b1), _), NoVersions(Pkg::Plugin(b2), _))
-            | (NoVersions(Pkg::Plugin(b2), _), FromDependencyOf(_, _, Pkg::Plugin(b1), _))
+            (FromDependencyOf(_, _, Pkg::Plugin(b1), _), NoVersions(Pkg::Plugin(b2), set))
+            | (NoVersions(Pkg::Plugin(b2), set), FromDependencyOf(_, _, Pkg::Plugin(b1), _))
                 if b1 == b2 =>
             {
-                let (dependency, none) = match e1 {
-                    NoVersions(..) => (e2, e1),
-                    _ => (e1, e2),
-                };
+                let dependency = if matches!(e1, NoVersions(..)) { e2 } else { e1 };
                 format!(
                     "{}, but {}, {}",
                     self.external(dependency),
-                    self.external(none),
+                    self.no_versions(*b2, set),
                     self.so(terms)
                 )
             }
@@ -492,6 +489,13 @@ impl<'p, 'a> Explainer<'p, 'a> {
     fn external(&self, external: &Ext) -> String {
         match external {
             External::NotRoot(..) => "the request is being resolved".to_owned(),
+            External::NoVersions(Pkg::Plugin(p), set) if self.provider.with(*p, |d| d.pinned) => {
+                format!(
+                    "{} cannot be chosen: {}",
+                    self.object(Pkg::Plugin(*p), set),
+                    self.provider.with(*p, |data| self.pinned(data, "it"))
+                )
+            }
             External::NoVersions(Pkg::Plugin(p), set) => self.no_versions(*p, set),
             External::NoVersions(pkg, _) => format!("{} cannot be satisfied", self.name(*pkg)),
             External::Custom(pkg, set, reason) => {
@@ -642,18 +646,10 @@ impl<'p, 'a> Explainer<'p, 'a> {
 
     /// Why no version of `set` can be chosen.
     fn no_versions(&self, p: u32, set: &Set) -> String {
-        let strategy = self.provider.request.options.strategy;
         self.provider.with(p, |data| {
             let id = data.id;
             if data.pinned {
-                let installed = data.installed.map(ToString::to_string).unwrap_or_default();
-                let mut line = format!(
-                    "{id} is installed at {installed} and the {strategy} strategy keeps installed versions"
-                );
-                if data.installed_idx.is_none() {
-                    line.push_str(&format!(", but {installed} is not in the index"));
-                }
-                return line;
+                return self.pinned(data, id.as_str());
             }
             let members = self.provider.members(p, set);
             if members.is_empty() {
@@ -698,6 +694,20 @@ impl<'p, 'a> Explainer<'p, 'a> {
                 reasons.join("; ")
             )
         })
+    }
+
+    /// "acme/b is installed at 1.0.0 and the manual strategy keeps installed
+    /// versions", with `who` naming the plugin.
+    fn pinned(&self, data: &PluginData<'_>, who: &str) -> String {
+        let strategy = self.provider.request.options.strategy;
+        let installed = data.installed.map(ToString::to_string).unwrap_or_default();
+        let mut line = format!(
+            "{who} is installed at {installed} and the {strategy} strategy keeps installed versions"
+        );
+        if data.installed_idx.is_none() {
+            line.push_str(&format!(", but {installed} is not in the index"));
+        }
+        line
     }
 
     /// The versions of `p` that may be chosen, plus the yanked ones.
@@ -909,5 +919,51 @@ fn capitalize(line: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_lists() {
+        let check = |count: usize, expected: &str| {
+            let versions: Vec<String> = (0..count).map(|i| format!("1.{i}.0")).collect();
+            assert_eq!(version_list(&versions), expected, "{count} versions");
+        };
+        check(0, "none");
+        check(1, "1.0.0");
+        check(3, "1.0.0, 1.1.0, 1.2.0");
+        check(
+            10,
+            "1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0, 1.6.0, 1.7.0, 1.8.0, 1.9.0",
+        );
+        check(
+            11,
+            "1.0.0, 1.1.0, …, 1.5.0, 1.6.0, 1.7.0, 1.8.0, 1.9.0, 1.10.0 (11 versions)",
+        );
+    }
+
+    #[test]
+    fn edit_distances() {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("acme/a", "acme/a", 0),
+            ("acme/a", "acme/b", 1),
+            ("acme/logr", "acme/logger", 2),
+            ("acme/x", "acme/xy", 1),
+            ("abc", "", 3),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
+            assert_eq!(edit_distance(b, a), d, "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn sentences_are_capitalized_unless_they_start_with_an_id() {
+        assert_eq!(capitalize("no version of acme/a"), "No version of acme/a");
+        assert_eq!(capitalize("acme/a 1.0.0 needs"), "acme/a 1.0.0 needs");
+        assert_eq!(capitalize(""), "");
     }
 }
