@@ -33,3 +33,39 @@ pub(crate) fn build_plugins(args: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The examples workspace, relative to the repository root.
+const EXAMPLES_MANIFEST: &str = "examples/plugins/Cargo.toml";
+
+/// `cargo fmt --check` of the examples workspace (it is not part of the
+/// root workspace, so `cargo fmt --all` does not reach it).
+pub(crate) fn fmt_check_args() -> [&'static str; 6] {
+    [
+        "fmt",
+        "--manifest-path",
+        EXAMPLES_MANIFEST,
+        "--all",
+        "--",
+        "--check",
+    ]
+}
+
+/// `cargo clippy` of the examples workspace on the host target, warnings
+/// denied.
+pub(crate) fn clippy_args() -> [&'static str; 8] {
+    [
+        "clippy",
+        "--manifest-path",
+        EXAMPLES_MANIFEST,
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]
+}
+
+/// The plugins' own tests: each runs its plugin under tenon-pdk's mock host.
+pub(crate) fn test_args() -> [&'static str; 4] {
+    ["test", "--manifest-path", EXAMPLES_MANIFEST, "--workspace"]
+}

@@ -43,6 +43,36 @@ const CLEARED_VARS: &[&str] = &[
 /// Prefixes of variables cargo sets for the package it is building.
 const CLEARED_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_CFG_", "CARGO_FEATURE_"];
 
+/// The cargo to run: `program`, else the cargo running us (`$CARGO`), else
+/// `cargo` on the PATH.
+fn program(program: Option<&Path>) -> OsString {
+    match program {
+        Some(program) => program.as_os_str().to_owned(),
+        None => std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+    }
+}
+
+/// A cargo command to run in `dir`, also from inside another cargo command
+/// (a test, a build script, xtask): `program`, else `$CARGO`, else `cargo`
+/// on the PATH, with the variables an outer cargo sets that would change or
+/// break the nested one removed (`RUSTFLAGS`, `CARGO_TARGET_DIR`,
+/// `CARGO_BUILD_TARGET`, `CARGO_MAKEFLAGS`, the package's `CARGO_PKG_*`…).
+pub fn cargo_command(program_path: Option<&Path>, dir: &Path) -> Command {
+    let mut command = Command::new(program(program_path));
+    command.current_dir(dir);
+    for var in CLEARED_VARS {
+        command.env_remove(var);
+    }
+    for (key, _) in std::env::vars_os() {
+        if let Some(key) = key.to_str()
+            && CLEARED_PREFIXES.iter().any(|p| key.starts_with(p))
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 /// A cargo executable.
 #[derive(Debug, Clone)]
 pub(crate) struct Cargo {
@@ -51,30 +81,15 @@ pub(crate) struct Cargo {
 
 impl Cargo {
     /// `program`, or the cargo running us (`$CARGO`), or `cargo` on the PATH.
-    pub(crate) fn new(program: Option<&Path>) -> Self {
-        let program = match program {
-            Some(program) => program.as_os_str().to_owned(),
-            None => std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-        };
-        Self { program }
+    pub(crate) fn new(program_path: Option<&Path>) -> Self {
+        Self {
+            program: program(program_path),
+        }
     }
 
-    /// A cargo command in `dir`, with the variables that would break a nested
-    /// build removed.
+    /// A cargo command in `dir`, cleaned for nesting.
     pub(crate) fn command(&self, dir: &Path) -> Command {
-        let mut command = Command::new(&self.program);
-        command.current_dir(dir);
-        for var in CLEARED_VARS {
-            command.env_remove(var);
-        }
-        for (key, _) in std::env::vars_os() {
-            if let Some(key) = key.to_str()
-                && CLEARED_PREFIXES.iter().any(|p| key.starts_with(p))
-            {
-                command.env_remove(key);
-            }
-        }
-        command
+        cargo_command(Some(Path::new(&self.program)), dir)
     }
 
     fn run(&self, mut command: Command) -> Result<(String, Output), BuildError> {

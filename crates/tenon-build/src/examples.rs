@@ -7,9 +7,17 @@ use std::sync::OnceLock;
 
 use crate::{BuildError, BuildOptions, BuiltPlugin, Profile, build_workspace};
 
+/// This crate's directory in the checkout it was built from, with symbolic
+/// links resolved (a checkout reached through a link still finds its real
+/// siblings).
+pub(crate) fn crate_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    dir.canonicalize().unwrap_or_else(|_| dir.to_owned())
+}
+
 /// The repository this crate lives in.
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate_dir()
         .ancestors()
         .nth(2)
         .expect("tenon-build lives at crates/tenon-build")

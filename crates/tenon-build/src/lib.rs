@@ -32,6 +32,7 @@ mod examples;
 mod scaffold;
 
 pub use build::{BuildOptions, BuiltPlugin, Profile, build_plugin, build_workspace, target_for};
+pub use cargo::cargo_command;
 pub use error::BuildError;
 pub use examples::{
     ExamplePlugins, ensure_examples_built, examples_build_options, examples_dir,

@@ -21,7 +21,7 @@ pub enum PdkSource {
 impl Default for PdkSource {
     fn default() -> Self {
         Self::Path(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
+            crate::examples::crate_dir()
                 .parent()
                 .expect("tenon-build lives in crates/")
                 .join("tenon-pdk"),

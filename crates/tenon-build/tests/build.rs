@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tenon_build::{
     BuildError, BuildOptions, PdkSource, ScaffoldOptions, build_plugin, build_workspace,
-    ensure_examples_built, examples_dir, plugins_target_dir, scaffold,
+    cargo_command, ensure_examples_built, examples_dir, plugins_target_dir, scaffold,
 };
 use tenon_manifest::RuntimeKind;
 
@@ -194,7 +194,7 @@ fn scaffold_options() -> ScaffoldOptions {
 }
 
 #[test]
-fn a_scaffolded_component_builds() {
+fn a_scaffolded_component_builds_and_passes_its_own_tests() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("hello-world");
     let scaffolded = scaffold(
@@ -232,6 +232,22 @@ fn a_scaffolded_component_builds() {
         parent.path().join("out/hello-world/plugin.wasm")
     );
     assert_eq!(&built.module_bytes().unwrap()[..4], b"\0asm");
+
+    // Its own tests build it again and run it under tenon-pdk's mock host.
+    // They share the examples' target directory: same lockfile, same
+    // profiles, so the host-side dependencies are compiled once.
+    let output = cargo_command(None, &dir)
+        .args(["test", "--target-dir"])
+        .arg(examples_dir().join("target"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("test result: ok. 3 passed"), "{stdout}");
 
     // The directory is now in use.
     let error = scaffold(

@@ -1,22 +1,4 @@
-//! [`EventBus`]: publish/subscribe by topic pattern, with a bounded queue per
-//! subscriber that never makes the publisher wait.
-//!
-//! # Topics and patterns
-//!
-//! A topic is a dot-separated name such as `plugin.installed`: no whitespace,
-//! no `*`, no empty segment. A pattern is a topic in which `*` matches any run
-//! of characters, **dots included**: `plugin.*` matches `plugin.installed` and
-//! `plugin.config.changed` (but not `plugin` or `plugins.x`), `*.failed`
-//! matches every topic ending in `.failed`, and `*` alone matches every topic.
-//! Matching is case-sensitive.
-//!
-//! # Slow subscribers
-//!
-//! Each subscription has its own queue (default [`DEFAULT_SUBSCRIBER_CAPACITY`]
-//! events). Publishing never waits: when a queue is full its oldest event is
-//! dropped, and the subscriber's next receive returns
-//! [`BusItem::Lagged`]`(n)`, the number of events it missed, before the events
-//! still queued.
+//! [`EventBus`]: publish/subscribe by topic pattern.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -113,7 +95,7 @@ pub fn validate_topic(topic: &str) -> Result<(), BusError> {
     })
 }
 
-/// A subscription pattern (see the [module documentation](self)).
+/// A subscription pattern (see [`EventBus`](EventBus#topics-and-patterns)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TopicPattern {
     pattern: String,
@@ -232,7 +214,26 @@ impl Drop for BusInner {
     }
 }
 
-/// Publish/subscribe by topic pattern (see the [module documentation](self)).
+/// Publish/subscribe by topic pattern, with a bounded queue per subscriber
+/// that never makes the publisher wait.
+///
+/// # Topics and patterns
+///
+/// A topic is a dot-separated name such as `plugin.installed`: no whitespace,
+/// no `*`, no empty segment. A pattern is a topic in which `*` matches any run
+/// of characters, **dots included**: `plugin.*` matches `plugin.installed` and
+/// `plugin.config.changed` (but not `plugin` or `plugins.x`), `*.failed`
+/// matches every topic ending in `.failed`, and `*` alone matches every topic.
+/// Matching is case-sensitive.
+///
+/// # Slow subscribers
+///
+/// Each subscription has its own queue (default [`DEFAULT_SUBSCRIBER_CAPACITY`]
+/// events). Publishing never waits: when a queue is full its oldest event is
+/// dropped, and the subscriber's next receive returns
+/// [`BusItem::Lagged`]`(n)`, the number of events it missed, before the events
+/// still queued.
+///
 /// Cheap to clone (clones share subscribers); when the last clone is dropped,
 /// subscriptions drain their queues and then end.
 ///

@@ -1,9 +1,11 @@
 //! [`HookDispatcher`]: runs a hook's handlers and reports what each did.
 
+use std::convert::identity;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::handler::HandlerFuture;
 use crate::patch::{analyze, apply};
 use crate::registry::{HandlerEntry, HookSlot};
 use crate::util::{CatchUnwind, Ms, panic_message};
@@ -62,6 +65,8 @@ struct Inner {
     registry: HookRegistry,
     config: DispatchConfig,
     observers: ArcSwap<Observers>,
+    /// Whether `observers` is non-empty: lets a dispatch skip loading it.
+    observed: AtomicBool,
     next_observer: Mutex<u64>,
 }
 
@@ -131,6 +136,7 @@ impl HookDispatcher {
                 registry,
                 config,
                 observers: ArcSwap::from_pointee(Vec::new()),
+                observed: AtomicBool::new(false),
                 next_observer: Mutex::new(0),
             }),
         }
@@ -158,6 +164,7 @@ impl HookDispatcher {
         let mut observers = Observers::clone(&self.inner.observers.load());
         observers.push((id, observer));
         self.inner.observers.store(Arc::new(observers));
+        self.inner.observed.store(true, Ordering::Release);
         id
     }
 
@@ -172,6 +179,9 @@ impl HookDispatcher {
         let before = observers.len();
         observers.retain(|(o, _)| *o != id);
         let removed = observers.len() != before;
+        self.inner
+            .observed
+            .store(!observers.is_empty(), Ordering::Release);
         self.inner.observers.store(Arc::new(observers));
         removed
     }
@@ -216,7 +226,7 @@ impl HookDispatcher {
         &self,
         slot: &HookSlot,
         context: &HookContext,
-        data: Value,
+        mut data: Value,
         check: Option<Check<'_>>,
     ) -> DispatchOutcome {
         let handlers = slot.handlers.load_full();
@@ -225,22 +235,57 @@ impl HookDispatcher {
         let mut chain = Chain {
             slot,
             context,
-            data,
             check,
             budget,
-            start,
             deadline: far_deadline(start, budget),
             now: start,
+            started: start,
             receipts: Vec::with_capacity(handlers.len()),
             blocked: None,
             stopped: None,
         };
         for entry in handlers.iter() {
-            chain.step(entry).await;
+            if let Some(reason) = chain.skip_reason() {
+                chain.skip(entry, reason);
+                continue;
+            }
+            chain.started = chain.now;
+            // The common case, a handler that answers when called, stays out of
+            // the async machinery: no nested futures, no timer.
+            let step = match call_handler(entry, chain.call(entry, &data, 1)) {
+                // The common case: answered at once with a plain continue.
+                Ok(future) if future.is_continue() => {
+                    chain.now = Instant::now();
+                    chain.record_continue(entry);
+                    continue;
+                }
+                Ok(mut future) => match future.take_ready() {
+                    Some(result) => Step::Done(result.map_err(|e| Failure::error(e.message()))),
+                    None => Step::Unfinished(Unfinished::Pending(future)),
+                },
+                Err(failure) => Step::Done(Err(failure)),
+            };
+            // Matching on a temporary (not on `step` itself) ends the step's
+            // borrow of the data before the data is patched below.
+            let (result, attempts) = match identity(step) {
+                Step::Done(Ok(action)) => {
+                    chain.now = Instant::now();
+                    (Ok(action), 1)
+                }
+                // Waiting, timing out and retrying are boxed: they are rare, and
+                // inline they would make every dispatch's future several times
+                // larger.
+                Step::Done(Err(failure)) => {
+                    chain.now = Instant::now();
+                    Box::pin(chain.finish(entry, &data, Unfinished::Failed(failure))).await
+                }
+                Step::Unfinished(pending) => Box::pin(chain.finish(entry, &data, pending)).await,
+            };
+            chain.record(entry, &mut data, result, attempts);
         }
         let outcome = DispatchOutcome {
-            elapsed: chain.now.saturating_duration_since(chain.start),
-            data: chain.data,
+            elapsed: chain.now.saturating_duration_since(start),
+            data,
             blocked: chain.blocked,
             stopped: chain.stopped,
             receipts: chain.receipts,
@@ -250,7 +295,7 @@ impl HookDispatcher {
     }
 
     fn notify(&self, context: &HookContext, receipts: &[HookReceipt]) {
-        if receipts.is_empty() {
+        if receipts.is_empty() || !self.inner.observed.load(Ordering::Acquire) {
             return;
         }
         for (_, observer) in self.inner.observers.load().iter() {
@@ -267,17 +312,18 @@ fn far_deadline(start: Instant, budget: Duration) -> Instant {
     start.checked_add(budget).unwrap_or_else(|| start + CENTURY)
 }
 
-/// One dispatch in progress.
+/// One dispatch in progress (everything but the data, which handler futures
+/// borrow while the chain's bookkeeping changes).
 struct Chain<'a> {
     slot: &'a HookSlot,
     context: &'a HookContext,
-    data: Value,
     check: Option<Check<'a>>,
     budget: Duration,
-    start: Instant,
     deadline: Instant,
-    /// The last time read: the end of the previous handler.
+    /// The last time read: the end of the previous attempt or backoff.
     now: Instant,
+    /// When the current handler's first attempt started.
+    started: Instant,
     receipts: Vec<HookReceipt>,
     blocked: Option<BlockedBy>,
     stopped: Option<StoppedBy>,
@@ -309,108 +355,90 @@ impl Failure {
     }
 }
 
-impl Chain<'_> {
-    async fn step(&mut self, entry: &HandlerEntry) {
+type AttemptResult = Result<HookAction, Failure>;
+
+/// How a handler's first call went, when it was not a plain continue.
+enum Step<'d> {
+    /// A result known at once.
+    Done(AttemptResult),
+    /// A future to wait for.
+    Unfinished(Unfinished<'d>),
+}
+
+enum Unfinished<'d> {
+    Pending(HandlerFuture<'d>),
+    Failed(Failure),
+}
+
+/// Calls a handler, catching a panic in the call itself.
+#[inline]
+fn call_handler<'d>(
+    entry: &'d HandlerEntry,
+    call: HookCall<'d>,
+) -> Result<HandlerFuture<'d>, Failure> {
+    // The closure writes its result in place and returns `()`, so the future
+    // is not copied through `catch_unwind`'s return value.
+    let mut future = None;
+    match catch_unwind(AssertUnwindSafe(|| future = Some(entry.handler.call(call)))) {
+        Ok(()) => future.ok_or_else(|| Failure::error("the handler returned no future")),
+        Err(payload) => Err(Failure::panic(panic_message(&*payload))),
+    }
+}
+
+impl<'a> Chain<'a> {
+    #[inline]
+    fn call<'d>(&self, entry: &'d HandlerEntry, data: &'d Value, attempt: u32) -> HookCall<'d>
+    where
+        'a: 'd,
+    {
+        let slot: &'a HookSlot = self.slot;
+        HookCall::new(&slot.name, &entry.plugin, self.context, data)
+            .with_handler(entry.id)
+            .with_attempt(attempt)
+    }
+
+    /// Why the next handler cannot run, if it cannot.
+    #[inline]
+    fn skip_reason(&self) -> Option<SkipReason> {
         if self.blocked.is_some() {
-            return self.skip(entry, SkipReason::Blocked);
+            Some(SkipReason::Blocked)
+        } else if self.stopped.is_some() {
+            Some(SkipReason::Stopped)
+        } else if self.now >= self.deadline {
+            Some(SkipReason::Budget)
+        } else {
+            None
         }
-        if self.stopped.is_some() {
-            return self.skip(entry, SkipReason::Stopped);
-        }
-        if self.now >= self.deadline {
-            return self.skip(entry, SkipReason::Budget);
-        }
-        let started = self.now;
-        let (result, attempts) = self.run_attempts(entry).await;
-        let duration = self.now.saturating_duration_since(started);
-        let outcome = result.and_then(|action| self.take_action(entry, action));
-        let (status, error, changed_fields) = match outcome {
-            Ok(Taken::Continued(changed)) => (ReceiptStatus::Ok, None, changed),
-            Ok(Taken::Blocked) => (ReceiptStatus::Blocked, None, Vec::new()),
-            Err(failure) => {
-                if entry.fail_policy == FailPolicy::Closed {
-                    self.stopped = Some(StoppedBy {
-                        plugin: Arc::clone(&entry.plugin),
-                        handler: entry.id,
-                        status: failure.status,
-                        error: failure.message.clone(),
-                    });
-                }
-                (failure.status, Some(failure.message), Vec::new())
-            }
-        };
-        self.receipts.push(HookReceipt {
-            plugin: Arc::clone(&entry.plugin),
-            hook: Arc::clone(&self.slot.name),
-            handler: entry.id,
-            execution_id: self.context.execution_id(),
-            status,
-            attempts,
-            duration,
-            error,
-            changed_fields,
-            skip_reason: None,
-        });
     }
 
-    fn skip(&mut self, entry: &HandlerEntry, reason: SkipReason) {
-        let why = match (reason, &self.blocked, &self.stopped) {
-            (SkipReason::Blocked, Some(by), _) => {
-                format!("not run: `{}` blocked the chain", by.plugin)
-            }
-            (SkipReason::Stopped, _, Some(by)) => {
-                format!(
-                    "not run: fail-closed `{}` failed ({}) and stopped the chain",
-                    by.plugin, by.status
-                )
-            }
-            _ => format!(
-                "not run: the chain budget of {} was spent before its turn",
-                Ms(self.budget)
-            ),
-        };
-        self.receipts.push(HookReceipt {
-            plugin: Arc::clone(&entry.plugin),
-            hook: Arc::clone(&self.slot.name),
-            handler: entry.id,
-            execution_id: self.context.execution_id(),
-            status: ReceiptStatus::Skipped,
-            attempts: 0,
-            duration: Duration::ZERO,
-            error: Some(why),
-            changed_fields: Vec::new(),
-            skip_reason: Some(reason),
-        });
-    }
-
-    /// Runs the attempts of one handler; leaves `self.now` at their end.
-    async fn run_attempts(&mut self, entry: &HandlerEntry) -> (Result<HookAction, Failure>, u32) {
+    /// Waits for a pending attempt and makes the retries that are due; leaves
+    /// `self.now` at the end.
+    async fn finish<'d>(
+        &mut self,
+        entry: &'d HandlerEntry,
+        data: &'d Value,
+        first: Unfinished<'d>,
+    ) -> (AttemptResult, u32)
+    where
+        'a: 'd,
+    {
         let mut attempt = 1;
+        let mut current = first;
         loop {
-            let limit = entry
-                .timeout
-                .min(self.deadline.saturating_duration_since(self.now));
-            let call = HookCall::new(&self.slot.name, &entry.plugin, self.context, &self.data)
-                .with_handler(entry.id)
-                .with_attempt(attempt);
-            let result = attempt_once(entry, call, self.now + limit).await;
-            self.now = Instant::now();
-            let mut failure = match result {
-                Ok(action) => return (Ok(action), attempt),
-                Err(Attempt::Failed(failure)) => failure,
-                Err(Attempt::TimedOut) => Failure {
-                    status: ReceiptStatus::Timeout,
-                    message: if limit < entry.timeout {
-                        format!(
-                            "timed out after {}: the chain budget of {} had only that much left (handler timeout {})",
-                            Ms(limit),
-                            Ms(self.budget),
-                            Ms(entry.timeout)
-                        )
-                    } else {
-                        format!("timed out after {}", Ms(limit))
-                    },
-                },
+            let mut failure = match current {
+                Unfinished::Failed(failure) => failure,
+                Unfinished::Pending(future) => {
+                    let limit = entry
+                        .timeout
+                        .min(self.deadline.saturating_duration_since(self.now));
+                    let waited = wait(future, self.now + limit).await;
+                    self.now = Instant::now();
+                    match waited {
+                        Ok(action) => return (Ok(action), attempt),
+                        Err(Waited::Failed(failure)) => failure,
+                        Err(Waited::TimedOut) => self.timed_out(entry, limit),
+                    }
+                }
             };
             if attempt > entry.retries {
                 if entry.retries > 0 {
@@ -442,15 +470,155 @@ impl Chain<'_> {
                 self.now = Instant::now();
             }
             attempt += 1;
+            current = match call_handler(entry, self.call(entry, data, attempt)) {
+                Ok(mut future) => match future.take_ready() {
+                    None => Unfinished::Pending(future),
+                    Some(result) => {
+                        self.now = Instant::now();
+                        match result {
+                            Ok(action) => return (Ok(action), attempt),
+                            Err(error) => Unfinished::Failed(Failure::error(error.message())),
+                        }
+                    }
+                },
+                Err(failure) => {
+                    self.now = Instant::now();
+                    Unfinished::Failed(failure)
+                }
+            };
         }
     }
 
+    fn timed_out(&self, entry: &HandlerEntry, limit: Duration) -> Failure {
+        let message = if limit < entry.timeout {
+            format!(
+                "timed out after {}: the chain budget of {} had only that much left (handler timeout {})",
+                Ms(limit),
+                Ms(self.budget),
+                Ms(entry.timeout)
+            )
+        } else {
+            format!("timed out after {}", Ms(limit))
+        };
+        Failure {
+            status: ReceiptStatus::Timeout,
+            message,
+        }
+    }
+
+    /// Applies what the handler's last attempt returned and writes its receipt.
+    #[inline]
+    fn record(
+        &mut self,
+        entry: &HandlerEntry,
+        data: &mut Value,
+        result: AttemptResult,
+        attempts: u32,
+    ) {
+        let duration = self.now.saturating_duration_since(self.started);
+        let (status, error, changed_fields) = match result {
+            Ok(HookAction::Continue { patch: None }) => (ReceiptStatus::Ok, None, Vec::new()),
+            other => self.settle(entry, data, other),
+        };
+        self.receipts.push(HookReceipt {
+            plugin: Arc::clone(&entry.plugin),
+            hook: Arc::clone(&self.slot.name),
+            handler: entry.id,
+            execution_id: self.context.execution_id(),
+            status,
+            attempts,
+            duration,
+            error,
+            changed_fields,
+            skip_reason: None,
+        });
+    }
+
+    /// The receipt of a plain continue.
+    #[inline]
+    fn record_continue(&mut self, entry: &HandlerEntry) {
+        self.receipts.push(HookReceipt {
+            plugin: Arc::clone(&entry.plugin),
+            hook: Arc::clone(&self.slot.name),
+            handler: entry.id,
+            execution_id: self.context.execution_id(),
+            status: ReceiptStatus::Ok,
+            attempts: 1,
+            duration: self.now.saturating_duration_since(self.started),
+            error: None,
+            changed_fields: Vec::new(),
+            skip_reason: None,
+        });
+    }
+
+    /// Everything but a plain continue: patches, blocks, failures and the
+    /// failure policy.
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        entry: &HandlerEntry,
+        data: &mut Value,
+        result: AttemptResult,
+    ) -> (ReceiptStatus, Option<String>, Vec<String>) {
+        match result.and_then(|action| self.take_action(entry, data, action)) {
+            Ok(Taken::Continued(changed)) => (ReceiptStatus::Ok, None, changed),
+            Ok(Taken::Blocked) => (ReceiptStatus::Blocked, None, Vec::new()),
+            Err(failure) => {
+                if entry.fail_policy == FailPolicy::Closed {
+                    self.stopped = Some(StoppedBy {
+                        plugin: Arc::clone(&entry.plugin),
+                        handler: entry.id,
+                        status: failure.status,
+                        error: failure.message.clone(),
+                    });
+                }
+                (failure.status, Some(failure.message), Vec::new())
+            }
+        }
+    }
+
+    #[cold]
+    fn skip(&mut self, entry: &HandlerEntry, reason: SkipReason) {
+        let why = match (reason, &self.blocked, &self.stopped) {
+            (SkipReason::Blocked, Some(by), _) => {
+                format!("not run: `{}` blocked the chain", by.plugin)
+            }
+            (SkipReason::Stopped, _, Some(by)) => {
+                format!(
+                    "not run: fail-closed `{}` failed ({}) and stopped the chain",
+                    by.plugin, by.status
+                )
+            }
+            _ => format!(
+                "not run: the chain budget of {} was spent before its turn",
+                Ms(self.budget)
+            ),
+        };
+        self.receipts.push(HookReceipt {
+            plugin: Arc::clone(&entry.plugin),
+            hook: Arc::clone(&self.slot.name),
+            handler: entry.id,
+            execution_id: self.context.execution_id(),
+            status: ReceiptStatus::Skipped,
+            attempts: 0,
+            duration: Duration::ZERO,
+            error: Some(why),
+            changed_fields: Vec::new(),
+            skip_reason: Some(reason),
+        });
+    }
+
     /// Applies what a handler returned.
-    fn take_action(&mut self, entry: &HandlerEntry, action: HookAction) -> Result<Taken, Failure> {
+    fn take_action(
+        &mut self,
+        entry: &HandlerEntry,
+        data: &mut Value,
+        action: HookAction,
+    ) -> Result<Taken, Failure> {
         match action {
             HookAction::Continue { patch: None } => Ok(Taken::Continued(Vec::new())),
             HookAction::Continue { patch: Some(patch) } => self
-                .apply_patch(&patch)
+                .apply_patch(data, &patch)
                 .map(Taken::Continued)
                 .map_err(Failure::rejected),
             HookAction::Block { reason } if self.slot.spec.can_block => {
@@ -472,8 +640,8 @@ impl Chain<'_> {
     }
 
     /// Checks and applies a patch; returns the changed pointers.
-    fn apply_patch(&mut self, patch: &Value) -> Result<Vec<String>, String> {
-        let report = analyze(&self.data, patch, &self.slot.mutable);
+    fn apply_patch(&self, data: &mut Value, patch: &Value) -> Result<Vec<String>, String> {
+        let report = analyze(data, patch, &self.slot.mutable);
         if !report.violations.is_empty() {
             return Err(describe_violations(&self.slot.spec, &report.violations));
         }
@@ -481,16 +649,16 @@ impl Chain<'_> {
             return Ok(report.changed);
         }
         match self.check {
-            None => apply(&mut self.data, patch),
+            None => apply(data, patch),
             Some(check) => {
-                let mut next = self.data.clone();
+                let mut next = data.clone();
                 apply(&mut next, patch);
                 check(&next).map_err(|e| {
                     format!(
                         "the patch would leave data the host cannot use: {e}; patch not applied"
                     )
                 })?;
-                self.data = next;
+                *data = next;
             }
         }
         Ok(report.changed)
@@ -526,45 +694,34 @@ fn describe_violations(spec: &HookSpec, violations: &[String]) -> String {
     }
 }
 
-enum Attempt {
+enum Waited {
     Failed(Failure),
     TimedOut,
 }
 
-/// One attempt: call, poll once, and only if that is pending, wait under a
-/// timer until `deadline`.
-async fn attempt_once(
-    entry: &HandlerEntry,
-    call: HookCall<'_>,
-    deadline: Instant,
-) -> Result<HookAction, Attempt> {
-    let mut future = match catch_unwind(AssertUnwindSafe(|| entry.handler.call(call))) {
-        Ok(future) => future,
-        Err(payload) => return Err(Attempt::Failed(Failure::panic(panic_message(&*payload)))),
-    };
-    if let Some(result) = future.take_ready() {
-        return result.map_err(|e| Attempt::Failed(Failure::error(e.message())));
-    }
+/// Waits for a pending handler future: polls it once, and only if that is
+/// still pending, arms a timer for `deadline`.
+async fn wait(future: HandlerFuture<'_>, deadline: Instant) -> Result<HookAction, Waited> {
     let mut future = CatchUnwind(future);
     let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await;
     let finished = match first {
         Poll::Ready(finished) => finished,
         Poll::Pending => {
             if Handle::try_current().is_err() {
-                return Err(Attempt::Failed(Failure::error(
+                return Err(Waited::Failed(Failure::error(
                     "the handler awaits, but no Tokio runtime is running to time it",
                 )));
             }
             match tokio::time::timeout_at(deadline, future).await {
                 Ok(finished) => finished,
-                Err(_) => return Err(Attempt::TimedOut),
+                Err(_) => return Err(Waited::TimedOut),
             }
         }
     };
     match finished {
         Ok(Ok(action)) => Ok(action),
-        Ok(Err(error)) => Err(Attempt::Failed(Failure::error(error.message()))),
-        Err(message) => Err(Attempt::Failed(Failure::panic(message))),
+        Ok(Err(error)) => Err(Waited::Failed(Failure::error(error.message()))),
+        Err(message) => Err(Waited::Failed(Failure::panic(message))),
     }
 }
 

@@ -113,15 +113,29 @@ pub struct HandlerFuture<'a> {
 }
 
 enum Inner<'a> {
-    Ready(Option<HandlerResult>),
+    /// `Ok(HookAction::CONTINUE)`, kept as a bare tag: the dispatcher's
+    /// fastest path (nothing to move, nothing to drop).
+    Continue,
+    /// Any other known result, boxed so the future stays small (a patch or a
+    /// block allocates anyway); `None` once taken.
+    Ready(Option<Box<HandlerResult>>),
     Pending(BoxFuture<'a, HandlerResult>),
 }
 
 impl<'a> HandlerFuture<'a> {
+    /// A future already resolved to `Ok(HookAction::CONTINUE)`.
+    pub const CONTINUE: Self = Self {
+        inner: Inner::Continue,
+    };
+
     /// A result known now: the fast path for handlers that do not await.
+    #[inline]
     pub fn ready(result: HandlerResult) -> Self {
-        Self {
-            inner: Inner::Ready(Some(result)),
+        match result {
+            Ok(HookAction::Continue { patch: None }) => Self::CONTINUE,
+            result => Self {
+                inner: Inner::Ready(Some(Box::new(result))),
+            },
         }
     }
 
@@ -139,10 +153,17 @@ impl<'a> HandlerFuture<'a> {
         }
     }
 
+    /// Whether this is a plain `Ok(HookAction::CONTINUE)` known now.
+    #[inline]
+    pub(crate) fn is_continue(&self) -> bool {
+        matches!(self.inner, Inner::Continue)
+    }
+
     /// Takes the result if it was known when the future was made.
     pub(crate) fn take_ready(&mut self) -> Option<HandlerResult> {
         match &mut self.inner {
-            Inner::Ready(result) => result.take(),
+            Inner::Continue => Some(Ok(HookAction::CONTINUE)),
+            Inner::Ready(result) => result.take().map(|r| *r),
             Inner::Pending(_) => None,
         }
     }
@@ -153,11 +174,18 @@ impl Future for HandlerFuture<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HandlerResult> {
         match &mut self.inner {
-            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| {
-                Err(HandlerError::new(
-                    "handler future polled after it completed",
-                ))
-            })),
+            Inner::Continue => {
+                self.inner = Inner::Ready(None);
+                Poll::Ready(Ok(HookAction::CONTINUE))
+            }
+            Inner::Ready(result) => Poll::Ready(result.take().map_or_else(
+                || {
+                    Err(HandlerError::new(
+                        "handler future polled after it completed",
+                    ))
+                },
+                |result| *result,
+            )),
             Inner::Pending(future) => future.as_mut().poll(cx),
         }
     }
@@ -172,7 +200,7 @@ impl From<HandlerResult> for HandlerFuture<'_> {
 impl fmt::Debug for HandlerFuture<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.inner {
-            Inner::Ready(_) => "HandlerFuture::Ready",
+            Inner::Continue | Inner::Ready(_) => "HandlerFuture::Ready",
             Inner::Pending(_) => "HandlerFuture::Pending",
         })
     }
@@ -239,6 +267,7 @@ impl<F> HookHandler for FnHandler<F>
 where
     F: Fn(HookCall<'_>) -> HandlerResult + Send + Sync + 'static,
 {
+    #[inline]
     fn call<'a>(&'a self, call: HookCall<'a>) -> HandlerFuture<'a> {
         HandlerFuture::ready((self.f)(call))
     }

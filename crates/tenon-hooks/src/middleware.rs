@@ -1,16 +1,4 @@
-//! [`Pipeline`]: ordered middleware layers around a core [`Endpoint`],
-//! tower-style but with layers that plugins add and remove at run time.
-//!
-//! A [`Middleware`] gets the request and a [`Next`] (the rest of the
-//! pipeline). It may change the request before calling `next.run(request)`,
-//! change the response after, or answer itself without calling `next` at all
-//! (short-circuit). The response type is the caller's: use a `Result` to let
-//! layers fail.
-//!
-//! Layers run outermost first in the same order as hook handlers: priority
-//! descending, then plugin id, then the order they were added. Calls run on
-//! the snapshot of layers they started with; adding or removing a layer
-//! affects the next call.
+//! [`Pipeline`]: ordered middleware layers around a core endpoint.
 
 use std::fmt;
 use std::future::Future;
@@ -104,7 +92,20 @@ struct PipelineInner<Req, Res> {
     next_id: Mutex<u64>,
 }
 
-/// Ordered layers around a core endpoint (see the [module documentation](self)).
+/// Ordered middleware layers around a core [`Endpoint`], tower-style but with
+/// layers that plugins add and remove at run time.
+///
+/// A [`Middleware`] gets the request and a [`Next`] (the rest of the
+/// pipeline). It may change the request before calling `next.run(request)`,
+/// change the response after, or answer itself without calling `next` at all
+/// (short-circuit). The response type is the caller's: use a `Result` to let
+/// layers fail.
+///
+/// Layers run outermost first in the same order as hook handlers: priority
+/// descending, then plugin id, then the order they were added. Calls run on
+/// the snapshot of layers they started with; adding or removing a layer
+/// affects the next call.
+///
 /// Cheap to clone (clones share layers).
 ///
 /// ```

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -108,7 +109,42 @@ pub(crate) struct HookSlot {
     pub(crate) handlers: ArcSwap<Vec<HandlerEntry>>,
 }
 
-type HookMap = HashMap<Arc<str>, Arc<HookSlot>>;
+type HookMap = HashMap<Arc<str>, Arc<HookSlot>, BuildHasherDefault<NameHasher>>;
+
+/// FxHash (rustc's hasher) for hook names: every dispatch by name hashes one,
+/// and names are declared by the host, not chosen by an attacker, so a fast
+/// unkeyed hash is safe here.
+#[derive(Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut tail = [0; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 struct Inner {
     hooks: ArcSwap<HookMap>,
@@ -167,7 +203,7 @@ impl HookRegistry {
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                hooks: ArcSwap::from_pointee(HashMap::new()),
+                hooks: ArcSwap::from_pointee(HookMap::default()),
                 writer: Mutex::new(Writer::default()),
             }),
         }

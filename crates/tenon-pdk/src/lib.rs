@@ -137,6 +137,8 @@ pub mod host;
 pub mod json;
 mod plugin;
 mod sys;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 
 pub use config::Config;
 pub use error::{Error, HostError};

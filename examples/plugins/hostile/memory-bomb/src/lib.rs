@@ -11,6 +11,7 @@
 //! - `call("ping")`: `pong`.
 
 use std::hint::black_box;
+use std::io::Write;
 
 use tenon_pdk::{Config, Error, HookAction, HookContext, HookData, Plugin, json};
 
@@ -61,7 +62,15 @@ impl Plugin for MemoryBomb {
     fn call(&mut self, function: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         match function {
             "grow" => grow_forever(),
-            "grow-raw" => json::encode(&tenon_pdk::serde_json::json!({"pages": grow_raw()})),
+            "grow-raw" => {
+                // The answer's buffer is allocated first: once memory is
+                // exhausted, the allocator has nothing left to give.
+                let mut answer = Vec::with_capacity(64);
+                let pages = grow_raw();
+                write!(answer, "{{\"pages\":{pages}}}")
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                Ok(answer)
+            }
             "alloc" => {
                 let mib: usize = json::decode(input)?;
                 let block = touched_block(mib.saturating_mul(MIB));
