@@ -108,6 +108,10 @@ struct Inner {
 ///
 /// Handlers that await need a Tokio runtime with time enabled (timeouts and
 /// backoff use Tokio's timer, so tests can run under paused time).
+///
+/// Dropping a dispatch future before it completes (the host's request was
+/// cancelled) drops the running handler's future too; that dispatch produces
+/// no outcome and no receipts.
 #[derive(Clone)]
 pub struct HookDispatcher {
     inner: Arc<Inner>,
@@ -250,10 +254,10 @@ impl HookDispatcher {
                 continue;
             }
             chain.started = chain.now;
-            // The common case, a handler that answers when called, stays out of
-            // the async machinery: no nested futures, no timer.
+            // A handler that answers when called stays out of the async
+            // machinery (no nested futures, no timer); one that answers a plain
+            // continue does not even move a result around.
             let step = match call_handler(entry, chain.call(entry, &data, 1)) {
-                // The common case: answered at once with a plain continue.
                 Ok(future) if future.is_continue() => {
                     chain.now = Instant::now();
                     chain.record_continue(entry);
@@ -515,11 +519,29 @@ impl<'a> Chain<'a> {
         result: AttemptResult,
         attempts: u32,
     ) {
-        let duration = self.now.saturating_duration_since(self.started);
         let (status, error, changed_fields) = match result {
             Ok(HookAction::Continue { patch: None }) => (ReceiptStatus::Ok, None, Vec::new()),
             other => self.settle(entry, data, other),
         };
+        self.push_receipt(entry, status, attempts, error, changed_fields);
+    }
+
+    /// The receipt of a plain continue.
+    #[inline]
+    fn record_continue(&mut self, entry: &HandlerEntry) {
+        self.push_receipt(entry, ReceiptStatus::Ok, 1, None, Vec::new());
+    }
+
+    /// The receipt of a handler that ran, from its first attempt to `now`.
+    #[inline]
+    fn push_receipt(
+        &mut self,
+        entry: &HandlerEntry,
+        status: ReceiptStatus,
+        attempts: u32,
+        error: Option<String>,
+        changed_fields: Vec<String>,
+    ) {
         self.receipts.push(HookReceipt {
             plugin: Arc::clone(&entry.plugin),
             hook: Arc::clone(&self.slot.name),
@@ -527,26 +549,9 @@ impl<'a> Chain<'a> {
             execution_id: self.context.execution_id(),
             status,
             attempts,
-            duration,
+            duration: self.now.saturating_duration_since(self.started),
             error,
             changed_fields,
-            skip_reason: None,
-        });
-    }
-
-    /// The receipt of a plain continue.
-    #[inline]
-    fn record_continue(&mut self, entry: &HandlerEntry) {
-        self.receipts.push(HookReceipt {
-            plugin: Arc::clone(&entry.plugin),
-            hook: Arc::clone(&self.slot.name),
-            handler: entry.id,
-            execution_id: self.context.execution_id(),
-            status: ReceiptStatus::Ok,
-            attempts: 1,
-            duration: self.now.saturating_duration_since(self.started),
-            error: None,
-            changed_fields: Vec::new(),
             skip_reason: None,
         });
     }

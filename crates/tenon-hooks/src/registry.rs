@@ -28,6 +28,12 @@ use crate::{HookError, HookHandler, HookSpec};
 pub struct HandlerId(pub(crate) u64);
 
 impl HandlerId {
+    /// An id from its number, for receipts read back from storage and for
+    /// tests. Ids mean something only to the registry that issued them.
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+
     /// The number behind the id.
     pub const fn get(self) -> u64 {
         self.0
