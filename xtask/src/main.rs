@@ -16,7 +16,9 @@ cargo xtask <task>
 Tasks:
   demo [DIR]      Tenon's main job: a host that builds, installs and runs the example
                   plugins on a fresh SQLite registry (in DIR, default target/demo)
-  ci              what CI runs: format check, clippy (warnings denied), then `test`
+  ci              what CI runs: format check, clippy (warnings denied), dependency
+                  policy (cargo-deny: bans, licences, sources), then `test`
+  deny            check the dependency policy in deny.toml (installs cargo-deny if missing)
   test            build what the tests need, then run every test of the workspace
   build-plugins [--release|--debug] [--locked]
                   build the example and hostile plugins into target/plugins/<name>/
@@ -32,6 +34,7 @@ fn main() -> Result<()> {
     match task {
         "demo" => demo(rest),
         "ci" => ci(),
+        "deny" => deny(),
         "test" => test(rest),
         "fmt" => cargo(&["fmt", "--all"]),
         "fuzz" => fuzz::fuzz(rest),
@@ -62,7 +65,7 @@ fn demo(extra: &[String]) -> Result<()> {
 fn ci() -> Result<()> {
     step("format check");
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&plugins::fmt_check_args())?;
+    plugins::fmt_check(&root())?;
     step("clippy");
     cargo(&[
         "clippy",
@@ -74,7 +77,24 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&plugins::clippy_args())?;
+    deny()?;
     test(&[])
+}
+
+/// `cargo deny check bans licenses sources` (advisories need GitHub, which
+/// CI machines cannot reach). Installs cargo-deny first when it is missing.
+fn deny() -> Result<()> {
+    step("dependency policy (cargo-deny)");
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let installed = Command::new(&program)
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        eprintln!("cargo-deny is not installed; installing it from crates.io (once)");
+        cargo(&["install", "cargo-deny", "--locked"])?;
+    }
+    cargo(&["deny", "check", "bans", "licenses", "sources"])
 }
 
 fn test(extra: &[String]) -> Result<()> {
