@@ -533,7 +533,9 @@ impl<'a> Chain<'a> {
     }
 
     /// The receipt of a handler that ran, from its first attempt to `now`.
-    #[inline]
+    // Always inlined: out of line, its arguments go through memory on the
+    // hottest path (about 35 more instructions per handler).
+    #[inline(always)]
     fn push_receipt(
         &mut self,
         entry: &HandlerEntry,
