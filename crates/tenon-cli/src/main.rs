@@ -1,35 +1,94 @@
 //! `tenon`: the command line for Tenon's operators and plugin authors.
 //!
+//! Operators install, configure, grant, enable, upgrade, roll back and
+//! diagnose plugins in a registry (SQLite by default, PostgreSQL for
+//! fleets); plugin authors scaffold, build, pack and try plugins. Outside a
+//! host application, `hooks` and `call` run the enabled plugins in a
+//! built-in generic host.
+//!
 //! Exit codes: 0 success; 1 the operation failed (an invalid manifest, a
-//! conflict, a refused transition); 2 a usage or IO error.
+//! conflict, a refused transition, missing config, permissions not
+//! granted, an unknown plugin, a corrupt archive); 2 a usage, IO or
+//! environment error (bad flags, an unreadable file, an unreachable
+//! registry). Every command that prints data takes `--format json`, whose
+//! shapes are documented in docs/cli.md.
 
 mod commands;
 mod exit;
+mod output;
+mod session;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::commands::{author, config, events, hooks, lifecycle, plugins};
+use crate::exit::{CommandResult, Failure};
+pub(crate) use crate::output::Format;
+use crate::session::GlobalArgs;
 
 /// Install, configure, run and diagnose Tenon plugins.
 #[derive(Debug, Parser)]
-#[command(name = "tenon", version, about, propagate_version = true)]
+#[command(
+    name = "tenon",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit status: 0 success, 1 the operation failed or was refused, 2 usage, IO or environment error.\nJSON output (--format json) is documented in docs/cli.md."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
-/// Output format of commands that print data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum Format {
-    /// Text for people.
-    #[default]
-    Human,
-    /// Stable JSON for programs.
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a new plugin project that builds and passes its own test.
+    New(author::NewArgs),
+    /// Build a plugin project to WebAssembly and assemble an installable
+    /// plugin directory.
+    Build(author::BuildArgs),
+    /// Make a package archive (.tenon) of a plugin, optionally signed.
+    Pack(author::PackArgs),
+    /// Make an ed25519 key for signing packages (`pack --sign`).
+    Keygen(author::KeygenArgs),
+    /// Install a plugin from a directory, a project or a package archive.
+    Install(plugins::InstallArgs),
+    /// List the installed plugins.
+    List,
+    /// Show a plugin: manifest summary, state, versions, permissions
+    /// declared and granted, config keys, last error.
+    Info(plugins::InfoArgs),
+    /// Read and change a plugin's config (secrets are never shown).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Grant the permissions a plugin version declares.
+    #[command(disable_version_flag = true)]
+    Grant(lifecycle::GrantArgs),
+    /// Enable (activate) a plugin, its dependencies first.
+    Enable(lifecycle::EnableArgs),
+    /// Disable (deactivate) a plugin.
+    Disable(lifecycle::DisableArgs),
+    /// Install a new version of an installed plugin and make it current.
+    Upgrade(plugins::UpgradeArgs),
+    /// Go back to an earlier installed version.
+    Rollback(lifecycle::RollbackArgs),
+    /// Remove a plugin that is not active.
+    Uninstall(lifecycle::UninstallArgs),
+    /// See the host's hooks and their handlers, and dispatch a hook.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
+    /// Call a function an enabled plugin exports.
+    Call(hooks::CallArgs),
+    /// Show the event log (lifecycle changes, hook receipts, denials…).
+    Events(events::EventsArgs),
+    /// Statistics per plugin from the stored hook receipts.
+    Stats(events::StatsArgs),
+    /// Check every plugin and the registry; exit 1 when something needs
+    /// attention.
+    Doctor,
     /// Validate, convert and describe plugin manifests.
     #[command(subcommand)]
     Manifest(commands::manifest::ManifestCommand),
@@ -40,12 +99,62 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Manifest(command) => commands::manifest::run(command),
-        Command::Resolve(args) => commands::resolve::run(args),
-    };
-    match result {
+    init_logging();
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
+}
+
+/// Log lines (the engine's warnings, plugin logs) go to stderr, filtered by
+/// `TENON_LOG` (`warn` by default; `info`, `debug`, or per target).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(output::stderr_colour())
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli) -> CommandResult {
+    let global = &cli.global;
+    let output = global.output();
+    match cli.command {
+        Command::New(args) => author::new(args, &output),
+        Command::Build(args) => author::build(args, &output),
+        Command::Pack(args) => author::pack(args, &output),
+        Command::Keygen(args) => author::keygen(args, &output),
+        Command::Install(args) => block_on(plugins::install(args, global)),
+        Command::List => block_on(plugins::list(global)),
+        Command::Info(args) => block_on(plugins::info(args, global)),
+        Command::Config(command) => block_on(config::run(command, global)),
+        Command::Grant(args) => block_on(lifecycle::grant(args, global)),
+        Command::Enable(args) => block_on(lifecycle::enable(args, global)),
+        Command::Disable(args) => block_on(lifecycle::disable(args, global)),
+        Command::Upgrade(args) => block_on(plugins::upgrade(args, global)),
+        Command::Rollback(args) => block_on(lifecycle::rollback(args, global)),
+        Command::Uninstall(args) => block_on(lifecycle::uninstall(args, global)),
+        Command::Hooks(command) => block_on(hooks::run(command, global)),
+        Command::Call(args) => block_on(hooks::call(args, global)),
+        Command::Events(args) => block_on(events::events(args, global)),
+        Command::Stats(args) => block_on(events::stats(args, global)),
+        Command::Doctor => block_on(plugins::doctor(global)),
+        Command::Manifest(command) => commands::manifest::run(command, global.format),
+        Command::Resolve(args) => commands::resolve::run(args, global.format),
+    }
+}
+
+/// Runs `future` on a multi-threaded runtime (plugins run on its workers).
+fn block_on(future: impl Future<Output = CommandResult>) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(future);
+    // Plugins' blocking work must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }

@@ -15,7 +15,8 @@ use crate::exit::{CommandResult, Failure};
 /// `tenon manifest` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ManifestCommand {
-    /// Check manifests and report every problem.
+    /// Check manifests and report every problem (`--format json`: one JSON
+    /// object per file, one per line).
     ///
     /// Exit status: 0 when every file is valid (warnings allowed), 1 when any
     /// is invalid, 2 on a usage or IO error (the other files are still
@@ -24,9 +25,6 @@ pub(crate) enum ManifestCommand {
         /// Manifest files (`tenon.toml`, `tenon.json`, `tenon.yaml`).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Output format: `human` lines, or one JSON object per file.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
         #[command(flatten)]
         input: InputArgs,
         #[command(flatten)]
@@ -119,14 +117,11 @@ fn parse_version(text: &str) -> Result<Version, String> {
 }
 
 /// Runs a `tenon manifest` subcommand.
-pub(crate) fn run(command: ManifestCommand) -> CommandResult {
+pub(crate) fn run(command: ManifestCommand, format: Format) -> CommandResult {
     match command {
-        ManifestCommand::Validate {
-            paths,
-            format,
-            input,
-            host,
-        } => validate(&paths, format, input.input_format, &host.context()),
+        ManifestCommand::Validate { paths, input, host } => {
+            validate(&paths, format, input.input_format, &host.context())
+        }
         ManifestCommand::Schema => {
             let schema = tenon_manifest::manifest_json_schema();
             let text =

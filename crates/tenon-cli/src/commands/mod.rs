@@ -1,4 +1,75 @@
-//! One module per top-level command.
+//! One module per top-level command (or group of related commands).
 
+pub(crate) mod author;
+pub(crate) mod config;
+pub(crate) mod events;
+pub(crate) mod hooks;
+pub(crate) mod lifecycle;
 pub(crate) mod manifest;
+pub(crate) mod plugins;
 pub(crate) mod resolve;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A timestamp as RFC 3339 text (UTC), as every JSON output shows it.
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// A shorter timestamp for tables: `2026-11-22 23:35:02`.
+pub(crate) fn short_timestamp(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// Why a plugin last failed, in JSON.
+#[derive(Debug, Serialize)]
+pub(crate) struct LastErrorJson {
+    /// A stable cause (`load_failed`, `crash_loop`, `config` …).
+    pub(crate) code: String,
+    /// The message.
+    pub(crate) message: String,
+}
+
+impl From<&tenon_registry::LastError> for LastErrorJson {
+    fn from(error: &tenon_registry::LastError) -> Self {
+        Self {
+            code: error.code.clone(),
+            message: error.message.clone(),
+        }
+    }
+}
+
+/// `n thing` or `n things`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Items joined with `, `, or `none`.
+pub(crate) fn list_or_none<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

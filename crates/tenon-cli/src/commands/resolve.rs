@@ -57,17 +57,15 @@ pub(crate) struct ResolveArgs {
     /// needs are removed (without it they stay).
     #[arg(long)]
     prune: bool,
-    /// Output format: a table, or JSON.
-    #[arg(long, value_enum, default_value_t)]
-    format: Format,
     /// What to resolve: publisher/name@REQ (`acme/a@^1.2`); without @REQ
     /// any version.
     #[arg(value_name = "ID@REQ")]
     requirements: Vec<Requirement>,
 }
 
-/// Runs `tenon resolve`.
-pub(crate) fn run(args: ResolveArgs) -> CommandResult {
+/// Runs `tenon resolve`, printing the plan as a table or (`format` JSON)
+/// as JSON.
+pub(crate) fn run(args: ResolveArgs, format: Format) -> CommandResult {
     let index: Index = read_json(&args.index, "index")?;
     let installed: BTreeMap<PluginId, Version> = match &args.installed {
         Some(path) => read_json(path, "installed")?,
@@ -86,7 +84,7 @@ pub(crate) fn run(args: ResolveArgs) -> CommandResult {
             prune: args.prune,
         },
     };
-    match (resolve(&index, &request), args.format) {
+    match (resolve(&index, &request), format) {
         (Ok(resolution), Format::Json) => {
             print_json(&json!({
                 "ok": true,
