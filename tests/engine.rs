@@ -149,7 +149,7 @@ async fn the_full_lifecycle_with_config_gating() {
     assert!(!after.is_blocked(), "a disabled plugin's hooks are gone");
 
     engine
-        .uninstall(&moderator, UninstallOptions { purge_data: false })
+        .uninstall(&moderator, UninstallOptions::default())
         .await
         .expect("uninstalls");
     let missing = engine.record(&moderator).await.expect_err("gone");
@@ -395,6 +395,15 @@ async fn dependencies_activate_first_and_guard_deactivation() {
         "{missing}"
     );
     assert!(missing.to_string().contains("acme/core"), "{missing}");
+
+    // Offered together, they resolve against each other and install in order.
+    let together = engine.for_tenant("together").await.expect("a tenant");
+    let reports = together
+        .install_all(&[InstallSource::path(&app), InstallSource::path(&core)])
+        .await
+        .expect("installs both");
+    let order: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(order, ["acme/core", "acme/app"]);
 
     engine.install(core.as_path()).await.expect("installs core");
     engine.install(app.as_path()).await.expect("installs app");
@@ -685,4 +694,52 @@ async fn archives_install_and_bad_ones_are_refused() {
         1,
         "nothing else was stored"
     );
+}
+
+#[tokio::test]
+async fn uninstall_keeps_data_for_a_reinstall_unless_purged() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let counter = id("tenon-examples/counter");
+    let install_and_count = async || {
+        engine
+            .install(plugin("counter").dir.as_path())
+            .await
+            .expect("installs");
+        engine
+            .grant(&counter, GrantRequest::all("op"))
+            .await
+            .unwrap();
+        engine.enable(&counter).await.unwrap();
+        let counts = engine.call(&counter, "count", b"").await.unwrap();
+        engine
+            .disable(&counter, DisableOptions::default())
+            .await
+            .unwrap();
+        serde_json::from_slice::<Value>(&counts).unwrap()
+    };
+    assert_eq!(install_and_count().await, json!({}));
+    engine.enable(&counter).await.unwrap();
+    engine
+        .dispatch("model.pre_call", &context(), json!({"model": "m"}))
+        .await
+        .unwrap();
+    engine
+        .disable(&counter, DisableOptions::default())
+        .await
+        .unwrap();
+    engine
+        .uninstall(&counter, UninstallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        install_and_count().await,
+        json!({"model.pre_call": 1}),
+        "KV was kept"
+    );
+    engine
+        .uninstall(&counter, UninstallOptions::purge_all())
+        .await
+        .unwrap();
+    assert_eq!(install_and_count().await, json!({}), "KV was purged");
 }

@@ -107,12 +107,31 @@ pub struct DisableOptions {
     pub cascade: bool,
 }
 
-/// How to uninstall.
+/// How to uninstall. The plugin's versions and modules always go; what it
+/// leaves behind is kept (so that reinstalling finds it) unless purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UninstallOptions {
-    /// Also delete the plugin's config, KV, grants, events and data files.
-    /// Without it they are kept, so that reinstalling finds them.
+    /// Delete everything it left: config and grants, KV, events, data files.
     pub purge_data: bool,
+    /// Delete its config and grants.
+    pub purge_config: bool,
+    /// Delete its KV entries.
+    pub purge_kv: bool,
+    /// Delete its events.
+    pub purge_events: bool,
+    /// Delete its data files (the directories its filesystem permissions
+    /// name).
+    pub purge_files: bool,
+}
+
+impl UninstallOptions {
+    /// Purges everything the plugin left.
+    pub fn purge_all() -> Self {
+        Self {
+            purge_data: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// The bus topic announcing that a plugin entered `state`.
@@ -212,6 +231,48 @@ impl PluginEngine {
         self.install_candidate(candidate).await
     }
 
+    /// Installs several plugins that may depend on each other: they are
+    /// resolved together with what is installed (each is "offered" to the
+    /// others) and installed in dependency order. Nothing is installed when
+    /// any of them is refused.
+    pub async fn install_all(&self, sources: &[InstallSource]) -> Result<Vec<InstallReport>> {
+        let _ops = self.tenant.ops.lock().await;
+        let mut candidates = Vec::new();
+        for source in sources {
+            let candidate = self.read_source(source).await?;
+            self.check_runtime(&candidate.manifest)?;
+            let id = &candidate.manifest.plugin.id;
+            if let Some(existing) = self.shared.store.get_plugin(&self.tenant.id, id).await? {
+                return Err(EngineError::AlreadyInstalled {
+                    id: id.clone(),
+                    version: existing.version,
+                });
+            }
+            candidates.push(candidate);
+        }
+        let Some(first) = candidates.first() else {
+            return Ok(Vec::new());
+        };
+        let manifests: Vec<&Manifest> = candidates.iter().map(|c| &c.manifest).collect();
+        let resolution = self.resolve_with(&manifests).await.map_err(|explanation| {
+            EngineError::Dependencies {
+                id: first.manifest.plugin.id.clone(),
+                explanation,
+            }
+        })?;
+        let mut reports = Vec::new();
+        for selected in &resolution.order {
+            if let Some(at) = candidates
+                .iter()
+                .position(|c| c.manifest.plugin.id == selected.id)
+            {
+                let candidate = candidates.remove(at);
+                reports.push(self.store_candidate(candidate, Vec::new()).await?);
+            }
+        }
+        Ok(reports)
+    }
+
     fn check_runtime(&self, manifest: &Manifest) -> Result<()> {
         if self.shared.runtimes.contains_key(&manifest.runtime.kind) {
             return Ok(());
@@ -245,26 +306,32 @@ impl PluginEngine {
         Ok((index, installed))
     }
 
-    /// Checks that `manifest` can join the installed plugins: its engine
-    /// requirement and its dependencies (runtime dependencies must be
-    /// installed at a fitting version, peers present, optional ones are
-    /// noted when missing).
-    async fn check_dependencies(&self, manifest: &Manifest) -> Result<Vec<String>> {
-        let (mut index, mut installed) = self.installed_index().await?;
-        let id = &manifest.plugin.id;
-        installed.remove(id);
-        if let Some(plugin) = index.plugins.get_mut(id) {
-            plugin.versions.clear();
+    /// Resolves `manifests` (each at its exact version) together with the
+    /// installed plugins, keeping those at their versions; the explanation
+    /// of the conflict when there is one.
+    async fn resolve_with(
+        &self,
+        manifests: &[&Manifest],
+    ) -> Result<tenon_resolver::Resolution, String> {
+        let (mut index, mut installed) = self.installed_index().await.map_err(|e| e.to_string())?;
+        let mut requirements = Vec::new();
+        for manifest in manifests {
+            let id = &manifest.plugin.id;
+            installed.remove(id);
+            if let Some(plugin) = index.plugins.get_mut(id) {
+                plugin.versions.clear();
+            }
+            index.insert(
+                id.clone(),
+                manifest.plugin.version.clone(),
+                IndexVersion::from_manifest(manifest),
+            );
+            let exact = VersionReq::parse(&format!("={}", manifest.plugin.version))
+                .expect("an exact requirement parses");
+            requirements.push(Requirement::new(id.clone(), exact));
         }
-        index.insert(
-            id.clone(),
-            manifest.plugin.version.clone(),
-            IndexVersion::from_manifest(manifest),
-        );
-        let exact = VersionReq::parse(&format!("={}", manifest.plugin.version))
-            .expect("an exact requirement parses");
         let request = Request {
-            requirements: vec![Requirement::new(id.clone(), exact)],
+            requirements,
             installed,
             host: HostVersions {
                 api: self.shared.profile.api_versions.clone(),
@@ -276,16 +343,49 @@ impl PluginEngine {
                 prune: false,
             },
         };
-        let resolution = tenon_resolver::resolve(&index, &request).map_err(|error| {
-            EngineError::Dependencies {
-                id: id.clone(),
-                explanation: error.to_string(),
-            }
-        })?;
+        tenon_resolver::resolve(&index, &request).map_err(|error| error.to_string())
+    }
+
+    /// Checks that `manifest` can join the installed plugins: its engine
+    /// requirement and its dependencies (runtime dependencies must be
+    /// installed at a fitting version, peers present, optional ones are
+    /// noted when missing).
+    async fn check_dependencies(&self, manifest: &Manifest) -> Result<Vec<String>> {
+        let resolution = self
+            .resolve_with(&[manifest])
+            .await
+            .map_err(|explanation| EngineError::Dependencies {
+                id: manifest.plugin.id.clone(),
+                explanation,
+            })?;
         Ok(resolution.notes.into_iter().map(|n| n.message).collect())
     }
 
     pub(crate) async fn install_candidate(&self, candidate: Candidate) -> Result<InstallReport> {
+        let manifest = &candidate.manifest;
+        self.check_runtime(manifest)?;
+        if let Some(existing) = self
+            .shared
+            .store
+            .get_plugin(&self.tenant.id, &manifest.plugin.id)
+            .await?
+        {
+            return Err(EngineError::AlreadyInstalled {
+                id: manifest.plugin.id.clone(),
+                version: existing.version,
+            });
+        }
+        let notes = self.check_dependencies(manifest).await?;
+        self.store_candidate(candidate, notes).await
+    }
+
+    /// Stores a checked candidate: its module, its record, its first
+    /// transition, and a grant when the policy trusts it.
+    async fn store_candidate(
+        &self,
+        candidate: Candidate,
+        notes: Vec<String>,
+    ) -> Result<InstallReport> {
         let Candidate {
             manifest,
             module,
@@ -293,14 +393,6 @@ impl PluginEngine {
             warnings,
         } = candidate;
         let id = manifest.plugin.id.clone();
-        self.check_runtime(&manifest)?;
-        if let Some(existing) = self.shared.store.get_plugin(&self.tenant.id, &id).await? {
-            return Err(EngineError::AlreadyInstalled {
-                id,
-                version: existing.version,
-            });
-        }
-        let notes = self.check_dependencies(&manifest).await?;
         let artifact = match &module {
             Some(bytes) => Some(
                 self.shared
@@ -840,12 +932,13 @@ impl PluginEngine {
             })
             .await?;
         activate::stop_local(&self.shared, &self.tenant, id).await;
+        let all = options.purge_data;
         let purge = Purge {
-            config: options.purge_data,
-            kv: options.purge_data,
-            events: options.purge_data,
+            config: all || options.purge_config,
+            kv: all || options.purge_kv,
+            events: all || options.purge_events,
             versions: true,
-            grants: options.purge_data,
+            grants: all || options.purge_config,
         };
         let report = self
             .shared
@@ -863,7 +956,7 @@ impl PluginEngine {
             .store
             .delete_unused_artifacts(&self.tenant.id)
             .await?;
-        if options.purge_data {
+        if all || options.purge_files {
             let dir = self.paths().plugin_data(self.tenant.id.as_str(), id);
             if let Err(error) = tokio::fs::remove_dir_all(&dir).await
                 && error.kind() != std::io::ErrorKind::NotFound
