@@ -21,6 +21,9 @@ pub(crate) enum Failure {
     Operation(String),
     /// Bad usage or an IO error (exit 2).
     Usage(anyhow::Error),
+    /// Whoever read the output stopped reading (`tenon events | head`):
+    /// exit 0 quietly.
+    Closed,
 }
 
 impl Failure {
@@ -32,6 +35,7 @@ impl Failure {
     /// The exit code.
     pub(crate) fn code(&self) -> u8 {
         match self {
+            Self::Closed => 0,
             Self::Operation(_) => 1,
             Self::Usage(_) => 2,
         }
@@ -41,6 +45,7 @@ impl Failure {
     pub(crate) fn report(self) -> ExitCode {
         let code = self.code();
         let message = match self {
+            Failure::Closed => String::new(),
             Failure::Operation(message) => message,
             Failure::Usage(error) => format!("{error:#}"),
         };
@@ -63,7 +68,11 @@ impl From<anyhow::Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(error: std::io::Error) -> Self {
-        Failure::Usage(error.into())
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::Closed
+        } else {
+            Failure::Usage(error.into())
+        }
     }
 }
 

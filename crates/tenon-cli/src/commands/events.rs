@@ -207,7 +207,7 @@ fn plugin_of(event: &Event) -> String {
 }
 
 fn good_status(event: &Event) -> bool {
-    matches!(event.status.as_str(), "ok" | "blocked")
+    matches!(event.status.as_str(), "ok" | "blocked" | "skipped")
 }
 
 fn text_of(detail: &Value, key: &str) -> Option<String> {

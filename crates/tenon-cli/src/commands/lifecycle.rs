@@ -212,6 +212,7 @@ pub(crate) async fn uninstall(args: UninstallArgs, global: &GlobalArgs) -> Comma
             let id = plugin_id(engine, &args.id).await?;
             let options = UninstallOptions {
                 purge_data: args.purge_data,
+                ..UninstallOptions::default()
             };
             let report = engine.uninstall(&id, options).await?;
             Ok((id, report))

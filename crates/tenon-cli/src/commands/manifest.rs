@@ -126,7 +126,7 @@ pub(crate) fn run(command: ManifestCommand, format: Format) -> CommandResult {
             let schema = tenon_manifest::manifest_json_schema();
             let text =
                 serde_json::to_string_pretty(&schema).map_err(|e| Failure::Usage(e.into()))?;
-            println!("{text}");
+            writeln!(std::io::stdout().lock(), "{text}")?;
             Ok(())
         }
         ManifestCommand::Convert {
@@ -288,7 +288,7 @@ fn convert(
     }
     match parsed.manifest {
         Some(manifest) => {
-            print!("{}", manifest.to_string_in(to));
+            write!(std::io::stdout().lock(), "{}", manifest.to_string_in(to))?;
             Ok(())
         }
         None => Err(Failure::Operation(format!(

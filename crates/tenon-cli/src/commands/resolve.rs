@@ -19,6 +19,7 @@ use tenon_resolver::{
 
 use crate::Format;
 use crate::exit::{CommandResult, Failure};
+use crate::output::Output;
 
 /// `tenon resolve` arguments.
 #[derive(Debug, Args)]
@@ -84,34 +85,21 @@ pub(crate) fn run(args: ResolveArgs, format: Format) -> CommandResult {
             prune: args.prune,
         },
     };
+    let output = Output::new(format);
     match (resolve(&index, &request), format) {
-        (Ok(resolution), Format::Json) => {
-            print_json(&json!({
-                "ok": true,
-                "order": resolution.order,
-                "plan": resolution.plan,
-                "notes": resolution.notes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }));
-            Ok(())
-        }
-        (Ok(resolution), Format::Human) => {
-            print!("{}", table(&resolution));
-            Ok(())
-        }
+        (Ok(resolution), Format::Json) => output.json(&json!({
+            "ok": true,
+            "order": resolution.order,
+            "plan": resolution.plan,
+            "notes": resolution.notes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+        (Ok(resolution), Format::Human) => output.text(&table(&resolution)),
         (Err(error), Format::Json) => {
-            print_json(&json!({"ok": false, "explanation": error.to_string()}));
+            output.json(&json!({"ok": false, "explanation": error.to_string()}))?;
             Err(Failure::Operation(String::new()))
         }
         (Err(error), Format::Human) => Err(Failure::Operation(error.to_string())),
     }
-}
-
-fn print_json(value: &serde_json::Value) {
-    // A `Value` always serializes.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
 }
 
 /// Reads and parses a JSON file; every failure names the file, and where
