@@ -116,6 +116,7 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(output::stderr_colour())
         .with_target(false)
+        .without_time()
         .try_init();
 }
 

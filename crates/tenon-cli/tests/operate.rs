@@ -266,6 +266,15 @@ fn secrets_grants_calls_statistics_and_doctor() {
         ]
     );
 
+    let table = t.ok(&["list"]);
+    assert!(table.starts_with("ID  "), "{table}");
+    assert!(
+        table.contains(
+            "tenon-examples/counter   0.1.0    resolved        no       component  Hook Counter"
+        ),
+        "{table}"
+    );
+
     // A secret is never echoed, and never stored in the clear.
     let secret = "hunter2-do-not-print";
     let set = t.run(&["config", "set", NOTIFIER, "token", secret]);
@@ -958,4 +967,57 @@ fn a_postgres_registry_needs_the_key_for_secrets() {
     let (code, stdout, stderr) = tenon(None, &["--secret-key-file", &key_arg, "enable", NOTIFIER]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("(active)"), "{stdout}");
+}
+
+#[test]
+fn a_plugin_that_cannot_start_is_in_error_until_acknowledged() {
+    let t = Tenon::new();
+    let work = tempfile::tempdir().unwrap();
+    // Built for a plugin API this host does not serve: refused at install.
+    t.fails(
+        &["install", &example_arg("hostile-future-api")],
+        1,
+        "it needs plugin API ^3.0 but this host serves 1.0.0",
+    );
+    // Claiming a served API gets it installed; its code is still refused.
+    let lying = copy_example("hostile-future-api", &work.path().join("future"), |text| {
+        text.replace("tenon = \"^3.0\"", "tenon = \"^1.0\"")
+    });
+    t.ok(&["install", &lying.display().to_string()]);
+    t.fails(
+        &["enable", "tenon-hostile/future-api"],
+        1,
+        "is built for tenon:plugin@3.0.0; this host supports tenon:plugin@1.0.0",
+    );
+    let info = t.json(&["info", "tenon-hostile/future-api"]);
+    assert_eq!(info["state"], "error");
+    assert!(
+        info["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenon:plugin@3.0.0"),
+        "{info}"
+    );
+    assert!(
+        t.ok(&["info", "tenon-hostile/future-api"])
+            .contains("last error:   tenon-hostile/future-api")
+    );
+    let doctor = t.run(&["doctor"]);
+    assert_eq!(doctor.code, 1);
+    assert!(
+        doctor
+            .stdout
+            .contains("in error; disable it to acknowledge"),
+        "{}",
+        doctor.stdout
+    );
+    assert_eq!(
+        t.json(&["disable", "tenon-hostile/future-api"]),
+        json!({"disabled": ["tenon-hostile/future-api"]})
+    );
+    assert_eq!(
+        states(&t),
+        [("tenon-hostile/future-api".to_owned(), "disabled".to_owned())]
+    );
+    t.json(&["uninstall", "tenon-hostile/future-api"]);
 }

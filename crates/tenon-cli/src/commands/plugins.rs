@@ -64,8 +64,12 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
     if output.is_json() {
         return output.json(&json);
     }
-    for diagnostic in &json.warnings {
-        warn(&diagnostic.to_string());
+    for d in &json.warnings {
+        let place = match (d.line, d.column) {
+            (Some(line), Some(column)) => format!("{line}:{column}: "),
+            _ => String::new(),
+        };
+        warn(&format!("{place}{}: {} ({})", d.path, d.message, d.code));
     }
     let mut text = format!(
         "{} {} {} ({})\n",
