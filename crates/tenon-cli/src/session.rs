@@ -173,7 +173,13 @@ impl GlobalArgs {
         let engine = builder.build().await?;
         if boot == Boot::Plugins {
             spinner.set_message("starting the enabled plugins");
-            let report = engine.boot().await?;
+            let report = match engine.boot().await {
+                Ok(report) => report,
+                Err(error) => {
+                    engine.shutdown().await;
+                    return Err(error.into());
+                }
+            };
             drop(spinner);
             for (id, why) in &report.failed {
                 warn(&format!("{id} could not start: {why}"));
@@ -375,7 +381,7 @@ pub(crate) async fn find_plugin(
                 .into_iter()
                 .map(|r| r.id)
                 .filter(|id| {
-                    id.name() == wanted || id.as_str().contains(&wanted) && !wanted.is_empty()
+                    id.name() == wanted || (!wanted.is_empty() && id.as_str().contains(&wanted))
                 })
                 .take(3)
                 .map(|id| id.to_string())
