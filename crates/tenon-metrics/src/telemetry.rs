@@ -1,7 +1,6 @@
 //! [`Telemetry`]: one observer that turns receipts, calls and resource
 //! samples into metrics, statistics, health and crash-guard decisions.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use metrics::{Counter, Gauge, Histogram};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use tenon_hooks::{DispatchOutcome, HookContext, HookReceipt, ReceiptObserver, ReceiptStatus};
 use tokio::time::Instant;
 
@@ -300,8 +300,19 @@ impl ReceiptObserver for Telemetry {
     fn on_receipts(&self, context: &HookContext, receipts: &[HookReceipt]) {
         let tenant = context.tenant();
         let now = Instant::now();
+        // One snapshot and one tenant lookup per dispatch; a plugin seen for
+        // the first time takes the slow path.
+        let snapshot = self.cells.map.load();
+        let cells = snapshot.get(tenant);
         for receipt in receipts {
-            let cell = self.cell(tenant, &receipt.plugin);
+            let inserted;
+            let cell: &PluginCell = match cells.and_then(|cells| cells.get(&*receipt.plugin)) {
+                Some(cell) => cell,
+                None => {
+                    inserted = self.cell(tenant, &receipt.plugin);
+                    &inserted
+                }
+            };
             let outcome = Outcome::of(receipt.status);
             let tripped = {
                 let mut state = cell.state.lock();
@@ -335,7 +346,7 @@ impl ReceiptObserver for Telemetry {
                 receipt.hook.to_string(),
                 receipt.error.clone().unwrap_or_default(),
             );
-            self.decide(&cell, failure, tripped);
+            self.decide(cell, failure, tripped);
         }
     }
 }
@@ -393,7 +404,7 @@ impl PluginCell {
 
 struct CellState {
     total: ExecutionStats,
-    hooks: HashMap<Arc<str>, HookEntry>,
+    hooks: FxHashMap<Arc<str>, HookEntry>,
     window: Window,
     guard: GuardState,
     resources: ResourceTracker,
@@ -406,7 +417,7 @@ impl CellState {
     fn new(window: Duration) -> Self {
         Self {
             total: ExecutionStats::default(),
-            hooks: HashMap::new(),
+            hooks: FxHashMap::default(),
             window: Window::new(window),
             guard: GuardState::new(),
             resources: ResourceTracker::default(),
@@ -431,10 +442,12 @@ impl CellState {
                 u64::from(outcome == Outcome::Timeout),
             );
         }
-        if !self.hooks.contains_key(hook) {
+        // One lookup on the hot path; the key is allocated only the first
+        // time a hook is seen.
+        if self.hooks.get_mut(hook).is_none() {
             self.hooks.insert(Arc::from(hook), HookEntry::default());
         }
-        let entry = self.hooks.get_mut(hook).expect("just inserted");
+        let entry = self.hooks.get_mut(hook).expect("present");
         entry.stats.add(outcome, duration);
         entry
     }
@@ -526,7 +539,14 @@ impl HookHandles {
     }
 
     fn record(&self, status: ReceiptStatus, duration: Duration, attempts: u32) {
-        let index = STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+        let index = match status {
+            ReceiptStatus::Ok => 0,
+            ReceiptStatus::Blocked => 1,
+            ReceiptStatus::Error => 2,
+            ReceiptStatus::Timeout => 3,
+            ReceiptStatus::Skipped => 4,
+            ReceiptStatus::Rejected => 5,
+        };
         self.by_status[index].increment(1);
         if status != ReceiptStatus::Skipped {
             self.duration.record(duration.as_secs_f64());
@@ -593,7 +613,7 @@ impl ResourceTracker {
     }
 }
 
-type Nested<V> = HashMap<Arc<str>, HashMap<Arc<str>, Arc<V>>>;
+type Nested<V> = FxHashMap<Arc<str>, FxHashMap<Arc<str>, Arc<V>>>;
 
 /// A two-level map of shared values read without locks: lookups load an
 /// immutable snapshot; inserts (rare: once per key) copy it under a lock.
@@ -605,7 +625,7 @@ struct Interned<V> {
 impl<V> Default for Interned<V> {
     fn default() -> Self {
         Self {
-            map: ArcSwap::from_pointee(HashMap::new()),
+            map: ArcSwap::from_pointee(FxHashMap::default()),
             write: Mutex::new(()),
         }
     }
@@ -633,7 +653,7 @@ impl<V> Interned<V> {
         if let Some(value) = self.get(a, b) {
             return value;
         }
-        let mut map = HashMap::clone(&self.map.load());
+        let mut map = FxHashMap::clone(&self.map.load());
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from(a), Arc::from(b));
         let value = Arc::new(make(a.clone(), b.clone()));
         map.entry(a).or_default().insert(b, value.clone());
@@ -643,7 +663,7 @@ impl<V> Interned<V> {
 
     fn remove(&self, a: &str, b: &str) {
         let _write = self.write.lock();
-        let mut map = HashMap::clone(&self.map.load());
+        let mut map = FxHashMap::clone(&self.map.load());
         if let Some(inner) = map.get_mut(a) {
             inner.remove(b);
         }
