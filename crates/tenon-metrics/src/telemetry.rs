@@ -317,7 +317,7 @@ impl ReceiptObserver for Telemetry {
             let tripped = {
                 let mut state = cell.state.lock();
                 let entry = state.record(&receipt.hook, outcome, receipt.duration, now);
-                entry.handles(&cell, &receipt.hook).record(
+                entry.handles(cell, &receipt.hook).record(
                     receipt.status,
                     receipt.duration,
                     receipt.attempts,
