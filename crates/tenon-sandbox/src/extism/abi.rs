@@ -3,7 +3,9 @@
 //! Two sets of functions are linked into every Extism plugin:
 //!
 //! - the `tenon` namespace: `config_get`, `kv_get`, `kv_set`, `kv_delete`,
-//!   `kv_list`, `emit_event`, `log` and `http_request`. Each takes one memory
+//!   `kv_list`, `emit_event`, `log` and `http_request` (also linked as
+//!   `extism:host/user`, for PDKs that import host functions only from
+//!   there, such as JavaScript's). Each takes one memory
 //!   block (a string or a JSON request) and answers with a JSON envelope,
 //!   `{"ok": …}` or `{"error": {"kind": …, "message": …}}`: a refusal is a
 //!   value the plugin can handle, never a trap. The plugin keeps ownership of
@@ -34,7 +36,7 @@ use tokio::runtime::Handle;
 use crate::boundary::{Boundary, CallScope};
 use crate::host::{HostError, HttpRequest, LogLevel, PermissionDenial};
 
-use super::module::{EXTISM_ENV, TENON};
+use super::module::{EXTISM_ENV, EXTISM_USER, TENON};
 
 /// The functions of the `tenon` namespace.
 pub(super) const TENON_FUNCTIONS: [&str; 8] = [
@@ -46,6 +48,20 @@ pub(super) const TENON_FUNCTIONS: [&str; 8] = [
     "emit_event",
     "log",
     "http_request",
+];
+
+/// The `extism:host/env` functions Tenon replaces.
+pub(super) const ENV_FUNCTIONS: [&str; 10] = [
+    "config_get",
+    "http_request",
+    "http_status_code",
+    "http_headers",
+    "log_trace",
+    "log_debug",
+    "log_info",
+    "log_warn",
+    "log_error",
+    "get_log_level",
 ];
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -163,7 +179,7 @@ impl Link {
 }
 
 /// What a call's host requests ran into.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Ended {
     /// The last permission the call was refused.
     pub(super) denial: Option<PermissionDenial>,
@@ -187,16 +203,28 @@ pub(super) fn functions(link: &Arc<Link>) -> Vec<Function> {
         ("emit_event", emit_event),
         ("http_request", http_request),
     ];
-    let mut functions: Vec<Function> = requests
-        .into_iter()
-        .map(|(name, handler)| {
-            host_function(link, TENON, name, &[I64], &[I64], move |p, i, o, ctx| {
-                answer_request(p, i, o, ctx, handler)
-            })
-        })
-        .collect();
+    let mut functions = Vec::new();
+    for namespace in [TENON, EXTISM_USER] {
+        functions.extend(requests.iter().map(|&(name, handler)| {
+            host_function(
+                link,
+                namespace,
+                name,
+                &[I64],
+                &[I64],
+                move |p, i, o, ctx| answer_request(p, i, o, ctx, handler),
+            )
+        }));
+        functions.push(host_function(
+            link,
+            namespace,
+            "log",
+            &[I64],
+            &[],
+            tenon_log,
+        ));
+    }
     functions.extend([
-        host_function(link, TENON, "log", &[I64], &[], tenon_log),
         env("config_get", &[I64], &[I64], env_config_get),
         env("http_request", &[I64, I64], &[I64], env_http_request),
         env("http_status_code", &[], &[I32], env_http_status_code),

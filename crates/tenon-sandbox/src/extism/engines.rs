@@ -22,6 +22,7 @@ use ::extism::{CompiledPlugin, DebugOptions, Manifest as ExtismManifest, PluginB
 use parking_lot::Mutex;
 
 use super::abi::{self, Link};
+use super::watchdog::{Guard, Watchdog};
 
 /// Everything that is compiled into an engine: two loads with equal keys
 /// can share engines.
@@ -44,14 +45,17 @@ pub(super) struct EngineKey {
 }
 
 /// A compiled plugin on an engine of its own, with the link its host
-/// functions read the current call from.
+/// functions read the current call from and the guard that stops its calls
+/// at their deadline.
 pub(super) struct Engine {
     pub(super) compiled: CompiledPlugin,
     pub(super) link: Arc<Link>,
+    pub(super) guard: Guard,
 }
 
 /// The engines of one [`EngineKey`]: how to build one, and the idle ones.
 pub(super) struct EngineSet {
+    watchdog: Watchdog,
     module: Arc<[u8]>,
     key: EngineKey,
     cache_config: Option<PathBuf>,
@@ -124,18 +128,31 @@ impl EngineSet {
             builder = builder.with_fuel_limit(fuel);
         }
         let compiled = builder.compile().map_err(|e| format!("{e:#}"))?;
-        Ok(Engine { compiled, link })
+        Ok(Engine {
+            compiled,
+            link,
+            guard: self.watchdog.guard(),
+        })
     }
 }
 
 /// The engine sets of one runtime, by key; a set lives as long as a plugin
 /// loaded with its key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Engines {
+    watchdog: Watchdog,
     sets: Mutex<HashMap<EngineKey, Weak<EngineSet>>>,
 }
 
 impl Engines {
+    /// No engines yet; their calls will be watched by `watchdog`.
+    pub(super) fn new(watchdog: Watchdog) -> Self {
+        Self {
+            watchdog,
+            sets: Mutex::default(),
+        }
+    }
+
     /// The set for `key`, shared with every live load of the same key.
     pub(super) fn set(
         &self,
@@ -149,6 +166,7 @@ impl Engines {
         }
         sets.retain(|_, set| set.strong_count() > 0);
         let set = Arc::new(EngineSet {
+            watchdog: self.watchdog.clone(),
             module: module.clone(),
             key: key.clone(),
             cache_config: cache_config.map(Path::to_path_buf),
@@ -169,7 +187,10 @@ pub(super) fn write_cache_config(dir: &Path) -> std::io::Result<PathBuf> {
     let text = artifacts.to_str().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("the cache directory {} is not valid UTF-8", artifacts.display()),
+            format!(
+                "the cache directory {} is not valid UTF-8",
+                artifacts.display()
+            ),
         )
     })?;
     // A JSON string is a valid TOML basic string.

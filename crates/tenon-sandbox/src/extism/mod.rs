@@ -128,7 +128,6 @@ struct Inner {
     cache_config: OnceLock<Result<PathBuf, String>>,
     threading: CallThreading,
     engines: Engines,
-    watchdog: Watchdog,
 }
 
 impl std::fmt::Debug for ExtismRuntime {
@@ -165,8 +164,7 @@ impl ExtismRuntime {
                 cache_dir: config.cache_dir,
                 cache_config: OnceLock::new(),
                 threading: config.threading,
-                engines: Engines::default(),
-                watchdog: Watchdog::new(),
+                engines: Engines::new(Watchdog::new()),
             }),
         }
     }
@@ -286,7 +284,6 @@ impl ExtismRuntime {
             caller: request.caller.clone(),
             host,
             engines: engines.clone(),
-            watchdog: self.inner.watchdog.clone(),
             threading: self.inner.threading,
             info,
             limits,
@@ -306,10 +303,11 @@ impl ExtismRuntime {
                     message: format!("cannot link the module: {e:#}"),
                 }
             })?;
-            Ok::<_, SandboxError>(Slot {
+            engine.guard.set_instance(instance.cancel_handle());
+            Ok::<_, SandboxError>(Box::new(Slot {
                 engine,
                 instance: Some(Instance::new(instance, 0)),
-            })
+            }))
         })
         .await
         .map_err(|e| host_error(plugin, format!("the compiler thread failed: {e}")))??;

@@ -8,6 +8,9 @@ use wasmparser::{CompositeInnerType, ExternalKind, Parser, Payload, TypeRef, Val
 pub(super) const EXTISM_ENV: &str = "extism:host/env";
 /// The import module of Tenon's host functions.
 pub(super) const TENON: &str = "tenon";
+/// Extism's module for a host's own functions: Tenon's host functions are
+/// there too, for PDKs that import only from it (JavaScript).
+pub(super) const EXTISM_USER: &str = "extism:host/user";
 /// The import module of WASI preview 1.
 pub(super) const WASI_P1: &str = "wasi_snapshot_preview1";
 
@@ -22,16 +25,16 @@ pub(super) const RESTORE: &str = "restore";
 /// Lifecycle exports: called by the runtime, never through `Plugin::call`.
 pub(super) const LIFECYCLE: [&str; 5] = [ACTIVATE, CONFIGURE, DEACTIVATE, SNAPSHOT, RESTORE];
 
-/// Host functions whose answer needs the async boundary (the others are
-/// served synchronously).
-const ASYNC_IMPORTS: [(&str, &str); 7] = [
-    (TENON, "config_get"),
-    (TENON, "kv_get"),
-    (TENON, "kv_set"),
-    (TENON, "kv_delete"),
-    (TENON, "kv_list"),
-    (TENON, "emit_event"),
-    (TENON, "http_request"),
+/// Tenon's host functions whose answer needs the async boundary (the others
+/// are served synchronously).
+const ASYNC_FUNCTIONS: [&str; 7] = [
+    "config_get",
+    "kv_get",
+    "kv_set",
+    "kv_delete",
+    "kv_list",
+    "emit_event",
+    "http_request",
 ];
 
 /// What the runtime needs to know about a module.
@@ -46,6 +49,9 @@ pub(super) struct ModuleInfo {
     /// Whether a host function it imports waits on the async boundary
     /// (KV, events, secrets, HTTP).
     pub(super) needs_async_host: bool,
+    /// Whether it imports any host function Tenon serves (and so needs the
+    /// call's context: its boundary, scope and deadline).
+    pub(super) uses_host: bool,
 }
 
 impl ModuleInfo {
@@ -94,9 +100,16 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                     if import.module == WASI_P1 {
                         info.uses_wasi = true;
                     }
-                    let needs_async = ASYNC_IMPORTS.contains(&(import.module, import.name))
-                        || (import.module == EXTISM_ENV
-                            && matches!(import.name, "http_request" | "config_get"));
+                    info.uses_host |= match import.module {
+                        TENON | EXTISM_USER => true,
+                        EXTISM_ENV => super::abi::ENV_FUNCTIONS.contains(&import.name),
+                        _ => false,
+                    };
+                    let needs_async = match import.module {
+                        TENON | EXTISM_USER => ASYNC_FUNCTIONS.contains(&import.name),
+                        EXTISM_ENV => matches!(import.name, "http_request" | "config_get"),
+                        _ => false,
+                    };
                     info.needs_async_host |= needs_async;
                 }
             }
@@ -137,14 +150,14 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
 fn check_import(module: &str, name: &str) -> Result<(), String> {
     match module {
         EXTISM_ENV | WASI_P1 => Ok(()),
-        TENON if super::abi::TENON_FUNCTIONS.contains(&name) => Ok(()),
-        TENON => Err(format!(
-            "the module imports `tenon::{name}`, which this host does not offer (it offers {})",
+        TENON | EXTISM_USER if super::abi::TENON_FUNCTIONS.contains(&name) => Ok(()),
+        TENON | EXTISM_USER => Err(format!(
+            "the module imports `{module}::{name}`, which this host does not offer (it offers {})",
             super::abi::TENON_FUNCTIONS.join(", ")
         )),
         _ => Err(format!(
             "the module imports `{module}::{name}`; an Extism plugin may import only from \
-             `{EXTISM_ENV}`, `{TENON}` and `{WASI_P1}`"
+             `{EXTISM_ENV}`, `{TENON}` (also as `{EXTISM_USER}`) and `{WASI_P1}`"
         )),
     }
 }
@@ -175,7 +188,24 @@ mod tests {
             ["nothing", "run"]
         );
         assert!(info.needs_async_host);
+        assert!(info.uses_host);
         assert!(!info.uses_wasi);
+    }
+
+    #[test]
+    fn tenon_functions_are_also_extism_user_functions() {
+        let info = inspect(&wasm(
+            r#"(module
+                (import "extism:host/user" "kv_set" (func (param i64) (result i64)))
+                (import "extism:host/user" "log" (func (param i64))))"#,
+        ))
+        .unwrap();
+        assert!(info.needs_async_host);
+        let err = inspect(&wasm(
+            r#"(module (import "extism:host/user" "launch" (func)))"#,
+        ))
+        .unwrap_err();
+        assert!(err.contains("`extism:host/user::launch`"), "{err}");
     }
 
     #[test]
@@ -189,6 +219,12 @@ mod tests {
         .unwrap();
         assert!(info.uses_wasi);
         assert!(!info.needs_async_host);
+        assert!(info.uses_host, "log_info is Tenon's");
+        let kernel_only = inspect(&wasm(
+            r#"(module (import "extism:host/env" "input_length" (func (result i64))))"#,
+        ))
+        .unwrap();
+        assert!(!kernel_only.uses_host);
     }
 
     #[test]

@@ -18,13 +18,12 @@ use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, Resour
 use crate::stats::{HealthState, PluginStats};
 
 use super::CallThreading;
-use super::abi::{HostSide, Link};
-use super::engines::EngineSet;
+use super::abi::{Ended, HostSide};
+use super::engines::{Engine, EngineSet};
 use super::errors::{self, Circumstances};
 use super::module::{self, ModuleInfo};
-use super::pool::{Instance, Pool, Slot};
+use super::pool::{BoxedSlot, Instance, Pool, Slot};
 use super::protocol;
-use super::watchdog::Watchdog;
 
 /// The limits a plugin runs under, from its manifest.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +39,6 @@ pub(super) struct Parts {
     pub(super) caller: Arc<Caller>,
     pub(super) host: Arc<HostSide>,
     pub(super) engines: Arc<EngineSet>,
-    pub(super) watchdog: Watchdog,
     pub(super) threading: CallThreading,
     pub(super) info: ModuleInfo,
     pub(super) limits: Limits,
@@ -106,6 +104,8 @@ struct Job<'a> {
     function: Cow<'a, str>,
     input: Cow<'a, [u8]>,
     timeout: Duration,
+    /// When the job starts running: its deadline is `timeout` after that.
+    started: Instant,
 }
 
 impl<'a> Job<'a> {
@@ -113,12 +113,14 @@ impl<'a> Job<'a> {
         function: impl Into<Cow<'a, str>>,
         input: impl Into<Cow<'a, [u8]>>,
         timeout: Duration,
+        started: Instant,
     ) -> Self {
         Self {
             target: Target::Export,
             function: function.into(),
             input: input.into(),
             timeout,
+            started,
         }
     }
 
@@ -128,6 +130,7 @@ impl<'a> Job<'a> {
             function: Cow::Borrowed(""),
             input: Cow::Borrowed(&[]),
             timeout,
+            started: Instant::now(),
         }
     }
 
@@ -137,6 +140,7 @@ impl<'a> Job<'a> {
             function: Cow::Owned(self.function.into_owned()),
             input: Cow::Owned(self.input.into_owned()),
             timeout: self.timeout,
+            started: self.started,
         }
     }
 }
@@ -158,11 +162,11 @@ impl ExtismPlugin {
 
     /// Puts the slot made at load (with the instance that proved the module
     /// links) in the pool.
-    pub(super) fn adopt(&self, slot: Slot) {
+    pub(super) fn adopt(&self, slot: BoxedSlot) {
         if slot.instance.is_some() {
             self.inner.stats.instance_created();
         }
-        self.inner.parts.pool.put_back(slot);
+        self.inner.parts.pool.adopt(slot);
     }
 
     fn name(&self) -> &str {
@@ -197,21 +201,27 @@ impl ExtismPlugin {
     }
 
     /// Runs a job on a pooled slot.
-    async fn execute(&self, job: Job<'_>) -> Result<Vec<u8>, SandboxError> {
+    async fn execute(&self, mut job: Job<'_>) -> Result<Vec<u8>, SandboxError> {
         let parts = &self.inner.parts;
-        let mut checkout = parts
-            .pool
-            .checkout()
-            .await
-            .map_err(|waited| SandboxError::Busy {
-                plugin: parts.name.clone(),
-                waited,
-                max_instances: parts.pool.max_instances,
-            })?;
+        let mut checkout = match parts.pool.try_checkout() {
+            Some(checkout) => checkout,
+            None => {
+                // Boxed: the wait's state stays out of the fast path's future.
+                let checkout =
+                    Box::pin(parts.pool.wait())
+                        .await
+                        .map_err(|waited| SandboxError::Busy {
+                            plugin: parts.name.clone(),
+                            waited,
+                            max_instances: parts.pool.max_instances,
+                        })?;
+                // The deadline counts from when the call runs.
+                job.started = Instant::now();
+                checkout
+            }
+        };
         let (slot, result) = self.run_in_mode(checkout.slot.take(), job).await;
-        if let Some(slot) = slot {
-            parts.pool.put_back(slot);
-        }
+        checkout.finish(slot);
         result
     }
 
@@ -219,39 +229,47 @@ impl ExtismPlugin {
     /// [`CallThreading`]); returns the slot if it may be used again.
     async fn run_in_mode(
         &self,
-        mut slot: Option<Slot>,
+        mut slot: Option<BoxedSlot>,
         job: Job<'_>,
-    ) -> (Option<Slot>, Result<Vec<u8>, SandboxError>) {
+    ) -> (Option<BoxedSlot>, Result<Vec<u8>, SandboxError>) {
         let inner = &self.inner;
-        let mode = match inner.mode() {
-            Ok(mode) => mode,
-            Err(error) => return (slot, Err(error)),
-        };
-        let result = match mode {
-            Mode::Inline(bridge) => inner.run(&mut slot, &job, bridge),
-            Mode::BlockInPlace(handle) => {
+        let result = match inner.mode() {
+            Ok(Mode::Inline(bridge)) => inner.run(&mut slot, &job, bridge),
+            Ok(Mode::BlockInPlace(handle)) => {
                 tokio::task::block_in_place(|| inner.run(&mut slot, &job, Some(handle)))
             }
-            Mode::Blocking(handle) => {
-                let owner = inner.clone();
-                let job = job.into_owned();
-                let ran = tokio::task::spawn_blocking(move || {
-                    let result = owner.run(&mut slot, &job, Some(handle));
-                    (slot, result)
-                })
-                .await;
-                return ran.unwrap_or_else(|e| {
-                    (
-                        None,
-                        Err(SandboxError::Host {
-                            plugin: inner.parts.name.clone(),
-                            message: format!("the call's thread failed: {e}"),
-                        }),
-                    )
-                });
+            // Boxed: the hop's state stays out of the inline path's future.
+            Ok(Mode::Blocking(handle)) => {
+                return Box::pin(self.run_blocking(slot, job, handle)).await;
             }
+            Err(error) => Err(error),
         };
         (slot, result)
+    }
+
+    /// Runs `job` on the blocking pool.
+    async fn run_blocking(
+        &self,
+        mut slot: Option<BoxedSlot>,
+        job: Job<'_>,
+        handle: Handle,
+    ) -> (Option<BoxedSlot>, Result<Vec<u8>, SandboxError>) {
+        let owner = self.inner.clone();
+        let job = job.into_owned();
+        let ran = tokio::task::spawn_blocking(move || {
+            let result = owner.run(&mut slot, &job, Some(handle));
+            (slot, result)
+        })
+        .await;
+        ran.unwrap_or_else(|e| {
+            (
+                None,
+                Err(SandboxError::Host {
+                    plugin: self.inner.parts.name.clone(),
+                    message: format!("the call's thread failed: {e}"),
+                }),
+            )
+        })
     }
 
     /// Brings one instance up to date (`activate`, `configure`, `restore`)
@@ -285,16 +303,59 @@ impl ExtismPlugin {
     }
 }
 
+impl Drop for Inner {
+    /// Hands the idle engines back for the next load of the same module.
+    fn drop(&mut self) {
+        for slot in self.parts.pool.take_idle() {
+            self.parts.engines.give_back(slot.engine);
+        }
+    }
+}
+
+impl ExtismPlugin {
+    /// Whether `function` may be called through [`Plugin::call`] now.
+    fn callable(&self, function: &str) -> Result<(), SandboxError> {
+        if !self.inner.health.is_ready() {
+            return Err(self.not_running());
+        }
+        if module::LIFECYCLE.contains(&function) {
+            return Err(SandboxError::Unsupported {
+                plugin: self.name().to_owned(),
+                message: format!(
+                    "`{function}` is a lifecycle export; the runtime calls it (start, \
+                     configure, stop, snapshot, restore)"
+                ),
+            });
+        }
+        if !self.inner.parts.info.exports(function) {
+            // What a component plugin's `call` answers for a name it does
+            // not know: the same error whatever the runtime.
+            return Err(SandboxError::Plugin {
+                plugin: self.name().to_owned(),
+                code: "unknown-function".to_owned(),
+                message: format!("this plugin has no function `{function}`"),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Inner {
     /// Decides where this call runs, from the runtime it came from.
     fn mode(&self) -> Result<Mode, SandboxError> {
+        let info = &self.parts.info;
+        // wasmtime-wasi's synchronous WASI functions block on the ambient
+        // Tokio runtime, which is not allowed on a runtime thread.
+        let wasi = info.uses_wasi;
+        let inline = self.parts.threading == CallThreading::Inline;
+        if inline && !wasi && !info.needs_async_host {
+            // Nothing in the call waits for Tokio: run it right here.
+            return Ok(Mode::Inline(None));
+        }
         let handle = Handle::try_current().map_err(|_| SandboxError::Host {
             plugin: self.parts.name.clone(),
             message: "Extism plugins must be called from within a Tokio runtime".to_owned(),
         })?;
-        // wasmtime-wasi's synchronous WASI functions block on the ambient
-        // Tokio runtime, which is not allowed on a runtime thread.
-        let wasi = self.parts.info.uses_wasi;
         Ok(match handle.runtime_flavor() {
             RuntimeFlavor::MultiThread => match self.parts.threading {
                 CallThreading::Inline if wasi => Mode::BlockInPlace(handle),
@@ -305,7 +366,7 @@ impl Inner {
             // A current-thread runtime cannot serve the host's async requests
             // while its only thread runs the plugin: plugins that make them
             // (or use WASI) run on the blocking pool, the others inline.
-            _ if self.parts.info.needs_async_host || wasi => Mode::Blocking(handle),
+            _ if info.needs_async_host || wasi => Mode::Blocking(handle),
             _ => Mode::Inline(None),
         })
     }
@@ -314,14 +375,14 @@ impl Inner {
     /// missing), then decides what to keep of the slot. Blocking.
     fn run(
         &self,
-        slot: &mut Option<Slot>,
+        slot: &mut Option<BoxedSlot>,
         job: &Job<'_>,
         bridge: Option<Handle>,
     ) -> Result<Vec<u8>, SandboxError> {
         let mut current = match slot.take() {
             Some(slot) => slot,
             None if job.target == Target::Deactivate => return Ok(Vec::new()),
-            None => Slot {
+            None => Box::new(Slot {
                 engine: self
                     .parts
                     .engines
@@ -331,11 +392,11 @@ impl Inner {
                         message: format!("cannot prepare an Extism engine: {message}"),
                     })?,
                 instance: None,
-            },
+            }),
         };
-        let deadline = Deadline::after(job.timeout);
+        let deadline = Deadline::new(job.started, job.timeout, self.parts.info.uses_host);
         let outcome = self.run_on(&mut current, job, &deadline, bridge);
-        if outcome.cancelled {
+        if outcome.retire_engine {
             // The engine's epoch may still be bumped by the cancellation:
             // neither it nor its instance serves another call.
             if current.instance.is_some() {
@@ -367,14 +428,7 @@ impl Inner {
             if !self.parts.info.exports(module::DEACTIVATE) {
                 return Outcome::ok(Vec::new());
             }
-            return self.invoke(
-                instance,
-                &engine.link,
-                module::DEACTIVATE,
-                &[],
-                deadline,
-                &bridge,
-            );
+            return self.invoke(instance, engine, module::DEACTIVATE, &[], deadline, &bridge);
         }
         let reusable = instance.as_ref().is_some_and(|i| i.run == run)
             && self.parts.limits.isolation == Isolation::Reuse;
@@ -385,6 +439,7 @@ impl Inner {
         } else {
             match ::extism::Plugin::new_from_compiled(&engine.compiled) {
                 Ok(plugin) => {
+                    engine.guard.set_instance(plugin.cancel_handle());
                     self.stats.instance_created();
                     if instance.is_some() {
                         self.stats.instance_dropped();
@@ -399,13 +454,13 @@ impl Inner {
                 }
             }
         };
-        if let Err(outcome) = self.bring_up_to_date(instance, &engine.link, deadline, &bridge) {
+        if let Err(outcome) = self.bring_up_to_date(instance, engine, deadline, &bridge) {
             return outcome;
         }
         match job.target {
             Target::Export => self.invoke(
                 instance,
-                &engine.link,
+                engine,
                 &job.function,
                 &job.input,
                 deadline,
@@ -420,7 +475,7 @@ impl Inner {
     fn bring_up_to_date(
         &self,
         instance: &mut Instance,
-        link: &Link,
+        engine: &Engine,
         deadline: &Deadline,
         bridge: &Option<Handle>,
     ) -> Result<(), Outcome> {
@@ -436,8 +491,8 @@ impl Inner {
             };
             if self.parts.info.exports(lifecycle) {
                 let config = serde_json::to_vec(&*setup.config).unwrap_or_else(|_| b"{}".to_vec());
-                self.invoke(instance, link, lifecycle, &config, deadline, bridge)
-                    .into_result()?;
+                let outcome = self.invoke(instance, engine, lifecycle, &config, deadline, bridge);
+                self.setup_step(outcome, deadline)?;
             }
             instance.config = setup.config_generation;
         }
@@ -445,33 +500,57 @@ impl Inner {
             && *generation > instance.setup
             && self.parts.info.exports(module::RESTORE)
         {
-            self.invoke(instance, link, module::RESTORE, state, deadline, bridge)
-                .into_result()?;
+            let outcome = self.invoke(instance, engine, module::RESTORE, state, deadline, bridge);
+            self.setup_step(outcome, deadline)?;
         }
         instance.setup = setup.generation;
         Ok(())
+    }
+
+    /// Whether a setup call (activate, configure, restore) lets the job go
+    /// on; otherwise the outcome the job ends with.
+    fn setup_step(&self, outcome: Outcome, deadline: &Deadline) -> Result<(), Outcome> {
+        match outcome.result {
+            Ok(_) if !outcome.retire_engine => Ok(()),
+            // It finished as the deadline passed: nothing is left for the
+            // job itself.
+            Ok(_) => Err(Outcome {
+                result: Err(SandboxError::Timeout {
+                    plugin: self.parts.name.clone(),
+                    after: deadline.timeout,
+                }),
+                ..outcome
+            }),
+            Err(_) => Err(outcome),
+        }
     }
 
     /// One Extism call, watched by the deadline watchdog.
     fn invoke(
         &self,
         instance: &mut Instance,
-        link: &Link,
+        engine: &Engine,
         function: &str,
         input: &[u8],
         deadline: &Deadline,
         bridge: &Option<Handle>,
     ) -> Outcome {
-        link.begin(&self.parts.host, deadline.tokio, bridge.clone());
-        let watch = self
-            .parts
-            .watchdog
-            .watch(deadline.std, instance.plugin.cancel_handle());
+        // The call's context for host functions, when the plugin has any.
+        if let Some(tokio_deadline) = deadline.tokio {
+            engine
+                .link
+                .begin(&self.parts.host, tokio_deadline, bridge.clone());
+        }
+        engine.guard.arm(deadline.std);
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             instance.plugin.call::<&[u8], Vec<u8>>(function, input)
         }));
-        let cancelled = watch.finish();
-        let ended = link.end();
+        let cancelled = engine.guard.disarm();
+        let ended = if deadline.tokio.is_some() {
+            engine.link.end()
+        } else {
+            Ended::default()
+        };
         let result = match result {
             Ok(result) => result,
             Err(panic) => {
@@ -487,7 +566,7 @@ impl Inner {
                         plugin: self.parts.name.clone(),
                         message: format!("the host panicked while running `{function}`: {what}"),
                     }),
-                    cancelled: true,
+                    retire_engine: true,
                     instance_healthy: false,
                 };
             }
@@ -499,7 +578,7 @@ impl Inner {
             Ok(output) => {
                 return Outcome {
                     result: Ok(output),
-                    cancelled,
+                    retire_engine: cancelled,
                     instance_healthy: true,
                 };
             }
@@ -524,25 +603,27 @@ impl Inner {
         let instance_healthy = matches!(classified, SandboxError::Plugin { .. });
         Outcome {
             result: Err(classified),
-            cancelled,
+            retire_engine: cancelled,
             instance_healthy,
         }
     }
 }
 
 /// A call's deadline on both clocks: the watchdog's (real time) and the
-/// boundary's (Tokio's, which tests may pause).
+/// boundary's (Tokio's, which tests may pause; only for plugins with host
+/// functions).
 struct Deadline {
     std: Instant,
-    tokio: tokio::time::Instant,
+    tokio: Option<tokio::time::Instant>,
     timeout: Duration,
 }
 
 impl Deadline {
-    fn after(timeout: Duration) -> Self {
+    /// `timeout` after `started` (on Tokio's clock: after now).
+    fn new(started: Instant, timeout: Duration, for_host: bool) -> Self {
         Self {
-            std: Instant::now() + timeout,
-            tokio: tokio::time::Instant::now() + timeout,
+            std: started + timeout,
+            tokio: for_host.then(|| tokio::time::Instant::now() + timeout),
             timeout,
         }
     }
@@ -551,9 +632,9 @@ impl Deadline {
 /// The result of one Extism call and what it says about the slot.
 struct Outcome {
     result: Result<Vec<u8>, SandboxError>,
-    /// The watchdog cancelled the call: the engine's epoch may still be
-    /// bumped late, so the engine is not used again.
-    cancelled: bool,
+    /// The engine is not used again: the watchdog cancelled the call (the
+    /// engine's epoch may still be bumped late), or the host panicked.
+    retire_engine: bool,
     /// Whether the instance may serve another call.
     instance_healthy: bool,
 }
@@ -562,7 +643,7 @@ impl Outcome {
     fn ok(output: Vec<u8>) -> Self {
         Self {
             result: Ok(output),
-            cancelled: false,
+            retire_engine: false,
             instance_healthy: true,
         }
     }
@@ -570,16 +651,8 @@ impl Outcome {
     fn failed(error: SandboxError) -> Self {
         Self {
             result: Err(error),
-            cancelled: false,
+            retire_engine: false,
             instance_healthy: false,
-        }
-    }
-
-    /// The output of a setup call, or the outcome that ends the job.
-    fn into_result(self) -> Result<Vec<u8>, Self> {
-        match self.result {
-            Ok(output) if !self.cancelled => Ok(output),
-            _ => Err(self),
         }
     }
 }
@@ -627,7 +700,8 @@ impl Plugin for ExtismPlugin {
                 });
             }
             let input = protocol::hook_input(&call);
-            let job = Job::export(module::HANDLE_HOOK, input, self.timeout(call.options));
+            let timeout = self.timeout(call.options);
+            let job = Job::export(module::HANDLE_HOOK, input, timeout, started);
             let output = self.execute(job).await?;
             protocol::hook_output(&output).map_err(|message| SandboxError::Protocol {
                 plugin: self.name().to_owned(),
@@ -645,32 +719,13 @@ impl Plugin for ExtismPlugin {
         options: CallOptions,
     ) -> Result<Vec<u8>, SandboxError> {
         let started = Instant::now();
-        let result = async {
-            if !self.inner.health.is_ready() {
-                return Err(self.not_running());
+        let result = match self.callable(function) {
+            Ok(()) => {
+                let job = Job::export(function, input, self.timeout(options), started);
+                self.execute(job).await
             }
-            if module::LIFECYCLE.contains(&function) {
-                return Err(SandboxError::Unsupported {
-                    plugin: self.name().to_owned(),
-                    message: format!(
-                        "`{function}` is a lifecycle export; the runtime calls it (start, \
-                         configure, stop, snapshot, restore)"
-                    ),
-                });
-            }
-            if !self.inner.parts.info.exports(function) {
-                // What a component plugin's `call` answers for a name it does
-                // not know: the same error whatever the runtime.
-                return Err(SandboxError::Plugin {
-                    plugin: self.name().to_owned(),
-                    code: "unknown-function".to_owned(),
-                    message: format!("this plugin has no function `{function}`"),
-                });
-            }
-            let timeout = self.timeout(options);
-            self.execute(Job::export(function, input, timeout)).await
-        }
-        .await;
+            Err(error) => Err(error),
+        };
         self.record(started, result)
     }
 
@@ -682,7 +737,8 @@ impl Plugin for ExtismPlugin {
             return Ok(None);
         }
         let started = Instant::now();
-        let job = Job::export(module::SNAPSHOT, &[][..], self.inner.parts.limits.timeout);
+        let timeout = self.inner.parts.limits.timeout;
+        let job = Job::export(module::SNAPSHOT, &[][..], timeout, started);
         let state = self.record(started, self.execute(job).await)?;
         Ok((!state.is_empty()).then_some(state))
     }

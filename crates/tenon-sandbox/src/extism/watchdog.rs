@@ -1,26 +1,34 @@
 //! Stops Extism calls that outlive their deadline.
 //!
 //! Extism interrupts a running call by bumping the epoch of the plugin's
-//! wasmtime engine (through its [`::extism::CancelHandle`]). Tenon does not use
+//! wasmtime engine (through its [`extism::CancelHandle`]). Tenon does not use
 //! Extism's own per-manifest timeout: a call's deadline comes from the
-//! manifest *and* the caller (`CallOptions::timeout`), so one thread per
-//! runtime watches every running call and cancels the ones whose deadline
+//! manifest *and* the caller (`CallOptions::timeout`). One thread per runtime
+//! watches every engine's [`Guard`] and cancels the calls whose deadline
 //! passed.
 //!
-//! The thread sleeps until the earliest deadline it knows of. Registering a
-//! call wakes it only when that call's deadline is earlier than the one it
-//! sleeps towards, so a steady stream of calls with the same timeout costs
-//! one uncontended lock per call and no wake-ups.
+//! A call arms its engine's guard (one atomic store, one atomic load) and
+//! disarms it (one atomic swap): no lock, no allocation. The thread sleeps
+//! until the earliest armed deadline (at most a second); arming a deadline
+//! earlier than that wakes it, which a steady stream of calls with similar
+//! timeouts does about once per timeout, not once per call.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ::extism::CancelHandle;
 
-/// The watchdog of one runtime; its thread ends when the last handle is
-/// dropped.
+/// How long the thread sleeps when nothing is due sooner.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// A guard's deadline when no call is armed.
+const IDLE: u64 = 0;
+/// A guard's deadline once the thread cancelled its call.
+const FIRED: u64 = u64::MAX;
+
+/// The watchdog of one runtime; its thread ends when the last handle (and
+/// every guard) is dropped.
 #[derive(Clone)]
 pub(super) struct Watchdog {
     shared: Arc<Shared>,
@@ -29,75 +37,84 @@ pub(super) struct Watchdog {
 impl std::fmt::Debug for Watchdog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watchdog")
-            .field("watched", &self.shared.lock().calls.len())
+            .field("guards", &self.shared.lock().guards.len())
             .finish()
     }
 }
 
 struct Shared {
+    /// Deadlines are nanoseconds since this instant.
+    base: Instant,
+    /// When the thread looks next, in the same nanoseconds.
+    planned: AtomicU64,
     state: Mutex<State>,
     wake: Condvar,
 }
 
 struct State {
-    /// Watched calls by (deadline, ticket).
-    calls: BTreeMap<(Instant, u64), Watched>,
-    next_ticket: u64,
-    /// When the thread will look again (`None`: it waits to be woken).
-    sleeping_until: Option<Instant>,
-    /// Whether the thread was started.
+    guards: Vec<Weak<GuardInner>>,
     running: bool,
-}
-
-struct Watched {
-    cancel: CancelHandle,
-    fired: Arc<AtomicBool>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock leaves the map consistent.
+        // Nothing done under this lock can leave the state inconsistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        // 1 ns past the base at least, so that no deadline reads as IDLE.
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(FIRED - 1)
+            .clamp(1, FIRED - 1)
+    }
 }
 
-/// A call being watched. Dropping it without [`Watch::finish`] also stops
-/// the watch.
-pub(super) struct Watch {
+/// What an engine's calls are watched through: its current deadline and the
+/// cancel handle of its current instance.
+pub(super) struct Guard {
+    inner: Arc<GuardInner>,
     shared: Arc<Shared>,
-    key: Option<(Instant, u64)>,
-    fired: Arc<AtomicBool>,
 }
 
-impl Watch {
-    /// Stops watching; returns whether the call was cancelled because its
-    /// deadline passed.
-    pub(super) fn finish(mut self) -> bool {
-        self.unwatch();
-        self.fired.load(Ordering::Acquire)
+struct GuardInner {
+    deadline: AtomicU64,
+    cancel: Mutex<Option<CancelHandle>>,
+}
+
+impl Guard {
+    /// The instance whose calls this guard stops from now on.
+    pub(super) fn set_instance(&self, cancel: CancelHandle) {
+        *self.inner.cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel);
     }
 
-    fn unwatch(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.shared.lock().calls.remove(&key);
+    /// A call must end by `deadline`.
+    pub(super) fn arm(&self, deadline: Instant) {
+        let at = self.shared.nanos(deadline);
+        self.inner.deadline.store(at, SeqCst);
+        if at < self.shared.planned.load(SeqCst) {
+            // Taking the lock orders this with the thread's planning: it is
+            // either still planning (and will see the deadline) or waiting.
+            let _state = self.shared.lock();
+            self.shared.wake.notify_one();
         }
     }
-}
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.unwatch();
+    /// The call ended; returns whether the watchdog cancelled it.
+    pub(super) fn disarm(&self) -> bool {
+        self.inner.deadline.swap(IDLE, SeqCst) == FIRED
     }
 }
 
 impl Watchdog {
     pub(super) fn new() -> Self {
+        let base = Instant::now();
         Self {
             shared: Arc::new(Shared {
+                base,
+                planned: AtomicU64::new(0),
                 state: Mutex::new(State {
-                    calls: BTreeMap::new(),
-                    next_ticket: 0,
-                    sleeping_until: None,
+                    guards: Vec::new(),
                     running: false,
                 }),
                 wake: Condvar::new(),
@@ -105,33 +122,21 @@ impl Watchdog {
         }
     }
 
-    /// Watches a call that must end by `deadline`; past it, `cancel` is
-    /// used once.
-    pub(super) fn watch(&self, deadline: Instant, cancel: CancelHandle) -> Watch {
-        let fired = Arc::new(AtomicBool::new(false));
+    /// A guard for a new engine.
+    pub(super) fn guard(&self) -> Guard {
+        let inner = Arc::new(GuardInner {
+            deadline: AtomicU64::new(IDLE),
+            cancel: Mutex::new(None),
+        });
         let mut state = self.shared.lock();
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.calls.insert(
-            (deadline, ticket),
-            Watched {
-                cancel,
-                fired: fired.clone(),
-            },
-        );
+        state.guards.push(Arc::downgrade(&inner));
         if !state.running {
             state.running = true;
             spawn_thread(Arc::downgrade(&self.shared));
         }
-        let earlier = state.sleeping_until.is_none_or(|t| deadline < t);
-        drop(state);
-        if earlier {
-            self.shared.wake.notify_one();
-        }
-        Watch {
+        Guard {
+            inner,
             shared: self.shared.clone(),
-            key: Some((deadline, ticket)),
-            fired,
         }
     }
 }
@@ -141,10 +146,40 @@ fn spawn_thread(shared: Weak<Shared>) {
         .name("tenon-extism-watchdog".to_owned())
         .spawn(move || run(&shared));
     if let Err(e) = spawned {
-        // Without the thread, deadlines are still enforced for host calls
-        // (the boundary bounds them) but not for pure computation.
+        // Without the thread, deadlines still bound host requests (the
+        // boundary enforces them) but not computation.
         tracing::error!(error = %e, "cannot start the Extism watchdog thread");
     }
+}
+
+/// Cancels the expired calls; returns the earliest deadline still armed.
+fn sweep(state: &mut State, now: u64) -> u64 {
+    let mut earliest = FIRED;
+    state.guards.retain(|guard| {
+        let Some(guard) = guard.upgrade() else {
+            return false;
+        };
+        let deadline = guard.deadline.load(SeqCst);
+        if deadline == IDLE || deadline == FIRED {
+            return true;
+        }
+        if deadline > now {
+            earliest = earliest.min(deadline);
+        } else if guard
+            .deadline
+            .compare_exchange(deadline, FIRED, SeqCst, SeqCst)
+            .is_ok()
+        {
+            let cancel = guard.cancel.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(cancel) = cancel.as_ref()
+                && let Err(e) = cancel.cancel()
+            {
+                tracing::error!(error = %e, "cannot cancel an Extism call past its deadline");
+            }
+        }
+        true
+    });
+    earliest
 }
 
 fn run(shared: &Weak<Shared>) {
@@ -154,30 +189,53 @@ fn run(shared: &Weak<Shared>) {
         };
         let mut state = shared.lock();
         let now = Instant::now();
-        while let Some(entry) = state.calls.first_entry() {
-            if entry.key().0 > now {
+        let now_nanos = shared.nanos(now);
+        let longest = shared.nanos(now + IDLE_WAKE);
+        let mut planned = sweep(&mut state, now_nanos).min(longest);
+        loop {
+            // Publish the plan, then look again: a call armed meanwhile
+            // either sees the plan (and wakes us if it is earlier) or is seen
+            // here.
+            shared.planned.store(planned, SeqCst);
+            let again = sweep(&mut state, now_nanos).min(longest);
+            if again >= planned {
                 break;
             }
-            let watched = entry.remove();
-            watched.fired.store(true, Ordering::Release);
-            if let Err(e) = watched.cancel.cancel() {
-                tracing::error!(error = %e, "cannot cancel an Extism call past its deadline");
-            }
+            planned = again;
         }
-        let next = state.calls.first_key_value().map(|(k, _)| k.0);
-        state.sleeping_until = next;
-        // Wake at least once a second to notice that the runtime is gone.
-        let wait = next.map_or(std::time::Duration::from_secs(1), |t| {
-            t.saturating_duration_since(now)
-                .min(std::time::Duration::from_secs(1))
-        });
+        let wait = Duration::from_nanos(planned.saturating_sub(now_nanos));
         let (state, _) = shared
             .wake
             .wait_timeout(state, wait)
             .unwrap_or_else(|e| e.into_inner());
         drop(state);
+        // Only this thread holds the watchdog: the runtime and every guard
+        // are gone.
         if Arc::strong_count(&shared) == 1 {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_never_idle_or_fired() {
+        let watchdog = Watchdog::new();
+        let shared = &watchdog.shared;
+        assert_eq!(shared.nanos(shared.base), 1);
+        assert_eq!(shared.nanos(shared.base - Duration::from_secs(1)), 1);
+        assert!(shared.nanos(shared.base + Duration::from_secs(3_000_000_000)) < FIRED);
+    }
+
+    #[test]
+    fn a_disarmed_guard_was_not_fired() {
+        let watchdog = Watchdog::new();
+        let guard = watchdog.guard();
+        guard.arm(Instant::now() + Duration::from_secs(60));
+        assert!(!guard.disarm());
+        assert_eq!(guard.inner.deadline.load(SeqCst), IDLE);
     }
 }

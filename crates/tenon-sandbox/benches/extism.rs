@@ -1,0 +1,393 @@
+//! Tenon's Extism runtime beside bare Extism and the component runtime, on
+//! the same logic: the echo plugin (`examples/plugins/extism-echo` and
+//! `examples/plugins/echo`) with a ~100-byte payload.
+//!
+//! - `extism_call`: `echo`, bytes in and out, into a warm instance: bare
+//!   `extism::Plugin::call` (the anchor: Tenon's path must cost at most 10%
+//!   more), Tenon's Extism runtime with each [`CallThreading`], bare Extism
+//!   behind a dedicated thread (the thread-hop design, for comparison), and
+//!   the component runtime;
+//! - `extism_hook`: a hook call (`echo.noop`), Tenon building the JSON input
+//!   and reading the JSON answer, beside bare Extism calling `handle_hook`
+//!   with ready-made input;
+//! - `extism_fresh`: a new instance for every call.
+//!
+//! Tenon's calls are made from a Tokio worker thread, as a host would make
+//! them. Run: `cargo bench -p tenon-sandbox --features extism --bench extism`.
+
+// criterion's macros define undocumented public functions.
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Bencher, Criterion, criterion_group, criterion_main};
+use tenon_manifest::{Isolation, Manifest};
+use tenon_sandbox::{
+    CallOptions, CallThreading, Caller, ComponentConfig, ComponentRuntime, ExtismConfig,
+    ExtismRuntime, HookCall, HookContextData, LoadRequest, MemoryHost, Plugin, Runtime,
+};
+use tokio::runtime::Runtime as Tokio;
+
+/// ~100 bytes of JSON.
+const PAYLOAD: &str = r#"{"message":{"id":"m-1024","text":"hello from the benchmark","tags":["a","b"]},"user":"u-7"}"#;
+
+fn built(package: &str) -> (Manifest, Arc<[u8]>) {
+    let plugin = tenon_build::ensure_examples_built().expect(package);
+    let module = plugin.module_bytes().expect("the built module");
+    (plugin.manifest.clone(), module.into())
+}
+
+fn request(manifest: &Manifest, module: &Arc<[u8]>) -> LoadRequest {
+    let host = Arc::new(MemoryHost::new());
+    LoadRequest {
+        caller: Arc::new(Caller {
+            plugin: manifest.plugin.id.clone(),
+            version: manifest.plugin.version.clone(),
+            tenant: "bench".to_owned(),
+            permissions: Arc::new(manifest.permissions.clone()),
+        }),
+        manifest: Arc::new(manifest.clone()),
+        module: module.clone(),
+        host: host.clone(),
+        observer: host,
+        data_dir: None,
+    }
+}
+
+fn context() -> HookContextData {
+    HookContextData {
+        execution_id: "exec-1".to_owned(),
+        tenant: "bench".to_owned(),
+        user_id: Some("u-7".to_owned()),
+        session_id: None,
+        timestamp_ms: 1,
+        state: "{}".to_owned(),
+    }
+}
+
+/// Loads and starts a plugin.
+fn start(
+    tokio: &Tokio,
+    runtime: &dyn Runtime,
+    manifest: &Manifest,
+    module: &Arc<[u8]>,
+) -> Arc<dyn Plugin> {
+    tokio.block_on(async {
+        let plugin = runtime.load(request(manifest, module)).await.unwrap();
+        plugin.start(&serde_json::json!({})).await.unwrap();
+        plugin
+    })
+}
+
+/// Times `iters` calls made one after the other by a task on a worker
+/// thread of `tokio`.
+fn on_worker<F, Fut>(b: &mut Bencher<'_>, tokio: &Tokio, call: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future + Send,
+{
+    b.iter_custom(|iters| {
+        let call = call.clone();
+        tokio.block_on(async move {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(call().await);
+                }
+                started.elapsed()
+            })
+            .await
+            .unwrap()
+        })
+    });
+}
+
+/// Times `iters` bare Extism calls of `function`, on a worker thread of
+/// `tokio` like Tenon's calls (the plugin moves to the worker and back).
+fn bare_on_worker(
+    b: &mut Bencher<'_>,
+    tokio: &Tokio,
+    plugin: &mut Option<extism::Plugin>,
+    function: &'static str,
+    input: &[u8],
+) {
+    b.iter_custom(|iters| {
+        let mut bare = plugin.take().expect("the bare plugin is back");
+        let input = input.to_vec();
+        let (elapsed, bare) = tokio.block_on(async move {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(
+                        bare.call::<&[u8], Vec<u8>>(function, black_box(&input))
+                            .unwrap(),
+                    );
+                }
+                (started.elapsed(), bare)
+            })
+            .await
+            .unwrap()
+        });
+        *plugin = Some(bare);
+        elapsed
+    });
+}
+
+/// Times `iters` calls of `echo` into `plugin`, made one after the other by a
+/// task on a worker thread of `tokio` (as a host holding the plugin makes
+/// them: no clone per call).
+fn echo_on_worker(b: &mut Bencher<'_>, tokio: &Tokio, plugin: &Arc<dyn Plugin>) {
+    b.iter_custom(|iters| {
+        let plugin = plugin.clone();
+        tokio.block_on(async move {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let output = plugin.call(
+                        "echo",
+                        black_box(PAYLOAD.as_bytes()),
+                        CallOptions::default(),
+                    );
+                    black_box(output.await.unwrap());
+                }
+                started.elapsed()
+            })
+            .await
+            .unwrap()
+        })
+    });
+}
+
+/// Times `iters` `echo.noop` hook calls into `plugin`, like
+/// [`echo_on_worker`].
+fn hook_on_worker(b: &mut Bencher<'_>, tokio: &Tokio, plugin: &Arc<dyn Plugin>) {
+    b.iter_custom(|iters| {
+        let plugin = plugin.clone();
+        tokio.block_on(async move {
+            tokio::spawn(async move {
+                let context = context();
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let response = plugin.handle_hook(HookCall {
+                        hook: "echo.noop",
+                        context: &context,
+                        data: black_box(PAYLOAD),
+                        options: CallOptions::default(),
+                    });
+                    black_box(response.await.unwrap());
+                }
+                started.elapsed()
+            })
+            .await
+            .unwrap()
+        })
+    });
+}
+
+/// Bare Extism behind a thread of its own: each call is a message to the
+/// thread and a reply.
+type Request = (Vec<u8>, tokio::sync::oneshot::Sender<Vec<u8>>);
+
+async fn thread_once(thread: std::sync::mpsc::Sender<Request>) -> Vec<u8> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    thread.send((PAYLOAD.as_bytes().to_vec(), reply)).unwrap();
+    answer.await.unwrap()
+}
+
+fn bare_plugin(module: &[u8]) -> extism::Plugin {
+    extism::PluginBuilder::new(module)
+        .with_wasi(false)
+        .with_cache_disabled()
+        .build()
+        .expect("bare Extism loads the echo plugin")
+}
+
+fn dedicated_thread(module: &[u8]) -> std::sync::mpsc::Sender<Request> {
+    let (tx, rx) = std::sync::mpsc::channel::<Request>();
+    let mut plugin = bare_plugin(module);
+    std::thread::spawn(move || {
+        for (input, reply) in rx {
+            let output = plugin.call::<&[u8], Vec<u8>>("echo", &input).unwrap();
+            let _ = reply.send(output);
+        }
+    });
+    tx
+}
+
+fn extism_runtime(threading: CallThreading, cache: &std::path::Path) -> ExtismRuntime {
+    ExtismRuntime::new(
+        ExtismConfig::default()
+            .with_cache_dir(cache)
+            .with_threading(threading),
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let (extism_manifest, extism_module) = built("extism-echo");
+    let (component_manifest, component_module) = built("echo");
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let component = ComponentRuntime::new(
+        ComponentConfig::default().with_cache_dir(cache.path().join("component")),
+    )
+    .expect("a component runtime");
+    let threadings = [
+        ("inline", CallThreading::Inline),
+        ("block_in_place", CallThreading::BlockInPlace),
+        ("spawn_blocking", CallThreading::SpawnBlocking),
+    ];
+    let plugins: Vec<(&str, Arc<dyn Plugin>)> = threadings
+        .iter()
+        .map(|(name, threading)| {
+            let runtime = extism_runtime(*threading, cache.path());
+            (
+                *name,
+                start(&tokio, &runtime, &extism_manifest, &extism_module),
+            )
+        })
+        .collect();
+    let component_echo = start(&tokio, &component, &component_manifest, &component_module);
+
+    let mut group = c.benchmark_group("extism_call");
+    let mut bare = Some(bare_plugin(&extism_module));
+    group.bench_function("anchor: bare extism::Plugin::call", |b| {
+        bare_on_worker(b, &tokio, &mut bare, "echo", PAYLOAD.as_bytes())
+    });
+    for (name, plugin) in &plugins {
+        group.bench_function(format!("tenon extism: Plugin::call ({name})"), |b| {
+            echo_on_worker(b, &tokio, plugin)
+        });
+    }
+    let thread = dedicated_thread(&extism_module);
+    group.bench_function("bare extism on a dedicated thread", |b| {
+        let thread = thread.clone();
+        on_worker(b, &tokio, move || thread_once(thread.clone()))
+    });
+    group.bench_function("tenon component: Plugin::call", |b| {
+        echo_on_worker(b, &tokio, &component_echo)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("extism_hook");
+    let context = context();
+    let hook_input = hook_input(&context);
+    group.bench_function("anchor: bare extism handle_hook, ready-made input", |b| {
+        bare_on_worker(b, &tokio, &mut bare, "handle_hook", hook_input.as_bytes())
+    });
+    group.bench_function("tenon extism: Plugin::handle_hook (inline)", |b| {
+        hook_on_worker(b, &tokio, &plugins[0].1)
+    });
+    group.bench_function("tenon component: Plugin::handle_hook", |b| {
+        hook_on_worker(b, &tokio, &component_echo)
+    });
+    group.finish();
+
+    paired(&tokio, bare_plugin(&extism_module), plugins[0].1.clone());
+
+    let mut group = c.benchmark_group("extism_fresh");
+    group.measurement_time(Duration::from_secs(3));
+    let compiled = extism::PluginBuilder::new(&*extism_module)
+        .with_wasi(false)
+        .with_cache_disabled()
+        .compile()
+        .unwrap();
+    group.bench_function("anchor: bare Plugin::new_from_compiled + call", |b| {
+        b.iter(|| {
+            let mut plugin = extism::Plugin::new_from_compiled(&compiled).unwrap();
+            plugin
+                .call::<&[u8], Vec<u8>>("echo", PAYLOAD.as_bytes())
+                .unwrap()
+        })
+    });
+    let mut fresh_manifest = extism_manifest.clone();
+    fresh_manifest.limits.isolation = Isolation::Fresh;
+    let fresh_runtime = extism_runtime(CallThreading::Inline, cache.path());
+    let fresh = start(&tokio, &fresh_runtime, &fresh_manifest, &extism_module);
+    group.bench_function("tenon extism: Plugin::call (fresh)", |b| {
+        echo_on_worker(b, &tokio, &fresh)
+    });
+    let mut fresh_component = component_manifest.clone();
+    fresh_component.limits.isolation = Isolation::Fresh;
+    let fresh_component = start(&tokio, &component, &fresh_component, &component_module);
+    group.bench_function("tenon component: Plugin::call (fresh)", |b| {
+        echo_on_worker(b, &tokio, &fresh_component)
+    });
+    group.finish();
+}
+
+/// Bare Extism and Tenon's Extism runtime, call for call: pairs of one bare
+/// call and one Tenon call (each first in every other pair), on the same
+/// worker thread, many times; the medians of the two, which a busy machine
+/// disturbs much less than it disturbs two benchmarks run one after the
+/// other.
+fn paired(tokio: &Tokio, mut bare: extism::Plugin, tenon: Arc<dyn Plugin>) {
+    const ROUNDS: usize = 300_000;
+    let (mut bare_times, mut tenon_times) = tokio.block_on(async move {
+        tokio::spawn(async move {
+            let mut bare_times = Vec::with_capacity(ROUNDS);
+            let mut tenon_times = Vec::with_capacity(ROUNDS);
+            for round in 0..ROUNDS {
+                // Each goes first in every other round: whatever the first
+                // call of a pair leaves behind (a woken timer thread, warm
+                // caches) falls on both alike.
+                for tenon_turn in [round % 2 == 1, round % 2 == 0] {
+                    let started = Instant::now();
+                    if tenon_turn {
+                        let output = tenon.call(
+                            "echo",
+                            black_box(PAYLOAD.as_bytes()),
+                            CallOptions::default(),
+                        );
+                        black_box(output.await.unwrap());
+                        tenon_times.push(started.elapsed());
+                    } else {
+                        let output =
+                            bare.call::<&[u8], Vec<u8>>("echo", black_box(PAYLOAD.as_bytes()));
+                        black_box(output.unwrap());
+                        bare_times.push(started.elapsed());
+                    }
+                }
+            }
+            (bare_times, tenon_times)
+        })
+        .await
+        .unwrap()
+    });
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    let (bare, tenon) = (median(&mut bare_times), median(&mut tenon_times));
+    let overhead = (tenon.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
+    println!(
+        "extism_paired: {ROUNDS} alternating echo calls, medians: bare extism {bare:?}, \
+         tenon extism (inline) {tenon:?}, overhead {overhead:+.1}%"
+    );
+}
+
+/// What Tenon sends to `handle_hook` for `echo.noop` with [`PAYLOAD`].
+fn hook_input(context: &HookContextData) -> String {
+    serde_json::json!({
+        "hook": "echo.noop",
+        "context": {
+            "execution_id": context.execution_id,
+            "tenant": context.tenant,
+            "user_id": context.user_id,
+            "session_id": context.session_id,
+            "timestamp_ms": context.timestamp_ms,
+            "state": {},
+        },
+        "data": serde_json::from_str::<serde_json::Value>(PAYLOAD).unwrap(),
+    })
+    .to_string()
+}
+
+criterion_group!(extism, benches);
+criterion_main!(extism);
