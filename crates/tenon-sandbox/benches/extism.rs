@@ -10,7 +10,11 @@
 //! - `extism_hook`: a hook call (`echo.noop`), Tenon building the JSON input
 //!   and reading the JSON answer, beside bare Extism calling `handle_hook`
 //!   with ready-made input;
-//! - `extism_fresh`: a new instance for every call.
+//! - `extism_fresh`: a new instance for every call;
+//! - `extism_load`: loading the plugin in a new runtime, its compiled code
+//!   read from the disk cache, beside compiling it;
+//! - `extism_paired` (printed, not a criterion group): bare and Tenon calls
+//!   interleaved, the medians of each.
 //!
 //! Tenon's calls are made from a Tokio worker thread, as a host would make
 //! them. Run: `cargo bench -p tenon-sandbox --features extism --bench extism`.
@@ -320,6 +324,28 @@ fn benches(c: &mut Criterion) {
         echo_on_worker(b, &tokio, &fresh_component)
     });
     group.finish();
+
+    let mut group = c.benchmark_group("extism_load");
+    group.sample_size(10);
+    group.bench_function("anchor: compile the module (bare Extism, no cache)", |b| {
+        b.iter(|| {
+            extism::PluginBuilder::new(&*extism_module)
+                .with_wasi(false)
+                .with_cache_disabled()
+                .compile()
+                .unwrap()
+        })
+    });
+    group.bench_function("tenon extism: load, engine from the disk cache", |b| {
+        b.iter(|| {
+            // A new runtime: no engine in memory, the artifact on disk.
+            let runtime = extism_runtime(CallThreading::Inline, cache.path());
+            tokio
+                .block_on(runtime.load(request(&extism_manifest, &extism_module)))
+                .unwrap()
+        })
+    });
+    group.finish();
 }
 
 /// Bare Extism and Tenon's Extism runtime, call for call: pairs of one bare
@@ -328,7 +354,7 @@ fn benches(c: &mut Criterion) {
 /// disturbs much less than it disturbs two benchmarks run one after the
 /// other.
 fn paired(tokio: &Tokio, mut bare: extism::Plugin, tenon: Arc<dyn Plugin>) {
-    const ROUNDS: usize = 300_000;
+    const ROUNDS: usize = 100_000;
     let (mut bare_times, mut tenon_times) = tokio.block_on(async move {
         tokio::spawn(async move {
             let mut bare_times = Vec::with_capacity(ROUNDS);

@@ -23,7 +23,7 @@
 //! deadline are exactly those of the component runtime.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -188,8 +188,8 @@ pub(super) struct Ended {
 }
 
 /// The host functions linked into a plugin on the engine that `link`
-/// belongs to.
-pub(super) fn functions(link: &Arc<Link>) -> Vec<Function> {
+/// belongs to: those of `imports`, as (module, name).
+pub(super) fn functions(link: &Arc<Link>, imports: &BTreeSet<(String, String)>) -> Vec<Function> {
     use ValType::{I32, I64};
     let env = |name: &str, params: &[ValType], results: &[ValType], f: HostFn| {
         host_function(link, EXTISM_ENV, name, params, results, f)
@@ -246,6 +246,13 @@ pub(super) fn functions(link: &Arc<Link>) -> Vec<Function> {
         }),
         env("get_log_level", &[], &[I32], env_get_log_level),
     ]);
+    functions.retain(|f| {
+        let key = (
+            f.namespace().unwrap_or_default().to_owned(),
+            f.name().to_owned(),
+        );
+        imports.contains(&key)
+    });
     functions
 }
 

@@ -14,7 +14,7 @@
 //! of the same module and settings are also kept in memory ([`EngineSet`])
 //! and handed to the next load that needs one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
@@ -57,6 +57,9 @@ pub(super) struct Engine {
 pub(super) struct EngineSet {
     watchdog: Watchdog,
     module: Arc<[u8]>,
+    /// The host functions the module imports (the same for every engine of
+    /// the key: the module's sha256 is in it).
+    imports: Arc<BTreeSet<(String, String)>>,
     key: EngineKey,
     cache_config: Option<PathBuf>,
     idle: Mutex<Vec<Engine>>,
@@ -119,7 +122,7 @@ impl EngineSet {
                 memdump: None,
                 debug_info: false,
             })
-            .with_functions(abi::functions(&link));
+            .with_functions(abi::functions(&link, &self.imports));
         builder = match &self.cache_config {
             Some(path) => builder.with_cache_config(path),
             None => builder.with_cache_disabled(),
@@ -158,6 +161,7 @@ impl Engines {
         &self,
         key: EngineKey,
         module: &Arc<[u8]>,
+        imports: &BTreeSet<(String, String)>,
         cache_config: Option<&Path>,
     ) -> Arc<EngineSet> {
         let mut sets = self.sets.lock();
@@ -168,6 +172,7 @@ impl Engines {
         let set = Arc::new(EngineSet {
             watchdog: self.watchdog.clone(),
             module: module.clone(),
+            imports: Arc::new(imports.clone()),
             key: key.clone(),
             cache_config: cache_config.map(Path::to_path_buf),
             idle: Mutex::new(Vec::new()),

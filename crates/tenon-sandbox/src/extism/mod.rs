@@ -264,10 +264,12 @@ impl ExtismRuntime {
             paths,
         };
         let cache_config = self.cache_config(plugin)?;
-        let engines = self
-            .inner
-            .engines
-            .set(key, &request.module, cache_config.as_deref());
+        let engines = self.inner.engines.set(
+            key,
+            &request.module,
+            &info.host_imports,
+            cache_config.as_deref(),
+        );
         let boundary = Arc::new(Boundary::new(&request, self.inner.sandbox.clone()));
         let host = Arc::new(HostSide::new(boundary));
         let limits = Limits {

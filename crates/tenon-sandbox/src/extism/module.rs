@@ -52,6 +52,10 @@ pub(super) struct ModuleInfo {
     /// Whether it imports any host function Tenon serves (and so needs the
     /// call's context: its boundary, scope and deadline).
     pub(super) uses_host: bool,
+    /// The host functions Tenon serves that it imports, as (module, name):
+    /// only these are linked (Extism links host functions anew for every
+    /// instance).
+    pub(super) host_imports: BTreeSet<(String, String)>,
 }
 
 impl ModuleInfo {
@@ -100,11 +104,16 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                     if import.module == WASI_P1 {
                         info.uses_wasi = true;
                     }
-                    info.uses_host |= match import.module {
+                    let served = match import.module {
                         TENON | EXTISM_USER => true,
                         EXTISM_ENV => super::abi::ENV_FUNCTIONS.contains(&import.name),
                         _ => false,
                     };
+                    if served {
+                        info.uses_host = true;
+                        info.host_imports
+                            .insert((import.module.to_owned(), import.name.to_owned()));
+                    }
                     let needs_async = match import.module {
                         TENON | EXTISM_USER => ASYNC_FUNCTIONS.contains(&import.name),
                         EXTISM_ENV => matches!(import.name, "http_request" | "config_get"),
@@ -190,6 +199,10 @@ mod tests {
         assert!(info.needs_async_host);
         assert!(info.uses_host);
         assert!(!info.uses_wasi);
+        assert_eq!(
+            info.host_imports.into_iter().collect::<Vec<_>>(),
+            [("tenon".to_owned(), "kv_get".to_owned())]
+        );
     }
 
     #[test]
