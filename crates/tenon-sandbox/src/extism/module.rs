@@ -25,18 +25,6 @@ pub(super) const RESTORE: &str = "restore";
 /// Lifecycle exports: called by the runtime, never through `Plugin::call`.
 pub(super) const LIFECYCLE: [&str; 5] = [ACTIVATE, CONFIGURE, DEACTIVATE, SNAPSHOT, RESTORE];
 
-/// Tenon's host functions whose answer needs the async boundary (the others
-/// are served synchronously).
-const ASYNC_FUNCTIONS: [&str; 7] = [
-    "config_get",
-    "kv_get",
-    "kv_set",
-    "kv_delete",
-    "kv_list",
-    "emit_event",
-    "http_request",
-];
-
 /// What the runtime needs to know about a module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ModuleInfo {
@@ -115,7 +103,9 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                             .insert((import.module.to_owned(), import.name.to_owned()));
                     }
                     let needs_async = match import.module {
-                        TENON | EXTISM_USER => ASYNC_FUNCTIONS.contains(&import.name),
+                        // All of Tenon's functions but `log` wait for the
+                        // host.
+                        TENON | EXTISM_USER => import.name != "log",
                         EXTISM_ENV => matches!(import.name, "http_request" | "config_get"),
                         _ => false,
                     };

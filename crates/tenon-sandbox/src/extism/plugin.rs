@@ -757,8 +757,13 @@ impl Plugin for ExtismPlugin {
             });
         }
         let state: Arc<[u8]> = Arc::from(state);
-        self.change_setup(|setup| setup.restored = Some((setup.generation, state)));
-        self.settle().await
+        let before = self.change_setup(|setup| setup.restored = Some((setup.generation, state)));
+        let settled = self.settle().await;
+        if settled.is_err() {
+            // Refused: no other instance is given the state either.
+            self.change_setup(|setup| setup.restored = before.restored);
+        }
+        settled
     }
 
     async fn stop(&self) -> Result<(), SandboxError> {

@@ -127,7 +127,7 @@ macro_rules! export {
 pub fn run(function: Export) -> i32 {
     init();
     let input = extism_pdk::input_bytes();
-    let result = function(input).and_then(|output| extism_pdk::output(output));
+    let result = function(input).and_then(extism_pdk::output);
     match result {
         Ok(()) => 0,
         Err(error) => {
@@ -145,7 +145,7 @@ pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let message = format!("panicked: {info}");
+            let message = info.to_string();
             if let Ok(memory) = extism_pdk::Memory::from_bytes(&message) {
                 set_error(&memory);
             }
