@@ -673,3 +673,18 @@ async fn fresh_isolation_still_activates_every_instance() {
     let err = call(&*plugin, "ping", "").await.unwrap_err();
     assert!(matches!(err, SandboxError::Trap { .. }), "{err:?}");
 }
+
+/// The counter counts bus events the host delivers to its `on-event`
+/// function, as the component counter does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_counts_delivered_events() {
+    let h = Harness::new(&INLINE);
+    let counter = h.start(&INLINE, Role::Counter, |_| {}).await;
+    let event = r#"{"topic":"notifier.sent","payload":{}}"#;
+    call(&*counter, "on-event", event).await.unwrap();
+    call(&*counter, "on-event", event).await.unwrap();
+    assert_eq!(
+        call(&*counter, "get", "event:notifier.sent").await.unwrap(),
+        "2"
+    );
+}

@@ -6,6 +6,8 @@
 //! - `count`: all counts, `{hook: count}`; `get` (input: a hook name): one
 //!   count; `tally`: this instance's in-memory tally; `reset`: deletes every
 //!   count and clears the tally;
+//! - `on-event` (input: a bus event, `{"topic": …, …}`): counts it under
+//!   `event:<topic>`;
 //! - `snapshot` / `restore`: the in-memory tally, carried across reloads.
 
 use std::cell::RefCell;
@@ -64,6 +66,16 @@ pub fn tally() -> FnResult<Json<BTreeMap<String, u64>>> {
     extism_tenon::init();
     Ok(Json(TALLY.with_borrow(Clone::clone)))
 }
+
+fn on_event(input: Vec<u8>) -> Result<Vec<u8>, extism_pdk::Error> {
+    let event: serde_json::Value = serde_json::from_slice(&input)?;
+    let name = format!("event:{}", event["topic"].as_str().unwrap_or("unknown"));
+    let count = read(&name)? + 1;
+    host::kv_write_json(&key(&name), &count)?;
+    Ok(Vec::new())
+}
+
+extism_tenon::export!("on-event" => on_event);
 
 #[plugin_fn]
 pub fn reset() -> FnResult<()> {
