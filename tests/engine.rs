@@ -260,6 +260,124 @@ async fn grants_gate_activation_and_permissions_are_enforced() {
 }
 
 #[tokio::test]
+async fn plugins_receive_the_events_they_may_subscribe_to() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let sink = WebhookSink::start().await;
+    let (notifier, counter) = (id("tenon-examples/notifier"), id("tenon-examples/counter"));
+    for name in ["notifier", "counter"] {
+        engine
+            .install(plugin(name).dir.as_path())
+            .await
+            .expect("installs");
+    }
+    engine
+        .configure(&notifier, object(json!({"webhook_url": sink.url})), &[])
+        .await
+        .unwrap();
+    for plugin in [&notifier, &counter] {
+        engine.grant(plugin, GrantRequest::all("op")).await.unwrap();
+        engine.enable(plugin).await.unwrap();
+    }
+    engine
+        .dispatch(
+            "response.post_deliver",
+            &context(),
+            json!({"content": "hi", "result": {}}),
+        )
+        .await
+        .unwrap();
+    // The notifier publishes `notifier.sent`; the counter subscribes to
+    // `notifier.*` and counts it in its `on-event` export.
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            let counts = engine.call(&counter, "count", b"").await.unwrap();
+            serde_json::from_slice::<Value>(&counts).unwrap()["event:notifier.sent"] == 1
+        })
+        .await,
+        "the event reached the counter"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_asking_for_more_needs_a_new_grant() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let counter = id("tenon-examples/counter");
+    engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .unwrap();
+    engine
+        .grant(&counter, GrantRequest::all("op"))
+        .await
+        .unwrap();
+    engine.enable(&counter).await.unwrap();
+    let greedy = copy_plugin("counter", &t.dir.path().join("greedy"), |text| {
+        set_field(&text, "version", "0.2.0")
+            .replace("kv = { quota = \"64KiB\" }", "kv = { quota = \"4MiB\" }")
+    });
+    let refused = engine
+        .upgrade(greedy.as_path())
+        .await
+        .expect_err("asks for more");
+    assert_eq!(
+        refused.to_string(),
+        "cannot upgrade to tenon-examples/counter 0.2.0: the operator has not granted kv: quota 4MiB (granted 64KiB); review them with `tenon info tenon-examples/counter` and grant with `tenon grant tenon-examples/counter --version 0.2.0`"
+    );
+    assert_eq!(
+        engine.record(&counter).await.unwrap().version.to_string(),
+        "0.1.0"
+    );
+    let grant = GrantRequest {
+        version: Some(tenon_engine::Version::new(0, 2, 0)),
+        ..GrantRequest::all("op")
+    };
+    engine
+        .grant(&counter, grant)
+        .await
+        .expect("grants the new version");
+    let upgraded = engine
+        .upgrade(greedy.as_path())
+        .await
+        .expect("upgrades once granted");
+    assert!(upgraded.swapped);
+}
+
+#[tokio::test]
+async fn a_config_change_before_first_use_is_not_lost() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let moderator = id("tenon-examples/moderator");
+    engine
+        .install(plugin("moderator").dir.as_path())
+        .await
+        .unwrap();
+    engine
+        .set_config(&moderator, "blocked_words", json!(["first"]))
+        .await
+        .unwrap();
+    engine.enable(&moderator).await.unwrap();
+    // Activated on first use: it has not started yet.
+    engine
+        .set_config(&moderator, "blocked_words", json!(["second"]))
+        .await
+        .unwrap();
+    let outcome = engine
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "the second"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        outcome.is_blocked(),
+        "it started with the config current at its first use"
+    );
+}
+
+#[tokio::test]
 async fn the_redactor_patches_tool_output() {
     let t = engine().await;
     let engine = &t.engine;

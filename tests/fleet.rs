@@ -1,12 +1,20 @@
-//! Fleets: two engines (with their own registry connections, as two
-//! processes would have) on one PostgreSQL registry converge through its
-//! change feed.
+//! Fleets: two engines in two processes on one PostgreSQL registry converge
+//! through its change feed. The test runs itself a second time as the
+//! follower process.
 
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tenon_engine::{DisableOptions, HookContext, PluginEngine, PluginId, RegistryOptions};
-use tenon_tests::{drop_schema, eventually, plugin, postgres, test_key, unique_schema};
+use tenon_engine::{DisableOptions, PluginEngine, PluginId, RegistryOptions};
+use tenon_tests::{drop_schema, plugin, postgres, test_key, unique_schema};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+const ROLE: &str = "TENON_FLEET_FOLLOWER";
+const URL: &str = "TENON_FLEET_URL";
+const SCHEMA: &str = "TENON_FLEET_SCHEMA";
+const TEST: &str = "two_processes_on_one_postgres_registry_converge";
 
 async fn engine_on(url: &str, schema: &str, dir: &std::path::Path) -> PluginEngine {
     PluginEngine::builder()
@@ -23,64 +31,101 @@ async fn engine_on(url: &str, schema: &str, dir: &std::path::Path) -> PluginEngi
         .expect("an engine on PostgreSQL")
 }
 
-fn blocks(outcome: &tenon_engine::DispatchOutcome) -> bool {
-    outcome.is_blocked()
+/// Whether the moderator (configured to block "forbidden") runs in `engine`.
+async fn blocks(engine: &PluginEngine) -> bool {
+    engine
+        .dispatch(
+            "response.pre_deliver",
+            &engine.context(),
+            json!({"content": "a forbidden word"}),
+        )
+        .await
+        .is_ok_and(|outcome| outcome.is_blocked())
+}
+
+/// The follower: says when its engine is up, then when the moderator runs,
+/// then when it stopped.
+async fn follow(url: &str, schema: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_on(url, schema, dir.path()).await;
+    println!("fleet: ready");
+    for (want, say) in [(true, "converged"), (false, "stopped")] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while blocks(&engine).await != want {
+            assert!(Instant::now() < deadline, "the follower never saw `{say}`");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!("fleet: {say}");
+    }
+    engine.shutdown().await;
+}
+
+async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, marker: &str) -> Duration {
+    let started = Instant::now();
+    let wanted = format!("fleet: {marker}");
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no `{wanted}` from the follower within a minute"))
+            .expect("reading the follower")
+            .unwrap_or_else(|| panic!("the follower exited before `{wanted}`"));
+        if line.contains(&wanted) {
+            return started.elapsed();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_engines_on_one_postgres_registry_converge() {
+async fn two_processes_on_one_postgres_registry_converge() {
+    if std::env::var_os(ROLE).is_some() {
+        let (url, schema) = (std::env::var(URL).unwrap(), std::env::var(SCHEMA).unwrap());
+        return follow(&url, &schema).await;
+    }
     let Some(url) = postgres().await else {
         return;
     };
     let schema = unique_schema();
     let dir = tempfile::tempdir().unwrap();
-    let a = engine_on(&url, &schema, &dir.path().join("a")).await;
-    let b = engine_on(&url, &schema, &dir.path().join("b")).await;
-    let moderator = PluginId::new("tenon-examples/moderator").unwrap();
+    let leader = engine_on(&url, &schema, dir.path()).await;
+    let mut follower = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
+        .env(ROLE, "1")
+        .env(URL, &url)
+        .env(SCHEMA, &schema)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the follower process starts");
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    expect_line(&mut lines, "ready").await;
 
-    a.install(plugin("moderator").dir.as_path())
+    let moderator = PluginId::new("tenon-examples/moderator").unwrap();
+    leader
+        .install(plugin("moderator").dir.as_path())
         .await
         .expect("installs");
-    a.configure(
-        &moderator,
-        json!({"blocked_words": ["forbidden"]})
-            .as_object()
-            .unwrap()
-            .clone(),
-        &[],
-    )
-    .await
-    .expect("configures");
-    a.enable(&moderator).await.expect("enables");
-
-    let data = || json!({"content": "a forbidden word"});
-    let context = HookContext::new("default");
-    let converged = eventually(Duration::from_secs(2), async || {
-        b.dispatch("response.pre_deliver", &context, data())
-            .await
-            .is_ok_and(|outcome| blocks(&outcome))
-    })
-    .await;
+    leader
+        .set_config(&moderator, "blocked_words", json!(["forbidden"]))
+        .await
+        .expect("configures");
+    leader.enable(&moderator).await.expect("enables");
+    let converged = expect_line(&mut lines, "converged").await;
     assert!(
-        converged,
-        "enabling through one engine activates the plugin in the other within 2 s"
+        converged < Duration::from_secs(2),
+        "the follower activated the plugin {converged:?} after it was enabled (the target is under 2 s)"
     );
 
-    a.disable(&moderator, DisableOptions::default())
+    leader
+        .disable(&moderator, DisableOptions::default())
         .await
         .expect("disables");
-    let stopped = eventually(Duration::from_secs(2), async || {
-        b.dispatch("response.pre_deliver", &context, data())
-            .await
-            .is_ok_and(|outcome| !blocks(&outcome))
-    })
-    .await;
+    let stopped = expect_line(&mut lines, "stopped").await;
     assert!(
-        stopped,
-        "disabling through one engine stops it in the other"
+        stopped < Duration::from_secs(2),
+        "stopped after {stopped:?}"
     );
-
-    a.shutdown().await;
-    b.shutdown().await;
+    let status = follower.wait().await.expect("the follower ends");
+    assert!(status.success(), "the follower failed: {status}");
+    leader.shutdown().await;
     drop_schema(&url, &schema).await;
 }

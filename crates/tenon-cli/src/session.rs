@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::Args;
 use tenon_engine::{
-    EngineError, HookSpec, PluginEngine, PluginId, PluginRecord, RegistryOptions, SandboxConfig,
-    SecretKey, agent_runner_hooks,
+    BootFailures, EngineError, HookSpec, PluginEngine, PluginId, PluginRecord, RegistryOptions,
+    SandboxConfig, SecretKey, agent_runner_hooks,
 };
 use tenon_registry::RegistryLocation;
 
@@ -164,6 +164,9 @@ impl GlobalArgs {
             .tenant(&self.tenant)
             .hooks(specs)
             .sandbox(SandboxConfig::default().with_private_networks(self.allow_private_networks))
+            // A one-shot operator process reports what cannot start here; it
+            // never marks plugins failed for the whole fleet.
+            .boot_failures(BootFailures::ReportOnly)
             .boot(false);
         if let Some(dir) = &self.data_dir {
             builder = builder.data_dir(dir);

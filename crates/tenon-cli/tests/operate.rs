@@ -330,17 +330,24 @@ fn secrets_grants_calls_statistics_and_doctor() {
     let info = t.json(&["info", COUNTER]);
     assert_eq!(
         info["permissions"],
-        json!({"declared": ["kv (quota 64KiB)"], "granted": [], "missing": ["kv (quota 64KiB)"]})
+        json!({
+            "declared": ["kv (quota 64KiB)", "events: subscribe notifier.*"],
+            "granted": [],
+            "missing": ["kv (quota 64KiB)", "events: subscribe notifier.*"]
+        })
     );
     t.fails(
         &["enable", COUNTER],
         1,
-        "cannot enable tenon-examples/counter 0.1.0: the operator has not granted kv (quota 64KiB)",
+        "cannot enable tenon-examples/counter 0.1.0: the operator has not granted kv (quota 64KiB), events: subscribe notifier.*",
     );
     let granted = t.json(&["grant", COUNTER]);
     assert_eq!(granted["id"], COUNTER);
     assert_eq!(granted["version"], "0.1.0");
-    assert_eq!(granted["permissions"], json!(["kv (quota 64KiB)"]));
+    assert_eq!(
+        granted["permissions"],
+        json!(["kv (quota 64KiB)", "events: subscribe notifier.*"])
+    );
     assert_eq!(granted["granted_by"], "operator");
     t.fails(
         &["grant", COUNTER, "--version", "9.9.9"],
@@ -349,7 +356,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
     );
     assert_eq!(
         t.json(&["info", COUNTER])["permissions"]["granted"],
-        json!(["kv (quota 64KiB)"])
+        json!(["kv (quota 64KiB)", "events: subscribe notifier.*"])
     );
     assert!(
         t.ok(&["enable", COUNTER])
@@ -527,7 +534,10 @@ fn archives_upgrades_and_rollbacks() {
     assert_eq!(installed["id"], COUNTER);
     assert_eq!(installed["state"], "resolved");
     assert_eq!(installed["granted"], false);
-    assert_eq!(installed["permissions"], json!(["kv (quota 64KiB)"]));
+    assert_eq!(
+        installed["permissions"],
+        json!(["kv (quota 64KiB)", "events: subscribe notifier.*"])
+    );
     assert_eq!(t.json(&["info", COUNTER])["source"]["kind"], "archive");
     t.ok(&["grant", COUNTER]);
     t.ok(&["enable", COUNTER]);
@@ -536,7 +546,8 @@ fn archives_upgrades_and_rollbacks() {
     let upgraded = t.json(&["upgrade", &counter_v2.display().to_string()]);
     assert_eq!(
         upgraded,
-        json!({"id": COUNTER, "from": "0.1.0", "to": "0.2.0", "state": "active", "swapped": true, "state_carried": false})
+        // The CLI records the switch; running hosts swap their code.
+        json!({"id": COUNTER, "from": "0.1.0", "to": "0.2.0", "state": "active", "swapped": false, "state_carried": false})
     );
     let versions: Vec<(String, bool)> = t.json(&["info", COUNTER])["versions"]
         .as_array()

@@ -1,19 +1,21 @@
 //! Bringing a plugin's code up and down in this engine: load through its
-//! runtime, start with its config, register its hooks and commands — and
-//! the reverse. Recording the lifecycle in the registry is the caller's job
-//! (`ops`); fleets use these alone to follow changes made elsewhere.
+//! runtime, start with its config, register its hooks, commands and event
+//! subscriptions — and the reverse. Recording the lifecycle in the registry
+//! is the caller's job (`ops`); fleets use these alone to follow changes
+//! made elsewhere.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use serde_json::{Map, Value};
-use tenon_hooks::{Backoff as HookBackoff, FailPolicy, HandlerOptions, Priority};
+use serde_json::{Map, Value, json};
+use tenon_hooks::{Backoff as HookBackoff, BusItem, FailPolicy, HandlerOptions, Priority};
 use tenon_manifest::{
     BackoffKind, ConfigSpec, FailPolicy as ManifestFailPolicy, Manifest, Permissions, PluginId,
     ResolvedConfig,
 };
 use tenon_metrics::{Failure, FailureKind};
 use tenon_registry::{ConfigValue, PluginRecord, RegistryError, Sha256Digest};
-use tenon_sandbox::{Caller, LoadRequest, SandboxError};
+use tenon_sandbox::{CallOptions, Caller, LoadRequest, SandboxError};
 
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
@@ -21,23 +23,38 @@ use crate::grants;
 use crate::slot::{Loaded, Loader, PluginSlot, SlotCommand, SlotHandler};
 use crate::tenant::{Running, TenantState};
 
-/// The crash guard's view of a sandbox error.
-pub(crate) fn failure_of(error: &SandboxError) -> Failure {
+/// The exported function subscribed bus events are delivered to, with
+/// `{"topic", "source", "payload"}` JSON.
+pub const EVENT_FUNCTION: &str = "on-event";
+
+/// The crash guard's view of a sandbox error; `None` for errors that are the
+/// caller's (a function the plugin does not export, bad input, a busy pool,
+/// a stopped plugin), which say nothing about the plugin's health.
+pub(crate) fn failure_of(error: &SandboxError) -> Option<Failure> {
     let kind = match error {
         SandboxError::Timeout { .. } => FailureKind::Timeout,
         SandboxError::Trap { .. } | SandboxError::OutOfMemory { .. } => FailureKind::Trap,
         SandboxError::Compile { .. }
         | SandboxError::Incompatible { .. }
-        | SandboxError::MissingExport { .. }
         | SandboxError::Unsupported { .. }
         | SandboxError::Host { .. } => FailureKind::Load,
+        SandboxError::MissingExport { .. }
+        | SandboxError::Busy { .. }
+        | SandboxError::NotRunning { .. } => return None,
+        SandboxError::Plugin { code, .. }
+            if matches!(code.as_str(), "unknown-function" | "invalid-input") =>
+        {
+            return None;
+        }
         _ => FailureKind::HandlerError,
     };
-    Failure::new(kind, error.code(), error.to_string())
+    Some(Failure::new(kind, error.code(), error.to_string()))
 }
 
-/// A plugin's config as stored, secrets revealed when the engine has the
-/// key, as plain JSON values.
+/// A plugin's config as stored, secrets revealed, as plain JSON values.
+/// Without a secret key, a config holding no secret reads fine; one holding
+/// secrets is an error that says a key is needed (a plugin never runs
+/// without its secrets).
 pub(crate) async fn stored_config(
     shared: &Shared,
     tenant: &TenantState,
@@ -45,8 +62,12 @@ pub(crate) async fn stored_config(
 ) -> Result<Map<String, Value>> {
     let config = match shared.store.get_config_revealed(&tenant.id, id).await {
         Ok(config) => config,
-        Err(RegistryError::SecretKeyMissing { .. }) => {
-            shared.store.get_config(&tenant.id, id).await?
+        Err(missing @ RegistryError::SecretKeyMissing { .. }) => {
+            let config = shared.store.get_config(&tenant.id, id).await?;
+            if config.values.values().any(ConfigValue::is_secret) {
+                return Err(missing.into());
+            }
+            config
         }
         Err(other) => return Err(other.into()),
     };
@@ -64,7 +85,8 @@ pub(crate) async fn stored_config(
 }
 
 /// The config a plugin starts with: stored values with defaults applied,
-/// checked against its manifest.
+/// checked against its manifest. Problems with secret values are reported
+/// without the values.
 pub(crate) fn resolve_config(
     id: &PluginId,
     spec: &ConfigSpec,
@@ -75,7 +97,7 @@ pub(crate) fn resolve_config(
         if missing.is_empty() {
             EngineError::InvalidConfig {
                 id: id.clone(),
-                diagnostics,
+                diagnostics: crate::ops::redact_diagnostics(spec, diagnostics),
             }
         } else {
             EngineError::MissingConfig {
@@ -86,38 +108,9 @@ pub(crate) fn resolve_config(
     })
 }
 
-/// What loading one version of a plugin needs.
-#[derive(Clone)]
-pub(crate) struct LoadSpec {
-    pub(crate) manifest: Arc<Manifest>,
-    pub(crate) artifact: Option<Sha256Digest>,
-    pub(crate) permissions: Permissions,
-    pub(crate) config: ResolvedConfig,
-}
-
-impl LoadSpec {
-    /// The spec of a plugin's current version as the registry has it.
-    pub(crate) async fn current(
-        shared: &Shared,
-        tenant: &TenantState,
-        record: &PluginRecord,
-    ) -> Result<Self> {
-        let manifest = record.manifest.clone();
-        let granted = granted_for(shared, tenant, &manifest, record.source.kind).await?;
-        let values = stored_config(shared, tenant, &record.id).await?;
-        let config = resolve_config(&record.id, &manifest.config, &values)?;
-        Ok(Self {
-            permissions: grants::effective(&manifest.permissions, &granted),
-            manifest: Arc::new(manifest),
-            artifact: record.artifact,
-            config,
-        })
-    }
-}
-
 /// The permissions granted to a plugin: everything declared when the grant
-/// policy trusts it, otherwise its most recent grant (an operator's grant
-/// covers later versions that ask for no more).
+/// policy trusts it, otherwise the grant for its version, or its most recent
+/// grant (an operator's grant covers later versions that ask for no more).
 pub(crate) async fn granted_for(
     shared: &Shared,
     tenant: &TenantState,
@@ -136,6 +129,77 @@ pub(crate) async fn granted_for(
         .or_else(|| grants.first())
         .map(|g| g.permissions.clone())
         .unwrap_or_default())
+}
+
+/// What loading one version of a plugin needs.
+#[derive(Clone)]
+pub(crate) struct LoadSpec {
+    pub(crate) manifest: Arc<Manifest>,
+    /// The module in the registry, or the bytes themselves (a hot reload of
+    /// a module the registry does not keep).
+    pub(crate) module: Module,
+    pub(crate) permissions: Permissions,
+    pub(crate) config: ResolvedConfig,
+}
+
+/// Where a module's bytes are.
+#[derive(Clone)]
+pub(crate) enum Module {
+    /// In the registry, by sha256.
+    Stored(Option<Sha256Digest>),
+    /// In memory.
+    Bytes(Arc<[u8]>),
+}
+
+impl LoadSpec {
+    /// The spec of `manifest` for this tenant: its grant, its stored config.
+    /// Fails when its permissions are not granted (naming `operation`) or
+    /// its required config is missing.
+    pub(crate) async fn build(
+        shared: &Shared,
+        tenant: &TenantState,
+        manifest: &Manifest,
+        source: tenon_registry::SourceKind,
+        module: Module,
+        operation: &'static str,
+    ) -> Result<Self> {
+        let granted = granted_for(shared, tenant, manifest, source).await?;
+        let missing = grants::missing(&manifest.permissions, &granted);
+        if !missing.is_empty() {
+            return Err(EngineError::NotGranted {
+                operation,
+                id: manifest.plugin.id.clone(),
+                version: manifest.plugin.version.clone(),
+                missing,
+            });
+        }
+        let values = stored_config(shared, tenant, &manifest.plugin.id).await?;
+        let config = resolve_config(&manifest.plugin.id, &manifest.config, &values)?;
+        Ok(Self {
+            permissions: grants::effective(&manifest.permissions, &granted),
+            manifest: Arc::new(manifest.clone()),
+            module,
+            config,
+        })
+    }
+
+    /// The spec of a plugin's current version as the registry has it.
+    pub(crate) async fn current(
+        shared: &Shared,
+        tenant: &TenantState,
+        record: &PluginRecord,
+        operation: &'static str,
+    ) -> Result<Self> {
+        Self::build(
+            shared,
+            tenant,
+            &record.manifest,
+            record.source.kind,
+            Module::Stored(record.artifact),
+            operation,
+        )
+        .await
+    }
 }
 
 /// Loads (compiles, or fetches from the cache) one version, not started.
@@ -161,15 +225,16 @@ pub(crate) async fn load_plugin(
                     manifest.runtime.kind.as_str()
                 ),
             })?;
-    let module: Arc<[u8]> = match &spec.artifact {
-        Some(sha256) => shared
+    let module: Arc<[u8]> = match &spec.module {
+        Module::Bytes(bytes) => bytes.clone(),
+        Module::Stored(Some(sha256)) => shared
             .store
             .get_artifact(&tenant.id, sha256)
             .await
             .map_err(|e| host_failure(format!("reading its module from the registry: {e}")))?
             .ok_or_else(|| host_failure(format!("its module {sha256} is not in the registry")))?
             .into(),
-        None => Arc::from(Vec::new()),
+        Module::Stored(None) => Arc::from(Vec::new()),
     };
     let data_dir = if spec.permissions.filesystem.is_empty() {
         None
@@ -200,24 +265,30 @@ pub(crate) async fn load_plugin(
         .await
 }
 
-/// Starts a loaded plugin with its config; the config is published to the
+/// Starts a loaded plugin with `config`; the config is published to the
 /// host API first, so the plugin may read it while it activates.
 pub(crate) async fn start_plugin(
     tenant: &TenantState,
     spec: &LoadSpec,
+    config: Arc<ResolvedConfig>,
     plugin: Arc<dyn tenon_sandbox::Plugin>,
 ) -> Result<Loaded, SandboxError> {
     let manifest = &spec.manifest;
-    tenant.configs.write().insert(
-        manifest.plugin.id.clone(),
-        Arc::new(spec.config.values.clone()),
-    );
-    plugin
-        .start(&Value::Object(spec.config.without_secrets()))
-        .await?;
+    let previous = tenant
+        .configs
+        .write()
+        .insert(manifest.plugin.id.clone(), config.clone());
+    if let Err(error) = plugin.start(&Value::Object(config.without_secrets())).await {
+        let mut configs = tenant.configs.write();
+        match previous {
+            Some(previous) => configs.insert(manifest.plugin.id.clone(), previous),
+            None => configs.remove(&manifest.plugin.id),
+        };
+        return Err(error);
+    }
     Ok(Loaded {
-        version: manifest.plugin.version.clone(),
         manifest: manifest.clone(),
+        permissions: spec.permissions.clone(),
         plugin,
     })
 }
@@ -229,10 +300,10 @@ pub(crate) async fn load_version(
     spec: &LoadSpec,
 ) -> Result<Loaded, SandboxError> {
     let plugin = load_plugin(shared, tenant, spec).await?;
-    start_plugin(tenant, spec, plugin).await
+    start_plugin(tenant, spec, Arc::new(spec.config.clone()), plugin).await
 }
 
-fn handler_options(shared: &Shared, hook: &tenon_manifest::HookDecl) -> HandlerOptions {
+fn handler_options(hook: &tenon_manifest::HookDecl) -> HandlerOptions {
     let mut options = HandlerOptions::new()
         .with_priority(Priority(hook.priority.0))
         .with_fail_policy(match hook.fail_policy {
@@ -249,19 +320,20 @@ fn handler_options(shared: &Shared, hook: &tenon_manifest::HookDecl) -> HandlerO
         });
         options = options.with_retries(hook.retries, backoff);
     }
-    let _ = shared;
     options
 }
 
-/// Registers a slot's hooks and commands (from the manifest of the version
-/// it runs) and records it as running.
+/// Registers a slot's hooks, commands and event subscriptions (from the
+/// manifest of the version it runs) and records it as running, retiring
+/// whatever the plugin had registered before.
 pub(crate) fn register(
-    shared: &Shared,
-    tenant: &TenantState,
+    tenant: &Arc<TenantState>,
     slot: Arc<PluginSlot>,
     manifest: &Manifest,
+    permissions: &Permissions,
 ) -> Result<()> {
     let id = &manifest.plugin.id;
+    tenant.retire(id);
     let mut handlers = Vec::new();
     for hook in &manifest.hooks {
         let Ok(spec) = tenant.hooks.spec(&hook.name) else {
@@ -272,15 +344,13 @@ pub(crate) fn register(
             );
             continue;
         };
-        let options = handler_options(shared, hook);
-        let timeout = hook.timeout.map_or(spec.default_timeout, |t| t.get());
         let handler = Arc::new(SlotHandler {
             slot: slot.clone(),
-            timeout,
+            timeout: hook.timeout.map_or(spec.default_timeout, |t| t.get()),
         });
         match tenant
             .hooks
-            .register(id.as_str(), &hook.name, handler, options)
+            .register(id.as_str(), &hook.name, handler, handler_options(hook))
         {
             Ok(handler) => handlers.push(handler),
             Err(error) => {
@@ -310,26 +380,92 @@ pub(crate) fn register(
             }
         }
     }
-    let previous = tenant.running.write().insert(
+    let subscriptions = subscribe(tenant, &slot, permissions);
+    tenant.running.write().insert(
         id.clone(),
         Arc::new(Running {
             slot,
             handlers,
             commands,
+            subscriptions,
         }),
     );
-    if let Some(previous) = previous {
-        for handler in &previous.handlers {
-            tenant.hooks.unregister(*handler);
-        }
-    }
     Ok(())
 }
 
+/// Delivers the tenant's bus events matching the topics the plugin may
+/// subscribe to (granted `permissions.events.subscribe`) to its
+/// [`EVENT_FUNCTION`] export, one at a time, in order. A plugin activated on
+/// first use (`activation.on_events`) starts with its first event. Events it
+/// published itself are not echoed back.
+fn subscribe(
+    tenant: &Arc<TenantState>,
+    slot: &Arc<PluginSlot>,
+    permissions: &Permissions,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(events) = &permissions.events else {
+        return Vec::new();
+    };
+    let id = slot.id.clone();
+    events
+        .subscribe
+        .iter()
+        .filter_map(|pattern| match tenant.bus.subscribe(pattern) {
+            Ok(subscription) => Some(subscription),
+            Err(error) => {
+                tracing::warn!(plugin = %id, "cannot subscribe to `{pattern}`: {error}");
+                None
+            }
+        })
+        .map(|mut subscription| {
+            let slot = Arc::downgrade(slot);
+            let id = id.clone();
+            tokio::spawn(async move {
+                while let Some(item) = subscription.recv().await {
+                    let Some(slot) = slot.upgrade() else { return };
+                    let event = match item {
+                        BusItem::Event(event) => event,
+                        BusItem::Lagged(missed) => {
+                            tracing::warn!(plugin = %id, "missed {missed} events: it is too slow");
+                            continue;
+                        }
+                    };
+                    if event.source.as_deref() == Some(id.as_str()) {
+                        continue;
+                    }
+                    let input = json!({
+                        "topic": event.topic,
+                        "source": event.source,
+                        "payload": event.payload,
+                    })
+                    .to_string();
+                    let delivered = match slot.plugin().await {
+                        Ok(plugin) => {
+                            plugin
+                                .call(EVENT_FUNCTION, input.as_bytes(), CallOptions::default())
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = delivered {
+                        tracing::warn!(plugin = %id, topic = %event.topic, "event not delivered: {error}");
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// How long a stop waits for calls in flight.
+pub(crate) fn drain_limit(manifest: &Manifest) -> Duration {
+    manifest.limits.timeout.get() + Duration::from_secs(1)
+}
+
 /// Loads, starts and registers a plugin. A plugin activated on first use
-/// (`activation.on_hooks` without `on_startup`) is loaded — compiled — now,
-/// so that its first hook does not pay for compilation, and started when
-/// that hook arrives.
+/// (`activation` naming hooks, commands or events, without `on_startup`) is
+/// loaded — compiled — now, so that its first use does not pay for
+/// compilation, and started when that use comes, with the config current
+/// then.
 pub(crate) async fn start_local(
     shared: &Arc<Shared>,
     tenant: &Arc<TenantState>,
@@ -337,11 +473,13 @@ pub(crate) async fn start_local(
 ) -> Result<()> {
     let id = spec.manifest.plugin.id.clone();
     let manifest = spec.manifest.clone();
+    let permissions = spec.permissions.clone();
     let failed = |source: SandboxError| {
-        shared
-            .telemetry
-            .record_failure(tenant.id.as_str(), id.as_str(), failure_of(&source));
-        tenant.configs.write().remove(&id);
+        if let Some(failure) = failure_of(&source) {
+            shared
+                .telemetry
+                .record_failure(tenant.id.as_str(), id.as_str(), failure);
+        }
         EngineError::Plugin {
             id: id.clone(),
             source,
@@ -349,6 +487,10 @@ pub(crate) async fn start_local(
     };
     let slot = if manifest.activation.is_lazy() {
         let plugin = load_plugin(shared, tenant, &spec).await.map_err(failed)?;
+        tenant
+            .configs
+            .write()
+            .insert(id.clone(), Arc::new(spec.config.clone()));
         Arc::new(PluginSlot::lazy(
             id.clone(),
             Box::new(LazyStart {
@@ -365,31 +507,32 @@ pub(crate) async fn start_local(
             .plugin_started(tenant.id.as_str(), id.as_str());
         Arc::new(PluginSlot::loaded(id.clone(), loaded))
     };
-    if let Err(error) = register(shared, tenant, slot.clone(), &manifest) {
+    if let Err(error) = register(tenant, slot.clone(), &manifest, &permissions) {
         if let Some(loaded) = slot.take() {
-            let _ = loaded.plugin.stop().await;
+            loaded.drain_and_stop(Duration::ZERO).await;
         }
+        tenant.configs.write().remove(&id);
         return Err(error);
     }
     Ok(())
 }
 
-/// Unregisters and stops a plugin running in this engine (if it is).
+/// Unregisters and stops a plugin running in this engine (if it is), after
+/// the calls in flight finish.
 pub(crate) async fn stop_local(shared: &Shared, tenant: &TenantState, id: &PluginId) {
     let Some(running) = tenant.unregister(id) else {
         return;
     };
     if let Some(loaded) = running.slot.take() {
-        if let Err(error) = loaded.plugin.stop().await {
-            tracing::warn!(plugin = %id, "stopping failed: {error}");
-        }
+        loaded.drain_and_stop(drain_limit(&loaded.manifest)).await;
         shared
             .telemetry
             .plugin_stopped(tenant.id.as_str(), id.as_str());
     }
 }
 
-/// Starts a plugin activated on first use, when that use comes.
+/// Starts a plugin activated on first use, when that use comes, with the
+/// config current then (a config change before the first use is not lost).
 struct LazyStart {
     shared: std::sync::Weak<Shared>,
     tenant: std::sync::Weak<TenantState>,
@@ -400,18 +543,27 @@ struct LazyStart {
 impl Loader for LazyStart {
     fn load(&self) -> tenon_hooks::BoxFuture<'_, Result<Loaded, SandboxError>> {
         Box::pin(async move {
-            let id = self.spec.manifest.plugin.id.to_string();
+            let id = &self.spec.manifest.plugin.id;
             let (Some(shared), Some(tenant)) = (self.shared.upgrade(), self.tenant.upgrade())
             else {
-                return Err(SandboxError::NotRunning { plugin: id });
+                return Err(SandboxError::NotRunning {
+                    plugin: id.to_string(),
+                });
             };
-            let started = start_plugin(&tenant, &self.spec, self.plugin.clone()).await;
+            let config = tenant
+                .config(id)
+                .unwrap_or_else(|| Arc::new(self.spec.config.clone()));
+            let started = start_plugin(&tenant, &self.spec, config, self.plugin.clone()).await;
             match &started {
-                Ok(_) => shared.telemetry.plugin_started(tenant.id.as_str(), &id),
+                Ok(_) => shared
+                    .telemetry
+                    .plugin_started(tenant.id.as_str(), id.as_str()),
                 Err(error) => {
-                    shared
-                        .telemetry
-                        .record_failure(tenant.id.as_str(), &id, failure_of(error));
+                    if let Some(failure) = failure_of(error) {
+                        shared
+                            .telemetry
+                            .record_failure(tenant.id.as_str(), id.as_str(), failure);
+                    }
                 }
             }
             started

@@ -131,20 +131,28 @@ impl PluginEngine {
             activate::stop_local(&self.shared, &self.tenant, id).await;
             return Ok(());
         };
-        let wanted = record.enabled && record.state == PluginState::Active;
+        let wanted = record.enabled
+            && record.state == PluginState::Active
+            && self.may_start(&record.manifest, record.source.kind);
         match (wanted, running) {
             (true, None) => {
-                let spec = LoadSpec::current(&self.shared, &self.tenant, &record).await?;
+                let spec = LoadSpec::current(&self.shared, &self.tenant, &record, "start").await?;
+                let mut visiting = vec![id.clone()];
+                self.enable_dependencies(&record.manifest, &mut visiting)
+                    .await?;
                 activate::start_local(&self.shared, &self.tenant, spec).await?;
             }
             (false, Some(_)) => activate::stop_local(&self.shared, &self.tenant, id).await,
             (true, Some(running)) => {
-                let version_changed = running
-                    .slot
-                    .current()
-                    .is_some_and(|loaded| loaded.version != record.version);
-                if version_changed || kind == ChangeKind::GrantsChanged {
-                    let spec = LoadSpec::current(&self.shared, &self.tenant, &record).await?;
+                let current = running.slot.current();
+                let version_changed = current
+                    .as_ref()
+                    .is_some_and(|loaded| loaded.version() != &record.version);
+                let spec = LoadSpec::current(&self.shared, &self.tenant, &record, "start").await?;
+                let permissions_changed = current
+                    .as_ref()
+                    .is_some_and(|loaded| loaded.permissions != spec.permissions);
+                if version_changed || permissions_changed {
                     self.swap_running(id, spec).await?;
                 } else if kind == ChangeKind::ConfigChanged {
                     let values = activate::stored_config(&self.shared, &self.tenant, id).await?;
@@ -162,7 +170,9 @@ impl PluginEngine {
         ids.sort();
         ids.dedup();
         for id in ids {
-            self.reconcile(&id, ChangeKind::PluginUpdated).await?;
+            if let Err(error) = self.reconcile(&id, ChangeKind::PluginUpdated).await {
+                tracing::warn!(plugin = %id, "resynchronising failed: {error}");
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! first-party ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use tenon_manifest::{DependencyScope, PluginId};
@@ -67,12 +68,18 @@ pub(crate) fn levels(records: &[PluginRecord]) -> (Vec<Vec<usize>>, Vec<usize>) 
 
 impl PluginEngine {
     /// Starts this tenant's enabled plugins (done by `build` unless told
-    /// otherwise). Plugins already running are left alone.
+    /// otherwise). Plugins already running are left alone; a stop that was
+    /// interrupted is finished.
     pub async fn boot(&self) -> Result<BootReport> {
         let _ops = self.tenant.ops.lock().await;
         let mut report = BootReport::default();
         let mut records = Vec::new();
         for record in self.list().await? {
+            if record.state == PluginState::Deactivating && self.shared.boot_records_failures {
+                self.transition(&record, Action::Deactivated, "stopped (boot)", |u| u)
+                    .await?;
+                continue;
+            }
             if !record.enabled || self.tenant.running(&record.id).is_some() {
                 continue;
             }
@@ -85,12 +92,7 @@ impl PluginEngine {
             ) {
                 continue;
             }
-            if self.shared.safe_mode
-                && !self
-                    .shared
-                    .grant_policy
-                    .trusts(&record.manifest, record.source.kind)
-            {
+            if !self.may_start(&record.manifest, record.source.kind) {
                 report.skipped_safe_mode.push(record.id.clone());
                 continue;
             }
@@ -103,34 +105,32 @@ impl PluginEngine {
                 "it is part of (or depends on) a dependency cycle".to_owned(),
             ));
         }
-        let mut failed: BTreeSet<PluginId> = BTreeSet::new();
         for level in levels {
             let starts = level.iter().map(|&i| {
                 let record = records[i].clone();
-                let blocked_by = record
+                // Every dependency it cannot do without must run here by now.
+                let missing = record
                     .manifest
                     .dependencies
                     .iter()
-                    .find(|(id, d)| !d.optional && failed.contains(*id))
+                    .filter(|(_, d)| !d.optional && d.scope != DependencyScope::Dev)
+                    .find(|(id, _)| self.tenant.running(id).is_none())
                     .map(|(id, _)| id.clone());
                 async move {
-                    if let Some(dependency) = blocked_by {
+                    let id = record.id.clone();
+                    if let Some(dependency) = missing {
                         return (
-                            record.id.clone(),
-                            Err(format!("its dependency {dependency} did not start")),
+                            id,
+                            Err(format!("its dependency {dependency} is not running")),
                         );
                     }
-                    let id = record.id.clone();
                     (id, self.boot_one(record).await.map_err(|e| e.to_string()))
                 }
             });
             for (id, outcome) in futures::future::join_all(starts).await {
                 match outcome {
                     Ok(()) => report.started.push(id),
-                    Err(why) => {
-                        failed.insert(id.clone());
-                        report.failed.push((id, why));
-                    }
+                    Err(why) => report.failed.push((id, why)),
                 }
             }
         }
@@ -140,39 +140,37 @@ impl PluginEngine {
                 report.skipped_safe_mode.len()
             );
         }
+        for (id, why) in &report.failed {
+            tracing::error!(plugin = %id, "did not start: {why}");
+        }
+        self.tenant.booted.store(true, Ordering::Release);
         Ok(report)
     }
 
     async fn boot_one(&self, record: PluginRecord) -> Result<()> {
-        let spec = match LoadSpec::current(&self.shared, &self.tenant, &record).await {
-            Ok(spec) => spec,
-            Err(error) => {
-                let message = error.to_string();
-                self.transition(&record, Action::Fail, &message, |u| {
-                    u.with_last_error(Some(tenon_registry::LastError::new("boot", &message)))
-                })
-                .await?;
-                return Err(error);
-            }
-        };
-        if record.state == PluginState::Active {
+        let id = record.id.clone();
+        let started = async {
+            let spec = LoadSpec::current(&self.shared, &self.tenant, &record, "start").await?;
             activate::start_local(&self.shared, &self.tenant, spec).await?;
-            return Ok(());
-        }
-        // A previous run stopped half-way through activation: finish it.
-        let mut record = record;
-        if record.state == PluginState::Activating || record.state == PluginState::Loaded {
-            activate::start_local(&self.shared, &self.tenant, spec).await?;
-            if record.state == PluginState::Loaded {
-                record = self
-                    .transition(&record, Action::Activate, "starting (boot)", |u| u)
-                    .await?;
+            // A previous run stopped half-way through activation: finish it.
+            let mut record = record;
+            if self.shared.boot_records_failures {
+                for action in [Action::Loaded, Action::Activate, Action::Activated] {
+                    if Self::allowed(&record, action).is_ok() {
+                        record = self.transition(&record, action, "boot", |u| u).await?;
+                    }
+                }
             }
-            self.transition(&record, Action::Activated, "active (boot)", |u| u)
-                .await?;
-            return Ok(());
+            Ok(())
         }
-        self.bring_up(record, spec).await.map(drop)
+        .await;
+        if let Err(error) = &started {
+            activate::stop_local(&self.shared, &self.tenant, &id).await;
+            if self.shared.boot_records_failures {
+                self.fail(&id, error).await;
+            }
+        }
+        started
     }
 }
 

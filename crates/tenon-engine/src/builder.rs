@@ -23,6 +23,18 @@ use crate::tenant::Tenants;
 /// `1` or `true`.
 pub const SAFE_MODE_ENV: &str = "TENON_SAFE_MODE";
 
+/// What a boot does with the plugins that fail to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootFailures {
+    /// Store them (state `error`, with the cause): a host's boot.
+    #[default]
+    Record,
+    /// Only report them: an operator's short-lived process (the CLI) must not
+    /// mark plugins failed because it lacks a key or a runtime the hosts
+    /// have.
+    ReportOnly,
+}
+
 /// Where the registry is.
 enum RegistrySource {
     Location(String),
@@ -50,6 +62,7 @@ pub struct EngineBuilder {
     #[cfg(feature = "native")]
     native: Option<Arc<tenon_sandbox::NativeRuntime>>,
     boot: bool,
+    boot_failures: BootFailures,
     events: EventWriterConfig,
 }
 
@@ -83,6 +96,7 @@ impl Default for EngineBuilder {
             #[cfg(feature = "native")]
             native: None,
             boot: true,
+            boot_failures: BootFailures::Record,
             events: EventWriterConfig::default(),
         }
     }
@@ -102,8 +116,12 @@ impl EngineBuilder {
         self
     }
 
-    /// Options for opening the registry.
-    pub fn registry_options(mut self, options: RegistryOptions) -> Self {
+    /// Options for opening the registry. A secret key given earlier with
+    /// [`secret_key`](Self::secret_key) is kept unless `options` has one.
+    pub fn registry_options(mut self, mut options: RegistryOptions) -> Self {
+        if options.secret_key.is_none() {
+            options.secret_key = self.registry_options.secret_key.take();
+        }
         self.registry_options = options;
         self
     }
@@ -221,9 +239,17 @@ impl EngineBuilder {
         self
     }
 
-    /// Whether `build` activates the enabled plugins (default `true`).
+    /// Whether `build` (and the first use of another tenant) starts the
+    /// enabled plugins (default `true`).
     pub fn boot(mut self, boot: bool) -> Self {
         self.boot = boot;
+        self
+    }
+
+    /// What a boot does with plugins that fail to start (default: record
+    /// them).
+    pub fn boot_failures(mut self, failures: BootFailures) -> Self {
+        self.boot_failures = failures;
         self
     }
 
@@ -273,14 +299,10 @@ impl EngineBuilder {
         let host = Arc::new(EngineHost {
             store: store.clone(),
             writer: writer.clone(),
-            tenants: tenants.clone(),
+            tenants: Arc::downgrade(&tenants),
         });
         let (decisions, decided) = tokio::sync::mpsc::unbounded_channel();
         let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(Arc::new(decisions)));
-        let names: BTreeSet<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
-        if names.len() != self.specs.len() {
-            return Err(EngineError::Config("a hook is declared twice".to_owned()));
-        }
         let shared = Arc::new(Shared {
             profile: self.profile,
             specs: self.specs,
@@ -296,6 +318,8 @@ impl EngineBuilder {
             tenants,
             host,
             tasks: parking_lot::Mutex::new(Vec::new()),
+            boot: self.boot,
+            boot_records_failures: self.boot_failures == BootFailures::Record,
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;

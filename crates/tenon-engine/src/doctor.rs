@@ -171,9 +171,16 @@ impl PluginEngine {
                 manifest.runtime.kind.as_str()
             ));
         }
-        let granted =
-            activate::granted_for(&self.shared, &self.tenant, manifest, record.source.kind).await?;
-        let not_granted = grants::missing(&manifest.permissions, &granted);
+        let not_granted =
+            match activate::granted_for(&self.shared, &self.tenant, manifest, record.source.kind)
+                .await
+            {
+                Ok(granted) => grants::missing(&manifest.permissions, &granted),
+                Err(error) => {
+                    problems.push(format!("its grants cannot be read: {error}"));
+                    grants::describe(&manifest.permissions)
+                }
+            };
         if !not_granted.is_empty() {
             problems.push(format!(
                 "permissions not granted: {}",
@@ -192,7 +199,10 @@ impl PluginEngine {
                     problems.push("its module in the registry is corrupt".to_owned());
                     format!("corrupt ({sha})")
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => {
+                    problems.push(format!("its module cannot be read: {other}"));
+                    format!("unreadable ({sha})")
+                }
             },
         };
         let profile = &self.shared.profile;
@@ -210,8 +220,16 @@ impl PluginEngine {
                 format!("incompatible: {incompatible}")
             }
         };
-        let values = activate::stored_config(&self.shared, &self.tenant, &id).await?;
-        let missing_config = manifest.config.missing_required(&values);
+        let missing_config = match activate::stored_config(&self.shared, &self.tenant, &id).await {
+            Ok(values) => manifest.config.missing_required(&values),
+            Err(error) => {
+                problems.push(format!("its config cannot be read: {error}"));
+                Vec::new()
+            }
+        };
+        if record.state == PluginState::Uninstalling {
+            problems.push("its uninstall was interrupted; uninstall it again to finish".to_owned());
+        }
         if !missing_config.is_empty() {
             problems.push(format!(
                 "required config missing: {}",

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +18,7 @@ use tenon_registry::{
 };
 use tenon_sandbox::{CallOptions, Runtime};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::builder::EngineBuilder;
 use crate::config::{GrantPolicy, HostProfile, Paths};
@@ -41,6 +43,11 @@ pub(crate) struct Shared {
     pub(crate) tenants: Arc<Tenants>,
     pub(crate) host: Arc<EngineHost>,
     pub(crate) tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+    /// Whether tenants boot their enabled plugins when first used.
+    pub(crate) boot: bool,
+    /// Whether a boot stores the failures it meets (a host does; an
+    /// operator's one-shot process only reports them).
+    pub(crate) boot_records_failures: bool,
 }
 
 impl Drop for Shared {
@@ -103,12 +110,27 @@ impl PluginEngine {
     /// grants, KV, events, hooks and bus; compiled code is shared.
     pub async fn for_tenant(&self, tenant: &str) -> Result<Self> {
         let id = TenantId::new(tenant)?;
-        let fresh = self.shared.tenants.get(id.as_str()).is_none();
         let engine = Self::new(self.shared.clone(), &id)?;
-        if fresh {
+        if self.shared.boot && !engine.tenant.booted.load(Ordering::Acquire) {
             engine.boot().await?;
         }
         Ok(engine)
+    }
+
+    /// A hook context for this engine's tenant (each dispatch should have
+    /// its own: it carries the execution id and the handlers' shared state).
+    pub fn context(&self) -> HookContext {
+        HookContext::new(self.tenant.id.as_str())
+    }
+
+    fn check_tenant(&self, context: &HookContext) -> Result<()> {
+        if context.tenant() == self.tenant.id.as_str() {
+            return Ok(());
+        }
+        Err(EngineError::TenantMismatch {
+            engine: self.tenant.id.as_str().to_owned(),
+            context: context.tenant().to_owned(),
+        })
     }
 
     /// The tenant served.
@@ -116,7 +138,8 @@ impl PluginEngine {
         &self.tenant.id
     }
 
-    /// The registry.
+    /// The registry, for reading (changes to plugins go through the engine,
+    /// whose state machine and events they would otherwise bypass).
     pub fn store(&self) -> &Arc<dyn RegistryStore> {
         &self.shared.store
     }
@@ -158,20 +181,26 @@ impl PluginEngine {
     }
 
     /// Dispatches `hook` through this tenant's plugins. Receipts go to the
-    /// registry's event log and to the telemetry.
+    /// registry's event log and to the telemetry. The context must be for
+    /// this engine's tenant ([`context`](Self::context) makes one).
     pub async fn dispatch(
         &self,
         hook: &str,
         context: &HookContext,
         data: Value,
     ) -> Result<DispatchOutcome> {
+        self.check_tenant(context)?;
         let span = trace::dispatch_span(
             self.tenant.id.as_str(),
             hook,
             &context.execution_id().to_string(),
         );
-        let _entered = span.enter();
-        let outcome = self.tenant.dispatcher.dispatch(hook, context, data).await?;
+        let outcome = self
+            .tenant
+            .dispatcher
+            .dispatch(hook, context, data)
+            .instrument(span)
+            .await?;
         self.shared
             .telemetry
             .record_dispatch(self.tenant.id.as_str(), hook, &outcome);
@@ -188,10 +217,17 @@ impl PluginEngine {
     where
         T: Serialize + DeserializeOwned + Send,
     {
+        self.check_tenant(context)?;
+        let span = trace::dispatch_span(
+            self.tenant.id.as_str(),
+            hook,
+            &context.execution_id().to_string(),
+        );
         let outcome = self
             .tenant
             .dispatcher
             .dispatch_typed(hook, context, data)
+            .instrument(span)
             .await?;
         self.shared
             .telemetry
@@ -199,10 +235,17 @@ impl PluginEngine {
         Ok(outcome)
     }
 
-    /// Dispatches an observe-only hook without waiting for it.
-    pub fn emit(&self, hook: &str, context: HookContext, data: Value) -> Result<()> {
-        self.tenant.dispatcher.emit(hook, context, data)?;
-        Ok(())
+    /// Dispatches a hook without waiting for it (for observe-only hooks);
+    /// receipts still reach the event log and the telemetry. The returned
+    /// handle gives the outcome to a host that wants it.
+    pub fn emit(
+        &self,
+        hook: &str,
+        context: HookContext,
+        data: Value,
+    ) -> Result<JoinHandle<DispatchOutcome>> {
+        self.check_tenant(&context)?;
+        Ok(self.tenant.dispatcher.emit(hook, context, data)?)
     }
 
     /// Calls a function a running plugin exports, bytes in and out.
@@ -218,13 +261,14 @@ impl PluginEngine {
             }
         };
         let span = trace::call_span(self.tenant.id.as_str(), id.as_str(), function);
-        let _entered = span.enter();
         let started = tokio::time::Instant::now();
-        let result = match running.slot.plugin().await {
-            Ok(plugin) => plugin.call(function, input, CallOptions::default()).await,
-            Err(error) => Err(error),
-        };
-        let failure = result.as_ref().err().map(crate::activate::failure_of);
+        let result = async {
+            let plugin = running.slot.plugin().await?;
+            plugin.call(function, input, CallOptions::default()).await
+        }
+        .instrument(span)
+        .await;
+        let failure = result.as_ref().err().and_then(crate::activate::failure_of);
         self.shared.telemetry.record_call(
             self.tenant.id.as_str(),
             id.as_str(),
@@ -309,16 +353,31 @@ impl PluginEngine {
     /// recorded state, so the next boot starts them again) and flushes the
     /// event log.
     pub async fn shutdown(&self) {
+        // First no more changes from elsewhere, then stop each tenant's
+        // plugins under its lock.
+        let tasks: Vec<JoinHandle<()>> = self.shared.tasks.lock().drain(..).collect();
+        for task in tasks {
+            task.abort();
+        }
         for tenant in self.shared.tenants.all() {
+            let _ops = tenant.ops.lock().await;
             let ids: Vec<PluginId> = tenant.running.read().keys().cloned().collect();
             for id in ids {
                 crate::activate::stop_local(&self.shared, &tenant, &id).await;
             }
         }
-        for task in self.shared.tasks.lock().drain(..) {
-            task.abort();
-        }
         self.shared.writer.flush().await;
+    }
+
+    /// The position of the tenant's newest event (to follow the log from
+    /// now with [`events`](Self::events) and `EventQuery::with_after`).
+    pub async fn latest_event_cursor(&self) -> Result<Option<tenon_registry::EventCursor>> {
+        self.shared.writer.flush().await;
+        Ok(self
+            .shared
+            .store
+            .latest_event_cursor(&self.tenant.id)
+            .await?)
     }
 
     pub(crate) fn paths(&self) -> &Paths {

@@ -20,6 +20,16 @@ pub enum EngineError {
         /// Errors (and warnings).
         diagnostics: Vec<Diagnostic>,
     },
+    /// A plugin directory or archive holds something wrong: several
+    /// manifests, a module outside the directory or missing from the
+    /// archive, a module that does not match its pinned sha256.
+    #[error("invalid plugin {}: {message}", .path.display())]
+    InvalidPlugin {
+        /// The directory or archive.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A plugin source could not be read.
     #[error("cannot read {}: {message}", .path.display())]
     Source {
@@ -89,12 +99,15 @@ pub enum EngineError {
         /// What is wrong.
         diagnostics: Vec<Diagnostic>,
     },
-    /// Activation needs the operator's grant of the declared permissions.
+    /// Running a version needs the operator's grant of the permissions it
+    /// declares.
     #[error(
-        "cannot enable {id} {version}: the operator has not granted {}; review them with `tenon info {id}` and grant with `tenon grant {id}`",
+        "cannot {operation} {id} {version}: the operator has not granted {}; review them with `tenon info {id}` and grant with `tenon grant {id} --version {version}`",
         .missing.join(", ")
     )]
     NotGranted {
+        /// What was attempted (`enable`, `upgrade`, `reload`…).
+        operation: &'static str,
         /// The plugin.
         id: PluginId,
         /// The version needing the grant.
@@ -147,6 +160,24 @@ pub enum EngineError {
         /// The sandbox's error.
         #[source]
         source: tenon_sandbox::SandboxError,
+    },
+    /// Safe mode keeps third-party plugins inactive.
+    #[error(
+        "cannot start {id}: safe mode keeps third-party plugins inactive (restart without TENON_SAFE_MODE to run it)"
+    )]
+    SafeMode {
+        /// The plugin.
+        id: PluginId,
+    },
+    /// A dispatch's context names another tenant than the engine serves.
+    #[error(
+        "this engine serves tenant `{engine}`, but the hook context is for tenant `{context}`; use `engine.for_tenant(\"{context}\")` or `engine.context()`"
+    )]
+    TenantMismatch {
+        /// The engine's tenant.
+        engine: String,
+        /// The context's tenant.
+        context: String,
     },
     /// The plugin is not running in this engine.
     #[error("{id} is not running (it is {state})")]

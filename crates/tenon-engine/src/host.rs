@@ -2,7 +2,7 @@
 //! the running plugin's resolved config, events on the tenant's bus, logs to
 //! `tracing`. The sandbox checks permissions before any of this runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -23,7 +23,20 @@ const KV_LIST_LIMIT: usize = 10_000;
 pub(crate) struct EngineHost {
     pub(crate) store: Arc<dyn RegistryStore>,
     pub(crate) writer: EventWriter,
-    pub(crate) tenants: Arc<Tenants>,
+    /// Weak: running plugins hold the host, and the tenants hold the running
+    /// plugins; a strong reference would keep an engine alive forever.
+    pub(crate) tenants: Weak<Tenants>,
+}
+
+impl EngineHost {
+    fn tenant_state(&self, caller: &Caller) -> Result<Arc<crate::tenant::TenantState>, HostError> {
+        self.tenants
+            .upgrade()
+            .and_then(|tenants| tenants.get(&caller.tenant))
+            .ok_or_else(|| {
+                HostError::Unavailable(format!("tenant {} is not served", caller.tenant))
+            })
+    }
 }
 
 fn tenant(caller: &Caller) -> Result<TenantId, HostError> {
@@ -68,11 +81,8 @@ impl HostApi for EngineHost {
     }
 
     async fn config_get(&self, caller: &Caller, key: &str) -> Result<Option<Value>, HostError> {
-        let config = self
-            .tenants
-            .get(&caller.tenant)
-            .and_then(|t| t.configs.read().get(&caller.plugin).cloned());
-        Ok(config.and_then(|c| c.get(key).cloned()))
+        let config = self.tenant_state(caller)?.config(&caller.plugin);
+        Ok(config.and_then(|c| c.values.get(key).cloned()))
     }
 
     async fn kv_get(&self, caller: &Caller, key: &str) -> Result<Option<Vec<u8>>, HostError> {
@@ -127,9 +137,7 @@ impl HostApi for EngineHost {
         topic: &str,
         payload: &Value,
     ) -> Result<(), HostError> {
-        let tenant = self.tenants.get(&caller.tenant).ok_or_else(|| {
-            HostError::Unavailable(format!("tenant {} is not served", caller.tenant))
-        })?;
+        let tenant = self.tenant_state(caller)?;
         tenant
             .bus
             .publish_from(caller.plugin.as_str(), topic, payload.clone())

@@ -24,7 +24,7 @@
 //!
 //! ```no_run
 //! use serde_json::json;
-//! use tenon_engine::{GrantRequest, HookContext, PluginEngine, PluginId, agent_runner_hooks};
+//! use tenon_engine::{GrantRequest, PluginEngine, PluginId, agent_runner_hooks};
 //!
 //! # async fn demo() -> tenon_engine::Result<()> {
 //! let engine = PluginEngine::builder()
@@ -34,11 +34,11 @@
 //!     .await?;
 //! let report = engine.install("plugins/moderator").await?;
 //! let id: PluginId = report.id.clone();
-//! engine.configure(&id, json!({ "blocked_words": ["secret"] }).as_object().unwrap().clone(), &[]).await?;
+//! engine.set_config(&id, "blocked_words", json!(["secret"])).await?;
 //! engine.grant(&id, GrantRequest::all("operator")).await?;
 //! engine.enable(&id).await?;
 //! let outcome = engine
-//!     .dispatch("response.pre_deliver", &HookContext::new("default"), json!({ "content": "a secret" }))
+//!     .dispatch("response.pre_deliver", &engine.context(), json!({ "content": "a secret" }))
 //!     .await?;
 //! assert!(outcome.is_blocked());
 //! # Ok(())
@@ -64,8 +64,9 @@ mod source;
 mod specs;
 mod tenant;
 
+pub use activate::EVENT_FUNCTION;
 pub use boot::BootReport;
-pub use builder::{EngineBuilder, SAFE_MODE_ENV};
+pub use builder::{BootFailures, EngineBuilder, SAFE_MODE_ENV};
 pub use config::{GrantPolicy, HostProfile, Paths};
 pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;

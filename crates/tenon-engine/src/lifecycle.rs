@@ -41,8 +41,12 @@ pub enum Action {
     Acknowledge,
     /// The crash guard stops a failing plugin.
     AutoDisable,
-    /// Start removing the plugin (operator: uninstall).
+    /// Start removing the plugin (operator: uninstall); from
+    /// `uninstalling`, resume an interrupted removal.
     Uninstall,
+    /// Switch to another installed version (operator: upgrade, rollback);
+    /// the state stays.
+    Upgrade,
     /// The plugin is gone.
     Remove,
     /// Something failed.
@@ -58,6 +62,7 @@ impl Action {
             Self::Deactivate | Self::Deactivated | Self::Acknowledge => "disable",
             Self::AutoDisable => "auto-disable",
             Self::Uninstall | Self::Remove => "uninstall",
+            Self::Upgrade => "upgrade",
             Self::Fail => "fail",
         }
     }
@@ -128,7 +133,10 @@ pub fn next(state: PluginState, action: Action) -> Result<PluginState, InvalidTr
         (S::Loaded, A::Activate) => Some(S::Activating),
         (S::Activating, A::Activated) => Some(S::Active),
 
-        (S::Active, A::Deactivate) => Some(S::Deactivating),
+        // Operators can stop a start that never finished, and finish a stop.
+        (S::Active | S::Loading | S::Loaded | S::Activating | S::Deactivating, A::Deactivate) => {
+            Some(S::Deactivating)
+        }
         (S::Deactivating, A::Deactivated) => Some(S::Disabled),
         (S::Error, A::Acknowledge) => Some(S::Disabled),
         (
@@ -136,8 +144,17 @@ pub fn next(state: PluginState, action: Action) -> Result<PluginState, InvalidTr
             A::AutoDisable,
         ) => Some(S::Disabled),
 
-        (S::Installed | S::PendingConfig | S::Resolved | S::Disabled | S::Error, A::Uninstall) => {
-            Some(S::Uninstalling)
+        (
+            S::Installed
+            | S::PendingConfig
+            | S::Resolved
+            | S::Disabled
+            | S::Error
+            | S::Uninstalling,
+            A::Uninstall,
+        ) => Some(S::Uninstalling),
+        (S::Installed | S::PendingConfig | S::Resolved | S::Active | S::Disabled, A::Upgrade) => {
+            Some(state)
         }
         (S::Uninstalling, A::Remove) => Some(S::Removed),
         _ => None,
@@ -177,6 +194,10 @@ mod tests {
             (S::Loaded, Action::Activate, S::Activating),
             (S::Activating, Action::Activated, S::Active),
             (S::Active, Action::Deactivate, S::Deactivating),
+            (S::Loading, Action::Deactivate, S::Deactivating),
+            (S::Loaded, Action::Deactivate, S::Deactivating),
+            (S::Activating, Action::Deactivate, S::Deactivating),
+            (S::Deactivating, Action::Deactivate, S::Deactivating),
             (S::Deactivating, Action::Deactivated, S::Disabled),
             (S::Error, Action::Acknowledge, S::Disabled),
             (S::Active, Action::AutoDisable, S::Disabled),
@@ -190,6 +211,12 @@ mod tests {
             (S::Resolved, Action::Uninstall, S::Uninstalling),
             (S::Disabled, Action::Uninstall, S::Uninstalling),
             (S::Error, Action::Uninstall, S::Uninstalling),
+            (S::Uninstalling, Action::Uninstall, S::Uninstalling),
+            (S::Installed, Action::Upgrade, S::Installed),
+            (S::PendingConfig, Action::Upgrade, S::PendingConfig),
+            (S::Resolved, Action::Upgrade, S::Resolved),
+            (S::Active, Action::Upgrade, S::Active),
+            (S::Disabled, Action::Upgrade, S::Disabled),
             (S::Uninstalling, Action::Remove, S::Removed),
         ];
         let actions = [
@@ -205,6 +232,7 @@ mod tests {
             Action::Acknowledge,
             Action::AutoDisable,
             Action::Uninstall,
+            Action::Upgrade,
             Action::Remove,
             Action::Fail,
         ];

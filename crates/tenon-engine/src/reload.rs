@@ -20,10 +20,9 @@ use tenon_registry::{EventKind, EventStatus, NewEvent, SourceKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::activate::{self, LoadSpec};
+use crate::activate::{LoadSpec, Module};
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
-use crate::grants;
 use crate::source::InstallSource;
 
 /// How long files must stay quiet before a reload.
@@ -97,45 +96,38 @@ impl PluginEngine {
             });
         }
         let _ops = self.tenant.ops.lock().await;
-        let Some(_running) = self.tenant.running(id) else {
+        // Read again under the lock: an upgrade may have happened meanwhile.
+        let record = self.record(id).await?;
+        if candidate.manifest.plugin.version != record.version {
+            return Err(EngineError::Version {
+                id: id.clone(),
+                message: format!(
+                    "{} changed to version {} while reloading; reload again",
+                    id, record.version
+                ),
+            });
+        }
+        if self.tenant.running(id).is_none() {
             return Err(EngineError::NotRunning {
                 id: id.clone(),
                 state: record.state,
             });
+        }
+        // Same version: the registry keeps the module it was installed with;
+        // the new bytes only run here.
+        let module = match candidate.module {
+            Some(bytes) => Module::Bytes(Arc::from(bytes)),
+            None => Module::Stored(record.artifact),
         };
-        let artifact = match &candidate.module {
-            Some(bytes) => Some(
-                self.shared
-                    .store
-                    .put_artifact(&self.tenant.id, bytes)
-                    .await?
-                    .sha256,
-            ),
-            None => None,
-        };
-        let granted = activate::granted_for(
+        let spec = LoadSpec::build(
             &self.shared,
             &self.tenant,
             &candidate.manifest,
             record.source.kind,
+            module,
+            "reload",
         )
         .await?;
-        let missing = grants::missing(&candidate.manifest.permissions, &granted);
-        if !missing.is_empty() {
-            return Err(EngineError::NotGranted {
-                id: id.clone(),
-                version: record.version.clone(),
-                missing,
-            });
-        }
-        let values = activate::stored_config(&self.shared, &self.tenant, id).await?;
-        let config = activate::resolve_config(id, &candidate.manifest.config, &values)?;
-        let spec = LoadSpec {
-            permissions: grants::effective(&candidate.manifest.permissions, &granted),
-            manifest: Arc::new(candidate.manifest),
-            artifact,
-            config,
-        };
         let state_carried = self.swap_running(id, spec).await?;
         self.announce(
             "plugin.reloaded",

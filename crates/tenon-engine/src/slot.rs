@@ -13,7 +13,7 @@ use serde_json::Value;
 use tenon_hooks::{
     BoxFuture, CommandHandler, HandlerError, HandlerFuture, HookAction, HookCall, HookHandler,
 };
-use tenon_manifest::{Manifest, PluginId, Version};
+use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 use tenon_sandbox::{CallOptions, HookContextData, HookResponse, Plugin, SandboxError};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -32,9 +32,30 @@ pub(crate) struct PluginSlot {
 
 /// A loaded, started version.
 pub(crate) struct Loaded {
-    pub(crate) version: Version,
     pub(crate) manifest: Arc<Manifest>,
+    /// The permissions in force for it.
+    pub(crate) permissions: Permissions,
     pub(crate) plugin: Arc<dyn Plugin>,
+}
+
+impl Loaded {
+    /// Its version.
+    pub(crate) fn version(&self) -> &Version {
+        &self.manifest.plugin.version
+    }
+
+    /// Waits (up to `limit`) until no call is still using this version,
+    /// then stops it: calls that started before a swap or a stop finish on
+    /// the code they started with.
+    pub(crate) async fn drain_and_stop(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while Arc::strong_count(&self.plugin) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if let Err(error) = self.plugin.stop().await {
+            tracing::warn!(plugin = %self.manifest.plugin.id, "stopping failed: {error}");
+        }
+    }
 }
 
 impl PluginSlot {

@@ -81,6 +81,13 @@ fn source_error(path: &Path, message: impl Into<String>) -> EngineError {
     }
 }
 
+fn invalid(path: &Path, message: impl Into<String>) -> EngineError {
+    EngineError::InvalidPlugin {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
 /// The manifest files a plugin directory may hold, in the order they are
 /// looked for.
 const MANIFEST_NAMES: [&str; 4] = ["tenon.toml", "tenon.json", "tenon.yaml", "tenon.yml"];
@@ -101,7 +108,7 @@ pub(crate) fn find_manifest(dir: &Path) -> Result<PathBuf> {
                 MANIFEST_NAMES.join(", ")
             ),
         )),
-        many => Err(source_error(
+        many => Err(invalid(
             dir,
             format!(
                 "several manifests ({}): keep exactly one",
@@ -120,7 +127,7 @@ async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
         .await
         .map_err(|e| source_error(path, e.to_string()))?;
     if metadata.len() > limit {
-        return Err(source_error(
+        return Err(invalid(
             path,
             format!(
                 "the {what} is {} bytes, more than the {limit} allowed",
@@ -142,7 +149,7 @@ fn module_path(dir: &Path, module: &str) -> Result<PathBuf> {
             .components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
     if escapes {
-        return Err(source_error(
+        return Err(invalid(
             dir,
             format!("runtime.module `{module}` must be a path inside the plugin directory"),
         ));
@@ -188,7 +195,7 @@ impl PluginEngine {
         let bytes = read_limited(&manifest_path, MAX_MANIFEST_BYTES, "manifest").await?;
         let format = Format::from_path(&manifest_path).unwrap_or(Format::Toml);
         let text = String::from_utf8(bytes)
-            .map_err(|_| source_error(&manifest_path, "the manifest is not UTF-8 text"))?;
+            .map_err(|_| invalid(&manifest_path, "the manifest is not UTF-8 text"))?;
         let parsed = tenon_manifest::parse(&text, format, &self.validation_context());
         let warnings: Vec<Diagnostic> = parsed.warnings().cloned().collect();
         let manifest = parsed
@@ -234,21 +241,22 @@ impl PluginEngine {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(source_error(&signature_path, e.to_string())),
             };
-        let verified = tenon_marketplace::verify(
-            &bytes,
-            signatures.as_ref(),
-            &self.shared.trust,
-            Origin::Local,
-        )
+        let trust = self.shared.trust.clone();
+        let checked = bytes.clone();
+        let contents = tokio::task::spawn_blocking(move || {
+            tenon_marketplace::verify(&checked, signatures.as_ref(), &trust, Origin::Local)?
+                .unpack_to_memory(&limits)
+        })
+        .await
+        .map_err(|e| source_error(path, format!("unpacking was interrupted: {e}")))?
         .map_err(package)?;
-        let contents = verified.unpack_to_memory(&limits).map_err(package)?;
         let manifest = contents.info.manifest.clone();
         let mut warnings = contents.info.warnings.clone();
         warnings.extend(self.check_manifest_here(&manifest, path)?);
         let module = if manifest.runtime.kind.is_wasm() {
-            let module = contents.module().ok_or_else(|| {
-                source_error(path, "the package holds no module for its manifest")
-            })?;
+            let module = contents
+                .module()
+                .ok_or_else(|| invalid(path, "the package holds no module for its manifest"))?;
             check_pin(&manifest, module, path)?;
             Some(module.to_vec())
         } else {
@@ -276,7 +284,7 @@ fn check_pin(manifest: &Manifest, module: &[u8], path: &Path) -> Result<()> {
     if let Some(pin) = &manifest.runtime.sha256 {
         let actual = sha256_hex(module);
         if !actual.eq_ignore_ascii_case(pin) {
-            return Err(source_error(
+            return Err(invalid(
                 path,
                 format!("the module's sha256 is {actual}, but runtime.sha256 pins {pin}"),
             ));

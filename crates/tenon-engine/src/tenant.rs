@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use parking_lot::RwLock;
-use serde_json::{Map, Value};
 use tenon_hooks::{
     CommandRegistry, DispatchConfig, EventBus, HandlerId, HookDispatcher, HookRegistry, HookSpec,
 };
-use tenon_manifest::PluginId;
+use tenon_manifest::{PluginId, ResolvedConfig};
 use tenon_registry::TenantId;
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -26,10 +26,12 @@ pub(crate) struct TenantState {
     pub(crate) running: RwLock<HashMap<PluginId, Arc<Running>>>,
     /// Each running plugin's resolved config, secrets included, for the
     /// host API's `config-get` (the sandbox's boundary decides what a plugin
-    /// may read).
-    pub(crate) configs: RwLock<HashMap<PluginId, Arc<Map<String, Value>>>>,
+    /// may read) and for a plugin started on first use.
+    pub(crate) configs: RwLock<HashMap<PluginId, Arc<ResolvedConfig>>>,
     /// Serialises lifecycle operations of this tenant.
     pub(crate) ops: AsyncMutex<()>,
+    /// Whether this tenant's enabled plugins were booted.
+    pub(crate) booted: AtomicBool,
 }
 
 /// A plugin running in a tenant: its slot and what it registered.
@@ -37,6 +39,16 @@ pub(crate) struct Running {
     pub(crate) slot: Arc<PluginSlot>,
     pub(crate) handlers: Vec<HandlerId>,
     pub(crate) commands: Vec<String>,
+    /// The tasks delivering the bus events it subscribed to.
+    pub(crate) subscriptions: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.subscriptions {
+            task.abort();
+        }
+    }
 }
 
 impl TenantState {
@@ -56,6 +68,7 @@ impl TenantState {
             running: RwLock::new(HashMap::new()),
             configs: RwLock::new(HashMap::new()),
             ops: AsyncMutex::new(()),
+            booted: AtomicBool::new(false),
         })
     }
 
@@ -63,8 +76,9 @@ impl TenantState {
         self.running.read().get(id).cloned()
     }
 
-    /// Removes a running plugin's registrations and returns it.
-    pub(crate) fn unregister(&self, id: &PluginId) -> Option<Arc<Running>> {
+    /// Removes a running plugin's hooks, commands and event subscriptions
+    /// (its config stays, for a successor) and returns it.
+    pub(crate) fn retire(&self, id: &PluginId) -> Option<Arc<Running>> {
         let running = self.running.write().remove(id)?;
         for handler in &running.handlers {
             self.hooks.unregister(*handler);
@@ -72,8 +86,22 @@ impl TenantState {
         for command in &running.commands {
             self.commands.unregister(command);
         }
-        self.configs.write().remove(id);
+        for task in &running.subscriptions {
+            task.abort();
+        }
         Some(running)
+    }
+
+    /// [`retire`](Self::retire), and forgets its config.
+    pub(crate) fn unregister(&self, id: &PluginId) -> Option<Arc<Running>> {
+        let running = self.retire(id);
+        self.configs.write().remove(id);
+        running
+    }
+
+    /// The resolved config a plugin runs with.
+    pub(crate) fn config(&self, id: &PluginId) -> Option<Arc<ResolvedConfig>> {
+        self.configs.read().get(id).cloned()
     }
 }
 

@@ -66,15 +66,27 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
 
     std::fs::create_dir_all(dir)?;
     let registry = dir.join("registry.db");
-    for stale in ["registry.db", "registry.db-wal", "registry.db-shm"] {
+    for stale in [
+        "registry.db",
+        "registry.db-wal",
+        "registry.db-shm",
+        "secret.key",
+    ] {
         let _ = std::fs::remove_file(dir.join(stale));
     }
+    // The key that encrypts secrets at rest, kept where the `tenon` CLI
+    // looks for it, so that the CLI can operate this registry afterwards.
+    let key = SecretKey::generate();
+    write_private(
+        &dir.join("secret.key"),
+        format!("{}\n", key.reveal_hex()).as_bytes(),
+    )?;
     let engine = PluginEngine::builder()
         .registry(&registry.to_string_lossy())
         .data_dir(dir)
         .host("tenon-demo", tenon_engine::Version::new(1, 0, 0))
         .hooks(agent_runner_hooks())
-        .secret_key(SecretKey::generate())
+        .secret_key(key)
         // The webhook sink is on loopback; plugins still reach it only if
         // their manifest asks for private addresses and the operator grants
         // it.
@@ -139,9 +151,13 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
         out,
         "\n2. A scripted agent run through the nine hook points"
     )?;
-    let context = HookContext::new("default")
-        .with_user("user-7")
-        .with_session("session-42");
+    // One dispatch context per hook point (each has its own execution id),
+    // all for the same user and session.
+    let context = || {
+        HookContext::new("default")
+            .with_user("user-7")
+            .with_session("session-42")
+    };
     let steps: Vec<(&str, Value)> = vec![
         (
             "work_item.pre_create",
@@ -185,7 +201,7 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
         ),
     ];
     for (hook, data) in steps {
-        let outcome = engine.dispatch(hook, &context, data.clone()).await?;
+        let outcome = engine.dispatch(hook, &context(), data.clone()).await?;
         show(out, hook, &data, &outcome)?;
         if hook == "tool.post_exec" {
             let output = outcome.data["result"]["output"]
@@ -201,7 +217,7 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
             summary.moderator_blocked = outcome.is_blocked();
         }
     }
-    summary.webhooks = sink.wait_for(1, Duration::from_secs(5)).await;
+    summary.webhooks = sink.wait_for(2, Duration::from_secs(5)).await;
     writeln!(
         out,
         "\n   the webhook sink received {} notification(s):",
@@ -224,7 +240,7 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
     let again = engine
         .dispatch(
             "response.pre_deliver",
-            &context,
+            &context(),
             json!({"content": "The deploy used the forbidden shortcut again.", "pluginType": "chat", "workItemId": "w-1"}),
         )
         .await?;
@@ -288,12 +304,25 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
     engine.shutdown().await;
     writeln!(
         out,
-        "\nDone. The registry is kept at {}; inspect it with `cargo run -p tenon-cli -- --registry {} list`.",
+        "\nDone. The registry is kept at {} (its secret key beside it); inspect it with\n  cargo run -p tenon-cli -- --registry {} list",
         registry.display(),
         registry.display()
     )?;
     check(&summary)?;
     Ok(summary)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
 }
 
 async fn configure(engine: &PluginEngine, id: &PluginId, values: Value) -> Result<()> {

@@ -64,6 +64,16 @@ impl Plugin for Counter {
                 json::encode(&read(hook)?)
             }
             "tally" => json::encode(&self.tally),
+            // Bus events the host delivers (topics it may subscribe to):
+            // counted under `event:<topic>`.
+            "on-event" => {
+                let event: tenon_pdk::serde_json::Value = json::decode(input)?;
+                let topic = event["topic"].as_str().unwrap_or("unknown");
+                let name = format!("event:{topic}");
+                let count = read(&name)? + 1;
+                kv::set_json(&key(&name), &count)?;
+                Ok(Vec::new())
+            }
             "reset" => {
                 for key in kv::list(PREFIX)? {
                     kv::delete(&key)?;

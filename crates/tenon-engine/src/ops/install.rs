@@ -1,0 +1,246 @@
+//! Installing: read and check a plugin, resolve it against what is
+//! installed, store it.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tenon_manifest::{Manifest, PluginId, Version, VersionReq};
+use tenon_registry::{NewPlugin, PluginState, Sha256Digest};
+use tenon_resolver::{
+    HostVersions, Index, IndexVersion, Options, Request, Requirement, Resolution, Strategy,
+};
+
+use super::{InstallReport, topic};
+use crate::activate;
+use crate::engine::PluginEngine;
+use crate::error::{EngineError, Result};
+use crate::grants;
+use crate::lifecycle::Action;
+use crate::source::{Candidate, InstallSource};
+
+impl PluginEngine {
+    /// Installs a plugin from a directory or a package archive.
+    ///
+    /// The manifest is validated against the host, the engine requirement
+    /// checked, dependencies resolved against what is installed, and the
+    /// module stored in the registry (boot needs nothing else). The plugin
+    /// ends `pending_config` (required config missing) or `resolved`.
+    pub async fn install(&self, source: impl Into<InstallSource>) -> Result<InstallReport> {
+        let candidate = self.read_source(&source.into()).await?;
+        let _ops = self.tenant.ops.lock().await;
+        self.check_new(&candidate.manifest).await?;
+        let notes = self.check_dependencies(&candidate.manifest).await?;
+        self.store_candidate(candidate, notes).await
+    }
+
+    /// Installs several plugins that may depend on each other: they are
+    /// resolved together with what is installed (each is offered to the
+    /// others) and installed in dependency order. Nothing is installed when
+    /// any of them is refused.
+    pub async fn install_all(&self, sources: &[InstallSource]) -> Result<Vec<InstallReport>> {
+        let mut candidates = Vec::new();
+        for source in sources {
+            candidates.push(self.read_source(source).await?);
+        }
+        let _ops = self.tenant.ops.lock().await;
+        for candidate in &candidates {
+            self.check_new(&candidate.manifest).await?;
+        }
+        let Some(first) = candidates.first() else {
+            return Ok(Vec::new());
+        };
+        let manifests: Vec<&Manifest> = candidates.iter().map(|c| &c.manifest).collect();
+        let resolution = self
+            .resolve_with(&manifests)
+            .await?
+            .map_err(|explanation| EngineError::Dependencies {
+                id: first.manifest.plugin.id.clone(),
+                explanation,
+            })?;
+        let mut reports = Vec::new();
+        for selected in &resolution.order {
+            if let Some(at) = candidates
+                .iter()
+                .position(|c| c.manifest.plugin.id == selected.id)
+            {
+                let candidate = candidates.remove(at);
+                reports.push(self.store_candidate(candidate, Vec::new()).await?);
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Refuses a plugin this host cannot run, or one already installed.
+    async fn check_new(&self, manifest: &Manifest) -> Result<()> {
+        self.check_runtime(manifest)?;
+        let id = &manifest.plugin.id;
+        if let Some(existing) = self.shared.store.get_plugin(&self.tenant.id, id).await? {
+            return Err(EngineError::AlreadyInstalled {
+                id: id.clone(),
+                version: existing.version,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_runtime(&self, manifest: &Manifest) -> Result<()> {
+        if self.shared.runtimes.contains_key(&manifest.runtime.kind) {
+            return Ok(());
+        }
+        let kind = manifest.runtime.kind.as_str();
+        let hint = match kind {
+            "component" | "extism" | "native" => {
+                format!(" (build Tenon with the `{kind}` feature)")
+            }
+            _ => String::new(),
+        };
+        Err(EngineError::NoRuntime {
+            id: manifest.plugin.id.clone(),
+            kind: kind.to_owned(),
+            hint,
+        })
+    }
+
+    /// The installed plugins as a resolver index and installed set.
+    async fn installed_index(&self) -> Result<(Index, BTreeMap<PluginId, Version>)> {
+        let mut index = Index::new();
+        let mut installed = BTreeMap::new();
+        for record in self.list().await? {
+            index.insert(
+                record.id.clone(),
+                record.version.clone(),
+                IndexVersion::from_manifest(&record.manifest),
+            );
+            installed.insert(record.id.clone(), record.version.clone());
+        }
+        Ok((index, installed))
+    }
+
+    /// Resolves `manifests` (each at its exact version) together with the
+    /// installed plugins, keeping those at their versions. The inner error
+    /// is the resolver's explanation of a conflict.
+    async fn resolve_with(
+        &self,
+        manifests: &[&Manifest],
+    ) -> Result<std::result::Result<Resolution, String>> {
+        let (mut index, mut installed) = self.installed_index().await?;
+        let mut requirements = Vec::new();
+        for manifest in manifests {
+            let id = &manifest.plugin.id;
+            installed.remove(id);
+            if let Some(plugin) = index.plugins.get_mut(id) {
+                plugin.versions.clear();
+            }
+            index.insert(
+                id.clone(),
+                manifest.plugin.version.clone(),
+                IndexVersion::from_manifest(manifest),
+            );
+            let exact = VersionReq::parse(&format!("={}", manifest.plugin.version))
+                .expect("an exact requirement parses");
+            requirements.push(Requirement::new(id.clone(), exact));
+        }
+        let request = Request {
+            requirements,
+            installed,
+            host: HostVersions {
+                api: self.shared.profile.api_versions.clone(),
+                host: self.shared.profile.version.clone(),
+            },
+            options: Options {
+                strategy: Strategy::Manual,
+                prerelease: true,
+                prune: false,
+            },
+        };
+        Ok(tenon_resolver::resolve(&index, &request).map_err(|error| error.to_string()))
+    }
+
+    /// Checks that `manifest` can join the installed plugins (replacing its
+    /// own installed version, if any): its engine requirement and its
+    /// dependencies. Returns the resolver's notes (optional dependencies
+    /// left out…).
+    pub(crate) async fn check_dependencies(&self, manifest: &Manifest) -> Result<Vec<String>> {
+        let resolution = self
+            .resolve_with(&[manifest])
+            .await?
+            .map_err(|explanation| EngineError::Dependencies {
+                id: manifest.plugin.id.clone(),
+                explanation,
+            })?;
+        Ok(resolution.notes.into_iter().map(|n| n.message).collect())
+    }
+
+    /// Stores a module in the registry (content-addressed, deduplicated).
+    pub(crate) async fn store_module(&self, module: Option<&[u8]>) -> Result<Option<Sha256Digest>> {
+        Ok(match module {
+            Some(bytes) => Some(
+                self.shared
+                    .store
+                    .put_artifact(&self.tenant.id, bytes)
+                    .await?
+                    .sha256,
+            ),
+            None => None,
+        })
+    }
+
+    /// Stores a checked candidate: its module, its record, its first
+    /// transition, and a grant when the policy trusts it.
+    async fn store_candidate(
+        &self,
+        candidate: Candidate,
+        notes: Vec<String>,
+    ) -> Result<InstallReport> {
+        let Candidate {
+            manifest,
+            module,
+            source,
+            warnings,
+        } = candidate;
+        let id = manifest.plugin.id.clone();
+        let artifact = self.store_module(module.as_deref()).await?;
+        let trusted = self.shared.grant_policy.trusts(&manifest, source.kind);
+        let mut new = NewPlugin::new(self.tenant.id.clone(), manifest.clone(), source);
+        if let Some(artifact) = artifact {
+            new = new.with_artifact(artifact);
+        }
+        let record = self.shared.store.insert_plugin(&new).await?;
+        self.announce(
+            topic(PluginState::Installed),
+            &id,
+            json!({ "version": record.version.to_string() }),
+        );
+        let values = activate::stored_config(&self.shared, &self.tenant, &id).await?;
+        let missing = manifest.config.missing_required(&values);
+        let (action, reason) = if missing.is_empty() {
+            (
+                Action::ConfigComplete,
+                "installed; config complete".to_owned(),
+            )
+        } else {
+            (
+                Action::ConfigMissing,
+                format!("installed; required config missing: {}", missing.join(", ")),
+            )
+        };
+        let record = self.transition(&record, action, &reason, |u| u).await?;
+        if trusted && !manifest.permissions.is_empty() {
+            self.put_grant(&manifest, &manifest.permissions, "policy")
+                .await?;
+        }
+        let granted =
+            activate::granted_for(&self.shared, &self.tenant, &manifest, record.source.kind)
+                .await?;
+        Ok(InstallReport {
+            id,
+            version: record.version.clone(),
+            state: record.state,
+            missing_config: missing,
+            permissions: grants::describe(&manifest.permissions),
+            granted: grants::missing(&manifest.permissions, &granted).is_empty(),
+            warnings,
+            notes,
+        })
+    }
+}
