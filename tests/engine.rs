@@ -861,3 +861,45 @@ async fn uninstall_keeps_data_for_a_reinstall_unless_purged() {
         .unwrap();
     assert_eq!(install_and_count().await, json!({}), "KV was purged");
 }
+
+#[tokio::test]
+async fn plugins_are_discovered_in_a_directory() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let dir = t.dir.path().join("plugins");
+    copy_plugin("moderator", &dir.join("moderator"), |t| t);
+    copy_plugin("redactor", &dir.join("redactor"), |t| t);
+    copy_plugin("echo", &dir.join("broken"), |t| {
+        t.replace("manifest_version = 1", "manifest_version = 7")
+    });
+    std::fs::write(dir.join("notes.txt"), "not a plugin").unwrap();
+    engine
+        .install(dir.join("redactor").as_path())
+        .await
+        .unwrap();
+
+    let (found, refused) = engine.discover(&dir).await.expect("discovers");
+    let seen: Vec<(&str, Option<String>)> = found
+        .iter()
+        .map(|d| (d.id.as_str(), d.installed.as_ref().map(ToString::to_string)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("tenon-examples/moderator", None),
+            ("tenon-examples/redactor", Some("0.1.0".to_owned()))
+        ]
+    );
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].0.ends_with("broken"), "{refused:?}");
+    let new: Vec<InstallSource> = found
+        .into_iter()
+        .filter(|d| d.installed.is_none())
+        .map(|d| d.source)
+        .collect();
+    let reports = engine
+        .install_all(&new)
+        .await
+        .expect("installs what is new");
+    assert_eq!(reports.len(), 1);
+}

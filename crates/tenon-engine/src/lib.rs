@@ -78,7 +78,7 @@ pub use ops::{
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};
-pub use source::InstallSource;
+pub use source::{Discovered, InstallSource};
 pub use specs::agent_runner_hooks;
 
 // What hosts need from the layers, re-exported so that they depend on this

@@ -292,3 +292,80 @@ fn check_pin(manifest: &Manifest, module: &[u8], path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// A plugin found by [`PluginEngine::discover`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Discovered {
+    /// Where it is: a plugin directory or a package archive.
+    pub source: InstallSource,
+    /// Its id.
+    pub id: tenon_manifest::PluginId,
+    /// Its version.
+    pub version: tenon_manifest::Version,
+    /// The version installed in this tenant, if any.
+    pub installed: Option<tenon_manifest::Version>,
+}
+
+impl serde::Serialize for InstallSource {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.as_path().display())
+    }
+}
+
+impl PluginEngine {
+    /// Finds the plugins in `dir`: its subdirectories holding a manifest and
+    /// its `.tenon` archives (checked as an install would, but not
+    /// installed), with the version installed in this tenant. Entries that
+    /// are not plugins are skipped; plugins that do not check out are
+    /// reported in the second list with why.
+    pub async fn discover(&self, dir: &Path) -> Result<(Vec<Discovered>, Vec<(PathBuf, String)>)> {
+        let mut entries = tokio::fs::read_dir(dir)
+            .await
+            .map_err(|e| source_error(dir, e.to_string()))?;
+        let mut paths = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| source_error(dir, e.to_string()))?
+        {
+            paths.push(entry.path());
+        }
+        paths.sort();
+        let mut found = Vec::new();
+        let mut refused = Vec::new();
+        for path in paths {
+            let source = if path.is_dir() && find_manifest(&path).is_ok() {
+                InstallSource::Directory(path.clone())
+            } else if path
+                .extension()
+                .is_some_and(|e| e == tenon_marketplace::PACKAGE_EXTENSION)
+            {
+                InstallSource::Archive(path.clone())
+            } else {
+                continue;
+            };
+            match self.read_source(&source).await {
+                Ok(candidate) => {
+                    let id = candidate.manifest.plugin.id;
+                    let installed = self
+                        .shared
+                        .store
+                        .get_plugin(&self.tenant.id, &id)
+                        .await?
+                        .map(|record| record.version);
+                    found.push(Discovered {
+                        source,
+                        id,
+                        version: candidate.manifest.plugin.version,
+                        installed,
+                    });
+                }
+                Err(error) => refused.push((path, error.to_string())),
+            }
+        }
+        Ok((found, refused))
+    }
+}
