@@ -10,8 +10,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, EngineWeak, InstanceAllocationStrategy, MemoryType, PoolingAllocationConfig,
-    Store,
+    Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, MemoryType,
+    PoolingAllocationConfig, Store,
 };
 
 use super::ComponentConfig;
@@ -128,7 +128,16 @@ fn pooling_config(config: &ComponentConfig) -> PoolingAllocationConfig {
         .total_tables(n.saturating_mul(4))
         .total_stacks(n)
         .max_memory_size(usize::try_from(config.max_memory_size).unwrap_or(usize::MAX))
-        .max_unused_warm_slots(n.min(100));
+        .max_unused_warm_slots(n.min(100))
+        // Rust guests' tables are small: keep them rather than unmap them.
+        .table_keep_resident(64 << 10);
+    if config.keep_resident > 0 {
+        p.linear_memory_keep_resident(config.keep_resident);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            // Reset only the pages the instance dirtied.
+            p.pagemap_scan(Enabled::Auto);
+        }
+    }
     p
 }
 

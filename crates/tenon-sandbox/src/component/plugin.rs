@@ -2,8 +2,11 @@
 //! the per-call deadline, fuel and memory bookkeeping, and the mapping of
 //! traps to [`SandboxError`]s.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -259,7 +262,7 @@ impl ComponentPlugin {
             });
         }
         let started = Instant::now();
-        let result = self.run_inner(op, options).await;
+        let result = self.run_inner(op, options, started).await;
         self.boundary
             .stats()
             .record_call(started.elapsed(), result.is_ok());
@@ -269,12 +272,23 @@ impl ComponentPlugin {
         result
     }
 
-    async fn run_inner(&self, op: Op<'_>, options: CallOptions) -> Result<Done, SandboxError> {
+    async fn run_inner(
+        &self,
+        op: Op<'_>,
+        options: CallOptions,
+        started: Instant,
+    ) -> Result<Done, SandboxError> {
         let timeout = options
             .timeout
             .map_or(self.limits.timeout, |t| t.min(self.limits.timeout));
-        let _permit = self.acquire().await?;
-        let deadline = Instant::now() + timeout;
+        // The timeout counts from when the call gets its instance: a call
+        // that had to wait for a permit reads the clock again.
+        let start = match self.permits.try_acquire() {
+            Ok(permit) => (permit, started),
+            Err(_) => (self.acquire().await?, Instant::now()),
+        };
+        let (_permit, start) = start;
+        let deadline = start + timeout;
         let tokio_deadline = tokio::time::Instant::now() + timeout;
         let reuse = self.limits.isolation == Isolation::Reuse;
         let pooled = if reuse { self.idle.lock().pop() } else { None };
@@ -288,7 +302,15 @@ impl ComponentPlugin {
         // A backstop for host calls that ignore the deadline: the epoch
         // stops wasm code, this stops everything else.
         let backstop = tokio_deadline + engines_tick(&self.engines) * 2;
-        let outcome = tokio::time::timeout_at(backstop, self.exec(&mut instance, op)).await;
+        let outcome = {
+            let exec = std::pin::pin!(self.exec(&mut instance, op));
+            Backstop {
+                future: exec,
+                deadline: backstop,
+                sleep: None,
+            }
+            .await
+        };
         let fuel_left = self
             .limits
             .fuel
@@ -483,6 +505,38 @@ impl ComponentPlugin {
     }
 }
 
+/// `future`, or `Err(Elapsed)` once `deadline` has passed. Unlike
+/// `tokio::time::timeout_at`, it creates its timer only when `future` does
+/// not finish on its first poll: most guest calls never wait on the host, so
+/// they never touch the timer wheel.
+struct Backstop<'a, F> {
+    future: Pin<&'a mut F>,
+    deadline: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The backstop's deadline passed before the call ended.
+struct Elapsed;
+
+impl<F: Future> Future for Backstop<'_, F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(output) = this.future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// Sets a call's deadline and fuel on `store`.
 fn arm(store: &mut Store<StoreData>, fuel: Option<u64>, deadline: Instant) {
     let data = store.data_mut();
@@ -625,5 +679,47 @@ impl Plugin for ComponentPlugin {
 
     fn stats(&self) -> ResourceStats {
         self.boundary.stats().snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use super::Backstop;
+
+    fn backstop<F: Future>(future: std::pin::Pin<&mut F>, after: Duration) -> Backstop<'_, F> {
+        Backstop {
+            future,
+            deadline: tokio::time::Instant::now() + after,
+            sleep: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_ends_is_cut_off_at_the_deadline() {
+        let started = tokio::time::Instant::now();
+        let future = std::pin::pin!(std::future::pending::<()>());
+        let outcome = backstop(future, Duration::from_millis(30)).await;
+        assert!(outcome.is_err());
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_ends_in_time_keeps_its_output() {
+        let future = std::pin::pin!(async { 7 });
+        let mut first = backstop(future, Duration::from_millis(30));
+        let polled = futures::poll!(&mut first);
+        assert!(matches!(polled, std::task::Poll::Ready(Ok(7))));
+        // Finished on its first poll: no timer was made.
+        assert!(first.sleep.is_none());
+
+        let future = std::pin::pin!(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            8
+        });
+        let outcome = backstop(future, Duration::from_millis(30)).await;
+        assert!(matches!(outcome, Ok(8)));
     }
 }
