@@ -190,12 +190,14 @@ impl Window {
     }
 
     pub(crate) fn record(&mut self, now: Instant, errors: u64, timeouts: u64) {
-        self.prune(now);
         let needs_bucket = self
             .buckets
             .back()
             .is_none_or(|(start, _)| now.saturating_duration_since(*start) >= self.width);
         if needs_bucket {
+            // Pruning when a bucket is added keeps the queue bounded;
+            // `counts` prunes before it reads.
+            self.prune(now);
             self.buckets.push_back((now, RecentCounts::default()));
         }
         let (_, counts) = self.buckets.back_mut().expect("a bucket exists");

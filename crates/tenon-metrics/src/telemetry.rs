@@ -130,7 +130,7 @@ impl Telemetry {
             Some(_) => Outcome::Error,
         };
         let now = Instant::now();
-        let key = format!("call:{function}");
+        let key: Arc<str> = Arc::from(format!("call:{function}"));
         let tripped = {
             let mut state = cell.state.lock();
             state.record(&key, outcome, duration, now);
@@ -404,7 +404,10 @@ impl PluginCell {
 
 struct CellState {
     total: ExecutionStats,
-    hooks: FxHashMap<Arc<str>, HookEntry>,
+    /// Per hook, in first-seen order. A plugin handles a handful of hooks,
+    /// and receipts carry the dispatcher's own `Arc` of the hook's name: a
+    /// pointer comparison finds the entry without hashing the name.
+    hooks: Vec<(Arc<str>, HookEntry)>,
     window: Window,
     guard: GuardState,
     resources: ResourceTracker,
@@ -417,7 +420,7 @@ impl CellState {
     fn new(window: Duration) -> Self {
         Self {
             total: ExecutionStats::default(),
-            hooks: FxHashMap::default(),
+            hooks: Vec::new(),
             window: Window::new(window),
             guard: GuardState::new(),
             resources: ResourceTracker::default(),
@@ -429,7 +432,7 @@ impl CellState {
 
     fn record(
         &mut self,
-        hook: &str,
+        hook: &Arc<str>,
         outcome: Outcome,
         duration: Duration,
         now: Instant,
@@ -442,12 +445,19 @@ impl CellState {
                 u64::from(outcome == Outcome::Timeout),
             );
         }
-        // One lookup on the hot path; the key is allocated only the first
-        // time a hook is seen.
-        if self.hooks.get_mut(hook).is_none() {
-            self.hooks.insert(Arc::from(hook), HookEntry::default());
-        }
-        let entry = self.hooks.get_mut(hook).expect("present");
+        let index = match self
+            .hooks
+            .iter()
+            .position(|(name, _)| Arc::ptr_eq(name, hook))
+            .or_else(|| self.hooks.iter().position(|(name, _)| name == hook))
+        {
+            Some(index) => index,
+            None => {
+                self.hooks.push((hook.clone(), HookEntry::default()));
+                self.hooks.len() - 1
+            }
+        };
+        let entry = &mut self.hooks[index].1;
         entry.stats.add(outcome, duration);
         entry
     }
