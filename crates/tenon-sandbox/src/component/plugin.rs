@@ -199,10 +199,9 @@ impl ComponentPlugin {
         self.boundary.caller().plugin.as_str()
     }
 
-    async fn acquire(&self) -> Result<SemaphorePermit<'_>, SandboxError> {
-        if let Ok(permit) = self.permits.try_acquire() {
-            return Ok(permit);
-        }
+    /// Waits up to `wait_timeout` for a permit (after `try_acquire` found
+    /// none).
+    async fn wait_for_permit(&self) -> Result<SemaphorePermit<'_>, SandboxError> {
         let busy = || SandboxError::Busy {
             plugin: self.name().to_owned(),
             waited: self.limits.wait_timeout,
@@ -283,11 +282,10 @@ impl ComponentPlugin {
             .map_or(self.limits.timeout, |t| t.min(self.limits.timeout));
         // The timeout counts from when the call gets its instance: a call
         // that had to wait for a permit reads the clock again.
-        let start = match self.permits.try_acquire() {
+        let (_permit, start) = match self.permits.try_acquire() {
             Ok(permit) => (permit, started),
-            Err(_) => (self.acquire().await?, Instant::now()),
+            Err(_) => (self.wait_for_permit().await?, Instant::now()),
         };
-        let (_permit, start) = start;
         let deadline = start + timeout;
         let tokio_deadline = tokio::time::Instant::now() + timeout;
         let reuse = self.limits.isolation == Isolation::Reuse;
