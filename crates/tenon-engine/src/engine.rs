@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tenon_hooks::{
-    CommandRegistry, DispatchConfig, DispatchOutcome, EventBus, HandlerInfo, HookContext, HookSpec,
+    CommandRegistry, DispatchConfig, DispatchOutcome, EventBus, HandlerInfo, HookContext,
+    HookError, HookSpec,
 };
 use tenon_manifest::{PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
@@ -189,22 +190,8 @@ impl PluginEngine {
         context: &HookContext,
         data: Value,
     ) -> Result<DispatchOutcome> {
-        self.check_tenant(context)?;
-        let span = trace::dispatch_span(
-            self.tenant.id.as_str(),
-            hook,
-            &context.execution_id().to_string(),
-        );
-        let outcome = self
-            .tenant
-            .dispatcher
-            .dispatch(hook, context, data)
-            .instrument(span)
-            .await?;
-        self.shared
-            .telemetry
-            .record_dispatch(self.tenant.id.as_str(), hook, &outcome);
-        Ok(outcome)
+        let dispatch = self.tenant.dispatcher.dispatch(hook, context, data);
+        self.observed(hook, context, dispatch).await
     }
 
     /// [`dispatch`](Self::dispatch) with typed data.
@@ -217,18 +204,21 @@ impl PluginEngine {
     where
         T: Serialize + DeserializeOwned + Send,
     {
+        let dispatch = self.tenant.dispatcher.dispatch_typed(hook, context, data);
+        self.observed(hook, context, dispatch).await
+    }
+
+    /// Runs `dispatch` (not yet polled) for this engine's tenant, in a
+    /// dispatch span, and records its outcome.
+    async fn observed<T>(
+        &self,
+        hook: &str,
+        context: &HookContext,
+        dispatch: impl Future<Output = std::result::Result<DispatchOutcome<T>, HookError>>,
+    ) -> Result<DispatchOutcome<T>> {
         self.check_tenant(context)?;
-        let span = trace::dispatch_span(
-            self.tenant.id.as_str(),
-            hook,
-            &context.execution_id().to_string(),
-        );
-        let outcome = self
-            .tenant
-            .dispatcher
-            .dispatch_typed(hook, context, data)
-            .instrument(span)
-            .await?;
+        let span = trace::dispatch_span(self.tenant.id.as_str(), hook, &context.execution_id());
+        let outcome = dispatch.instrument(span).await?;
         self.shared
             .telemetry
             .record_dispatch(self.tenant.id.as_str(), hook, &outcome);

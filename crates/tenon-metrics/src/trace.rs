@@ -7,9 +7,10 @@
 
 use tracing::Span;
 
-/// A span for one hook dispatch.
-pub fn dispatch_span(tenant: &str, hook: &str, execution_id: &str) -> Span {
-    tracing::info_span!("tenon.dispatch", tenant, hook, execution_id)
+/// A span for one hook dispatch. The execution id is formatted only when a
+/// subscriber records the span.
+pub fn dispatch_span(tenant: &str, hook: &str, execution_id: &dyn std::fmt::Display) -> Span {
+    tracing::info_span!("tenon.dispatch", tenant, hook, execution_id = %execution_id)
 }
 
 /// A span for one call of a plugin (a function, a lifecycle step).
