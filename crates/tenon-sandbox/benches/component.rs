@@ -34,14 +34,18 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tenon_manifest::{Isolation, Manifest};
 use tenon_sandbox::component::LoadSource;
 use tenon_sandbox::{
-    CallOptions, Caller, ComponentConfig, ComponentRuntime, HookCall, HookContextData,
-    HookResponse, LoadRequest, MemoryHost, Plugin, Runtime,
+    CallOptions, ComponentConfig, ComponentRuntime, HookCall, HookContextData, HookResponse,
+    Plugin, Runtime,
 };
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use common::{context, request};
+
+mod common;
 
 /// Synchronous bindings (the `sync` floor).
 mod floor {
@@ -208,34 +212,6 @@ fn echo() -> (Manifest, Vec<u8>) {
         .expect("the echo plugin builds");
     let module = built.module_bytes().expect("its module");
     (built.manifest, module)
-}
-
-fn request(manifest: &Manifest, module: &Arc<[u8]>) -> LoadRequest {
-    let host = Arc::new(MemoryHost::new());
-    LoadRequest {
-        caller: Arc::new(Caller {
-            plugin: manifest.plugin.id.clone(),
-            version: manifest.plugin.version.clone(),
-            tenant: "bench".to_owned(),
-            permissions: Arc::new(manifest.permissions.clone()),
-        }),
-        manifest: Arc::new(manifest.clone()),
-        module: module.clone(),
-        host: host.clone(),
-        observer: host,
-        data_dir: None,
-    }
-}
-
-fn context() -> HookContextData {
-    HookContextData {
-        execution_id: "exec-1".to_owned(),
-        tenant: "bench".to_owned(),
-        user_id: Some("u-7".to_owned()),
-        session_id: None,
-        timestamp_ms: 1,
-        state: "{}".to_owned(),
-    }
 }
 
 fn raw_context() -> HookContext {

@@ -30,10 +30,14 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use tenon_manifest::{Isolation, Manifest};
 use tenon_sandbox::{
-    CallOptions, CallThreading, Caller, ComponentConfig, ComponentRuntime, ExtismConfig,
-    ExtismRuntime, HookCall, HookContextData, LoadRequest, MemoryHost, Plugin, Runtime,
+    CallOptions, CallThreading, ComponentConfig, ComponentRuntime, ExtismConfig, ExtismRuntime,
+    HookCall, HookContextData, Plugin, Runtime,
 };
 use tokio::runtime::Runtime as Tokio;
+
+use common::{context, request};
+
+mod common;
 
 /// ~100 bytes of JSON.
 const PAYLOAD: &str = r#"{"message":{"id":"m-1024","text":"hello from the benchmark","tags":["a","b"]},"user":"u-7"}"#;
@@ -42,34 +46,6 @@ fn built(package: &str) -> (Manifest, Arc<[u8]>) {
     let plugin = tenon_build::ensure_examples_built().expect(package);
     let module = plugin.module_bytes().expect("the built module");
     (plugin.manifest.clone(), module.into())
-}
-
-fn request(manifest: &Manifest, module: &Arc<[u8]>) -> LoadRequest {
-    let host = Arc::new(MemoryHost::new());
-    LoadRequest {
-        caller: Arc::new(Caller {
-            plugin: manifest.plugin.id.clone(),
-            version: manifest.plugin.version.clone(),
-            tenant: "bench".to_owned(),
-            permissions: Arc::new(manifest.permissions.clone()),
-        }),
-        manifest: Arc::new(manifest.clone()),
-        module: module.clone(),
-        host: host.clone(),
-        observer: host,
-        data_dir: None,
-    }
-}
-
-fn context() -> HookContextData {
-    HookContextData {
-        execution_id: "exec-1".to_owned(),
-        tenant: "bench".to_owned(),
-        user_id: Some("u-7".to_owned()),
-        session_id: None,
-        timestamp_ms: 1,
-        state: "{}".to_owned(),
-    }
 }
 
 /// Loads and starts a plugin.
