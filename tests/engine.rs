@@ -903,3 +903,145 @@ async fn plugins_are_discovered_in_a_directory() {
         .expect("installs what is new");
     assert_eq!(reports.len(), 1);
 }
+
+/// A first-party plugin: native code the host registers, blocking a word.
+struct Gatekeeper;
+
+#[async_trait::async_trait]
+impl tenon_engine::NativePlugin for Gatekeeper {
+    async fn activate(
+        &self,
+        _cx: &tenon_engine::NativeContext,
+        _config: &Value,
+    ) -> Result<(), tenon_engine::PluginError> {
+        Ok(())
+    }
+
+    async fn handle_hook(
+        &self,
+        cx: &tenon_engine::NativeContext,
+        _hook: &str,
+        _context: &tenon_engine::HookContextData,
+        data: &str,
+    ) -> Result<tenon_engine::HookResponse, tenon_engine::PluginError> {
+        cx.kv_set("seen", data.as_bytes()).await?;
+        Ok(if data.contains("forbidden") {
+            tenon_engine::HookResponse::Block {
+                reason: Some("first-party gatekeeper".into()),
+            }
+        } else {
+            tenon_engine::HookResponse::Continue { patch: None }
+        })
+    }
+}
+
+const GATEKEEPER: &str = r#"
+manifest_version = 1
+[plugin]
+id = "host/gatekeeper"
+name = "Gatekeeper"
+version = "1.0.0"
+description = "Blocks forbidden responses."
+[engine]
+tenon = "^1.0"
+[runtime]
+kind = "native"
+entry = "gatekeeper"
+[permissions]
+kv = { quota = "4KiB" }
+[[hooks]]
+name = "response.pre_deliver"
+priority = "high"
+"#;
+
+fn native_builder(dir: &std::path::Path) -> tenon_engine::EngineBuilder {
+    let native = std::sync::Arc::new(tenon_engine::NativeRuntime::new(Default::default()));
+    native.register("gatekeeper", || Gatekeeper);
+    builder(dir).native_runtime(native)
+}
+
+#[tokio::test]
+async fn host_plugins_are_recorded_first_party_and_run_in_safe_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let gatekeeper = id("host/gatekeeper");
+    {
+        let engine = native_builder(dir.path()).build().await.expect("builds");
+        let report = engine
+            .install(tenon_engine::HostPlugin::native(GATEKEEPER))
+            .await
+            .expect("installs");
+        assert!(
+            report.granted,
+            "a host's own plugin needs no operator grant"
+        );
+        let record = engine.record(&gatekeeper).await.unwrap();
+        assert_eq!(record.source.kind, tenon_engine::SourceKind::Native);
+        engine
+            .enable(&gatekeeper)
+            .await
+            .expect("enables without a grant");
+        engine
+            .install(plugin("redactor").dir.as_path())
+            .await
+            .expect("installs a third-party plugin");
+        engine.shutdown().await;
+    }
+    let safe = native_builder(dir.path())
+        .safe_mode(true)
+        .build()
+        .await
+        .expect("boots in safe mode");
+    let outcome = safe
+        .dispatch(
+            "response.pre_deliver",
+            &context(),
+            json!({"content": "forbidden"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.blocked.map(|b| b.plugin.to_string()),
+        Some("host/gatekeeper".to_owned()),
+        "safe mode starts first-party plugins"
+    );
+    safe.shutdown().await;
+
+    // A manifest claiming `native` from a directory is the operator's, not
+    // the host's: it is recorded as a directory and needs a grant.
+    let engine = native_builder(dir.path()).build().await.unwrap();
+    let copy = dir.path().join("claims-native");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::write(
+        copy.join("tenon.toml"),
+        GATEKEEPER.replace("host/gatekeeper", "someone/impostor"),
+    )
+    .unwrap();
+    let report = engine.install(copy.as_path()).await.expect("installs");
+    assert!(!report.granted, "{report:?}");
+    let refused = engine.enable(&id("someone/impostor")).await.unwrap_err();
+    assert!(
+        matches!(refused, EngineError::NotGranted { .. }),
+        "{refused}"
+    );
+
+    // A host plugin that is not what it claims is refused.
+    let wrong = engine
+        .install(tenon_engine::HostPlugin::native(
+            &GATEKEEPER
+                .replace(
+                    "kind = \"native\"",
+                    "kind = \"component\"\nmodule = \"x.wasm\"",
+                )
+                .replace("entry = \"gatekeeper\"\n", "")
+                .replace("host/gatekeeper", "host/wrong"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        wrong
+            .to_string()
+            .contains("a native plugin has runtime.kind = \"native\""),
+        "{wrong}"
+    );
+    engine.shutdown().await;
+}

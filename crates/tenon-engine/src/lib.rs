@@ -78,7 +78,7 @@ pub use ops::{
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};
-pub use source::{Discovered, InstallSource};
+pub use source::{Discovered, HostPlugin, InstallSource};
 pub use specs::agent_runner_hooks;
 
 // What hosts need from the layers, re-exported so that they depend on this
@@ -95,5 +95,7 @@ pub use tenon_registry::{
     SecretKey, SourceKind, TenantId,
 };
 #[cfg(feature = "native")]
-pub use tenon_sandbox::{NativeContext, NativePlugin, NativeRuntime, PluginError};
+pub use tenon_sandbox::{
+    HookContextData, HookResponse, NativeContext, NativePlugin, NativeRuntime, PluginError,
+};
 pub use tenon_sandbox::{SandboxConfig, SandboxError};

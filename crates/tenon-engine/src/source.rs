@@ -1,11 +1,14 @@
 //! Reading a plugin from where the operator points: a plugin directory
 //! (`tenon.toml` + its module) or a package archive (checked against the
-//! trust policy before anything is unpacked).
+//! trust policy before anything is unpacked); or from what the host ships
+//! ([`HostPlugin`]: native code it registered, a module built into it),
+//! recorded as `native` or `builtin` so that the grant policy and safe mode
+//! treat it as first-party.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
-use tenon_manifest::{Diagnostic, Format, Manifest};
+use tenon_manifest::{Diagnostic, Format, Manifest, RuntimeKind};
 use tenon_marketplace::{Origin, SIGNATURE_EXTENSION, SignatureFile, UnpackLimits};
 use tenon_registry::{PluginSource, SourceKind};
 
@@ -26,6 +29,61 @@ pub enum InstallSource {
     /// A package archive (`.tenon`), with its signatures in `<archive>.sig`
     /// when present.
     Archive(PathBuf),
+    /// A plugin the host ships (recorded as `native` or `builtin`).
+    Host(HostPlugin),
+}
+
+/// A plugin the host application itself provides, with its manifest: native
+/// Rust code registered with the native runtime
+/// ([`HostPlugin::native`]), or a WebAssembly module built into the host
+/// ([`HostPlugin::builtin`]). Installed from here it is recorded with the
+/// source kind `native` or `builtin`, which the default [`GrantPolicy`]
+/// trusts (its permissions need no operator grant) and safe mode still
+/// starts. A manifest that an operator installs from a directory is never
+/// first-party, whatever its `runtime.kind`.
+///
+/// [`GrantPolicy`]: crate::GrantPolicy
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPlugin {
+    kind: SourceKind,
+    manifest: String,
+    format: Format,
+    module: Option<Vec<u8>>,
+}
+
+impl HostPlugin {
+    /// A native plugin: `manifest` (TOML) has `runtime.kind = "native"` and
+    /// a `runtime.entry` registered with the engine's native runtime.
+    pub fn native(manifest: &str) -> Self {
+        Self {
+            kind: SourceKind::Native,
+            manifest: manifest.to_owned(),
+            format: Format::Toml,
+            module: None,
+        }
+    }
+
+    /// A WebAssembly plugin built into the host: `manifest` (TOML) and the
+    /// bytes of the module it names.
+    pub fn builtin(manifest: &str, module: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kind: SourceKind::Builtin,
+            manifest: manifest.to_owned(),
+            format: Format::Toml,
+            module: Some(module.into()),
+        }
+    }
+
+    /// The same plugin with its manifest in another format.
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// `native` or `builtin`.
+    pub fn kind(&self) -> SourceKind {
+        self.kind
+    }
 }
 
 impl InstallSource {
@@ -39,10 +97,11 @@ impl InstallSource {
         }
     }
 
-    /// The path.
-    pub fn as_path(&self) -> &Path {
+    /// The path, for a directory or an archive.
+    pub fn as_path(&self) -> Option<&Path> {
         match self {
-            Self::Directory(path) | Self::Archive(path) => path,
+            Self::Directory(path) | Self::Archive(path) => Some(path),
+            Self::Host(_) => None,
         }
     }
 }
@@ -56,6 +115,12 @@ impl From<&Path> for InstallSource {
 impl From<PathBuf> for InstallSource {
     fn from(path: PathBuf) -> Self {
         Self::path(path)
+    }
+}
+
+impl From<HostPlugin> for InstallSource {
+    fn from(plugin: HostPlugin) -> Self {
+        Self::Host(plugin)
     }
 }
 
@@ -187,7 +252,58 @@ impl PluginEngine {
         match source {
             InstallSource::Directory(dir) => self.read_directory(dir).await,
             InstallSource::Archive(path) => self.read_archive(path).await,
+            InstallSource::Host(plugin) => self.read_host(plugin),
         }
+    }
+
+    /// Checks a plugin the host ships. Its manifest is validated like any
+    /// other; a native plugin carries no module, a built-in one the module
+    /// its manifest names.
+    fn read_host(&self, plugin: &HostPlugin) -> Result<Candidate> {
+        let what = format!("the host's {} plugin", plugin.kind.as_str());
+        let place = PathBuf::from(format!("<{what}>"));
+        let parsed =
+            tenon_manifest::parse(&plugin.manifest, plugin.format, &self.validation_context());
+        let warnings: Vec<Diagnostic> = parsed.warnings().cloned().collect();
+        let manifest = parsed
+            .manifest
+            .ok_or_else(|| EngineError::InvalidManifest {
+                path: Some(place.clone()),
+                diagnostics: parsed.diagnostics.clone(),
+            })?;
+        let wasm = manifest.runtime.kind.is_wasm();
+        let module = match (plugin.kind, &plugin.module) {
+            (SourceKind::Native, None) if manifest.runtime.kind == RuntimeKind::Native => None,
+            (SourceKind::Native, _) => {
+                return Err(invalid(
+                    &place,
+                    format!(
+                        "a native plugin has runtime.kind = \"native\" and no module (its manifest says `{}`)",
+                        manifest.runtime.kind
+                    ),
+                ));
+            }
+            (_, Some(bytes)) if wasm => {
+                check_pin(&manifest, bytes, &place)?;
+                Some(bytes.clone())
+            }
+            (_, _) => {
+                return Err(invalid(
+                    &place,
+                    format!(
+                        "a built-in plugin is a WebAssembly module with its manifest (runtime.kind `{}`)",
+                        manifest.runtime.kind
+                    ),
+                ));
+            }
+        };
+        let reference = format!("{} {}", self.shared.profile.name, plugin.kind.as_str());
+        Ok(Candidate {
+            source: PluginSource::new(plugin.kind, &reference),
+            manifest,
+            module,
+            warnings,
+        })
     }
 
     async fn read_directory(&self, dir: &Path) -> Result<Candidate> {
@@ -311,7 +427,10 @@ impl serde::Serialize for InstallSource {
         &self,
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.as_path().display())
+        match self {
+            Self::Directory(path) | Self::Archive(path) => serializer.collect_str(&path.display()),
+            Self::Host(plugin) => serializer.collect_str(&format_args!("host:{}", plugin.kind)),
+        }
     }
 }
 
