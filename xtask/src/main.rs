@@ -4,6 +4,7 @@
 
 mod fuzz;
 mod plugins;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,13 +18,21 @@ Tasks:
   demo [DIR]      Tenon's main job: a host that builds, installs and runs the example
                   plugins on a fresh SQLite registry (in DIR, default target/demo)
   ci              what CI runs: format check, clippy (warnings denied), dependency
-                  policy (cargo-deny: bans, licences, sources), then `test`
+                  policy (cargo-deny: bans, licences, sources), release packaging
+                  (`release check --no-verify`), then `test`
   deny            check the dependency policy in deny.toml (installs cargo-deny if missing)
   test            build what the tests need, then run every test of the workspace
   build-plugins [--release|--debug] [--locked]
                   build the example and hostile plugins into target/plugins/<name>/
   fmt             format the whole tree
   fuzz [SECONDS]  fuzz the manifest parser with nightly cargo-fuzz (default 60 s)
+  release plan [--json] [--write] [--no-semver-checks]
+                  the next release of each publishable crate (from its changes
+                  since its last tag), the publish order, tags and CHANGELOG section
+  release check [--no-verify]
+                  metadata, READMEs and `cargo package` of every publishable crate
+  release publish [--dry-run]
+                  publish the crates in dependency order and tag each
   help            this text
 ";
 
@@ -39,6 +48,7 @@ fn main() -> Result<()> {
         "fmt" => cargo(&["fmt", "--all"]),
         "fuzz" => fuzz::fuzz(rest),
         "build-plugins" => plugins::build_plugins(rest),
+        "release" => release::release(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -78,6 +88,8 @@ fn ci() -> Result<()> {
     ])?;
     cargo(&plugins::clippy_args())?;
     deny()?;
+    step("release packaging");
+    release::release(&["check".to_owned(), "--no-verify".to_owned()])?;
     test(&[])
 }
 

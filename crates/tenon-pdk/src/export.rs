@@ -16,7 +16,7 @@ use crate::{Config, Error, HookAction, HookContext, HookData, Plugin};
 #[allow(missing_docs, unreachable_pub, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/tenon-plugin-1.0.0",
+        path: "wit/tenon-plugin-1.0.0",
         world: "tenon:plugin/stateful-plugin@1.0.0",
         pub_export_macro: true,
         export_macro_name: "__export_tenon_plugin",

@@ -16,7 +16,7 @@ use crate::runtime::{HookContextData, HookResponse};
 
 wasmtime::component::bindgen!({
     world: "plugin",
-    path: "../../wit/tenon-plugin-1.0.0",
+    path: "wit/tenon-plugin-1.0.0",
     imports: { default: async },
     exports: { default: async },
 });
