@@ -24,6 +24,22 @@ fn context() -> HookContext {
     HookContext::new("default")
 }
 
+/// Whether the plugin is recorded disabled within `limit` (the crash guard
+/// acts in the background).
+async fn is_disabled_within(
+    engine: &tenon_engine::PluginEngine,
+    plugin: &PluginId,
+    limit: Duration,
+) -> bool {
+    eventually(limit, async || {
+        engine
+            .record(plugin)
+            .await
+            .is_ok_and(|r| r.state == PluginState::Disabled)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn the_full_lifecycle_with_config_gating() {
     let t = engine().await;
@@ -580,15 +596,14 @@ async fn a_crash_looping_plugin_is_disabled_with_its_reason() {
             outcome.receipts[0].status,
             tenon_engine::ReceiptStatus::Error
         );
+        assert_eq!(
+            outcome.receipts[0].error_kind,
+            Some(tenon_engine::ErrorKind::Trap),
+            "a trap in a hook is recorded as a trap"
+        );
     }
     assert!(
-        eventually(Duration::from_secs(5), async || {
-            engine
-                .record(&panicker)
-                .await
-                .is_ok_and(|r| r.state == PluginState::Disabled)
-        })
-        .await,
+        is_disabled_within(engine, &panicker, Duration::from_secs(5)).await,
         "the crash guard disabled it"
     );
     let record = engine.record(&panicker).await.unwrap();
@@ -598,6 +613,13 @@ async fn a_crash_looping_plugin_is_disabled_with_its_reason() {
         error
             .message
             .starts_with("tenon-hostile/panicker failed 5 times"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .message
+            .contains("last failure: trap during response.pre_deliver"),
         "{}",
         error.message
     );
@@ -1044,4 +1066,100 @@ async fn host_plugins_are_recorded_first_party_and_run_in_safe_mode() {
         "{wrong}"
     );
     engine.shutdown().await;
+}
+
+/// Calls the plugin cannot serve through no fault of its own (a function it
+/// does not export) fail, but never feed the crash guard; its own faults
+/// in direct calls do, classified like hook failures.
+#[tokio::test]
+async fn callers_mistakes_never_feed_the_crash_guard() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let panicker = id("tenon-hostile/panicker");
+    engine
+        .install(plugin("hostile-panicker").dir.as_path())
+        .await
+        .unwrap();
+    engine.enable(&panicker).await.expect("enables");
+    for _ in 0..12 {
+        let error = engine.call(&panicker, "no-such-function", b"").await;
+        assert!(error.is_err());
+    }
+    let guard = engine
+        .telemetry()
+        .guard_status("default", panicker.as_str());
+    assert_eq!(guard.failures_in_window, 0, "{guard:?}");
+    assert!(!guard.tripped);
+    assert_eq!(
+        engine.record(&panicker).await.unwrap().state,
+        PluginState::Active
+    );
+    let stats = engine.stats(&panicker).expect("calls were counted");
+    assert_eq!(stats.by_hook["call:no-such-function"].error_count, 12);
+    for _ in 0..5 {
+        engine.call(&panicker, "trap", b"").await.unwrap_err();
+    }
+    assert!(
+        is_disabled_within(engine, &panicker, Duration::from_secs(5)).await,
+        "traps in calls trip it"
+    );
+    let reason = engine.record(&panicker).await.unwrap().last_error.unwrap();
+    assert!(
+        reason
+            .message
+            .contains("last failure: trap during call:trap"),
+        "{}",
+        reason.message
+    );
+}
+
+/// A bus event a plugin fails to handle is recorded (an `error` event naming
+/// the topic) and counted by the crash guard like any failure of its own.
+#[tokio::test]
+async fn failed_event_deliveries_are_recorded_and_counted() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let dir = copy_plugin("hostile-panicker", &t.dir.path().join("panicker"), |text| {
+        text.replace(
+            "[[hooks]]",
+            "[permissions]\nevents = { subscribe = [\"test.*\"] }\n\n[[hooks]]",
+        )
+    });
+    let panicker = id("tenon-hostile/panicker");
+    engine.install(dir.as_path()).await.unwrap();
+    engine
+        .grant(&panicker, GrantRequest::all("op"))
+        .await
+        .unwrap();
+    engine.enable(&panicker).await.expect("enables");
+    for n in 0..5 {
+        engine
+            .bus()
+            .publish("test.ping", json!({ "n": n }))
+            .unwrap();
+    }
+    assert!(
+        is_disabled_within(engine, &panicker, Duration::from_secs(10)).await,
+        "the crash guard counted the failed deliveries"
+    );
+    engine.flush().await;
+    let errors = engine
+        .events(
+            &EventQuery::default()
+                .with_kinds(&[EventKind::Error])
+                .with_plugin(panicker.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(errors.events.len() >= 5, "{:?}", errors.events);
+    let detail = &errors.events[0].detail;
+    assert_eq!(detail["operation"], "deliver");
+    assert_eq!(detail["topic"], "test.ping");
+    assert_eq!(detail["error_kind"], "trap");
+    let reason = engine.record(&panicker).await.unwrap().last_error.unwrap();
+    assert!(
+        reason.message.contains("during call:on-event"),
+        "{}",
+        reason.message
+    );
 }

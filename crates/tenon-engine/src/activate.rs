@@ -8,13 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tenon_hooks::{Backoff as HookBackoff, BusItem, FailPolicy, HandlerOptions, Priority};
+use tenon_hooks::{
+    Backoff as HookBackoff, BusItem, ErrorKind, FailPolicy, HandlerError, HandlerOptions, Priority,
+};
 use tenon_manifest::{
     BackoffKind, ConfigSpec, FailPolicy as ManifestFailPolicy, Manifest, Permissions, PluginId,
     ResolvedConfig,
 };
 use tenon_metrics::{Failure, FailureKind};
-use tenon_registry::{ConfigValue, PluginRecord, RegistryError, Sha256Digest};
+use tenon_registry::{
+    ConfigValue, EventKind, EventStatus, NewEvent, PluginRecord, RegistryError, Sha256Digest,
+    TenantId,
+};
 use tenon_sandbox::{CallOptions, Caller, LoadRequest, SandboxError};
 
 use crate::engine::Shared;
@@ -27,27 +32,40 @@ use crate::tenant::{Running, TenantState};
 /// `{"topic", "source", "payload"}` JSON.
 pub const EVENT_FUNCTION: &str = "on-event";
 
-/// The crash guard's view of a sandbox error; `None` for errors that are the
-/// caller's (a function the plugin does not export, bad input, a busy pool,
-/// a stopped plugin), which say nothing about the plugin's health.
-pub(crate) fn failure_of(error: &SandboxError) -> Option<Failure> {
-    let kind = match error {
-        SandboxError::Timeout { .. } => FailureKind::Timeout,
-        SandboxError::Trap { .. } | SandboxError::OutOfMemory { .. } => FailureKind::Trap,
+/// The kind of a sandbox error, the one fault classification of hooks and
+/// direct calls: [`ErrorKind::Unavailable`] for errors that are not the
+/// plugin's doing (a function it does not export, a busy pool, a stopped
+/// plugin, input the caller got wrong), which say nothing about its health.
+pub(crate) fn error_kind(error: &SandboxError) -> ErrorKind {
+    match error {
+        SandboxError::Timeout { .. } => ErrorKind::Timeout,
+        SandboxError::Trap { .. } | SandboxError::OutOfMemory { .. } => ErrorKind::Trap,
         SandboxError::Compile { .. }
         | SandboxError::Incompatible { .. }
         | SandboxError::Unsupported { .. }
-        | SandboxError::Host { .. } => FailureKind::Load,
+        | SandboxError::Host { .. } => ErrorKind::Load,
         SandboxError::MissingExport { .. }
         | SandboxError::Busy { .. }
-        | SandboxError::NotRunning { .. } => return None,
+        | SandboxError::NotRunning { .. } => ErrorKind::Unavailable,
         SandboxError::Plugin { code, .. }
             if matches!(code.as_str(), "unknown-function" | "invalid-input") =>
         {
-            return None;
+            ErrorKind::Unavailable
         }
-        _ => FailureKind::HandlerError,
-    };
+        SandboxError::Protocol { .. } => ErrorKind::InvalidOutput,
+        _ => ErrorKind::Handler,
+    }
+}
+
+/// A sandbox error as a handler error, keeping its kind.
+pub(crate) fn handler_error(error: &SandboxError) -> HandlerError {
+    HandlerError::new(error.to_string()).with_kind(error_kind(error))
+}
+
+/// The crash guard's view of a sandbox error met outside a call (loading,
+/// starting); `None` when it is not the plugin's doing.
+pub(crate) fn failure_of(error: &SandboxError) -> Option<Failure> {
+    let kind = FailureKind::of(error_kind(error))?;
     Some(Failure::new(kind, error.code(), error.to_string()))
 }
 
@@ -327,6 +345,7 @@ fn handler_options(hook: &tenon_manifest::HookDecl) -> HandlerOptions {
 /// manifest of the version it runs) and records it as running, retiring
 /// whatever the plugin had registered before.
 pub(crate) fn register(
+    shared: &Arc<Shared>,
     tenant: &Arc<TenantState>,
     slot: Arc<PluginSlot>,
     manifest: &Manifest,
@@ -380,7 +399,7 @@ pub(crate) fn register(
             }
         }
     }
-    let subscriptions = subscribe(tenant, &slot, permissions);
+    let subscriptions = subscribe(shared, tenant, &slot, permissions);
     tenant.running.write().insert(
         id.clone(),
         Arc::new(Running {
@@ -397,8 +416,13 @@ pub(crate) fn register(
 /// subscribe to (granted `permissions.events.subscribe`) to its
 /// [`EVENT_FUNCTION`] export, one at a time, in order. A plugin activated on
 /// first use (`activation.on_events`) starts with its first event. Events it
-/// published itself are not echoed back.
+/// published itself are not echoed back. An event that cannot be delivered
+/// is recorded (an `error` event naming the topic) and counted like a
+/// failed call of [`EVENT_FUNCTION`], by the crash guard too when the
+/// plugin is at fault; events missed because the plugin is too slow are
+/// recorded as well.
 fn subscribe(
+    shared: &Arc<Shared>,
     tenant: &Arc<TenantState>,
     slot: &Arc<PluginSlot>,
     permissions: &Permissions,
@@ -419,6 +443,8 @@ fn subscribe(
         })
         .map(|mut subscription| {
             let slot = Arc::downgrade(slot);
+            let shared = Arc::downgrade(shared);
+            let tenant = tenant.id.clone();
             let id = id.clone();
             tokio::spawn(async move {
                 while let Some(item) = subscription.recv().await {
@@ -427,6 +453,14 @@ fn subscribe(
                         BusItem::Event(event) => event,
                         BusItem::Lagged(missed) => {
                             tracing::warn!(plugin = %id, "missed {missed} events: it is too slow");
+                            if let Some(shared) = shared.upgrade() {
+                                delivery_failed(
+                                    &shared,
+                                    &tenant,
+                                    &id,
+                                    json!({ "operation": "deliver", "missed": missed, "error": format!("missed {missed} events: it is too slow") }),
+                                );
+                            }
                             continue;
                         }
                     };
@@ -439,6 +473,7 @@ fn subscribe(
                         "payload": event.payload,
                     })
                     .to_string();
+                    let started = tokio::time::Instant::now();
                     let delivered = match slot.plugin().await {
                         Ok(plugin) => {
                             plugin
@@ -447,13 +482,42 @@ fn subscribe(
                         }
                         Err(error) => Err(error),
                     };
-                    if let Err(error) = delivered {
+                    let Some(shared) = shared.upgrade() else { return };
+                    let error = delivered.as_ref().err().map(handler_error);
+                    shared.telemetry.record_call(
+                        tenant.as_str(),
+                        id.as_str(),
+                        EVENT_FUNCTION,
+                        started.elapsed(),
+                        error.as_ref(),
+                    );
+                    if let Some(error) = error {
                         tracing::warn!(plugin = %id, topic = %event.topic, "event not delivered: {error}");
+                        delivery_failed(
+                            &shared,
+                            &tenant,
+                            &id,
+                            json!({
+                                "operation": "deliver",
+                                "topic": event.topic,
+                                "error": error.message(),
+                                "error_kind": error.kind(),
+                            }),
+                        );
                     }
                 }
             })
         })
         .collect()
+}
+
+/// Records a bus event that did not reach a plugin.
+fn delivery_failed(shared: &Shared, tenant: &TenantId, id: &PluginId, detail: Value) {
+    shared.writer.record(
+        NewEvent::new(tenant.clone(), EventKind::Error, EventStatus::Error)
+            .with_plugin(id.clone())
+            .with_detail(detail),
+    );
 }
 
 /// How long a stop waits for calls in flight.
@@ -507,7 +571,7 @@ pub(crate) async fn start_local(
             .plugin_started(tenant.id.as_str(), id.as_str());
         Arc::new(PluginSlot::loaded(id.clone(), loaded))
     };
-    if let Err(error) = register(tenant, slot.clone(), &manifest, &permissions) {
+    if let Err(error) = register(shared, tenant, slot.clone(), &manifest, &permissions) {
         if let Some(loaded) = slot.take() {
             loaded.drain_and_stop(Duration::ZERO).await;
         }
@@ -568,5 +632,101 @@ impl Loader for LazyStart {
             }
             started
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tenon_hooks::ErrorKind;
+    use tenon_sandbox::{SandboxError, TrapKind};
+
+    use super::{error_kind, failure_of};
+
+    #[test]
+    fn one_fault_classification_for_hooks_and_calls() {
+        let p = || "a/x".to_owned();
+        let cases = [
+            (
+                SandboxError::Busy {
+                    plugin: p(),
+                    waited: Duration::from_secs(1),
+                    max_instances: 1,
+                },
+                ErrorKind::Unavailable,
+            ),
+            (
+                SandboxError::NotRunning { plugin: p() },
+                ErrorKind::Unavailable,
+            ),
+            (
+                SandboxError::MissingExport {
+                    plugin: p(),
+                    export: "f".into(),
+                },
+                ErrorKind::Unavailable,
+            ),
+            (
+                SandboxError::Plugin {
+                    plugin: p(),
+                    code: "unknown-function".into(),
+                    message: String::new(),
+                },
+                ErrorKind::Unavailable,
+            ),
+            (
+                SandboxError::Plugin {
+                    plugin: p(),
+                    code: "deliberate".into(),
+                    message: String::new(),
+                },
+                ErrorKind::Handler,
+            ),
+            (
+                SandboxError::Trap {
+                    plugin: p(),
+                    kind: TrapKind::Unreachable,
+                    message: String::new(),
+                },
+                ErrorKind::Trap,
+            ),
+            (
+                SandboxError::OutOfMemory {
+                    plugin: p(),
+                    limit: 1,
+                },
+                ErrorKind::Trap,
+            ),
+            (
+                SandboxError::Timeout {
+                    plugin: p(),
+                    after: Duration::from_secs(1),
+                },
+                ErrorKind::Timeout,
+            ),
+            (
+                SandboxError::Compile {
+                    plugin: p(),
+                    message: String::new(),
+                },
+                ErrorKind::Load,
+            ),
+            (
+                SandboxError::Protocol {
+                    plugin: p(),
+                    message: String::new(),
+                },
+                ErrorKind::InvalidOutput,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error_kind(&error), kind, "{error}");
+            assert_eq!(
+                failure_of(&error).is_none(),
+                kind == ErrorKind::Unavailable,
+                "{error}"
+            );
+        }
     }
 }

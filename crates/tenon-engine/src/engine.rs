@@ -258,13 +258,13 @@ impl PluginEngine {
         }
         .instrument(span)
         .await;
-        let failure = result.as_ref().err().and_then(crate::activate::failure_of);
+        let error = result.as_ref().err().map(crate::activate::handler_error);
         self.shared.telemetry.record_call(
             self.tenant.id.as_str(),
             id.as_str(),
             function,
             started.elapsed(),
-            failure,
+            error.as_ref(),
         );
         result.map_err(|source| EngineError::Plugin {
             id: id.clone(),

@@ -11,7 +11,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
 use tenon_hooks::{
-    BoxFuture, CommandHandler, HandlerError, HandlerFuture, HookAction, HookCall, HookHandler,
+    BoxFuture, CommandHandler, ErrorKind, HandlerError, HandlerFuture, HookAction, HookCall,
+    HookHandler,
 };
 use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 use tenon_sandbox::{CallOptions, HookContextData, HookResponse, Plugin, SandboxError};
@@ -164,6 +165,7 @@ impl HookHandler for SlotHandler {
                             "plugin {} returned a patch that is not JSON: {e}",
                             self.slot.id
                         ))
+                        .with_kind(ErrorKind::InvalidOutput)
                     }),
                 HookResponse::Block { reason } => Ok(HookAction::Block { reason }),
             }
@@ -172,7 +174,7 @@ impl HookHandler for SlotHandler {
 }
 
 fn handler_error(error: SandboxError) -> HandlerError {
-    HandlerError::new(error.to_string())
+    crate::activate::handler_error(&error)
 }
 
 /// A `plugin-id:command` served by a plugin's exported function (JSON in,
@@ -199,6 +201,7 @@ impl CommandHandler for SlotCommand {
                     "{}:{} answered with something that is not JSON: {e}",
                     self.slot.id, self.function
                 ))
+                .with_kind(ErrorKind::InvalidOutput)
             })
         })
     }

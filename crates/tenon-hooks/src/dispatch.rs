@@ -21,9 +21,9 @@ use crate::patch::{analyze, apply};
 use crate::registry::{HandlerEntry, HookSlot};
 use crate::util::{CatchUnwind, Ms, panic_message};
 use crate::{
-    BlockedBy, DispatchOutcome, FailPolicy, HookAction, HookCall, HookContext, HookError,
-    HookReceipt, HookRegistry, HookSpec, ObserverId, ReceiptObserver, ReceiptStatus, SkipReason,
-    StoppedBy,
+    BlockedBy, DispatchOutcome, ErrorKind, FailPolicy, HandlerError, HookAction, HookCall,
+    HookContext, HookError, HookReceipt, HookRegistry, HookSpec, ObserverId, ReceiptObserver,
+    ReceiptStatus, SkipReason, StoppedBy,
 };
 
 /// The time a whole chain may take when the config says nothing else.
@@ -264,7 +264,7 @@ impl HookDispatcher {
                     continue;
                 }
                 Ok(mut future) => match future.take_ready() {
-                    Some(result) => Step::Done(result.map_err(|e| Failure::error(e.message()))),
+                    Some(result) => Step::Done(result.map_err(|e| Failure::of(&e))),
                     None => Step::Unfinished(Unfinished::Pending(future)),
                 },
                 Err(failure) => Step::Done(Err(failure)),
@@ -336,6 +336,7 @@ struct Chain<'a> {
 /// A failed attempt.
 struct Failure {
     status: ReceiptStatus,
+    kind: Option<ErrorKind>,
     message: String,
 }
 
@@ -343,23 +344,40 @@ impl Failure {
     fn error(message: impl Into<String>) -> Self {
         Self {
             status: ReceiptStatus::Error,
+            kind: Some(ErrorKind::Handler),
             message: message.into(),
+        }
+    }
+
+    /// What a handler's own error says.
+    fn of(error: &HandlerError) -> Self {
+        Self {
+            status: ReceiptStatus::Error,
+            kind: Some(error.kind()),
+            message: error.message().to_owned(),
         }
     }
 
     fn rejected(message: String) -> Self {
         Self {
             status: ReceiptStatus::Rejected,
+            kind: None,
             message,
         }
     }
 
     fn panic(message: String) -> Self {
-        Self::error(format!("the handler {message}"))
+        Self {
+            kind: Some(ErrorKind::Trap),
+            ..Self::error(format!("the handler {message}"))
+        }
     }
 }
 
 type AttemptResult = Result<HookAction, Failure>;
+
+/// A receipt's error message and kind.
+type ReceiptError = (String, Option<ErrorKind>);
 
 /// How a handler's first call went, when it was not a plain continue.
 enum Step<'d> {
@@ -481,7 +499,7 @@ impl<'a> Chain<'a> {
                         self.now = Instant::now();
                         match result {
                             Ok(action) => return (Ok(action), attempt),
-                            Err(error) => Unfinished::Failed(Failure::error(error.message())),
+                            Err(error) => Unfinished::Failed(Failure::of(&error)),
                         }
                     }
                 },
@@ -506,6 +524,7 @@ impl<'a> Chain<'a> {
         };
         Failure {
             status: ReceiptStatus::Timeout,
+            kind: Some(ErrorKind::Timeout),
             message,
         }
     }
@@ -541,9 +560,13 @@ impl<'a> Chain<'a> {
         entry: &HandlerEntry,
         status: ReceiptStatus,
         attempts: u32,
-        error: Option<String>,
+        error: Option<ReceiptError>,
         changed_fields: Vec<String>,
     ) {
+        let (error, error_kind) = match error {
+            Some((message, kind)) => (Some(message), kind),
+            None => (None, None),
+        };
         self.receipts.push(HookReceipt {
             plugin: Arc::clone(&entry.plugin),
             hook: Arc::clone(&self.slot.name),
@@ -553,6 +576,7 @@ impl<'a> Chain<'a> {
             attempts,
             duration: self.now.saturating_duration_since(self.started),
             error,
+            error_kind,
             changed_fields,
             skip_reason: None,
         });
@@ -566,7 +590,7 @@ impl<'a> Chain<'a> {
         entry: &HandlerEntry,
         data: &mut Value,
         result: AttemptResult,
-    ) -> (ReceiptStatus, Option<String>, Vec<String>) {
+    ) -> (ReceiptStatus, Option<ReceiptError>, Vec<String>) {
         match result.and_then(|action| self.take_action(entry, data, action)) {
             Ok(Taken::Continued(changed)) => (ReceiptStatus::Ok, None, changed),
             Ok(Taken::Blocked) => (ReceiptStatus::Blocked, None, Vec::new()),
@@ -579,7 +603,11 @@ impl<'a> Chain<'a> {
                         error: failure.message.clone(),
                     });
                 }
-                (failure.status, Some(failure.message), Vec::new())
+                (
+                    failure.status,
+                    Some((failure.message, failure.kind)),
+                    Vec::new(),
+                )
             }
         }
     }
@@ -610,6 +638,7 @@ impl<'a> Chain<'a> {
             attempts: 0,
             duration: Duration::ZERO,
             error: Some(why),
+            error_kind: None,
             changed_fields: Vec::new(),
             skip_reason: Some(reason),
         });
@@ -727,7 +756,7 @@ async fn wait(future: HandlerFuture<'_>, deadline: Instant) -> Result<HookAction
     };
     match finished {
         Ok(Ok(action)) => Ok(action),
-        Ok(Err(error)) => Err(Waited::Failed(Failure::error(error.message()))),
+        Ok(Err(error)) => Err(Waited::Failed(Failure::of(&error))),
         Err(message) => Err(Waited::Failed(Failure::panic(message))),
     }
 }

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// An error of the hook system itself: an undeclared hook, an invalid spec or
 /// registration, typed data that does not convert. A handler's own failure is
 /// never a `HookError`: it is recorded in that handler's receipt.
@@ -115,19 +117,87 @@ fn describe_known(suggestions: &[String], declared: &[String]) -> String {
     out
 }
 
-/// What a handler returns when it fails. The dispatcher records the message in
-/// the handler's receipt and applies the handler's [`FailPolicy`](crate::FailPolicy).
+/// What kind of failure a handler reports, carried on its receipt
+/// ([`HookReceipt::error_kind`](crate::HookReceipt::error_kind)) so that
+/// observers (metrics, a crash guard) tell a plugin's own faults from calls
+/// that could not be made through no fault of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The handler returned an error of its own (the default).
+    #[default]
+    Handler,
+    /// The handler crashed: a panic, a trap, memory exhausted.
+    Trap,
+    /// The handler ran out of time (the dispatcher's timeout, or its
+    /// runtime's own deadline).
+    Timeout,
+    /// The handler's code could not be loaded or started.
+    Load,
+    /// The handler answered with something unusable (malformed output, a
+    /// broken protocol, an answer over a size limit).
+    InvalidOutput,
+    /// The handler could not be called, through no fault of its own: every
+    /// instance busy, the plugin not running, an export missing. Never
+    /// counted against the plugin's health by Tenon's crash guard.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The kind as written in receipts and labels: `handler`, `trap`,
+    /// `timeout`, `load`, `invalid_output`, `unavailable`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Handler => "handler",
+            Self::Trap => "trap",
+            Self::Timeout => "timeout",
+            Self::Load => "load",
+            Self::InvalidOutput => "invalid_output",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// Whether the failure is the handler's own doing (everything but
+    /// [`Unavailable`](Self::Unavailable)).
+    pub const fn is_fault(self) -> bool {
+        !matches!(self, Self::Unavailable)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a handler returns when it fails. The dispatcher records the message
+/// and the [`ErrorKind`] in the handler's receipt and applies the handler's
+/// [`FailPolicy`](crate::FailPolicy).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HandlerError {
     message: Cow<'static, str>,
+    kind: ErrorKind,
 }
 
 impl HandlerError {
-    /// An error with this message.
+    /// An error with this message, of kind [`ErrorKind::Handler`].
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             message: message.into(),
+            kind: ErrorKind::Handler,
         }
+    }
+
+    /// The same error, of `kind`.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// An error carrying `error`'s message and those of its sources, joined by `: `.
@@ -150,7 +220,10 @@ impl HandlerError {
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HandlerError").field(&self.message).finish()
+        f.debug_tuple("HandlerError")
+            .field(&self.kind)
+            .field(&self.message)
+            .finish()
     }
 }
 

@@ -138,7 +138,7 @@ pub use command::{
 };
 pub use context::{HookContext, StateMap};
 pub use dispatch::{DEFAULT_BUDGET, DispatchConfig, Hook, HookDispatcher};
-pub use error::{HandlerError, HookError};
+pub use error::{ErrorKind, HandlerError, HookError};
 pub use handler::{
     AsyncFnHandler, BoxFuture, FnHandler, HandlerFuture, HandlerResult, HookAction, HookCall,
     HookHandler, OwnedHookCall, async_handler_fn, handler_fn,

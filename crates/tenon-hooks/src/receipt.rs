@@ -94,6 +94,9 @@ pub struct HookReceipt {
     /// What went wrong, or why it was skipped or rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of failure of an `error` or `timeout` receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<crate::ErrorKind>,
     /// JSON pointers of the values its patch changed, in patch order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_fields: Vec<String>,
@@ -218,6 +221,7 @@ mod tests {
             attempts: 1,
             duration: Duration::from_micros(1500),
             error: Some("patch changes read-only field /toolName".into()),
+            error_kind: None,
             changed_fields: vec![],
             skip_reason: None,
         };

@@ -867,3 +867,65 @@ async fn a_hook_handle_sees_later_registrations() {
         .expect("registers");
     assert!(hook.dispatch(&ctx, json!({})).await.is_blocked());
 }
+
+/// Every failing receipt says what kind of failure it was: the handler's
+/// own kind, a caught panic as a trap, a timeout as a timeout; a rejected
+/// result or a skipped handler carries none.
+#[tokio::test(start_paused = true)]
+async fn failing_receipts_carry_their_kind() {
+    use tenon_hooks::{ErrorKind, HandlerError};
+    let registry = HookRegistry::new();
+    registry
+        .declare(HookSpec::new("h").with_mutable(["/ok"]))
+        .unwrap();
+    let cases: Vec<(&str, HandlerOptions)> = vec![
+        ("a/busy", normal().with_priority(Priority(60))),
+        ("b/default", normal().with_priority(Priority(50))),
+        ("c/panics", normal().with_priority(Priority(40))),
+        (
+            "d/slow",
+            normal()
+                .with_priority(Priority(30))
+                .with_timeout(Duration::from_millis(5)),
+        ),
+        ("e/rejected", normal().with_priority(Priority(20))),
+    ];
+    for (plugin, options) in cases {
+        let handler: Arc<dyn tenon_hooks::HookHandler> = match plugin {
+            "a/busy" => handler_fn(|_| {
+                Err(HandlerError::new("every instance busy").with_kind(ErrorKind::Unavailable))
+            }),
+            "b/default" => handler_fn(|_| Err("no".into())),
+            "c/panics" => handler_fn(|_| panic!("boom")),
+            "d/slow" => async_handler_fn(|_| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(HookAction::CONTINUE)
+            }),
+            _ => handler_fn(|_| Ok(HookAction::patch(json!({"other": 1})))),
+        };
+        registry.register(plugin, "h", handler, options).unwrap();
+    }
+    let outcome = HookDispatcher::new(registry)
+        .dispatch("h", &HookContext::new("t"), json!({}))
+        .await
+        .unwrap();
+    let kinds: Vec<(ReceiptStatus, Option<ErrorKind>)> = outcome
+        .receipts
+        .iter()
+        .map(|r| (r.status, r.error_kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ReceiptStatus::Error, Some(ErrorKind::Unavailable)),
+            (ReceiptStatus::Error, Some(ErrorKind::Handler)),
+            (ReceiptStatus::Error, Some(ErrorKind::Trap)),
+            (ReceiptStatus::Timeout, Some(ErrorKind::Timeout)),
+            (ReceiptStatus::Rejected, None),
+        ]
+    );
+    let stored = serde_json::to_value(&outcome.receipts[0]).unwrap();
+    assert_eq!(stored["error_kind"], "unavailable");
+    let back: HookReceipt = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.error_kind, Some(ErrorKind::Unavailable));
+}

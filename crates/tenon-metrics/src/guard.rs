@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tenon_hooks::ErrorKind;
 use tokio::time::Instant;
 
 /// The crash guard's parameters.
@@ -76,6 +77,20 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The guard's kind of a handler's or a call's [`ErrorKind`]; `None` for
+    /// failures that are not the plugin's doing
+    /// ([`ErrorKind::Unavailable`]: busy, not running, an export missing),
+    /// which never count against it.
+    pub const fn of(kind: ErrorKind) -> Option<Self> {
+        Some(match kind {
+            ErrorKind::Trap => Self::Trap,
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::Load => Self::Load,
+            ErrorKind::Unavailable => return None,
+            _ => Self::HandlerError,
+        })
+    }
+
     /// The kind as written in labels and events.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -44,6 +44,10 @@ pub const PLUGIN_HTTP_REQUESTS: &str = "tenon_plugin_http_requests_total";
 pub const PLUGIN_HTTP_BYTES: &str = "tenon_plugin_http_bytes_total";
 /// Counter: a plugin's failures as the crash guard counts them, by kind.
 pub const PLUGIN_FAILURES: &str = "tenon_plugin_failures_total";
+/// Counter: calls and handlers of a plugin that could not run through no
+/// fault of its own (every instance busy, not running, an export missing);
+/// the crash guard does not count them.
+pub const PLUGIN_UNAVAILABLE: &str = "tenon_plugin_unavailable_total";
 /// Counter: times the crash guard decided to disable a plugin.
 pub const PLUGIN_AUTO_DISABLED: &str = "tenon_plugin_auto_disabled_total";
 /// Gauge: a plugin's health: 0 healthy, 1 warning, 2 critical.

@@ -287,6 +287,7 @@ mod tests {
             attempts: 1,
             duration: Duration::from_millis(ms),
             error: None,
+            error_kind: None,
             changed_fields: vec![],
             skip_reason: None,
         }

@@ -9,7 +9,10 @@ use arc_swap::ArcSwap;
 use metrics::{Counter, Gauge, Histogram};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use tenon_hooks::{DispatchOutcome, HookContext, HookReceipt, ReceiptObserver, ReceiptStatus};
+use tenon_hooks::{
+    DispatchOutcome, ErrorKind, HandlerError, HookContext, HookReceipt, ReceiptObserver,
+    ReceiptStatus,
+};
 use tokio::time::Instant;
 
 use crate::guard::{CrashGuardConfig, DecisionSink, Failure, FailureKind, GuardState, GuardStatus};
@@ -114,30 +117,40 @@ impl Telemetry {
     }
 
     /// Records one function call of a plugin (hooks are recorded from their
-    /// receipts). `failure` says how it failed, if it did.
+    /// receipts). `error` says how it failed, if it did; its kind decides
+    /// what the crash guard makes of it, as for a hook.
     pub fn record_call(
         &self,
         tenant: &str,
         plugin: &str,
         function: &str,
         duration: Duration,
-        failure: Option<Failure>,
+        error: Option<&HandlerError>,
     ) {
         let cell = self.cell(tenant, plugin);
-        let outcome = match failure.as_ref().map(|f| f.kind) {
-            None => Outcome::Success,
-            Some(FailureKind::Timeout) => Outcome::Timeout,
-            Some(_) => Outcome::Error,
+        let (outcome, input) = match error {
+            None => (Outcome::Success, GuardInput::Success),
+            Some(error) => {
+                let outcome = if error.kind() == ErrorKind::Timeout {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Error
+                };
+                (outcome, GuardInput::of(error.kind()))
+            }
         };
         let now = Instant::now();
         let key: Arc<str> = Arc::from(format!("call:{function}"));
         let tripped = {
             let mut state = cell.state.lock();
             state.record(&key, outcome, duration, now);
-            state.guard_outcome(&self.config.guard, outcome, now)
+            state.guard_input(&self.config.guard, input, now)
         };
-        if let Some(failure) = failure {
+        if let (Some(error), GuardInput::Failure(kind)) = (error, input) {
+            let failure = Failure::new(kind, format!("call:{function}"), error.message());
             self.decide(&cell, failure, tripped);
+        } else if input == GuardInput::Neutral {
+            cell.unavailable.increment(1);
         }
     }
 
@@ -314,6 +327,7 @@ impl ReceiptObserver for Telemetry {
                 }
             };
             let outcome = Outcome::of(receipt.status);
+            let input = GuardInput::of_receipt(receipt);
             let tripped = {
                 let mut state = cell.state.lock();
                 let entry = state.record(&receipt.hook, outcome, receipt.duration, now);
@@ -322,7 +336,7 @@ impl ReceiptObserver for Telemetry {
                     receipt.duration,
                     receipt.attempts,
                 );
-                state.guard_outcome(&self.config.guard, outcome, now)
+                state.guard_input(&self.config.guard, input, now)
             };
             tracing::debug!(
                 target: "tenon::hooks",
@@ -336,9 +350,12 @@ impl ReceiptObserver for Telemetry {
                 error = receipt.error.as_deref(),
                 "handler finished"
             );
-            let kind = match receipt.status {
-                ReceiptStatus::Timeout => FailureKind::Timeout,
-                ReceiptStatus::Error => FailureKind::HandlerError,
+            let kind = match input {
+                GuardInput::Failure(kind) => kind,
+                GuardInput::Neutral if receipt.status == ReceiptStatus::Error => {
+                    cell.unavailable.increment(1);
+                    continue;
+                }
                 _ => continue,
             };
             let failure = Failure::new(
@@ -358,12 +375,42 @@ fn labels_of(labels: &[(&'static str, Arc<str>)]) -> Vec<metrics::Label> {
         .collect()
 }
 
+/// What one finished execution means to the crash guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GuardInput {
+    /// It succeeded: the count clears.
+    Success,
+    /// It failed, the plugin's own doing.
+    Failure(FailureKind),
+    /// Neither: skipped, rejected, or not the plugin's fault (busy, not
+    /// running, an export missing).
+    Neutral,
+}
+
+impl GuardInput {
+    fn of(kind: ErrorKind) -> Self {
+        FailureKind::of(kind).map_or(Self::Neutral, Self::Failure)
+    }
+
+    /// The same classification for a hook receipt as for a call.
+    fn of_receipt(receipt: &HookReceipt) -> Self {
+        match receipt.status {
+            ReceiptStatus::Ok | ReceiptStatus::Blocked => Self::Success,
+            ReceiptStatus::Error => Self::of(receipt.error_kind.unwrap_or_default()),
+            ReceiptStatus::Timeout => Self::Failure(FailureKind::Timeout),
+            ReceiptStatus::Rejected | ReceiptStatus::Skipped => Self::Neutral,
+        }
+    }
+}
+
 /// One plugin of one tenant.
 struct PluginCell {
     tenant: Arc<str>,
     plugin: Arc<str>,
     health_gauge: Gauge,
     failure_counters: [Counter; 4],
+    /// Calls and handlers that could not run, not the plugin's fault.
+    unavailable: Counter,
     state: Mutex<CellState>,
 }
 
@@ -386,6 +433,7 @@ impl PluginCell {
                 failure(FailureKind::Timeout),
                 failure(FailureKind::HandlerError),
             ],
+            unavailable: metrics::counter!(PLUGIN_UNAVAILABLE, labels_of(&labels)),
             state: Mutex::new(CellState::new(window)),
             tenant,
             plugin,
@@ -462,21 +510,21 @@ impl CellState {
         entry
     }
 
-    /// Feeds the guard: failures count, successes clear, rejections and skips
-    /// are neutral.
-    fn guard_outcome(
+    /// Feeds the guard: failures count, successes clear, the rest is
+    /// neutral.
+    fn guard_input(
         &mut self,
         config: &CrashGuardConfig,
-        outcome: Outcome,
+        input: GuardInput,
         now: Instant,
     ) -> Option<crate::guard::Trip> {
-        match outcome {
-            Outcome::Success => {
+        match input {
+            GuardInput::Success => {
                 self.guard.record_success(config, now);
                 None
             }
-            Outcome::Error | Outcome::Timeout => self.guard.record_failure(config, now),
-            Outcome::Rejected | Outcome::Skipped => None,
+            GuardInput::Failure(_) => self.guard.record_failure(config, now),
+            GuardInput::Neutral => None,
         }
     }
 

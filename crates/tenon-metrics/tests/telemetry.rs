@@ -8,8 +8,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 use tenon_hooks::{
-    HandlerId, HandlerOptions, HookAction, HookContext, HookDispatcher, HookReceipt, HookRegistry,
-    HookSpec, ReceiptObserver, ReceiptStatus, Uuid, handler_fn,
+    ErrorKind, HandlerError, HandlerId, HandlerOptions, HookAction, HookContext, HookDispatcher,
+    HookReceipt, HookRegistry, HookSpec, ReceiptObserver, ReceiptStatus, Uuid, handler_fn,
 };
 use tenon_metrics::{
     CrashGuard, CrashGuardConfig, DisableDecision, Failure, FailureKind, HealthStatus,
@@ -27,6 +27,11 @@ fn receipt(plugin: &str, hook: &str, status: ReceiptStatus, ms: u64, attempts: u
         attempts,
         duration: Duration::from_millis(ms),
         error: status.is_failure().then(|| format!("{status} in {plugin}")),
+        error_kind: match status {
+            ReceiptStatus::Error => Some(ErrorKind::Handler),
+            ReceiptStatus::Timeout => Some(ErrorKind::Timeout),
+            _ => None,
+        },
         changed_fields: vec![],
         skip_reason: None,
     }
@@ -295,17 +300,18 @@ async fn load_failures_and_calls_count_too() {
         "a/x",
         "sync",
         Duration::from_millis(3),
-        Some(Failure::new(FailureKind::Trap, "sync", "unreachable")),
+        Some(&HandlerError::new("unreachable").with_kind(ErrorKind::Trap)),
     );
     telemetry.record_call(
         "t",
         "a/x",
         "sync",
         Duration::from_millis(1500),
-        Some(Failure::new(FailureKind::Timeout, "sync", "timed out")),
+        Some(&HandlerError::new("timed out").with_kind(ErrorKind::Timeout)),
     );
     let decision = decisions.try_recv().expect("three failures");
     assert_eq!(decision.last_failure.kind, FailureKind::Timeout);
+    assert_eq!(decision.last_failure.during, "call:sync");
     let stats = telemetry.stats("t", "a/x").expect("seen");
     assert_eq!(stats.by_hook["call:sync"].count, 2);
     assert_eq!(stats.by_hook["call:sync"].timeout_count, 1);
@@ -372,4 +378,74 @@ async fn health_follows_recent_error_rates_of_real_dispatches() {
     tokio::time::advance(Duration::from_secs(301)).await;
     assert_eq!(telemetry.health("t", "a/x").status, HealthStatus::Healthy);
     assert_eq!(telemetry.all_stats("t").len(), 1);
+}
+
+/// A trap in a hook is recorded as a trap (in the guard's decision and the
+/// failure counter); a handler or a call that could not run through no
+/// fault of the plugin (busy, not running, an export missing) never feeds
+/// the guard, however often it happens, and does not clear its count either.
+#[tokio::test(start_paused = true)]
+async fn a_trap_is_a_trap_and_busy_is_not_the_plugins_fault() {
+    let recorder = DebuggingRecorder::new();
+    let snapshot = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let (telemetry, mut decisions) = guarded(CrashGuardConfig {
+            threshold: 2,
+            ..CrashGuardConfig::default()
+        });
+        let context = HookContext::new("t");
+        let with_kind = |kind: ErrorKind| HookReceipt {
+            error_kind: Some(kind),
+            ..receipt("a/x", "h", ReceiptStatus::Error, 1, 1)
+        };
+        telemetry.on_receipts(&context, &[with_kind(ErrorKind::Trap)]);
+        for _ in 0..10 {
+            telemetry.on_receipts(&context, &[with_kind(ErrorKind::Unavailable)]);
+            telemetry.record_call(
+                "t",
+                "a/x",
+                "f",
+                Duration::from_millis(1),
+                Some(&HandlerError::new("busy").with_kind(ErrorKind::Unavailable)),
+            );
+        }
+        assert!(decisions.try_recv().is_err(), "busy never trips the guard");
+        assert_eq!(telemetry.guard_status("t", "a/x").failures_in_window, 1);
+        telemetry.on_receipts(&context, &[with_kind(ErrorKind::Trap)]);
+        let decision = decisions.try_recv().expect("two traps trip it");
+        assert_eq!(decision.last_failure.kind, FailureKind::Trap);
+        let stats = telemetry.stats("t", "a/x").expect("seen");
+        assert_eq!(
+            stats.execution.error_count, 22,
+            "they are still failed executions"
+        );
+    });
+    let values: Vec<(String, u64)> = snapshot
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) if n > 0 => {
+                let key = key.key();
+                let kind = key
+                    .labels()
+                    .find(|l| l.key() == "kind")
+                    .map(|l| format!("{{kind={}}}", l.value()))
+                    .unwrap_or_default();
+                Some((format!("{}{kind}", key.name()), n))
+            }
+            _ => None,
+        })
+        .filter(|(name, _)| name.starts_with("tenon_plugin_"))
+        .collect();
+    let mut values = values;
+    values.sort();
+    assert_eq!(
+        values,
+        [
+            ("tenon_plugin_auto_disabled_total".to_owned(), 1),
+            ("tenon_plugin_failures_total{kind=trap}".to_owned(), 2),
+            ("tenon_plugin_unavailable_total".to_owned(), 20),
+        ]
+    );
 }

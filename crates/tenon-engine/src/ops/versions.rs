@@ -293,8 +293,13 @@ impl PluginEngine {
                 && old.permissions.events == permissions.events
         });
         if !same_registrations
-            && let Err(error) =
-                activate::register(&self.tenant, running.slot.clone(), &manifest, &permissions)
+            && let Err(error) = activate::register(
+                &self.shared,
+                &self.tenant,
+                running.slot.clone(),
+                &manifest,
+                &permissions,
+            )
         {
             tracing::error!(plugin = %id, "registering the new version's hooks failed: {error}");
         }

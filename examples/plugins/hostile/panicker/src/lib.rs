@@ -50,6 +50,8 @@ impl Plugin for Panicker {
                 "tenon-hostile: a deliberate error",
             )),
             "ping" => Ok(b"pong".to_vec()),
+            // Bus events it subscribes to (when granted) panic too.
+            "on-event" => panic!("{PANIC_MESSAGE} in on-event"),
             other => Err(Error::unknown_function(other)),
         }
     }
