@@ -52,7 +52,9 @@ pub(crate) fn error_kind(error: &SandboxError) -> ErrorKind {
         {
             ErrorKind::Unavailable
         }
-        SandboxError::Protocol { .. } => ErrorKind::InvalidOutput,
+        SandboxError::Protocol { .. } | SandboxError::OutputTooLarge { .. } => {
+            ErrorKind::InvalidOutput
+        }
         _ => ErrorKind::Handler,
     }
 }

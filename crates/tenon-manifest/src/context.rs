@@ -89,6 +89,8 @@ pub struct LimitMaxima {
     pub kv_quota: ByteSize,
     /// `permissions.network.max_response` (default 256MiB).
     pub max_response: ByteSize,
+    /// `limits.max_output` (default 64MiB).
+    pub max_output: ByteSize,
 }
 
 impl Default for LimitMaxima {
@@ -103,6 +105,7 @@ impl Default for LimitMaxima {
             retries: 10,
             kv_quota: ByteSize(1 << 30),
             max_response: ByteSize::mib(256),
+            max_output: ByteSize::mib(64),
         }
     }
 }

@@ -283,6 +283,12 @@ pub struct Limits {
     /// Guest stack cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<ByteSize>,
+    /// The largest answer the plugin may give in one call (a hook's answer
+    /// with its patch, a function's output, a snapshot); `None` takes the
+    /// host's default. The host refuses a larger answer before copying or
+    /// parsing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<ByteSize>,
 }
 
 impl Default for Limits {
@@ -295,6 +301,7 @@ impl Default for Limits {
             max_instances: 4,
             wait_timeout: DurationSpec::millis(5000),
             stack: None,
+            max_output: None,
         }
     }
 }

@@ -151,7 +151,8 @@ pub fn manifest_json_schema() -> Value {
                     "isolation": { "enum": ["reuse", "fresh"] },
                     "max_instances": { "type": "integer", "minimum": 1, "maximum": 4294967295u64 },
                     "wait_timeout": { "$ref": "#/$defs/duration" },
-                    "stack": { "$ref": "#/$defs/size" }
+                    "stack": { "$ref": "#/$defs/size" },
+                    "max_output": { "$ref": "#/$defs/size" }
                 }
             },
             "hostPermission": {

@@ -457,6 +457,9 @@ impl Checker<'_> {
         if let Some(stack) = l.stack {
             self.size_limit("limits.stack", stack, Some(max.stack), false);
         }
+        if let Some(output) = l.max_output {
+            self.size_limit("limits.max_output", output, Some(max.max_output), false);
+        }
     }
 
     fn permissions(&mut self) {

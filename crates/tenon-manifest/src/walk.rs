@@ -709,6 +709,7 @@ impl Walker {
             "max_instances",
             "wait_timeout",
             "stack",
+            "max_output",
         ];
         let mut limits = Limits::default();
         let Some(t) = self.sub_table(root, "limits", FIELDS) else {
@@ -731,6 +732,7 @@ impl Walker {
             limits.wait_timeout = v;
         }
         limits.stack = self.opt_size(&t, "stack");
+        limits.max_output = self.opt_size(&t, "max_output");
         limits
     }
 

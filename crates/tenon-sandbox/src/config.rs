@@ -44,6 +44,17 @@ pub struct SandboxConfig {
     pub max_event_payload: usize,
     /// Largest HTTP request body, in bytes. Default: 8 MiB.
     pub max_http_request_body: usize,
+    /// The largest answer of one call (a hook's answer with its patch, a
+    /// function's output, a snapshot) when the manifest sets no
+    /// `limits.max_output`. Parsing a JSON answer can take up to about 32
+    /// times its size in memory, so keep this modest. Default: 1 MiB.
+    pub default_output: u64,
+    /// The largest answer no manifest can raise; a plugin asking for more
+    /// is refused at load. Default: 64 MiB.
+    pub max_output: u64,
+    /// Longest error or panic message kept from a plugin, in bytes; longer
+    /// ones are cut (on a character boundary) and marked. Default: 4 KiB.
+    pub max_error_message: usize,
     /// Response body cap when the manifest sets no `network.max_response`.
     /// Default: 4 MiB.
     pub default_http_response: u64,
@@ -76,6 +87,9 @@ impl Default for SandboxConfig {
             max_event_topic: 255,
             max_event_payload: 256 * 1024,
             max_http_request_body: 8 << 20,
+            default_output: 1 << 20,
+            max_output: 64 << 20,
+            max_error_message: 4 * 1024,
             default_http_response: 4 << 20,
             max_http_response: 64 << 20,
             max_redirects: 5,
@@ -114,6 +128,9 @@ impl fmt::Debug for SandboxConfig {
             .field("max_event_topic", &self.max_event_topic)
             .field("max_event_payload", &self.max_event_payload)
             .field("max_http_request_body", &self.max_http_request_body)
+            .field("default_output", &self.default_output)
+            .field("max_output", &self.max_output)
+            .field("max_error_message", &self.max_error_message)
             .field("default_http_response", &self.default_http_response)
             .field("max_http_response", &self.max_http_response)
             .field("max_redirects", &self.max_redirects)

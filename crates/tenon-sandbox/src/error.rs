@@ -113,6 +113,23 @@ pub enum SandboxError {
         /// The plugin.
         plugin: String,
     },
+    /// The plugin handed the host more bytes at once than a limit allows
+    /// (an answer, an error message, a host call's arguments); the host
+    /// refused it before copying or parsing it, and kept none of it.
+    #[error(
+        "plugin {plugin}: {what} {}over the limit of {limit} bytes",
+        size.map(|s| format!("is {s} bytes, ")).unwrap_or_default()
+    )]
+    OutputTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// What was too large (`its answer to handle_hook`…).
+        what: String,
+        /// Its size, in bytes, when the host could see it without reading it.
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The host side failed (IO, the compiled-module cache, instantiation).
     #[error("plugin {plugin}: host failure: {message}")]
     Host {
@@ -170,6 +187,7 @@ impl SandboxError {
             | Self::Protocol { plugin, .. }
             | Self::Busy { plugin, .. }
             | Self::NotRunning { plugin }
+            | Self::OutputTooLarge { plugin, .. }
             | Self::Host { plugin, .. } => plugin,
         }
     }
@@ -190,6 +208,7 @@ impl SandboxError {
             Self::Protocol { .. } => "protocol",
             Self::Busy { .. } => "busy",
             Self::NotRunning { .. } => "not-running",
+            Self::OutputTooLarge { .. } => "output_too_large",
             Self::Host { .. } => "host",
         }
     }

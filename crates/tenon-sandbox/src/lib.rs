@@ -22,6 +22,7 @@ mod error;
 #[cfg(feature = "extism")]
 pub mod extism;
 mod host;
+mod limits;
 mod memory_host;
 #[cfg(feature = "native")]
 pub mod native;

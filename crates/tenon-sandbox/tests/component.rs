@@ -3,76 +3,20 @@
 
 mod suite;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use suite::{Fixture, Harness, Role, call, hook};
+use suite::fixtures::{self, Components, runtime_config, shared_cache};
+use suite::{Harness, Role, call, hook};
 use tenon_manifest::Manifest;
 use tenon_sandbox::component::{AllocatorKind, LoadSource};
 use tenon_sandbox::{
     ComponentConfig, ComponentRuntime, Plugin, Runtime, SandboxConfig, SandboxError, TrapKind,
 };
 
-/// A built plugin: its manifest and module.
-type Built = (Manifest, Arc<[u8]>);
-
-/// Builds (once per process) the example plugin in `examples/plugins/<dir>`.
-fn built(dir: &str) -> Built {
-    static BUILT: OnceLock<Mutex<HashMap<String, Built>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    built
-        .entry(dir.to_owned())
-        .or_insert_with(|| {
-            let source = tenon_build::examples_dir().join(dir);
-            let plugin = tenon_build::build_plugin(&source, &tenon_build::examples_build_options())
-                .unwrap_or_else(|e| panic!("building {}: {e}", source.display()));
-            let module = plugin.module_bytes().expect("the built module");
-            (plugin.manifest, module.into())
-        })
-        .clone()
-}
-
-/// One artifact cache for the whole test process, so each module compiles
-/// once however many tests load it.
-fn shared_cache() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("a cache directory"))
-        .path()
-        .to_owned()
-}
-
-fn runtime_config(sandbox: SandboxConfig) -> ComponentConfig {
-    let mut config = ComponentConfig::default()
-        .with_sandbox(sandbox)
-        .with_cache_dir(shared_cache());
-    config.pool_instances = 64;
-    config
-}
-
-struct Components;
-
-impl Fixture for Components {
-    fn runtime(&self, sandbox: SandboxConfig) -> Arc<dyn Runtime> {
-        Arc::new(ComponentRuntime::new(runtime_config(sandbox)).expect("a component runtime"))
-    }
-
-    fn plugin(&self, role: Role) -> (Manifest, Arc<[u8]>) {
-        built(match role {
-            Role::Echo => "echo",
-            Role::Counter => "counter",
-            Role::Looper => "hostile/looper",
-            Role::MemoryBomb => "hostile/memory-bomb",
-            Role::DeepRecursion => "hostile/deep-recursion",
-            Role::Panicker => "hostile/panicker",
-            Role::ForbiddenHost => "hostile/forbidden-host",
-            Role::PathEscape => "hostile/path-escape",
-            Role::HugeOutput => "hostile/huge-output",
-        })
-    }
+/// `examples/plugins/<dir>` (`hostile/looper`…), built.
+fn built(dir: &str) -> (Manifest, Arc<[u8]>) {
+    fixtures::built(&dir.replace("hostile/", "hostile-"))
 }
 
 suite::suite_tests!(
@@ -224,12 +168,7 @@ async fn a_wrong_sha256_pin_is_refused() {
     let h = Harness::new(&Components);
     let (mut manifest, module) = built("echo");
     manifest.runtime.sha256 = Some("0".repeat(64));
-    let err = h
-        .runtime
-        .load(h.request(manifest, module, "tenant-a"))
-        .await
-        .err()
-        .expect("refused");
+    let err = h.refused(manifest, module).await;
     assert!(matches!(err, SandboxError::Compile { .. }), "{err:?}");
 }
 

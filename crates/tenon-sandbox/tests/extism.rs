@@ -7,71 +7,16 @@ mod suite;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use suite::fixtures::{Extism, INLINE};
 use suite::{Fixture, Harness, Role, call, hook};
 use tenon_manifest::{Isolation, Manifest, VersionReq};
 use tenon_sandbox::boundary::StaticResolver;
 use tenon_sandbox::{
-    CallOptions, CallThreading, ExtismConfig, ExtismRuntime, HookResponse, Runtime, SandboxConfig,
-    SandboxError, TrapKind,
+    CallOptions, CallThreading, HookResponse, SandboxConfig, SandboxError, TrapKind,
 };
-
-/// The example plugin of Cargo package `package`: its manifest and module
-/// (the examples are built once per test process).
-fn built(package: &str) -> (Manifest, Arc<[u8]>) {
-    let plugin = tenon_build::ensure_examples_built().expect(package);
-    let module = plugin.module_bytes().expect("the built module");
-    (plugin.manifest.clone(), module.into())
-}
-
-/// One compiled-code cache for the whole test process.
-fn shared_cache() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("a cache directory"))
-        .path()
-        .to_owned()
-}
-
-/// The Extism runtime, calls running as `threading` says.
-struct Extism {
-    threading: CallThreading,
-}
-
-const INLINE: Extism = Extism {
-    threading: CallThreading::Inline,
-};
-
-fn runtime(sandbox: SandboxConfig, threading: CallThreading) -> ExtismRuntime {
-    ExtismRuntime::new(
-        ExtismConfig::default()
-            .with_sandbox(sandbox)
-            .with_cache_dir(shared_cache())
-            .with_threading(threading),
-    )
-}
-
-impl Fixture for Extism {
-    fn runtime(&self, sandbox: SandboxConfig) -> Arc<dyn Runtime> {
-        Arc::new(runtime(sandbox, self.threading))
-    }
-
-    fn plugin(&self, role: Role) -> (Manifest, Arc<[u8]>) {
-        built(match role {
-            Role::Echo => "extism-echo",
-            Role::Counter => "extism-counter",
-            Role::Looper => "hostile-extism-looper",
-            Role::MemoryBomb => "hostile-extism-memory-bomb",
-            Role::DeepRecursion => "hostile-extism-deep-recursion",
-            Role::Panicker => "hostile-extism-panicker",
-            Role::ForbiddenHost => "hostile-extism-forbidden-host",
-            Role::PathEscape => "hostile-extism-path-escape",
-            Role::HugeOutput => "hostile-extism-huge-output",
-        })
-    }
-}
 
 suite::suite_tests!(
     INLINE,

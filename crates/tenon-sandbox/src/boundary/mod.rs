@@ -13,7 +13,6 @@ mod http;
 mod net;
 mod topics;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Component as PathPart, Path, PathBuf};
@@ -31,6 +30,7 @@ pub use self::topics::topic_matches;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
 use crate::host::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
+use crate::limits::cut;
 use crate::runtime::LoadRequest;
 use crate::stats::PluginStats;
 
@@ -229,7 +229,7 @@ impl Boundary {
             return;
         }
         let max_line = self.config.max_log_line;
-        let message = truncate(message, max_line);
+        let message = cut(message, max_line);
         let max_fields = self.config.max_log_fields;
         let needs_trim = fields.len() > max_fields
             || fields
@@ -239,12 +239,7 @@ impl Boundary {
             let trimmed: Vec<(String, String)> = fields
                 .iter()
                 .take(max_fields)
-                .map(|(k, v)| {
-                    (
-                        truncate(k, max_line).into_owned(),
-                        truncate(v, max_line).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (cut(k, max_line).into_owned(), cut(v, max_line).into_owned()))
                 .collect();
             self.host.log(&self.caller, level, &message, &trimmed);
         } else {
@@ -306,7 +301,7 @@ impl Boundary {
             return Err(self.deny(
                 call,
                 "kv",
-                format!("{op} `{}`", truncate(key, 128)),
+                format!("{op} `{}`", cut(key, 128)),
                 "the plugin has no permissions.kv".to_owned(),
             ));
         }
@@ -429,6 +424,57 @@ impl Boundary {
     }
 }
 
+/// The longest URL a plugin may request, in bytes.
+pub(crate) const MAX_URL: usize = 8 * 1024;
+/// The most headers one plugin HTTP request may carry.
+pub(crate) const MAX_HEADERS: usize = 100;
+/// The most bytes of header names and values one request may carry.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The sizes of an HTTP request a plugin is handing over, read where the
+/// plugin wrote them, before anything is copied.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestSizes {
+    pub(crate) method: usize,
+    pub(crate) url: usize,
+    pub(crate) headers: usize,
+    pub(crate) header_bytes: usize,
+    pub(crate) body: usize,
+}
+
+impl Boundary {
+    /// Refuses a request whose parts are larger than the host takes, before
+    /// the runtime copies them.
+    pub(crate) fn check_request_sizes(&self, sizes: RequestSizes) -> Result<(), HostError> {
+        let too_big = |what: &str, size: usize, limit: usize| {
+            Err(HostError::QuotaExceeded(format!(
+                "the request's {what} is {size} bytes; the limit is {limit}"
+            )))
+        };
+        if sizes.method > 16 {
+            return Err(HostError::InvalidInput(
+                "the request's method is not an HTTP method".to_owned(),
+            ));
+        }
+        if sizes.url > MAX_URL {
+            return too_big("URL", sizes.url, MAX_URL);
+        }
+        if sizes.headers > MAX_HEADERS {
+            return Err(HostError::QuotaExceeded(format!(
+                "the request has {} headers; the limit is {MAX_HEADERS}",
+                sizes.headers
+            )));
+        }
+        if sizes.header_bytes > MAX_HEADER_BYTES {
+            return too_big("header list", sizes.header_bytes, MAX_HEADER_BYTES);
+        }
+        if sizes.body > self.config.max_http_request_body {
+            return too_big("body", sizes.body, self.config.max_http_request_body);
+        }
+        Ok(())
+    }
+}
+
 /// A directory granted by `permissions.filesystem`, resolved on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantedDirectory {
@@ -498,23 +544,6 @@ async fn bounded<T>(
     }
 }
 
-/// `text` cut to at most `max` bytes on a character boundary, marked when
-/// cut.
-fn truncate(text: &str, max: usize) -> Cow<'_, str> {
-    if text.len() <= max {
-        return Cow::Borrowed(text);
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!(
-        "{}… [{} bytes cut]",
-        &text[..end],
-        text.len() - end
-    ))
-}
-
 /// The manifest's config keys, each with whether it holds a secret: simple
 /// fields (`secret = true`), the top-level properties of a schema (a
 /// property with `"secret": true` or `"writeOnly": true` is a secret), and
@@ -542,17 +571,4 @@ fn declared_config_keys(manifest: &Manifest) -> HashMap<String, bool> {
         keys.entry(key.clone()).or_insert(false);
     }
     keys
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("hello", 10), "hello");
-        assert_eq!(truncate("hello", 3), "hel… [2 bytes cut]");
-        // 'é' is two bytes: cutting at 2 would split it.
-        assert_eq!(truncate("aé", 2), "a… [2 bytes cut]");
-    }
 }

@@ -380,6 +380,7 @@ impl ComponentRuntime {
                 "limits.max_instances is 0; at least one instance is needed".to_owned(),
             ));
         }
+        let answer = crate::limits::answer_limit(&self.inner.sandbox, limits, plugin)?;
         if let Some(pin) = &manifest.runtime.sha256 {
             let actual = hex::encode(Sha256::digest(&request.module));
             if !pin.eq_ignore_ascii_case(&actual) {
@@ -417,6 +418,7 @@ impl ComponentRuntime {
             source,
             boundary,
             &manifest.limits,
+            answer,
             preopens,
         )))
     }

@@ -38,6 +38,13 @@ struct CallLimits {
     isolation: Isolation,
     max_instances: u32,
     wait_timeout: Duration,
+    /// The largest answer of one call (`limits.max_output`).
+    answer: u64,
+    /// The most bytes one transfer from the guest may carry (the store's
+    /// hostcall fuel).
+    transfer: usize,
+    /// The longest error message kept.
+    max_message: usize,
 }
 
 /// The config (and restored state) every instance must have seen before it
@@ -64,6 +71,7 @@ enum Bindings {
 }
 
 /// One thing to do in an instance.
+#[derive(Clone, Copy)]
 enum Op<'a> {
     /// Nothing beyond bringing the instance up to date.
     Sync,
@@ -74,6 +82,28 @@ enum Op<'a> {
         input: &'a [u8],
     },
     Snapshot,
+}
+
+impl Op<'_> {
+    /// Whose answer this is, for errors (`its answer to handle-hook`…).
+    fn what(&self) -> String {
+        match self {
+            Op::Sync => "its `activate`/`configure`".to_owned(),
+            Op::Deactivate => "its `deactivate`".to_owned(),
+            Op::Hook(call) => format!("its `handle-hook` ({})", call.hook),
+            Op::Call { function, .. } => format!("its `call` ({function})"),
+            Op::Snapshot => "its `snapshot`".to_owned(),
+        }
+    }
+}
+
+/// Whether `error` is wasmtime refusing to lift more than the store's
+/// hostcall fuel allows (its error type is private: known by its text).
+fn hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
+    error.chain().any(|e| {
+        e.to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    })
 }
 
 enum Done {
@@ -145,8 +175,10 @@ impl ComponentPlugin {
         source: LoadSource,
         boundary: Arc<Boundary>,
         limits: &Limits,
+        answer: u64,
         preopens: Vec<Preopen>,
     ) -> Self {
+        let config = boundary.config();
         let limits = CallLimits {
             timeout: limits.timeout.get(),
             memory: limits.memory.bytes(),
@@ -154,6 +186,9 @@ impl ComponentPlugin {
             isolation: limits.isolation,
             max_instances: limits.max_instances.max(1),
             wait_timeout: limits.wait_timeout.get(),
+            answer,
+            transfer: crate::limits::transfer_limit(config, answer),
+            max_message: config.max_error_message,
         };
         Self {
             engines,
@@ -221,6 +256,9 @@ impl ComponentPlugin {
             })?;
         let mut store = Store::new(&self.compiled.engine.engine, data);
         store.limiter(|data| &mut data.limiter);
+        // Every string and list the guest hands over (an answer, a host
+        // call's arguments) is refused before it is lifted when larger.
+        store.set_hostcall_fuel(self.limits.transfer);
         store.epoch_deadline_callback(|mut cx| {
             let data = cx.data_mut();
             if Instant::now() >= data.deadline {
@@ -249,7 +287,7 @@ impl ComponentPlugin {
                 activated: false,
                 restored: 0,
             }),
-            Err(e) => Err(self.trap_error(&mut store, e, self.limits.timeout, None)),
+            Err(e) => Err(self.trap_error(&mut store, e, self.limits.timeout, None, "its start")),
         }
     }
 
@@ -288,6 +326,7 @@ impl ComponentPlugin {
         };
         let deadline = start + timeout;
         let tokio_deadline = tokio::time::Instant::now() + timeout;
+        let label = op;
         let reuse = self.limits.isolation == Isolation::Reuse;
         let pooled = if reuse { self.idle.lock().pop() } else { None };
         let mut instance = match pooled {
@@ -327,11 +366,14 @@ impl ComponentPlugin {
         match outcome {
             Ok(Ok(done)) => {
                 self.release(instance);
+                self.check_answer(&done, label)?;
                 Ok(done)
             }
             Ok(Err(Failure::Guest { code, message })) => {
                 let denial = instance.store.data().call.take_denial();
                 self.release(instance);
+                let code = crate::limits::cut_owned(code, crate::limits::MAX_ERROR_CODE);
+                let message = crate::limits::cut_owned(message, self.limits.max_message);
                 Err(match denial {
                     Some(denial) => SandboxError::PermissionDenied {
                         plugin: self.name().to_owned(),
@@ -349,13 +391,29 @@ impl ComponentPlugin {
                 })
             }
             Ok(Err(Failure::Trap(e))) => {
-                Err(self.trap_error(&mut instance.store, e, timeout, panic))
+                Err(self.trap_error(&mut instance.store, e, timeout, panic, &label.what()))
             }
             Err(_elapsed) => Err(SandboxError::Timeout {
                 plugin: self.name().to_owned(),
                 after: timeout,
             }),
         }
+    }
+
+    /// Refuses an answer larger than `limits.max_output`.
+    fn check_answer(&self, done: &Done, op: Op<'_>) -> Result<(), SandboxError> {
+        let len = match done {
+            Done::Unit | Done::Snapshot(None) => return Ok(()),
+            Done::Hook(HookResponse::Continue { patch }) => patch.as_ref().map_or(0, String::len),
+            Done::Hook(HookResponse::Block { reason }) => reason.as_ref().map_or(0, String::len),
+            Done::Bytes(bytes) | Done::Snapshot(Some(bytes)) => bytes.len(),
+        };
+        crate::limits::check_answer(
+            self.name(),
+            || format!("{} answer", op.what()),
+            len,
+            self.limits.answer,
+        )
     }
 
     /// Returns a healthy instance to the pool (or drops it).
@@ -424,8 +482,24 @@ impl ComponentPlugin {
         error: wasmtime::Error,
         timeout: Duration,
         panic: Option<String>,
+        what: &str,
     ) -> SandboxError {
         let plugin = self.name().to_owned();
+        if hostcall_fuel_exhausted(&error) {
+            // Refused before a byte of it was copied: a backtrace means the
+            // guest was calling the host, otherwise it was answering.
+            let what = if error.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+                format!("a host call made during {what}: its arguments are")
+            } else {
+                format!("{what} answer")
+            };
+            return SandboxError::OutputTooLarge {
+                plugin,
+                what,
+                size: None,
+                limit: self.limits.transfer as u64,
+            };
+        }
         let data = store.data();
         if data.timed_out {
             return SandboxError::Timeout {
@@ -479,7 +553,7 @@ impl ComponentPlugin {
         SandboxError::Trap {
             plugin,
             kind,
-            message,
+            message: crate::limits::cut_owned(message, self.limits.max_message),
         }
     }
 
@@ -651,12 +725,16 @@ impl Plugin for ComponentPlugin {
                 Ok(_) => None,
                 Err(Failure::Guest { code, message }) => Some(SandboxError::Plugin {
                     plugin: self.name().to_owned(),
-                    code,
-                    message,
+                    code: crate::limits::cut_owned(code, crate::limits::MAX_ERROR_CODE),
+                    message: crate::limits::cut_owned(message, self.limits.max_message),
                 }),
-                Err(Failure::Trap(e)) => {
-                    Some(self.trap_error(&mut instance.store, e, self.limits.timeout, None))
-                }
+                Err(Failure::Trap(e)) => Some(self.trap_error(
+                    &mut instance.store,
+                    e,
+                    self.limits.timeout,
+                    None,
+                    "its `deactivate`",
+                )),
             };
             if first_error.is_none() {
                 first_error = error;

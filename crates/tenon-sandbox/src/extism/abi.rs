@@ -16,7 +16,13 @@
 //!   client, so `extism_pdk::http::request` works under Tenon's rules),
 //!   `config_get` (the config given at start, then the boundary for
 //!   secrets), and the `log_*` functions (the plugin's log, bounded per
-//!   call). They keep Extism's ownership rules (they free their inputs).
+//!   call), and `error_set` (the plugin's error, kept by Tenon with its
+//!   size checked first, so that neither Extism nor its log copies a huge
+//!   one). They keep Extism's ownership rules (they free their inputs).
+//!
+//! Every block a plugin hands over is measured (its length is the Extism
+//! kernel's) before it is read: a request larger than its host function
+//! takes is refused without a byte of it being copied.
 //!
 //! Every function answers through the [`Boundary`] with the current call's
 //! [`CallScope`], so permissions, quotas, denial reports and the call's
@@ -27,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use ::extism::convert::MemoryHandle;
 use ::extism::{CurrentPlugin, Error, Function, UserData, Val, ValType};
 use base64::Engine as _;
 use parking_lot::{Mutex, RwLock};
@@ -34,7 +41,10 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
 use crate::boundary::{Boundary, CallScope};
+use crate::boundary::{MAX_HEADER_BYTES, MAX_URL, RequestSizes};
+use crate::config::SandboxConfig;
 use crate::host::{HostError, HttpRequest, LogLevel, PermissionDenial};
+use crate::limits;
 
 use super::module::{EXTISM_ENV, EXTISM_USER, TENON};
 
@@ -51,7 +61,8 @@ pub(super) const TENON_FUNCTIONS: [&str; 8] = [
 ];
 
 /// The `extism:host/env` functions Tenon replaces.
-pub(super) const ENV_FUNCTIONS: [&str; 10] = [
+pub(super) const ENV_FUNCTIONS: [&str; 11] = [
+    "error_set",
     "config_get",
     "http_request",
     "http_status_code",
@@ -71,15 +82,19 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 #[derive(Debug)]
 pub(super) struct HostSide {
     pub(super) boundary: Arc<Boundary>,
+    /// The largest error message the plugin may hand over (the most one
+    /// transfer may carry, as in the component runtime).
+    pub(super) error_limit: u64,
     /// The config given at start (or the last configure), as Extism's
     /// `config_get` serves it: strings as they are, other values as JSON.
     config: RwLock<Arc<BTreeMap<String, String>>>,
 }
 
 impl HostSide {
-    pub(super) fn new(boundary: Arc<Boundary>) -> Self {
+    pub(super) fn new(boundary: Arc<Boundary>, error_limit: u64) -> Self {
         Self {
             boundary,
+            error_limit,
             config: RwLock::new(Arc::default()),
         }
     }
@@ -124,6 +139,17 @@ struct LinkState {
     timed_out: Cell<bool>,
     http_status: u16,
     http_headers: BTreeMap<String, String>,
+    /// The error the plugin set (`error_set`).
+    error: Option<OwnError>,
+}
+
+/// An error a plugin set for its call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum OwnError {
+    /// Its text (no larger than the plugin's error limit).
+    Text(String),
+    /// One of this many bytes, over the error limit: not read.
+    TooLarge(u64),
 }
 
 impl Default for LinkState {
@@ -134,6 +160,7 @@ impl Default for LinkState {
             timed_out: Cell::new(false),
             http_status: 0,
             http_headers: BTreeMap::new(),
+            error: None,
         }
     }
 }
@@ -165,6 +192,7 @@ impl Link {
         state.timed_out.set(false);
         state.http_status = 0;
         state.http_headers.clear();
+        state.error = None;
     }
 
     /// Ends the call; returns what its host requests ran into.
@@ -174,6 +202,7 @@ impl Link {
         Ended {
             denial: state.scope.take_denial(),
             timed_out: state.timed_out.get(),
+            error: state.error.take(),
         }
     }
 }
@@ -185,6 +214,8 @@ pub(super) struct Ended {
     pub(super) denial: Option<PermissionDenial>,
     /// Whether a host request ran out of the call's time.
     pub(super) timed_out: bool,
+    /// The error the plugin set.
+    pub(super) error: Option<OwnError>,
 }
 
 /// The host functions linked into a plugin on the engine that `link`
@@ -194,25 +225,25 @@ pub(super) fn functions(link: &Arc<Link>, imports: &BTreeSet<(String, String)>) 
     let env = |name: &str, params: &[ValType], results: &[ValType], f: HostFn| {
         host_function(link, EXTISM_ENV, name, params, results, f)
     };
-    let requests: [(&str, Handler); 7] = [
-        ("config_get", config_get),
-        ("kv_get", kv_get),
-        ("kv_set", kv_set),
-        ("kv_delete", kv_delete),
-        ("kv_list", kv_list),
-        ("emit_event", emit_event),
-        ("http_request", http_request),
+    let requests: [(&'static str, Handler, RequestLimit); 7] = [
+        ("config_get", config_get, key_limit),
+        ("kv_get", kv_get, key_limit),
+        ("kv_set", kv_set, kv_set_limit),
+        ("kv_delete", kv_delete, key_limit),
+        ("kv_list", kv_list, key_limit),
+        ("emit_event", emit_event, event_limit),
+        ("http_request", http_request, http_limit),
     ];
     let mut functions = Vec::new();
     for namespace in [TENON, EXTISM_USER] {
-        functions.extend(requests.iter().map(|&(name, handler)| {
+        functions.extend(requests.iter().map(|&request| {
             host_function(
                 link,
                 namespace,
-                name,
+                request.0,
                 &[I64],
                 &[I64],
-                move |p, i, o, ctx| answer_request(p, i, o, ctx, handler),
+                move |p, i, o, ctx| answer_request(p, i, o, ctx, request),
             )
         }));
         functions.push(host_function(
@@ -225,6 +256,7 @@ pub(super) fn functions(link: &Arc<Link>, imports: &BTreeSet<(String, String)>) 
         ));
     }
     functions.extend([
+        env("error_set", &[I64], &[], env_error_set),
         env("config_get", &[I64], &[I64], env_config_get),
         env("http_request", &[I64, I64], &[I64], env_http_request),
         env("http_status_code", &[], &[I32], env_http_status_code),
@@ -264,6 +296,7 @@ struct Ctx<'a> {
     bridge: Option<&'a Handle>,
     http_status: &'a mut u16,
     http_headers: &'a mut BTreeMap<String, String>,
+    error: &'a mut Option<OwnError>,
 }
 
 impl Ctx<'_> {
@@ -320,6 +353,7 @@ fn host_function(
                 timed_out,
                 http_status,
                 http_headers,
+                error,
             } = &mut *state;
             let Some(active) = active.as_ref() else {
                 return Err(Error::msg(format!(
@@ -333,6 +367,7 @@ fn host_function(
                 bridge: active.bridge.as_ref(),
                 http_status,
                 http_headers,
+                error,
             };
             f(plugin, inputs, outputs, &mut ctx)
         },
@@ -343,25 +378,64 @@ fn host_function(
 // ---------------------------------------------------------------------------
 // Reading and writing plugin memory.
 
-/// The bytes of the block at `val` (empty for offset 0 or an unknown block).
-fn read_block(plugin: &mut CurrentPlugin, val: &Val) -> Result<Vec<u8>, Error> {
-    match plugin.memory_from_val(val) {
-        Some(handle) => Ok(plugin.memory_bytes(handle)?.to_vec()),
-        None => Ok(Vec::new()),
+/// The block at `val` (`None` for offset 0 or an unknown block), not read.
+fn block(plugin: &mut CurrentPlugin, val: &Val) -> Option<MemoryHandle> {
+    plugin
+        .memory_from_val(val)
+        .filter(|handle| !handle.is_empty())
+}
+
+/// Refuses a block of `len` bytes over `limit`, unread.
+fn fits(len: usize, limit: usize, what: impl FnOnce() -> String) -> Result<(), HostError> {
+    if len > limit {
+        return Err(HostError::QuotaExceeded(format!(
+            "{} is {len} bytes; the limit is {limit}",
+            what()
+        )));
+    }
+    Ok(())
+}
+
+/// The bytes of the block at `val` (empty for offset 0 or an unknown
+/// block), once its length is known to be at most `limit`.
+fn read_block(
+    plugin: &mut CurrentPlugin,
+    val: &Val,
+    limit: usize,
+    what: impl FnOnce() -> String,
+) -> Result<Result<Vec<u8>, HostError>, Error> {
+    match block(plugin, val) {
+        Some(handle) => read_handle(plugin, handle, limit, what),
+        None => Ok(Ok(Vec::new())),
     }
 }
 
 /// Like [`read_block`], then frees the block (Extism's ownership rule for
-/// `extism:host/env` functions).
-fn take_block(plugin: &mut CurrentPlugin, val: &Val) -> Result<Vec<u8>, Error> {
-    match plugin.memory_from_val(val) {
-        Some(handle) => {
-            let bytes = plugin.memory_bytes(handle)?.to_vec();
-            plugin.memory_free(handle)?;
-            Ok(bytes)
-        }
-        None => Ok(Vec::new()),
+/// `extism:host/env` functions), read or not.
+fn take_block(
+    plugin: &mut CurrentPlugin,
+    val: &Val,
+    limit: usize,
+    what: impl FnOnce() -> String,
+) -> Result<Result<Vec<u8>, HostError>, Error> {
+    let Some(handle) = block(plugin, val) else {
+        return Ok(Ok(Vec::new()));
+    };
+    let bytes = read_handle(plugin, handle, limit, what)?;
+    plugin.memory_free(handle)?;
+    Ok(bytes)
+}
+
+fn read_handle(
+    plugin: &mut CurrentPlugin,
+    handle: MemoryHandle,
+    limit: usize,
+    what: impl FnOnce() -> String,
+) -> Result<Result<Vec<u8>, HostError>, Error> {
+    if let Err(refused) = fits(handle.len(), limit, what) {
+        return Ok(Err(refused));
     }
+    Ok(Ok(plugin.memory_bytes(handle)?.to_vec()))
 }
 
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, HostError> {
@@ -427,17 +501,50 @@ fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, HostError> {
 /// Answers one `tenon` request: its input block in, a JSON value out.
 type Handler = fn(&Ctx<'_>, Vec<u8>) -> Result<serde_json::Value, HostError>;
 
-/// Reads the request block, runs `handler`, answers with the envelope.
+/// The largest request block a `tenon` function reads.
+type RequestLimit = fn(&SandboxConfig) -> usize;
+
+/// Reads the request block (when it is no larger than `limit` allows), runs
+/// `handler`, answers with the envelope.
 fn answer_request(
     plugin: &mut CurrentPlugin,
     inputs: &[Val],
     outputs: &mut [Val],
     ctx: &mut Ctx<'_>,
-    handler: Handler,
+    (name, handler, limit): (&str, Handler, RequestLimit),
 ) -> Result<(), Error> {
-    let request = read_block(plugin, &inputs[0])?;
-    let result = handler(ctx, request);
+    let limit = limit(ctx.boundary().config());
+    let result = read_block(plugin, &inputs[0], limit, || format!("the {name} request"))?
+        .and_then(|request| handler(ctx, request));
     envelope(plugin, outputs, result)
+}
+
+/// Base64 text of `n` bytes, at most.
+const fn base64_len(n: usize) -> usize {
+    n.div_ceil(3).saturating_mul(4)
+}
+
+/// Room for the JSON around a request's values.
+const JSON_ROOM: usize = 1024;
+
+fn key_limit(config: &SandboxConfig) -> usize {
+    config.max_kv_key.max(config.max_config_key)
+}
+
+fn kv_set_limit(config: &SandboxConfig) -> usize {
+    config.max_kv_key + base64_len(config.max_kv_value) + JSON_ROOM
+}
+
+fn event_limit(config: &SandboxConfig) -> usize {
+    config.max_event_topic + config.max_event_payload + JSON_ROOM
+}
+
+fn http_limit(config: &SandboxConfig) -> usize {
+    MAX_URL + MAX_HEADER_BYTES + base64_len(config.max_http_request_body) + JSON_ROOM
+}
+
+fn log_limit(config: &SandboxConfig) -> usize {
+    config.max_log_line * (1 + 2 * config.max_log_fields) + JSON_ROOM
 }
 
 fn to_value<T: Serialize>(value: T) -> Result<serde_json::Value, HostError> {
@@ -524,7 +631,17 @@ fn tenon_log(
     _outputs: &mut [Val],
     ctx: &mut Ctx<'_>,
 ) -> Result<(), Error> {
-    let request = read_block(plugin, &inputs[0])?;
+    let limit = log_limit(ctx.boundary().config());
+    let request = match read_block(plugin, &inputs[0], limit, || "the log request".to_owned())? {
+        Ok(request) => request,
+        Err(refused) => {
+            // Logging never fails the plugin; the oversized line is noted.
+            let fields = [("problem".to_owned(), refused.to_string())];
+            ctx.boundary()
+                .log(ctx.scope, LogLevel::Warn, "a log line was dropped", &fields);
+            return Ok(());
+        }
+    };
     match json::<LogLine>(&request, "the log request") {
         Ok(line) => {
             let level = parse_level(&line.level).unwrap_or(LogLevel::Info);
@@ -584,6 +701,14 @@ struct TenonHttpResponse {
 
 fn http_request(ctx: &Ctx<'_>, request: Vec<u8>) -> Result<serde_json::Value, HostError> {
     let request: TenonHttpRequest = json(&request, "the http_request request")?;
+    let headers = request.headers.into_vec();
+    ctx.boundary().check_request_sizes(RequestSizes {
+        method: request.method.as_ref().map_or(0, String::len),
+        url: request.url.len(),
+        headers: headers.len(),
+        header_bytes: headers.iter().map(|(n, v)| n.len() + v.len()).sum(),
+        body: request.body.as_ref().map_or(0, |b| b.len() / 4 * 3),
+    })?;
     let body = match &request.body {
         Some(body) => decode_base64(body, "the request body")?,
         None => Vec::new(),
@@ -591,7 +716,7 @@ fn http_request(ctx: &Ctx<'_>, request: Vec<u8>) -> Result<serde_json::Value, Ho
     let request = HttpRequest {
         method: request.method.unwrap_or_else(|| "GET".to_owned()),
         url: request.url,
-        headers: request.headers.into_vec(),
+        headers,
         body,
     };
     let response = ctx.wait(ctx.boundary().http_request(ctx.scope, request))?;
@@ -611,8 +736,9 @@ fn env_config_get(
     outputs: &mut [Val],
     ctx: &mut Ctx<'_>,
 ) -> Result<(), Error> {
-    let key = take_block(plugin, &inputs[0])?;
-    let Ok(key) = String::from_utf8(key) else {
+    let limit = ctx.boundary().config().max_config_key;
+    let key = take_block(plugin, &inputs[0], limit, || "the config key".to_owned())?;
+    let Some(key) = key.ok().and_then(|key| String::from_utf8(key).ok()) else {
         outputs[0] = Val::I64(0);
         return Ok(());
     };
@@ -655,9 +781,23 @@ fn env_http_request(
 ) -> Result<(), Error> {
     *ctx.http_status = 0;
     ctx.http_headers.clear();
-    let request = take_block(plugin, &inputs[0])?;
-    let body = take_block(plugin, &inputs[1])?;
-    let result = json::<ExtismHttpRequest>(&request, "the HTTP request").and_then(|request| {
+    let config = ctx.boundary().config();
+    let request = take_block(plugin, &inputs[0], http_limit(config), || {
+        "the HTTP request".to_owned()
+    })?;
+    let body = take_block(plugin, &inputs[1], config.max_http_request_body, || {
+        "the request body".to_owned()
+    })?;
+    let result = request.and_then(|request| {
+        let request = json::<ExtismHttpRequest>(&request, "the HTTP request")?;
+        let body = body?;
+        ctx.boundary().check_request_sizes(RequestSizes {
+            method: request.method.as_ref().map_or(0, String::len),
+            url: request.url.len(),
+            headers: request.headers.len(),
+            header_bytes: request.headers.iter().map(|(n, v)| n.len() + v.len()).sum(),
+            body: body.len(),
+        })?;
         let request = HttpRequest {
             method: request
                 .method
@@ -714,9 +854,46 @@ fn env_log(
     _outputs: &mut [Val],
     ctx: &mut Ctx<'_>,
 ) -> Result<(), Error> {
-    let message = take_block(plugin, &inputs[0])?;
-    let message = String::from_utf8_lossy(&message);
+    let Some(handle) = block(plugin, &inputs[0]) else {
+        return Ok(());
+    };
+    // Only what the log keeps is read.
+    let max = ctx.boundary().config().max_log_line;
+    let message = {
+        let bytes = plugin.memory_bytes(handle)?;
+        limits::prefix_text(&bytes[..bytes.len().min(max)], bytes.len(), max)
+    };
+    plugin.memory_free(handle)?;
     ctx.boundary().log(ctx.scope, level, &message, &[]);
+    Ok(())
+}
+
+/// `error_set`: the plugin's error for this call, kept by Tenon (Extism's
+/// kernel never sees it, so Extism neither copies nor logs it). An error
+/// larger than the plugin's error limit is not read at all. Offset 0
+/// clears it.
+fn env_error_set(
+    plugin: &mut CurrentPlugin,
+    inputs: &[Val],
+    _outputs: &mut [Val],
+    ctx: &mut Ctx<'_>,
+) -> Result<(), Error> {
+    // Extism clears the error (offset 0) before a call, before it points
+    // `plugin` at the instance's store: touch nothing of `plugin` then.
+    if inputs[0].i64() == Some(0) {
+        *ctx.error = None;
+        return Ok(());
+    }
+    let Some(handle) = block(plugin, &inputs[0]) else {
+        *ctx.error = None;
+        return Ok(());
+    };
+    let len = handle.len() as u64;
+    *ctx.error = Some(if len > ctx.host.error_limit {
+        OwnError::TooLarge(len)
+    } else {
+        OwnError::Text(String::from_utf8_lossy(plugin.memory_bytes(handle)?).into_owned())
+    });
     Ok(())
 }
 

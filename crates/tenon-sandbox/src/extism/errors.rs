@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::error::{SandboxError, TrapKind};
 use crate::host::PermissionDenial;
+use crate::limits::{MAX_ERROR_CODE, cut_owned};
 
+use super::abi::OwnError;
 use super::protocol;
 
 /// What the runtime knows about a failed call besides Extism's error.
@@ -27,8 +29,12 @@ pub(super) struct Circumstances<'a> {
     pub(super) timeout: Duration,
     /// The last permission the call was refused.
     pub(super) denial: Option<PermissionDenial>,
+    /// The error the plugin set for the call (`error_set`), if any.
+    pub(super) own: Option<OwnError>,
     /// The instance's memory cap, in bytes.
     pub(super) memory_limit: u64,
+    /// The largest error message the plugin may hand over.
+    pub(super) error_limit: u64,
     /// The longest message kept from the plugin, in bytes.
     pub(super) max_message: usize,
 }
@@ -44,7 +50,7 @@ pub(super) fn classify(error: &::extism::Error, at: Circumstances<'_>) -> Sandbo
         } => SandboxError::Trap {
             plugin,
             kind,
-            message: bounded(message, max),
+            message: cut_owned(message, max),
         },
         SandboxError::Plugin {
             plugin,
@@ -52,27 +58,11 @@ pub(super) fn classify(error: &::extism::Error, at: Circumstances<'_>) -> Sandbo
             message,
         } => SandboxError::Plugin {
             plugin,
-            code: bounded(code, 128),
-            message: bounded(message, max),
+            code: cut_owned(code, MAX_ERROR_CODE),
+            message: cut_owned(message, max),
         },
         other => other,
     }
-}
-
-/// `text` cut to at most `max` bytes (on a character boundary), marked when
-/// cut: a plugin's message ends up in logs and receipts.
-fn bounded(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cut = text.len() - end;
-    text.truncate(end);
-    text.push_str(&format!("… [{cut} bytes cut]"));
-    text
 }
 
 fn classify_full(error: &::extism::Error, at: Circumstances<'_>) -> SandboxError {
@@ -88,6 +78,18 @@ fn classify_full(error: &::extism::Error, at: Circumstances<'_>) -> SandboxError
             after: at.timeout,
         };
     }
+    let own = match at.own {
+        Some(OwnError::TooLarge(size)) => {
+            return SandboxError::OutputTooLarge {
+                plugin,
+                what: format!("its error message from `{}`", at.function),
+                size: Some(size),
+                limit: at.error_limit,
+            };
+        }
+        Some(OwnError::Text(text)) => Some(text),
+        None => None,
+    };
     if error.chain().any(|e| e.to_string() == "oom") {
         return SandboxError::OutOfMemory {
             plugin,
@@ -123,7 +125,15 @@ fn classify_full(error: &::extism::Error, at: Circumstances<'_>) -> SandboxError
         return SandboxError::Trap {
             plugin,
             kind: trap.map_or(TrapKind::Unreachable, trap_kind),
-            message: trap_message(error, trap, backtrace, at.function),
+            message: trap_message(error, trap, backtrace, at.function, own),
+        };
+    }
+    if let Some(own) = &own {
+        let (code, message) = protocol::plugin_error(own);
+        return SandboxError::Plugin {
+            plugin,
+            code,
+            message,
         };
     }
     if let Some(code) = root.strip_prefix("Returned non-zero exit code: ") {
@@ -191,22 +201,25 @@ const RUNTIME_FRAMES: [&str; 12] = [
 ];
 
 /// The plugin's own account of a trap when it left one (a panic message set
-/// as its Extism error before trapping), otherwise the trap and the plugin
-/// function it happened in.
+/// as its error before trapping), otherwise the trap and the plugin function
+/// it happened in.
 fn trap_message(
     error: &::extism::Error,
     trap: Option<wasmtime::Trap>,
     backtrace: Option<&wasmtime::WasmBacktrace>,
     function: &str,
+    own: Option<String>,
 ) -> String {
     let what = trap.map_or_else(|| "trapped".to_owned(), |t| t.to_string());
-    // With an Extism error set before the trap, the error's text is the
-    // root of the chain and the trap is context above it.
-    let own = error
-        .chain()
-        .map(|e| e.to_string())
-        .filter(|text| !is_engine_text(text))
-        .last();
+    // The error the plugin set before trapping (a panic message); failing
+    // that, text in the chain that is not the engine's.
+    let own = own.or_else(|| {
+        error
+            .chain()
+            .map(|e| e.to_string())
+            .filter(|text| !is_engine_text(text))
+            .last()
+    });
     let location = backtrace.and_then(|bt| {
         bt.frames()
             .iter()

@@ -270,12 +270,15 @@ impl ExtismRuntime {
             &info.host_imports,
             cache_config.as_deref(),
         );
+        let answer = crate::limits::answer_limit(&self.inner.sandbox, limits, plugin)?;
         let boundary = Arc::new(Boundary::new(&request, self.inner.sandbox.clone()));
-        let host = Arc::new(HostSide::new(boundary));
+        let transfer = crate::limits::transfer_limit(&self.inner.sandbox, answer);
+        let host = Arc::new(HostSide::new(boundary, transfer as u64));
         let limits = Limits {
             timeout: limits.timeout.get(),
             memory_limit: u64::from(memory_pages) * 65_536,
             isolation: limits.isolation,
+            answer,
         };
         let pool = Pool::new(
             manifest.limits.max_instances,

@@ -31,6 +31,8 @@ pub(super) struct Limits {
     pub(super) timeout: Duration,
     pub(super) memory_limit: u64,
     pub(super) isolation: Isolation,
+    /// The largest answer of one call (`limits.max_output`).
+    pub(super) answer: u64,
 }
 
 /// What a loaded plugin is made of.
@@ -542,8 +544,22 @@ impl Inner {
                 .begin(&self.parts.host, tokio_deadline, bridge.clone());
         }
         engine.guard.arm(deadline.std);
+        let answer = self.parts.limits.answer;
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            instance.plugin.call::<&[u8], Vec<u8>>(function, input)
+            // The output is read in place and copied only once its length
+            // is known to fit.
+            instance
+                .plugin
+                .call::<&[u8], &[u8]>(function, input)
+                .map(|output| {
+                    crate::limits::check_answer(
+                        &self.parts.name,
+                        || format!("its output from `{function}`"),
+                        output.len(),
+                        answer,
+                    )
+                    .map(|()| output.to_vec())
+                })
         }));
         let cancelled = engine.guard.disarm();
         let ended = if deadline.tokio.is_some() {
@@ -577,7 +593,7 @@ impl Inner {
         let error = match result {
             Ok(output) => {
                 return Outcome {
-                    result: Ok(output),
+                    result: output,
                     retire_engine: cancelled,
                     instance_healthy: true,
                 };
@@ -593,14 +609,19 @@ impl Inner {
                 deadline_passed,
                 timeout: deadline.timeout,
                 denial: ended.denial,
+                own: ended.error,
                 memory_limit: self.parts.limits.memory_limit,
-                max_message: self.parts.host.boundary.config().max_log_line,
+                error_limit: self.parts.host.error_limit,
+                max_message: self.parts.host.boundary.config().max_error_message,
             },
         );
         // A plugin's own error leaves the instance as sound as it was;
         // anything else (a trap, a timeout, memory) may have stopped it half
         // way through something.
-        let instance_healthy = matches!(classified, SandboxError::Plugin { .. });
+        let instance_healthy = matches!(
+            classified,
+            SandboxError::Plugin { .. } | SandboxError::OutputTooLarge { .. }
+        );
         Outcome {
             result: Err(classified),
             retire_engine: cancelled,

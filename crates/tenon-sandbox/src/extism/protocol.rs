@@ -8,6 +8,7 @@
 //! text is `{"code": …, "message": …}` the code is kept.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::runtime::{HookCall, HookResponse};
 
@@ -45,17 +46,23 @@ pub(super) fn hook_input(call: &HookCall<'_>) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// `handle_hook`'s answer as written. The patch is checked to be JSON but
+/// kept as text: the dispatcher parses it once, where it applies it.
 #[derive(Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
-enum HookAnswer {
-    Continue {
-        #[serde(default)]
-        patch: Option<serde_json::Value>,
-    },
-    Block {
-        #[serde(default)]
-        reason: Option<String>,
-    },
+#[serde(deny_unknown_fields)]
+struct HookAnswer {
+    action: Action,
+    #[serde(default)]
+    patch: Option<Box<RawValue>>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Continue,
+    Block,
 }
 
 /// Reads `handle_hook`'s answer; the error says what is wrong with it.
@@ -63,18 +70,34 @@ pub(super) fn hook_output(output: &[u8]) -> Result<HookResponse, String> {
     if output.iter().all(u8::is_ascii_whitespace) {
         return Ok(HookResponse::Continue { patch: None });
     }
-    let answer: HookAnswer = serde_json::from_slice(output).map_err(|e| {
+    let expected = |problem: &dyn std::fmt::Display| {
         format!(
             "handle_hook must answer {{\"action\": \"continue\", \"patch\"?: …}} or \
-             {{\"action\": \"block\", \"reason\"?: \"…\"}}: {e}"
+             {{\"action\": \"block\", \"reason\"?: \"…\"}}: {problem}"
         )
-    })?;
-    Ok(match answer {
-        HookAnswer::Continue { patch } => HookResponse::Continue {
-            patch: patch.filter(|p| !p.is_null()).map(|p| p.to_string()),
-        },
-        HookAnswer::Block { reason } => HookResponse::Block { reason },
-    })
+    };
+    let answer: HookAnswer = serde_json::from_slice(output).map_err(|e| expected(&e))?;
+    match answer {
+        HookAnswer {
+            action: Action::Continue,
+            patch,
+            reason: None,
+        } => Ok(HookResponse::Continue {
+            patch: patch
+                .filter(|p| p.get() != "null")
+                .map(|p| p.get().to_owned()),
+        }),
+        HookAnswer {
+            action: Action::Block,
+            patch: None,
+            reason,
+        } => Ok(HookResponse::Block { reason }),
+        HookAnswer {
+            action: Action::Continue,
+            ..
+        } => Err(expected(&"unknown field `reason` with `continue`")),
+        HookAnswer { .. } => Err(expected(&"unknown field `patch` with `block`")),
+    }
 }
 
 /// A plugin's error text, split into a code and a message when it is

@@ -9,6 +9,8 @@
 //! ```
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fixtures;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,6 +89,18 @@ impl Harness {
             host: self.host.clone(),
             observer: self.host.clone(),
             data_dir: Some(self.data_dir.path().to_owned()),
+        }
+    }
+
+    /// The error loading `manifest` for `tenant-a` fails with.
+    pub async fn refused(&self, manifest: Manifest, module: Arc<[u8]>) -> SandboxError {
+        match self
+            .runtime
+            .load(self.request(manifest, module, "tenant-a"))
+            .await
+        {
+            Ok(_) => panic!("the load was expected to be refused"),
+            Err(err) => err,
         }
     }
 
@@ -442,4 +456,5 @@ macro_rules! suite_tests {
         )*
     };
 }
+#[allow(unused_imports)]
 pub use suite_tests;

@@ -5,13 +5,14 @@
 //! A later `tenon:plugin@2.0.0` gets a sibling module `v2` with the same
 //! shape; [`super::version`] picks the module a component needs.
 
+mod host;
+
 use wasmtime::component::{
     ComponentExportIndex, ComponentType, Func, HasSelf, InstancePre, Linker, Lower, TypedFunc,
 };
 use wasmtime::{AsContextMut, Store};
 
 use super::store::StoreData;
-use crate::host::{HttpRequest as BoundaryRequest, LogLevel as BoundaryLevel};
 use crate::runtime::{HookContextData, HookResponse};
 
 wasmtime::component::bindgen!({
@@ -23,7 +24,6 @@ wasmtime::component::bindgen!({
 
 use exports::tenon::plugin::guest::Guest;
 pub(crate) use tenon::plugin::types::{HookAction, PluginError};
-use tenon::plugin::types::{HostError, HttpRequest, HttpResponse, LogLevel};
 
 /// The version of the world this module serves.
 pub(crate) const VERSION: tenon_manifest::Version = tenon_manifest::Version::new(1, 0, 0);
@@ -34,9 +34,11 @@ const GUEST_EXPORT: &str = "tenon:plugin/guest@1.0.0";
 /// The name of the optional `state` export.
 pub(crate) const STATE_EXPORT: &str = "tenon:plugin/state@1.0.0";
 
-/// Adds the `host` interface of `tenon:plugin@1.0.0` to `linker`.
+/// Adds the `types` and `host` interfaces of `tenon:plugin@1.0.0` to
+/// `linker` (`host` by hand: see [`host`]).
 pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    Plugin::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+    tenon::plugin::types::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)?;
+    host::add_to_linker(linker)
 }
 
 /// A component instantiated against `tenon:plugin@1.x`.
@@ -274,97 +276,3 @@ impl Bindings {
 }
 
 impl tenon::plugin::types::Host for StoreData {}
-
-fn level(level: LogLevel) -> BoundaryLevel {
-    match level {
-        LogLevel::Trace => BoundaryLevel::Trace,
-        LogLevel::Debug => BoundaryLevel::Debug,
-        LogLevel::Info => BoundaryLevel::Info,
-        LogLevel::Warn => BoundaryLevel::Warn,
-        LogLevel::Error => BoundaryLevel::Error,
-    }
-}
-
-fn host_error(e: crate::host::HostError) -> HostError {
-    use crate::host::HostError as E;
-    match e {
-        E::PermissionDenied(m) => HostError::PermissionDenied(m),
-        E::QuotaExceeded(m) => HostError::QuotaExceeded(m),
-        E::Timeout(m) => HostError::Timeout(m),
-        E::InvalidInput(m) => HostError::InvalidInput(m),
-        E::Unavailable(m) => HostError::Unavailable(m),
-    }
-}
-
-impl tenon::plugin::host::Host for StoreData {
-    async fn log(&mut self, lvl: LogLevel, message: String, fields: Vec<(String, String)>) {
-        if fields.iter().any(|(k, v)| k == "panic" && v == "true") {
-            self.panic = super::store::panic_message(&message)
-                .or_else(|| Some(message.chars().take(1024).collect()));
-        }
-        self.boundary.log(&self.call, level(lvl), &message, &fields);
-    }
-
-    async fn config_get(&mut self, key: String) -> Result<Option<String>, HostError> {
-        let value = self
-            .boundary
-            .config_get(&self.call, &key)
-            .await
-            .map_err(host_error)?;
-        Ok(value.map(|v| v.to_string()))
-    }
-
-    async fn kv_get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
-        self.boundary
-            .kv_get(&self.call, &key)
-            .await
-            .map_err(host_error)
-    }
-
-    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), HostError> {
-        self.boundary
-            .kv_set(&self.call, &key, &value)
-            .await
-            .map_err(host_error)
-    }
-
-    async fn kv_delete(&mut self, key: String) -> Result<(), HostError> {
-        self.boundary
-            .kv_delete(&self.call, &key)
-            .await
-            .map_err(host_error)
-    }
-
-    async fn kv_list(&mut self, prefix: String) -> Result<Vec<String>, HostError> {
-        self.boundary
-            .kv_list(&self.call, &prefix)
-            .await
-            .map_err(host_error)
-    }
-
-    async fn http_send(&mut self, request: HttpRequest) -> Result<HttpResponse, HostError> {
-        let request = BoundaryRequest {
-            method: request.method,
-            url: request.url,
-            headers: request.headers,
-            body: request.body,
-        };
-        let response = self
-            .boundary
-            .http_request(&self.call, request)
-            .await
-            .map_err(host_error)?;
-        Ok(HttpResponse {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
-    }
-
-    async fn emit_event(&mut self, topic: String, payload: String) -> Result<(), HostError> {
-        self.boundary
-            .emit_event_json(&self.call, &topic, &payload)
-            .await
-            .map_err(host_error)
-    }
-}

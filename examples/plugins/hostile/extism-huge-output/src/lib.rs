@@ -4,9 +4,14 @@
 //!
 //! Every function takes N (MiB, as text; default 16):
 //! - `handle_hook` (any hook): continues with a patch whose `content` is
-//!   16 MiB;
+//!   `/mib` MiB (default 16) of `x`, or with `/shape = "zeros"` a JSON array
+//!   `[0,0,…]` of that size (a parse bomb);
 //! - `big`: answers N MiB;
+//! - `zeros`: answers N MiB of `[0,0,…]`;
 //! - `log`: logs N MiB in 1 KiB lines (Extism's `log_info`);
+//! - `log-line`: logs one line of N MiB, through Extism's `log_info` and
+//!   through Tenon's `log`;
+//! - `post`: POSTs an N MiB body to `allowed.example.com`;
 //! - `print`: writes N MiB to stdout and N MiB to stderr (WASI; Tenon's
 //!   Extism runtime discards them);
 //! - `error`: fails with an N MiB message;
@@ -34,6 +39,17 @@ fn text(mib: usize) -> String {
     "x".repeat(mib * MIB)
 }
 
+/// `[0,0,…,0]`, `mib` MiB long, built as text.
+fn zeros(mib: usize) -> String {
+    let mut out = String::with_capacity(mib * MIB);
+    out.push('[');
+    while out.len() + 2 < mib * MIB {
+        out.push_str("0,");
+    }
+    out.push_str("0]");
+    out
+}
+
 /// Writes `data` to a WASI descriptor (1: stdout, 2: stderr), ignoring
 /// errors: a host may discard or close them.
 #[allow(unsafe_code)]
@@ -46,13 +62,43 @@ fn write_fd(fd: wasi::Fd, data: &[u8]) {
     let _ = unsafe { wasi::fd_write(fd, &[iov]) };
 }
 
-fn handle_hook(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
-    let answer = json!({"action": "continue", "patch": {"content": text(16)}});
-    Ok(serde_json::to_vec(&answer)?)
+fn handle_hook(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let input: serde_json::Value = serde_json::from_slice(&input)?;
+    let mib = input["data"]["mib"].as_u64().map_or(16, |n| n as usize);
+    // Written as text: the answer's size is the point, not its building.
+    let content = if input["data"]["shape"] == "zeros" {
+        zeros(mib)
+    } else {
+        format!("\"{}\"", text(mib))
+    };
+    let answer = format!("{{\"action\":\"continue\",\"patch\":{{\"content\":{content}}}}}");
+    Ok(answer.into_bytes())
 }
 
 fn big(input: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(text(mib(&input)?).into_bytes())
+}
+
+fn zeros_call(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    Ok(zeros(mib(&input)?).into_bytes())
+}
+
+fn log_line(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let line = text(mib(&input)?);
+    extism_pdk::info!("{line}");
+    host::log_line("info", &line, &Default::default());
+    Ok(Vec::new())
+}
+
+fn post(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let request = host::HttpRequest {
+        method: "POST".to_owned(),
+        url: "https://allowed.example.com/upload".to_owned(),
+        body: text(mib(&input)?).into_bytes(),
+        ..host::HttpRequest::default()
+    };
+    host::http(&request).map_err(|e| extism_tenon::error(&e.kind, e.message))?;
+    Ok(Vec::new())
 }
 
 fn log(input: Vec<u8>) -> Result<Vec<u8>, Error> {
@@ -94,6 +140,9 @@ fn ping(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
 
 extism_tenon::export!("handle_hook" => handle_hook);
 extism_tenon::export!("big" => big);
+extism_tenon::export!("zeros" => zeros_call);
+extism_tenon::export!("log-line" => log_line);
+extism_tenon::export!("post" => post);
 extism_tenon::export!("log" => log);
 extism_tenon::export!("print" => print);
 extism_tenon::export!("error" => error);
