@@ -1163,3 +1163,84 @@ async fn failed_event_deliveries_are_recorded_and_counted() {
         reason.message
     );
 }
+
+/// Health and the crash guard judge from the receipts every process stored:
+/// an engine that starts after another saw a plugin fail counts those
+/// failures, and its statistics show them (unknown below the sample
+/// threshold, critical on a high error rate).
+#[tokio::test]
+async fn health_and_the_crash_guard_count_what_other_processes_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let panicker = id("tenon-hostile/panicker");
+    let fail = async |engine: &tenon_engine::PluginEngine, n: usize| {
+        for _ in 0..n {
+            engine
+                .dispatch("response.pre_deliver", &context(), json!({"content": "x"}))
+                .await
+                .unwrap();
+        }
+    };
+    {
+        let engine = builder(dir.path()).build().await.unwrap();
+        engine
+            .install(plugin("hostile-panicker").dir.as_path())
+            .await
+            .unwrap();
+        engine.enable(&panicker).await.unwrap();
+        fail(&engine, 3).await;
+        engine.shutdown().await;
+    }
+    let engine = builder(dir.path()).build().await.unwrap();
+    let guard = engine
+        .telemetry()
+        .guard_status("default", panicker.as_str());
+    assert_eq!(guard.failures_in_window, 3, "{guard:?}");
+    let stats = engine.stored_stats(Some(&panicker), 1000).await.unwrap();
+    let health = &stats.plugins[0].health;
+    assert_eq!(health.status, tenon_engine::HealthStatus::Unknown);
+    assert_eq!(
+        health.reason,
+        "3 executions in the last 5m (3 failed): too few to judge (10 needed)"
+    );
+    assert_eq!(health.ready, Some(true), "it runs here");
+    let doctor = engine.doctor().await.unwrap();
+    assert_eq!(
+        doctor.plugins[0].health,
+        tenon_engine::HealthStatus::Unknown
+    );
+    assert_eq!(doctor.plugins[0].guard.failures_in_window, 3);
+    fail(&engine, 2).await;
+    engine.shutdown().await;
+    let record = engine.record(&panicker).await.unwrap();
+    assert_eq!(
+        record.state,
+        PluginState::Disabled,
+        "acted on before shutdown ended"
+    );
+    assert!(
+        record
+            .last_error
+            .unwrap()
+            .message
+            .starts_with("tenon-hostile/panicker failed 5 times"),
+    );
+    let doctor = engine.doctor().await.unwrap();
+    assert!(
+        doctor.plugins[0]
+            .problems
+            .iter()
+            .any(|p| p.starts_with("disabled by the crash guard")),
+        "{:?}",
+        doctor.plugins[0].problems
+    );
+    engine.enable(&panicker).await.unwrap();
+    assert_eq!(
+        engine
+            .telemetry()
+            .guard_status("default", panicker.as_str())
+            .failures_in_window,
+        0,
+        "an enable starts the count again"
+    );
+    engine.shutdown().await;
+}

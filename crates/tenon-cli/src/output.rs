@@ -15,7 +15,7 @@ use comfy_table::{
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde::Serialize;
-use tenon_engine::PluginState;
+use tenon_engine::{HealthStatus, PluginState};
 
 use crate::exit::{CommandResult, Failure};
 
@@ -165,6 +165,18 @@ impl Output {
     /// A cell coloured green when `good`, red otherwise.
     pub(crate) fn verdict_cell(&self, text: impl ToString, good: bool) -> Cell {
         Cell::new(text.to_string()).fg(if good { Color::Green } else { Color::Red })
+    }
+
+    /// A cell for a health status: green when healthy, yellow for a
+    /// warning, red when critical, plain when unknown.
+    pub(crate) fn health_cell(&self, status: HealthStatus) -> Cell {
+        let cell = Cell::new(status.as_str());
+        match status {
+            HealthStatus::Healthy => cell.fg(Color::Green),
+            HealthStatus::Warning => cell.fg(Color::Yellow),
+            HealthStatus::Critical => cell.fg(Color::Red),
+            _ => cell,
+        }
     }
 
     /// `text` styled by `style` when colour is on, else as it is.

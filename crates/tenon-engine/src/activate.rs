@@ -580,6 +580,7 @@ pub(crate) async fn start_local(
         tenant.configs.write().remove(&id);
         return Err(error);
     }
+    crate::observe::seed_guard(shared, tenant, &id).await;
     Ok(())
 }
 

@@ -2,13 +2,16 @@
 //! following the registry's change feed so that every engine of a fleet
 //! converges on what any of them changed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde_json::json;
 use tenon_manifest::PluginId;
-use tenon_metrics::DisableDecision;
+use tenon_metrics::{DecisionSink, DisableDecision};
 use tenon_registry::{ChangeKind, EventKind, EventStatus, NewEvent, PluginState, TenantId};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::activate::{self, LoadSpec};
 use crate::engine::{PluginEngine, Shared};
@@ -20,7 +23,11 @@ pub(crate) async fn start(
     shared: &Arc<Shared>,
     decisions: UnboundedReceiver<DisableDecision>,
 ) -> Result<()> {
-    let guard = tokio::spawn(act_on_decisions(Arc::downgrade(shared), decisions));
+    let guard = tokio::spawn(act_on_decisions(
+        Arc::downgrade(shared),
+        shared.decisions.clone(),
+        decisions,
+    ));
     let mut tasks = vec![guard];
     match shared.store.subscribe_changes().await {
         Ok(feed) => tasks.push(tokio::spawn(follow_changes(Arc::downgrade(shared), feed))),
@@ -32,7 +39,62 @@ pub(crate) async fn start(
     Ok(())
 }
 
-async fn act_on_decisions(shared: Weak<Shared>, mut decisions: UnboundedReceiver<DisableDecision>) {
+/// The crash guard's decisions on their way to the task that acts on them,
+/// counted, so that a shutdown first lets the task act on those already
+/// taken (an operator's one-shot process ends right after the failure that
+/// tripped the guard).
+pub(crate) struct Decisions {
+    sender: UnboundedSender<DisableDecision>,
+    pending: AtomicUsize,
+    settled: Notify,
+}
+
+impl Decisions {
+    pub(crate) fn new() -> (Arc<Self>, UnboundedReceiver<DisableDecision>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let decisions = Arc::new(Self {
+            sender,
+            pending: AtomicUsize::new(0),
+            settled: Notify::new(),
+        });
+        (decisions, receiver)
+    }
+
+    fn done(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settled.notify_waiters();
+        }
+    }
+
+    /// Waits (up to `limit`) until every decision taken so far was acted on.
+    pub(crate) async fn settle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let settled = self.settled.notified();
+                if self.pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                settled.await;
+            }
+        })
+        .await;
+    }
+}
+
+impl DecisionSink for Decisions {
+    fn disable(&self, decision: DisableDecision) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.sender.send(decision).is_err() {
+            self.done();
+        }
+    }
+}
+
+async fn act_on_decisions(
+    shared: Weak<Shared>,
+    queue: Arc<Decisions>,
+    mut decisions: UnboundedReceiver<DisableDecision>,
+) {
     while let Some(decision) = decisions.recv().await {
         let Some(shared) = shared.upgrade() else {
             return;
@@ -44,6 +106,7 @@ async fn act_on_decisions(shared: Weak<Shared>, mut decisions: UnboundedReceiver
                 "the crash guard could not disable the plugin: {error}"
             );
         }
+        queue.done();
     }
 }
 

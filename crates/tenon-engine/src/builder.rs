@@ -301,8 +301,8 @@ impl EngineBuilder {
             writer: writer.clone(),
             tenants: Arc::downgrade(&tenants),
         });
-        let (decisions, decided) = tokio::sync::mpsc::unbounded_channel();
-        let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(Arc::new(decisions)));
+        let (decisions, decided) = crate::background::Decisions::new();
+        let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(decisions.clone()));
         let shared = Arc::new(Shared {
             profile: self.profile,
             specs: self.specs,
@@ -318,6 +318,7 @@ impl EngineBuilder {
             tenants,
             host,
             tasks: parking_lot::Mutex::new(Vec::new()),
+            decisions,
             boot: self.boot,
             boot_records_failures: self.boot_failures == BootFailures::Record,
         });

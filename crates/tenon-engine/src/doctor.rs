@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 use tenon_manifest::{HostInfo, PluginId, Version, check_engine};
-use tenon_metrics::{GuardStatus, HealthStatus};
+use tenon_metrics::{GuardStatus, HealthSnapshot, HealthStatus, PluginStats};
+
+/// How many of the newest stored hook receipts doctor judges health by.
+const STORED_RECEIPTS: usize = 10_000;
 use tenon_registry::{PluginState, RegistryError};
 
 use crate::activate;
@@ -91,10 +94,15 @@ pub struct PluginDiagnosis {
     pub compatibility: String,
     /// Required config without a value.
     pub missing_config: Vec<String>,
-    /// Health in this engine.
+    /// Health, judged from the hook receipts stored by every process of the
+    /// registry.
     pub health: HealthStatus,
     /// Why.
     pub health_reason: String,
+    /// Whether its runtime reports it ready, where it runs here.
+    pub ready: Option<bool>,
+    /// The last error its runtime saw, where it runs here.
+    pub runtime_error: Option<String>,
     /// The crash guard's standing.
     pub guard: GuardStatus,
     /// What needs attention, in words.
@@ -133,9 +141,18 @@ impl PluginEngine {
             events_dropped: writer.dropped,
             events_failed: writer.failed,
         };
+        let stored = self.stored_stats(None, STORED_RECEIPTS).await?;
         let mut plugins = Vec::new();
         for record in self.list().await? {
-            plugins.push(self.diagnose(record).await?);
+            let health = stored
+                .plugins
+                .iter()
+                .find(|s| s.plugin == record.id.as_str())
+                .map_or_else(
+                    || PluginStats::empty(record.id.as_str()).health,
+                    |s| s.health.clone(),
+                );
+            plugins.push(self.diagnose(record, health).await?);
         }
         let healthy = plugins.iter().all(|p| p.problems.is_empty())
             && registry.events_dropped == 0
@@ -148,7 +165,11 @@ impl PluginEngine {
         })
     }
 
-    async fn diagnose(&self, record: tenon_registry::PluginRecord) -> Result<PluginDiagnosis> {
+    async fn diagnose(
+        &self,
+        record: tenon_registry::PluginRecord,
+        health: HealthSnapshot,
+    ) -> Result<PluginDiagnosis> {
         let manifest = &record.manifest;
         let id = record.id.clone();
         let mut problems = Vec::new();
@@ -237,9 +258,19 @@ impl PluginEngine {
             ));
         }
         let telemetry = &self.shared.telemetry;
-        let health = telemetry.health(self.tenant.id.as_str(), id.as_str());
-        if health.status != HealthStatus::Healthy {
+        if health.status.needs_attention() {
             problems.push(format!("{}: {}", health.status, health.reason));
+        }
+        if record.state == PluginState::Disabled
+            && let Some(error) = record
+                .last_error
+                .as_ref()
+                .filter(|e| e.code == "crash_loop")
+        {
+            problems.push(format!(
+                "disabled by the crash guard: {}; fix the cause, then `tenon enable {id}`",
+                error.message
+            ));
         }
         let guard = telemetry.guard_status(self.tenant.id.as_str(), id.as_str());
         Ok(PluginDiagnosis {
@@ -271,6 +302,8 @@ impl PluginEngine {
             missing_config,
             health: health.status,
             health_reason: health.reason,
+            ready: health.ready,
+            runtime_error: health.last_error,
             guard,
             problems,
             id,

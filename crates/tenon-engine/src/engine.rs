@@ -15,7 +15,8 @@ use tenon_manifest::{PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
 use tenon_metrics::{PluginStats, Telemetry, trace};
 use tenon_registry::{
-    EventPage, EventQuery, EventWriter, PluginQuery, PluginRecord, RegistryStore, TenantId,
+    EventKind, EventPage, EventQuery, EventStatus, EventWriter, NewEvent, PluginQuery,
+    PluginRecord, RegistryStore, TenantId,
 };
 use tenon_sandbox::{CallOptions, Runtime};
 use tokio::task::JoinHandle;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) tenants: Arc<Tenants>,
     pub(crate) host: Arc<EngineHost>,
     pub(crate) tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+    /// The crash guard's decisions not yet acted on.
+    pub(crate) decisions: Arc<crate::background::Decisions>,
     /// Whether tenants boot their enabled plugins when first used.
     pub(crate) boot: bool,
     /// Whether a boot stores the failures it meets (a host does; an
@@ -266,6 +269,22 @@ impl PluginEngine {
             started.elapsed(),
             error.as_ref(),
         );
+        // A failure the crash guard counts is stored, so that processes
+        // sharing the registry count it too.
+        if let Some(error) = error
+            && tenon_metrics::FailureKind::of(error.kind()).is_some()
+        {
+            self.shared.writer.record(
+                NewEvent::new(self.tenant.id.clone(), EventKind::Error, EventStatus::Error)
+                    .with_plugin(id.clone())
+                    .with_detail(serde_json::json!({
+                        "operation": "call",
+                        "function": function,
+                        "error": error.message(),
+                        "error_kind": error.kind(),
+                    })),
+            );
+        }
         result.map_err(|source| EngineError::Plugin {
             id: id.clone(),
             source,
@@ -343,8 +362,13 @@ impl PluginEngine {
     /// recorded state, so the next boot starts them again) and flushes the
     /// event log.
     pub async fn shutdown(&self) {
-        // First no more changes from elsewhere, then stop each tenant's
-        // plugins under its lock.
+        // The crash guard's decisions taken so far are acted on first; then
+        // no more changes from elsewhere, then each tenant's plugins stop
+        // under its lock.
+        self.shared
+            .decisions
+            .settle(std::time::Duration::from_secs(10))
+            .await;
         let tasks: Vec<JoinHandle<()>> = self.shared.tasks.lock().drain(..).collect();
         for task in tasks {
             task.abort();

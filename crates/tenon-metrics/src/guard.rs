@@ -235,6 +235,27 @@ impl GuardState {
         Some(trip)
     }
 
+    /// Starts the count from failures recorded elsewhere (another process
+    /// sharing the registry), at the instants they happened; those outside
+    /// the window are left out. Only a clean count takes them, so failures
+    /// this process already counted are not counted twice. Never trips.
+    pub fn seed(
+        &mut self,
+        config: &CrashGuardConfig,
+        failures: impl IntoIterator<Item = Instant>,
+        now: Instant,
+    ) {
+        if self.tripped || !self.failures.is_empty() {
+            return;
+        }
+        let mut failures: Vec<Instant> = failures
+            .into_iter()
+            .filter(|at| now.saturating_duration_since(*at) < config.window)
+            .collect();
+        failures.sort();
+        self.failures.extend(failures);
+    }
+
     /// A success clears the count.
     pub fn record_success(&mut self, config: &CrashGuardConfig, now: Instant) {
         self.forget_old(config, now);

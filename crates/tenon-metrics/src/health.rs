@@ -1,5 +1,5 @@
-//! Health: healthy, warning or critical, from a plugin's recent error and
-//! timeout rates.
+//! Health: unknown, healthy, warning or critical, from a plugin's recent
+//! error and timeout rates.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -14,8 +14,10 @@ use crate::guard::HumanDuration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
-    /// Error and timeout rates under the warning thresholds (or too few
-    /// executions to judge).
+    /// Too few executions in the window to judge (fewer than
+    /// [`HealthThresholds::min_samples`]).
+    Unknown,
+    /// Error and timeout rates under the warning thresholds.
     Healthy,
     /// A rate at or over its warning threshold.
     Warning,
@@ -24,22 +26,32 @@ pub enum HealthStatus {
 }
 
 impl HealthStatus {
-    /// The status as written: `healthy`, `warning`, `critical`.
+    /// The status as written: `unknown`, `healthy`, `warning`, `critical`.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Unknown => "unknown",
             Self::Healthy => "healthy",
             Self::Warning => "warning",
             Self::Critical => "critical",
         }
     }
 
-    /// The value of the health gauge: 0, 1 or 2.
+    /// The value of the health gauge: -1 unknown, 0 healthy, 1 warning, 2
+    /// critical.
     pub const fn gauge(self) -> f64 {
         match self {
+            Self::Unknown => -1.0,
             Self::Healthy => 0.0,
             Self::Warning => 1.0,
             Self::Critical => 2.0,
         }
+    }
+}
+
+impl HealthStatus {
+    /// Whether an operator should look: warning or critical.
+    pub const fn needs_attention(self) -> bool {
+        matches!(self, Self::Warning | Self::Critical)
     }
 }
 
@@ -54,7 +66,7 @@ impl fmt::Display for HealthStatus {
 pub struct HealthThresholds {
     /// How far back executions count.
     pub window: Duration,
-    /// Fewer executions than this in the window are not judged (healthy).
+    /// Fewer executions than this in the window are not judged (unknown).
     pub min_samples: u64,
     /// Error rate (errors and rejections over executions) for a warning.
     pub warning_error_rate: f64,
@@ -96,16 +108,22 @@ impl RecentCounts {
         let window = HumanDuration(thresholds.window);
         if self.executions == 0 {
             return (
-                HealthStatus::Healthy,
+                HealthStatus::Unknown,
                 format!("no executions in the last {window}"),
             );
         }
         if self.executions < thresholds.min_samples {
+            let failed = self.errors + self.timeouts;
             return (
-                HealthStatus::Healthy,
+                HealthStatus::Unknown,
                 format!(
-                    "{} executions in the last {window}, fewer than the {} needed to judge",
-                    self.executions, thresholds.min_samples
+                    "{} in the last {window} ({failed} failed): too few to judge ({} needed)",
+                    if self.executions == 1 {
+                        "1 execution".to_owned()
+                    } else {
+                        format!("{} executions", self.executions)
+                    },
+                    thresholds.min_samples
                 ),
             );
         }
@@ -239,15 +257,22 @@ mod tests {
             0,
             0,
             0,
-            HealthStatus::Healthy,
+            HealthStatus::Unknown,
             "no executions in the last 5m",
         );
         check(
             9,
-            9,
+            7,
             0,
-            HealthStatus::Healthy,
-            "9 executions in the last 5m, fewer than the 10 needed to judge",
+            HealthStatus::Unknown,
+            "9 executions in the last 5m (7 failed): too few to judge (10 needed)",
+        );
+        check(
+            10,
+            10,
+            0,
+            HealthStatus::Critical,
+            "error rate 100% (10 of 10) over the last 5m is at or over the critical threshold 25%",
         );
         check(
             100,

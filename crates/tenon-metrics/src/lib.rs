@@ -10,12 +10,14 @@
 //!   spec's `PluginMetrics`), kept in memory by [`Telemetry`] and computable
 //!   from stored receipts with [`PluginStats::from_receipts`] (for one-shot
 //!   tools such as `tenon stats`);
-//! - health ([`HealthStatus`]: healthy, warning, critical) from recent error
-//!   and timeout rates, with thresholds in [`HealthThresholds`];
+//! - health ([`HealthStatus`]: unknown below a sample threshold, then
+//!   healthy, warning or critical) from recent error and timeout rates, with
+//!   thresholds in [`HealthThresholds`];
 //! - the crash guard ([`CrashGuardConfig`], [`GuardState`], [`CrashGuard`]):
 //!   failures in a sliding window (5 in 5 minutes by default), reset by a
 //!   success, with a lower threshold for plugins that were disabled before,
-//!   and a [`DisableDecision`] with its reason for every trip;
+//!   and a [`DisableDecision`] with its reason for every trip; it can start
+//!   from failures stored by other processes ([`Telemetry::seed_guard`]);
 //! - a Prometheus exporter behind the `prometheus` feature.
 //!
 //! It decides; it never acts: the engine disables a plugin when the guard's

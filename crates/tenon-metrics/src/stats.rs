@@ -161,6 +161,13 @@ pub struct HealthSnapshot {
     /// When the status was computed, milliseconds since the Unix epoch (absent
     /// when computed from stored receipts).
     pub last_check_ms: Option<u64>,
+    /// Whether its runtime reports it started and ready; `None` when it does
+    /// not run where this was computed.
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// The last error its runtime saw, where it runs.
+    #[serde(default)]
+    pub last_error: Option<String>,
     /// Time since the plugin was last started, milliseconds.
     pub uptime_ms: u64,
     /// Times the plugin was started again after its first start.
@@ -232,10 +239,12 @@ impl PluginStats {
             by_hook: BTreeMap::new(),
             resources: ResourceUsage::default(),
             health: HealthSnapshot {
-                status: HealthStatus::Healthy,
+                status: HealthStatus::Unknown,
                 reason: "no executions yet".to_owned(),
                 recent: RecentCounts::default(),
                 last_check_ms: None,
+                ready: None,
+                last_error: None,
                 uptime_ms: 0,
                 restarts: 0,
             },

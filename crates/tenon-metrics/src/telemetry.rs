@@ -235,6 +235,20 @@ impl Telemetry {
             .reenabled(Instant::now());
     }
 
+    /// Starts the crash guard's count of a plugin from failures stored by
+    /// other processes, `ages` ago (see [`GuardState::seed`]): so that a
+    /// plugin failing in short-lived processes (the CLI) is judged on all of
+    /// its failures.
+    pub fn seed_guard(&self, tenant: &str, plugin: &str, ages: &[Duration]) {
+        let now = Instant::now();
+        let at = ages.iter().filter_map(|age| now.checked_sub(*age));
+        self.cell(tenant, plugin)
+            .state
+            .lock()
+            .guard
+            .seed(&self.config.guard, at, now);
+    }
+
     /// Forgets a plugin (it was uninstalled).
     pub fn forget(&self, tenant: &str, plugin: &str) {
         self.cells.remove(tenant, plugin);
@@ -539,6 +553,8 @@ impl CellState {
                 .duration_since(UNIX_EPOCH)
                 .ok()
                 .and_then(|d| u64::try_from(d.as_millis()).ok()),
+            ready: None,
+            last_error: None,
             uptime_ms: self.started_at.map_or(0, |t| {
                 u64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
             }),

@@ -376,7 +376,11 @@ async fn health_follows_recent_error_rates_of_real_dispatches() {
         "error rate 30% (6 of 20) over the last 5m is at or over the critical threshold 25%"
     );
     tokio::time::advance(Duration::from_secs(301)).await;
-    assert_eq!(telemetry.health("t", "a/x").status, HealthStatus::Healthy);
+    let idle = telemetry.health("t", "a/x");
+    assert_eq!(
+        (idle.status, idle.reason.as_str()),
+        (HealthStatus::Unknown, "no executions in the last 5m")
+    );
     assert_eq!(telemetry.all_stats("t").len(), 1);
 }
 
@@ -447,5 +451,39 @@ async fn a_trap_is_a_trap_and_busy_is_not_the_plugins_fault() {
             ("tenon_plugin_failures_total{kind=trap}".to_owned(), 2),
             ("tenon_plugin_unavailable_total".to_owned(), 20),
         ]
+    );
+}
+
+/// Failures another process stored are counted: the guard starts from them
+/// (once, while its own count is empty), and the next failure here trips it.
+#[tokio::test(start_paused = true)]
+async fn the_guard_starts_from_failures_stored_elsewhere() {
+    let (telemetry, mut decisions) = guarded(CrashGuardConfig::default());
+    let ages = [
+        Duration::from_secs(100),
+        Duration::from_secs(30),
+        Duration::from_secs(400),
+    ];
+    telemetry.seed_guard("t", "a/x", &ages);
+    assert_eq!(
+        telemetry.guard_status("t", "a/x").failures_in_window,
+        2,
+        "the failure older than the window is left out"
+    );
+    telemetry.seed_guard("t", "a/x", &ages);
+    assert_eq!(
+        telemetry.guard_status("t", "a/x").failures_in_window,
+        2,
+        "seeded once"
+    );
+    fail(&telemetry, 2);
+    assert!(decisions.try_recv().is_err());
+    fail(&telemetry, 1);
+    assert_eq!(decisions.try_recv().expect("trips").failures, 5);
+    tokio::time::advance(Duration::from_secs(200)).await;
+    assert_eq!(
+        telemetry.guard_status("t", "a/x").failures_in_window,
+        4,
+        "the oldest seeded one ages out"
     );
 }

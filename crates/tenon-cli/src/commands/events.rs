@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 use tenon_engine::{
     Event, EventKind, EventQuery, Permissions, PluginEngine, PluginId, PluginStats,
-    TelemetryConfig, receipts_from_events,
 };
 use tenon_registry::{EventCursor, EventOrder};
 
@@ -397,10 +396,7 @@ pub(crate) async fn stats(args: StatsArgs, global: &GlobalArgs) -> CommandResult
             output.number(e.skipped_count),
             output.number(format!("{:.2}", e.avg_duration_ms)),
             output.number(format!("{:.2}", e.max_duration_ms)),
-            output.verdict_cell(
-                stats.health.status.as_str(),
-                stats.health.status == tenon_engine::HealthStatus::Healthy,
-            ),
+            output.health_cell(stats.health.status),
         ]);
     }
     let mut text = format!("from {} stored receipts\n\n", report.receipts);
@@ -426,54 +422,23 @@ pub(crate) async fn stats(args: StatsArgs, global: &GlobalArgs) -> CommandResult
             }
             text.push('\n');
             text.push_str(&output.render(&mut table));
-            if stats.health.status != tenon_engine::HealthStatus::Healthy {
-                text.push_str(&format!("\nhealth: {}\n", stats.health.reason));
-            }
+            text.push_str(&format!(
+                "\nhealth: {} ({})\n",
+                stats.health.status, stats.health.reason
+            ));
         }
     }
     output.text(&text)
 }
 
 async fn compute_stats(engine: &PluginEngine, args: &StatsArgs) -> Result<StatsJson, Failure> {
-    let mut query = EventQuery::default().with_kinds(&[EventKind::Hook]);
     let plugin = match &args.id {
-        Some(text) => {
-            let id = event_plugin(engine, text).await?;
-            query = query.with_plugin(id.clone());
-            Some(id)
-        }
+        Some(text) => Some(event_plugin(engine, text).await?),
         None => None,
     };
-    let mut events: Vec<Event> = Vec::new();
-    let mut after = None;
-    while events.len() < args.limit {
-        let page = engine
-            .events(
-                &query
-                    .clone()
-                    .with_after(after)
-                    .with_limit((args.limit - events.len()).min(PAGE)),
-            )
-            .await?;
-        events.extend(page.events);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    events.reverse();
-    let thresholds = TelemetryConfig::default().health;
-    let window_start = time::OffsetDateTime::now_utc() - thresholds.window;
-    let recent = events.iter().filter(|e| e.at >= window_start).count();
-    let receipts = receipts_from_events(&events);
-    let mut stats = PluginStats::from_receipts(&receipts, &thresholds, Some(recent));
-    if let Some(id) = &plugin {
-        stats
-            .entry(id.to_string())
-            .or_insert_with(|| PluginStats::empty(id.as_str()));
-    }
+    let stored = engine.stored_stats(plugin.as_ref(), args.limit).await?;
     Ok(StatsJson {
-        receipts: receipts.len(),
-        plugins: stats.into_values().collect(),
+        receipts: stored.receipts,
+        plugins: stored.plugins,
     })
 }

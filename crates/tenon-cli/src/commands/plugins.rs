@@ -693,10 +693,7 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
                     output.cell(&p.version),
                     output.state_cell(p.state),
                     output.cell(if p.running { "yes" } else { "no" }),
-                    output.verdict_cell(
-                        p.health.to_string(),
-                        p.health == tenon_engine::HealthStatus::Healthy,
-                    ),
+                    output.health_cell(p.health),
                     output.cell(p.artifact.split(' ').next().unwrap_or_default()),
                 ]);
             }

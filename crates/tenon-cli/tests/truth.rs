@@ -1,0 +1,120 @@
+//! What the CLI tells an operator is true: health and the crash guard judge
+//! from what every process stored, read-only commands change nothing,
+//! failures are reported before plugins start, refusals name the next
+//! command, scripts get JSON errors, repeated operations are no-ops.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Tenon, example_arg};
+
+const PANICKER: &str = "tenon-hostile/panicker";
+const MODERATOR: &str = "tenon-examples/moderator";
+
+fn state_of(t: &Tenon, id: &str) -> String {
+    t.json(&["info", id])["state"].as_str().unwrap().to_owned()
+}
+
+/// Seven dispatches, each its own process, to a plugin that traps: the
+/// crash guard counts the stored failures of the earlier processes and
+/// disables it at the fifth; stats and doctor judge from the stored
+/// receipts.
+#[test]
+fn the_crash_guard_and_health_count_every_process() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("hostile-panicker")]);
+    t.ok(&["enable", PANICKER]);
+    for n in 1..=7 {
+        let run = t.run(&[
+            "--format",
+            "json",
+            "hooks",
+            "dispatch",
+            "response.pre_deliver",
+            "--data",
+            r#"{"content": "x"}"#,
+        ]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let receipts = run.json()["receipts"].as_array().unwrap().len();
+        if n <= 5 {
+            assert_eq!(receipts, 1, "dispatch {n}");
+        } else {
+            assert_eq!(receipts, 0, "dispatch {n}: disabled after the fifth");
+        }
+        if n == 4 {
+            assert_eq!(state_of(&t, PANICKER), "active");
+        }
+    }
+    let info = t.json(&["info", PANICKER]);
+    assert_eq!(info["state"], "disabled");
+    assert_eq!(info["last_error"]["code"], "crash_loop");
+
+    let stats = t.json(&["stats", PANICKER]);
+    let health = &stats["plugins"][0]["health"];
+    assert_eq!(health["status"], "unknown", "{stats}");
+    assert_eq!(
+        health["reason"],
+        "5 executions in the last 5m (5 failed): too few to judge (10 needed)"
+    );
+    let text = t.ok(&["stats"]);
+    assert!(text.contains("unknown"), "{text}");
+    assert!(!text.contains("healthy"), "{text}");
+
+    let doctor = t.run(&["doctor"]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("disabled by the crash guard")
+            && doctor
+                .stdout
+                .contains("then `tenon enable tenon-hostile/panicker`"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+/// Enough stored receipts to judge, half of them failures: critical in
+/// `stats` and a finding of `doctor`, although the process running doctor
+/// never saw them.
+#[test]
+fn a_high_error_rate_is_unhealthy() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["config", "set", MODERATOR, "blocked_words", r#"["secret"]"#]);
+    t.ok(&["enable", MODERATOR]);
+    for n in 0..10 {
+        // Data the moderator cannot read fails its handler; the successes
+        // in between keep the crash guard's count low.
+        let data = if n % 2 == 0 {
+            r#"{"content": 42}"#
+        } else {
+            r#"{"content": "fine"}"#
+        };
+        t.ok(&["hooks", "dispatch", "response.pre_deliver", "--data", data]);
+    }
+    let stats = t.json(&["stats"]);
+    let moderator = stats["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plugin"] == MODERATOR)
+        .unwrap();
+    assert_eq!(moderator["health"]["status"], "critical", "{stats}");
+    assert_eq!(moderator["execution"]["error_count"], 5);
+    let doctor = t.run(&["--format", "json", "doctor"]);
+    assert_eq!(doctor.code, 1);
+    let report = doctor.json();
+    let plugin = &report["plugins"][0];
+    assert_eq!(plugin["health"], "critical");
+    // Started on first use: registered here, not started yet.
+    assert_eq!(plugin["running"], Value::Bool(true));
+    assert_eq!(plugin["ready"], Value::Bool(false));
+    assert!(
+        plugin["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("critical: error rate 50%")),
+        "{report}"
+    );
+    assert_eq!(report["healthy"], json!(false));
+}
