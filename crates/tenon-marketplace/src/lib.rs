@@ -17,22 +17,32 @@
 //!   corrupt or truncated streams, and a missing or invalid manifest; `unpack`
 //!   puts a package in place only once all of it checked out.
 //!
-//! Every failure is a [`PackageError`] naming what went wrong and where.
-//! The format is specified in `docs/package-format.md`.
+//! - [`index`] is the marketplace's sparse index format (one file per
+//!   plugin, one [`IndexEntry`] line per version) and [`metadata`] the
+//!   TUF-lite metadata that signs it (root, targets, snapshot, timestamp),
+//!   with [`TrustedMetadata`], the client-side checks that refuse forged,
+//!   expired, rolled-back and mixed-up metadata.
 //!
-//! Not here (yet): the catalog index, search, and the marketplace's HTTP
-//! server and client. Not here (ever): where installed plugins are recorded
+//! Every package failure is a [`PackageError`] naming what went wrong and
+//! where; index and metadata failures are [`IndexError`] and
+//! [`MetadataError`]. The formats are specified in `docs/package-format.md`
+//! and `docs/marketplace.md`.
+//!
+//! Not here: the marketplace server (`tenon-market-server`, its own database)
+//! and the HTTP client. Not here (ever): where installed plugins are recorded
 //! (`tenon-registry`) and how they run (`tenon-sandbox`).
 //!
-//! Depend on it to make, check or install packages: the engine (`install`)
-//! and the CLI (`pack`, `install`, key management) do.
+//! Depend on it to make, check or install packages: the engine (`install`),
+//! the CLI (`pack`, `install`, key management) and the marketplace server do.
 
 mod digest;
 mod error;
+pub mod index;
 mod info;
 mod layout;
 mod limits;
 mod manifest;
+pub mod metadata;
 mod pack;
 mod path;
 mod read;
@@ -42,9 +52,11 @@ mod unpack;
 
 pub use digest::{DigestParseError, Sha256Digest};
 pub use error::{EntryName, LinkKind, PackageError, PackageId, SpecialKind};
+pub use index::{IndexEntry, IndexError, index_path, parse_index_file};
 pub use info::{FileInfo, PACKAGE_EXTENSION, PackageContents, PackageInfo, UnpackedPackage};
 pub use layout::{ASSETS_DIR, FileKind, MANIFEST_FILES};
 pub use limits::UnpackLimits;
+pub use metadata::{MetadataError, TrustedMetadata};
 pub use pack::{PACKAGE_MTIME, PackOptions, PackedPackage, pack};
 pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, PathProblem};
 pub use sign::{

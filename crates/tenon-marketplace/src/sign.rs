@@ -116,8 +116,10 @@ impl PublicKey {
     }
 
     /// Whether `signature` is this key's signature of `message` (strict
-    /// verification: no malleable or weak-key signatures).
-    fn verifies(&self, message: &[u8], signature: &[u8; SIGNATURE_LENGTH]) -> bool {
+    /// verification: no malleable or weak-key signatures). Callers sign and
+    /// verify domain-separated messages only ([`signed_message`], the
+    /// marketplace metadata's own context).
+    pub fn verifies(&self, message: &[u8], signature: &[u8; SIGNATURE_LENGTH]) -> bool {
         let signature = ed25519_dalek::Signature::from_bytes(signature);
         self.0.verify_strict(message, &signature).is_ok()
     }
@@ -198,6 +200,12 @@ impl SigningKey {
     /// The public key's short name.
     pub fn key_id(&self) -> KeyId {
         self.public_key().key_id()
+    }
+
+    /// Signs `message`, which must begin with a domain-separation context of
+    /// its own (as [`signed_message`] and the marketplace metadata do).
+    pub fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_LENGTH] {
+        self.0.sign(message).to_bytes()
     }
 }
 
