@@ -361,6 +361,127 @@ async fn an_upgrade_asking_for_more_needs_a_new_grant() {
 }
 
 #[tokio::test]
+async fn permissions_are_granted_by_name_and_revoked_from_a_running_plugin() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let counter = id("tenon-examples/counter");
+    engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .unwrap();
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+
+    let unknown = engine
+        .grant_named(&counter, None, &names(&["secrets"]), "op")
+        .await
+        .expect_err("it declares no secrets");
+    assert_eq!(
+        unknown.to_string(),
+        "tenon-examples/counter declares no permission named secrets; it declares: kv (quota 64KiB), events: subscribe notifier.*"
+    );
+    let kv = engine
+        .grant_named(&counter, None, &names(&["kv"]), "op")
+        .await
+        .expect("grants the KV store alone");
+    assert_eq!(
+        tenon_engine::grants::describe(&kv.permissions),
+        ["kv (quota 64KiB)"]
+    );
+    let not_granted = async || {
+        let refused = engine.enable(&counter).await.expect_err("not all granted");
+        assert!(
+            matches!(refused, EngineError::NotGranted { .. }),
+            "{refused}"
+        );
+    };
+    not_granted().await;
+    let both = engine
+        .grant_named(&counter, None, &names(&["events"]), "op")
+        .await
+        .expect("adds the events");
+    assert_eq!(
+        tenon_engine::grants::describe(&both.permissions),
+        ["kv (quota 64KiB)", "events: subscribe notifier.*"],
+        "a grant by name adds to what was granted"
+    );
+    engine.enable(&counter).await.expect("enables");
+    engine.call(&counter, "count", b"").await.expect("runs");
+
+    let not_held = engine
+        .revoke(&counter, &names(&["network"]))
+        .await
+        .expect_err("it holds no network permission");
+    assert!(
+        matches!(
+            not_held,
+            EngineError::UnknownPermission { among: "holds", .. }
+        ),
+        "{not_held}"
+    );
+    let report = engine
+        .revoke(&counter, &names(&["events: subscribe notifier.*"]))
+        .await
+        .expect("revokes");
+    assert_eq!(report.revoked, ["events: subscribe notifier.*"]);
+    assert_eq!(report.remaining, ["kv (quota 64KiB)"]);
+    assert!(report.stopped, "it declares what it no longer holds");
+
+    let record = engine.record(&counter).await.unwrap();
+    assert_eq!(record.state, PluginState::Disabled);
+    let last = record.last_error.expect("the reason is recorded");
+    assert_eq!(last.code, "permission_revoked");
+    assert_eq!(
+        last.message,
+        "permission revoked: events: subscribe notifier.*"
+    );
+    let call = engine
+        .call(&counter, "count", b"")
+        .await
+        .expect_err("stopped at once");
+    assert!(matches!(call, EngineError::NotRunning { .. }), "{call}");
+    not_granted().await;
+
+    let all = engine
+        .revoke(&counter, &[])
+        .await
+        .expect("revokes the rest");
+    assert_eq!(all.revoked, ["kv (quota 64KiB)"]);
+    assert!(all.remaining.is_empty() && !all.stopped);
+    let again = engine.revoke(&counter, &[]).await.expect("nothing left");
+    assert!(again.revoked.is_empty(), "revoking nothing is a no-op");
+    engine.flush().await;
+    let revocations = engine
+        .events(
+            &EventQuery::default()
+                .with_plugin(counter.clone())
+                .with_kinds(&[EventKind::GrantRevoked]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revocations.events.len(), 2, "each withdrawal is an event");
+}
+
+#[tokio::test]
+async fn a_trusted_plugin_has_nothing_to_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = builder(dir.path())
+        .grant_policy(tenon_engine::GrantPolicy::none().trust_publisher("tenon-examples"))
+        .build()
+        .await
+        .unwrap();
+    let counter = id("tenon-examples/counter");
+    engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .unwrap();
+    let refused = engine
+        .revoke(&counter, &[])
+        .await
+        .expect_err("the policy grants it");
+    assert!(matches!(refused, EngineError::Trusted { .. }), "{refused}");
+}
+
+#[tokio::test]
 async fn a_config_change_before_first_use_is_not_lost() {
     let t = engine().await;
     let engine = &t.engine;

@@ -64,9 +64,11 @@ enum Command {
     /// Read and change a plugin's config (secrets are never shown).
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// Grant the permissions a plugin version declares.
+    /// Grant the permissions a plugin version declares (some or all).
     #[command(disable_version_flag = true)]
     Grant(lifecycle::GrantArgs),
+    /// Take permissions back; a running plugin that needs them stops.
+    Revoke(lifecycle::RevokeArgs),
     /// Enable (activate) a plugin, its dependencies first.
     Enable(lifecycle::EnableArgs),
     /// Disable (deactivate) a plugin.
@@ -133,6 +135,7 @@ fn run(cli: Cli) -> CommandResult {
         Command::Info(args) => block_on(plugins::info(args, global)),
         Command::Config(command) => block_on(config::run(command, global)),
         Command::Grant(args) => block_on(lifecycle::grant(args, global)),
+        Command::Revoke(args) => block_on(lifecycle::revoke(args, global)),
         Command::Enable(args) => block_on(lifecycle::enable(args, global)),
         Command::Disable(args) => block_on(lifecycle::disable(args, global)),
         Command::Upgrade(args) => block_on(plugins::upgrade(args, global)),

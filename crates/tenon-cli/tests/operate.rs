@@ -341,7 +341,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
         1,
         "cannot enable tenon-examples/counter 0.1.0: the operator has not granted kv (quota 64KiB), events: subscribe notifier.*",
     );
-    let granted = t.json(&["grant", COUNTER]);
+    let granted = t.json(&["grant", COUNTER, "--all"]);
     assert_eq!(granted["id"], COUNTER);
     assert_eq!(granted["version"], "0.1.0");
     assert_eq!(
@@ -350,7 +350,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
     );
     assert_eq!(granted["granted_by"], "operator");
     t.fails(
-        &["grant", COUNTER, "--version", "9.9.9"],
+        &["grant", COUNTER, "--all", "--version", "9.9.9"],
         1,
         "version 9.9.9 is not installed",
     );
@@ -463,7 +463,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
         "{}",
         human.stdout
     );
-    t.ok(&["grant", NOTIFIER]);
+    t.ok(&["grant", NOTIFIER, "--all"]);
     let healthy = t.json(&["doctor"]);
     assert_eq!(healthy["healthy"], true, "{healthy}");
     assert_eq!(healthy["registry"]["backend"], "sqlite");
@@ -542,7 +542,7 @@ fn archives_upgrades_and_rollbacks() {
         json!(["kv (quota 64KiB)", "events: subscribe notifier.*"])
     );
     assert_eq!(t.json(&["info", COUNTER])["source"]["kind"], "archive");
-    t.ok(&["grant", COUNTER]);
+    t.ok(&["grant", COUNTER, "--all"]);
     t.ok(&["enable", COUNTER]);
 
     // Upgrade keeps the previous version; rollback flips back to it.
@@ -657,7 +657,7 @@ fn dependents_cascade_and_custom_hooks() {
         "install",
         &dependent.display().to_string(),
     ]);
-    t.ok(&["grant", "tenon-examples/dependent"]);
+    t.ok(&["grant", "tenon-examples/dependent", "--all"]);
     // Enabling the dependent enables its dependency first.
     t.ok(&["--hooks", &hooks_arg, "enable", "tenon-examples/dependent"]);
     assert_eq!(
@@ -817,6 +817,7 @@ fn usage_and_environment_errors() {
         "info",
         "config",
         "grant",
+        "revoke",
         "enable",
         "disable",
         "upgrade",
@@ -976,7 +977,7 @@ fn a_postgres_registry_needs_the_key_for_secrets() {
     let key_file = cwd.path().join("fleet.key");
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
     let key_arg = key_file.display().to_string();
-    let (code, _, stderr) = tenon(None, &["grant", NOTIFIER]);
+    let (code, _, stderr) = tenon(None, &["grant", NOTIFIER, "--all"]);
     assert_eq!(code, 0, "{stderr}");
     let (code, stdout, stderr) = tenon(None, &["--secret-key-file", &key_arg, "enable", NOTIFIER]);
     assert_eq!(code, 0, "{stderr}");

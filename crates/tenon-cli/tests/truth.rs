@@ -118,3 +118,75 @@ fn a_high_error_rate_is_unhealthy() {
     );
     assert_eq!(report["healthy"], json!(false));
 }
+
+/// `grant` grants what it is told (names, or `--all`; a script naming
+/// nothing is refused), `revoke` takes it back and stops the plugin that
+/// needed it, and both are in the event log.
+#[test]
+fn grants_are_granted_by_name_and_revoked() {
+    const COUNTER: &str = "tenon-examples/counter";
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("counter")]);
+    let refused = t.run(&["grant", COUNTER]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "name the permissions to grant (`tenon info {COUNTER}` lists them)"
+        )) && refused
+            .stderr
+            .contains(&format!("`tenon grant {COUNTER} --all`")),
+        "{}",
+        refused.stderr
+    );
+    t.fails(
+        &["grant", COUNTER, "secrets"],
+        1,
+        "tenon-examples/counter declares no permission named secrets; it declares: kv (quota 64KiB), events: subscribe notifier.*",
+    );
+    let kv = t.json(&["grant", COUNTER, "kv"]);
+    assert_eq!(kv["permissions"], json!(["kv (quota 64KiB)"]));
+    assert_eq!(
+        t.json(&["info", COUNTER])["permissions"]["missing"],
+        json!(["events: subscribe notifier.*"])
+    );
+    let both = t.json(&["grant", COUNTER, "events: subscribe"]);
+    assert_eq!(
+        both["permissions"],
+        json!(["kv (quota 64KiB)", "events: subscribe notifier.*"])
+    );
+    t.ok(&["enable", COUNTER]);
+
+    let revoked = t.json(&["revoke", COUNTER, "events"]);
+    assert_eq!(
+        revoked,
+        json!({
+            "id": COUNTER,
+            "revoked": ["events: subscribe notifier.*"],
+            "remaining": ["kv (quota 64KiB)"],
+            "stopped": true
+        })
+    );
+    let info = t.json(&["info", COUNTER]);
+    assert_eq!(info["state"], "disabled");
+    assert_eq!(info["last_error"]["code"], "permission_revoked");
+    t.fails(
+        &["revoke", COUNTER, "network"],
+        1,
+        "tenon-examples/counter holds no permission named network; it holds: kv (quota 64KiB)",
+    );
+    let text = t.ok(&["revoke", COUNTER, "--all"]);
+    assert!(
+        text.contains("Revoked") && text.contains("kv (quota 64KiB)"),
+        "{text}"
+    );
+    let again = t.ok(&["revoke", COUNTER, "--all"]);
+    assert!(again.contains("nothing to revoke"), "{again}");
+    let usage = t.run(&["revoke", COUNTER]);
+    assert_eq!(usage.code, 2, "names or --all: {}", usage.stderr);
+    let events = t.json(&["events", "--kind", "grant_revoked", COUNTER]);
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(2),
+        "{events}"
+    );
+}

@@ -115,6 +115,34 @@ pub enum EngineError {
         /// The permissions declared but not granted, described.
         missing: Vec<String>,
     },
+    /// An operator named permissions that match none the plugin declares
+    /// (a grant) or holds (a revocation).
+    #[error(
+        "{id} {among} no permission named {}; {}",
+        .names.join(", "),
+        listed(.among, .known)
+    )]
+    UnknownPermission {
+        /// The plugin.
+        id: PluginId,
+        /// `declares` or `holds`.
+        among: &'static str,
+        /// The names that matched nothing.
+        names: Vec<String>,
+        /// The permissions it declares or holds, described.
+        known: Vec<String>,
+    },
+    /// The host's grant policy trusts the plugin with everything it
+    /// declares: there is no grant to take back.
+    #[error(
+        "{id} is trusted by this host's grant policy (a {origin} plugin or a trusted publisher): it holds what it declares without a grant, so nothing can be revoked; stop it with `tenon disable {id}`"
+    )]
+    Trusted {
+        /// The plugin.
+        id: PluginId,
+        /// Where it comes from (`native`, `directory`…).
+        origin: String,
+    },
     /// Dependencies cannot be satisfied.
     #[error("{id}: {explanation}")]
     Dependencies {
@@ -223,6 +251,14 @@ fn summarize(diagnostics: &[Diagnostic]) -> String {
         "no errors".to_owned()
     } else {
         errors.join("; ")
+    }
+}
+
+fn listed(among: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        format!("it {among} none")
+    } else {
+        format!("it {among}: {}", known.join(", "))
     }
 }
 

@@ -235,6 +235,122 @@ pub fn describe(declared: &Permissions) -> Vec<String> {
     missing(declared, &Permissions::default())
 }
 
+/// Whether an operator's `name` names the permission `description` (one
+/// line of [`describe`]): the whole line, or its leading words (`secrets`
+/// names every secret, `network: outbound` every outbound host, `kv` the
+/// KV store whatever its quota).
+pub fn names(name: &str, description: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty()
+        && description
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with(' '))
+}
+
+/// The part of `permissions` whose descriptions (as [`describe`] words them)
+/// `keep` accepts. A network permission left without any host, method or
+/// private-address right goes as a whole, and so does one whose methods were
+/// all dropped (no method list would mean any method).
+pub fn retain(permissions: &Permissions, keep: impl Fn(&str) -> bool) -> Permissions {
+    let network = permissions.network.as_ref().and_then(|net| {
+        let outbound: Vec<_> = net
+            .outbound
+            .iter()
+            .filter(|p| keep(&format!("network: outbound {p}")))
+            .cloned()
+            .collect();
+        let methods: Vec<_> = net
+            .methods
+            .iter()
+            .filter(|m| keep(&format!("network: method {m}")))
+            .cloned()
+            .collect();
+        let allow_private = net.allow_private && keep("network: private addresses");
+        let methods_dropped = !net.methods.is_empty() && methods.is_empty();
+        (!methods_dropped && (!outbound.is_empty() || allow_private)).then_some(NetworkPermission {
+            outbound,
+            methods,
+            allow_private,
+            max_response: net.max_response,
+        })
+    });
+    let kv = permissions.kv.as_ref().filter(|kv| {
+        keep(&match kv.quota {
+            Some(quota) => format!("kv (quota {quota})"),
+            None => "kv".to_owned(),
+        })
+    });
+    let events = permissions.events.as_ref().and_then(|e| {
+        let publish: Vec<_> = e
+            .publish
+            .iter()
+            .filter(|t| keep(&format!("events: publish {t}")))
+            .cloned()
+            .collect();
+        let subscribe: Vec<_> = e
+            .subscribe
+            .iter()
+            .filter(|t| keep(&format!("events: subscribe {t}")))
+            .cloned()
+            .collect();
+        (!publish.is_empty() || !subscribe.is_empty())
+            .then_some(EventsPermission { publish, subscribe })
+    });
+    let host = permissions
+        .host
+        .iter()
+        .filter_map(|(kind, have)| {
+            let kept = |action: &str| keep(&format!("{kind}: {action}"));
+            let narrowed = match have {
+                HostPermission::Flag(true) => kept("all").then_some(HostPermission::Flag(true)),
+                HostPermission::Flag(false) => None,
+                HostPermission::Actions(actions) => {
+                    let actions: Vec<_> = actions.iter().filter(|a| kept(a)).cloned().collect();
+                    (!actions.is_empty()).then_some(HostPermission::Actions(actions))
+                }
+                HostPermission::Scoped(scoped) => {
+                    let scoped: BTreeMap<_, _> = scoped
+                        .iter()
+                        .filter(|(a, _)| kept(a))
+                        .map(|(a, s)| (a.clone(), s.clone()))
+                        .collect();
+                    (!scoped.is_empty()).then_some(HostPermission::Scoped(scoped))
+                }
+            };
+            narrowed.map(|p| (kind.clone(), p))
+        })
+        .collect();
+    Permissions {
+        network,
+        filesystem: permissions
+            .filesystem
+            .iter()
+            .filter(|fs| keep(&format!("filesystem: {} ({})", fs.path, fs.mode.as_str())))
+            .cloned()
+            .collect(),
+        kv: kv.cloned(),
+        secrets: permissions
+            .secrets
+            .iter()
+            .filter(|s| keep(&format!("secrets: {s}")))
+            .cloned()
+            .collect(),
+        events,
+        host,
+    }
+}
+
+/// The names in `asked` that name none of `permissions` (as [`names`]
+/// matches them).
+pub fn unknown(permissions: &Permissions, asked: &[String]) -> Vec<String> {
+    let described = describe(permissions);
+    asked
+        .iter()
+        .filter(|name| !described.iter().any(|d| names(name, d)))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use tenon_manifest::{ByteSize, HostPattern};
@@ -337,6 +453,54 @@ mod tests {
         assert!(missing(&r, &rw).is_empty());
         assert_eq!(missing(&rw, &r), ["filesystem: d (readwrite)"]);
         assert_eq!(effective(&rw, &r).filesystem[0].mode, FsMode::Read);
+    }
+
+    #[test]
+    fn names_select_whole_lines_or_their_leading_words() {
+        let table: &[(&[&str], &[&str])] = &[
+            (&["secrets"], &["secrets: token"]),
+            (&["secrets: token"], &["secrets: token"]),
+            (&["kv"], &["kv (quota 1MiB)"]),
+            (&["network"], &["network: outbound hooks.slack.com"]),
+            (
+                &["network: outbound"],
+                &["network: outbound hooks.slack.com"],
+            ),
+            (
+                &["org: read", "events"],
+                &["events: publish notify.*", "org: read"],
+            ),
+            (&["secret"], &[]),
+            (&["secrets: tok"], &[]),
+            (&[""], &[]),
+        ];
+        for (asked, kept) in table {
+            let asked: Vec<String> = asked.iter().map(|a| a.to_string()).collect();
+            let selected = retain(&declared(), |d| asked.iter().any(|a| names(a, d)));
+            assert_eq!(describe(&selected), *kept, "{asked:?}");
+            assert_eq!(unknown(&declared(), &asked).is_empty(), !kept.is_empty());
+            assert!(missing(&selected, &declared()).is_empty());
+        }
+    }
+
+    #[test]
+    fn retaining_everything_or_nothing() {
+        assert_eq!(retain(&declared(), |_| true), declared());
+        assert_eq!(retain(&declared(), |_| false), Permissions::default());
+        let methods = Permissions {
+            network: Some(NetworkPermission {
+                outbound: vec!["api.example.com".parse::<HostPattern>().unwrap()],
+                methods: vec!["GET".into(), "POST".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let no_post = retain(&methods, |d| d != "network: method POST");
+        assert_eq!(no_post.network.unwrap().methods, ["GET"]);
+        // Without any method the network grant goes: an empty list would
+        // mean every method.
+        let none = retain(&methods, |d| !d.starts_with("network: method"));
+        assert_eq!(none.network, None);
     }
 
     #[test]

@@ -75,8 +75,8 @@ pub use error::{EngineError, Result};
 pub use host::DEFAULT_KV_QUOTA;
 pub use observe::StoredStats;
 pub use ops::{
-    ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, UninstallOptions,
-    UpgradeReport,
+    ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, RevokeReport,
+    UninstallOptions, UpgradeReport,
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};

@@ -1,5 +1,7 @@
-//! Moving plugins through their lifecycle: `grant`, `enable`, `disable`,
+//! Moving plugins through their lifecycle: `grant`, `revoke`, `enable`, `disable`,
 //! `rollback`, `uninstall`.
+
+use std::io::IsTerminal;
 
 use clap::Args;
 use serde::Serialize;
@@ -7,14 +9,28 @@ use tenon_engine::{DisableOptions, GrantRequest, UninstallOptions, Version};
 
 use super::plugins::print_switch;
 use super::timestamp;
-use crate::exit::CommandResult;
+use crate::exit::{CommandResult, Failure};
 use crate::session::{Boot, GlobalArgs, plugin_id};
 
 /// `tenon grant` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon grant tenon-examples/notifier --all
+  tenon grant tenon-examples/notifier secrets 'network: outbound *.example.com'
+  tenon grant tenon-examples/counter kv --version 0.2.0")]
 pub(crate) struct GrantArgs {
     /// The plugin id (publisher/name).
     id: String,
+    /// The permissions to grant, as `tenon info` lists them: a whole line
+    /// (`network: outbound *.example.com`) or its leading words (`secrets`,
+    /// `network`, `kv`). Added to what the version holds already. Without
+    /// any (and without `--version`), a terminal asks for each one not
+    /// granted yet.
+    #[arg(value_name = "PERMISSION", conflicts_with = "all")]
+    permissions: Vec<String>,
+    /// Grant everything the version declares (for scripts).
+    #[arg(long)]
+    all: bool,
     /// Grant what this installed version declares (default: the current
     /// version).
     #[arg(long, value_name = "V")]
@@ -34,18 +50,36 @@ struct GrantJson {
     granted_at: String,
 }
 
-/// Runs `tenon grant`: grants everything the version declares.
+/// Runs `tenon grant`: grants the permissions named, everything declared
+/// (`--all`), or those an operator at a terminal accepts one by one.
 pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.all && args.permissions.is_empty() && (!interactive || args.version.is_some()) {
+        return Err(Failure::usage(format!(
+            "name the permissions to grant (`tenon info {id}` lists them), for example `tenon grant {id} secrets`, or grant everything with `tenon grant {id} --all`",
+            id = args.id
+        )));
+    }
     let grant = global
         .with_engine(Boot::No, async |engine| {
             let id = plugin_id(engine, &args.id).await?;
-            let request = GrantRequest {
-                version: args.version.clone(),
-                permissions: None,
-                granted_by: args.granted_by.clone(),
+            if args.all {
+                let request = GrantRequest {
+                    version: args.version.clone(),
+                    permissions: None,
+                    granted_by: args.granted_by.clone(),
+                };
+                return Ok(engine.grant(&id, request).await?);
+            }
+            let names = if args.permissions.is_empty() {
+                ask_each(&engine.permissions(&id).await?.missing)?
+            } else {
+                args.permissions.clone()
             };
-            Ok(engine.grant(&id, request).await?)
+            Ok(engine
+                .grant_named(&id, args.version.as_ref(), &names, &args.granted_by)
+                .await?)
         })
         .await?;
     let json = GrantJson {
@@ -65,10 +99,102 @@ pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult
         json.version
     );
     if json.permissions.is_empty() {
-        text.push_str("  it declares no permissions\n");
+        text.push_str("  it holds no permissions\n");
     }
     for permission in &json.permissions {
         text.push_str(&format!("  {permission}\n"));
+    }
+    output.text(&text)
+}
+
+/// Asks, on the terminal, about each permission not granted yet; the ones
+/// accepted.
+fn ask_each(missing: &[String]) -> Result<Vec<String>, Failure> {
+    if missing.is_empty() {
+        return Err(Failure::Operation(
+            "every permission it declares is granted already".to_owned(),
+        ));
+    }
+    let mut accepted = Vec::new();
+    for permission in missing {
+        eprint!("grant {permission}? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            accepted.push(permission.clone());
+        }
+    }
+    if accepted.is_empty() {
+        return Err(Failure::Operation("nothing granted".to_owned()));
+    }
+    Ok(accepted)
+}
+
+/// `tenon revoke` arguments.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon revoke tenon-examples/notifier 'network: private addresses'
+  tenon revoke tenon-examples/notifier --all")]
+pub(crate) struct RevokeArgs {
+    /// The plugin id (publisher/name).
+    id: String,
+    /// The permissions to take back, named as for `tenon grant`.
+    #[arg(
+        value_name = "PERMISSION",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    permissions: Vec<String>,
+    /// Take back every permission it was granted.
+    #[arg(long)]
+    all: bool,
+}
+
+/// What `tenon revoke` prints in JSON.
+#[derive(Serialize)]
+struct RevokeJson {
+    id: String,
+    revoked: Vec<String>,
+    remaining: Vec<String>,
+    stopped: bool,
+}
+
+/// Runs `tenon revoke`: the permissions go from every version's grant; a
+/// running plugin that declares one of them is stopped and disabled.
+pub(crate) async fn revoke(args: RevokeArgs, global: &GlobalArgs) -> CommandResult {
+    let output = global.output();
+    let report = global
+        .with_engine(Boot::No, async |engine| {
+            let id = plugin_id(engine, &args.id).await?;
+            Ok(engine.revoke(&id, &args.permissions).await?)
+        })
+        .await?;
+    let json = RevokeJson {
+        id: report.id.to_string(),
+        revoked: report.revoked,
+        remaining: report.remaining,
+        stopped: report.stopped,
+    };
+    if output.is_json() {
+        return output.json(&json);
+    }
+    if json.revoked.is_empty() {
+        return output.text(&format!(
+            "{} holds no grant: nothing to revoke",
+            output.bold(&json.id)
+        ));
+    }
+    let mut text = format!("{} {}\n", output.good("Revoked"), output.bold(&json.id));
+    for permission in &json.revoked {
+        text.push_str(&format!("  {permission}\n"));
+    }
+    if json.stopped {
+        text.push_str(&format!(
+            "  {} it declares what it no longer holds; grant it again with `tenon grant {}`, then `tenon enable {}`\n",
+            output.notice("stopped and disabled:"),
+            json.id,
+            json.id
+        ));
     }
     output.text(&text)
 }

@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use tenon_manifest::{Manifest, Permissions, PluginId};
+use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 use tenon_registry::{ConfigChange, ConfigInput, Grant, NewGrant, PluginRecord, PluginState};
 
-use super::{ConfigReport, GrantRequest, PermissionReport, redact, redact_diagnostics};
+use super::{
+    ConfigReport, GrantRequest, PermissionReport, RevokeReport, redact, redact_diagnostics,
+};
 use crate::activate;
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
@@ -40,24 +42,40 @@ impl PluginEngine {
         Ok(grant)
     }
 
+    /// The permissions a plugin's current version holds.
+    async fn granted(&self, record: &PluginRecord) -> Result<Permissions> {
+        activate::granted_for(
+            &self.shared,
+            &self.tenant,
+            &record.manifest,
+            record.source.kind,
+        )
+        .await
+    }
+
+    /// The manifest of an installed version (the current one when
+    /// `version` is `None`).
+    async fn manifest_of(&self, id: &PluginId, version: Option<&Version>) -> Result<Manifest> {
+        let record = self.record(id).await?;
+        match version {
+            None => Ok(record.manifest),
+            Some(version) => Ok(self
+                .shared
+                .store
+                .get_version(&self.tenant.id, id, version)
+                .await?
+                .ok_or_else(|| EngineError::Version {
+                    id: id.clone(),
+                    message: format!("version {version} is not installed"),
+                })?
+                .manifest),
+        }
+    }
+
     /// Grants a version's declared permissions (all, or those named).
     pub async fn grant(&self, id: &PluginId, request: GrantRequest) -> Result<Grant> {
         let _ops = self.tenant.ops.lock().await;
-        let record = self.record(id).await?;
-        let manifest = match &request.version {
-            None => record.manifest.clone(),
-            Some(version) => {
-                self.shared
-                    .store
-                    .get_version(&self.tenant.id, id, version)
-                    .await?
-                    .ok_or_else(|| EngineError::Version {
-                        id: id.clone(),
-                        message: format!("version {version} is not installed"),
-                    })?
-                    .manifest
-            }
-        };
+        let manifest = self.manifest_of(id, request.version.as_ref()).await?;
         let declared = &manifest.permissions;
         let granted = match &request.permissions {
             None => declared.clone(),
@@ -67,17 +85,149 @@ impl PluginEngine {
             .await
     }
 
+    /// Grants the permissions of a version (the current one when `version`
+    /// is `None`) that `names` name (`secrets`, `secrets: token`,
+    /// `network: outbound api.example.com`, `kv`; see [`grants::names`]),
+    /// on top of what that version holds already. A name that matches
+    /// nothing the version declares is refused with what it declares, and
+    /// nothing is stored.
+    pub async fn grant_named(
+        &self,
+        id: &PluginId,
+        version: Option<&Version>,
+        names: &[String],
+        granted_by: &str,
+    ) -> Result<Grant> {
+        let _ops = self.tenant.ops.lock().await;
+        let manifest = self.manifest_of(id, version).await?;
+        let declared = &manifest.permissions;
+        let unknown = grants::unknown(declared, names);
+        if !unknown.is_empty() {
+            return Err(EngineError::UnknownPermission {
+                id: id.clone(),
+                among: "declares",
+                names: unknown,
+                known: grants::describe(declared),
+            });
+        }
+        let held = self
+            .shared
+            .store
+            .get_grant(&self.tenant.id, id, &manifest.plugin.version)
+            .await?
+            .map(|g| grants::describe(&g.permissions))
+            .unwrap_or_default();
+        let granted = grants::retain(declared, |d| {
+            held.iter().any(|h| h == d) || names.iter().any(|n| grants::names(n, d))
+        });
+        self.put_grant(&manifest, &granted, granted_by).await
+    }
+
+    /// Takes permissions back from a plugin: those `names` name (as
+    /// [`grant_named`](Self::grant_named) reads them), or every one when
+    /// `names` is empty, from the grant of each of its versions. Each
+    /// changed grant is withdrawn (a `grant_revoked` event) and what remains
+    /// of it granted again. A plugin running without a permission it
+    /// declares is stopped at once and disabled with the revocation as its
+    /// recorded reason — here, and through the registry on every host
+    /// sharing it. Refused for a plugin the grant policy trusts (it holds
+    /// no grant) and for a name that matches nothing it holds.
+    pub async fn revoke(&self, id: &PluginId, names: &[String]) -> Result<RevokeReport> {
+        let _ops = self.tenant.ops.lock().await;
+        let record = self.record(id).await?;
+        if self
+            .shared
+            .grant_policy
+            .trusts(&record.manifest, record.source.kind)
+        {
+            return Err(EngineError::Trusted {
+                id: id.clone(),
+                origin: record.source.kind.as_str().to_owned(),
+            });
+        }
+        let store = &self.shared.store;
+        let stored = store.list_grants(&self.tenant.id, id).await?;
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                !stored.iter().any(|g| {
+                    grants::describe(&g.permissions)
+                        .iter()
+                        .any(|d| grants::names(name, d))
+                })
+            })
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            let granted = self.granted(&record).await?;
+            return Err(EngineError::UnknownPermission {
+                id: id.clone(),
+                among: "holds",
+                names: unknown,
+                known: grants::describe(&granted),
+            });
+        }
+        let mut revoked = Vec::new();
+        for grant in &stored {
+            let kept = grants::retain(&grant.permissions, |d| {
+                !names.is_empty() && !names.iter().any(|n| grants::names(n, d))
+            });
+            if kept == grant.permissions {
+                continue;
+            }
+            let before = grants::describe(&grant.permissions);
+            let after = grants::describe(&kept);
+            for gone in before.into_iter().filter(|d| !after.contains(d)) {
+                if !revoked.contains(&gone) {
+                    revoked.push(gone);
+                }
+            }
+            store
+                .revoke_grant(&self.tenant.id, id, &grant.version)
+                .await?;
+            if kept != Permissions::default() {
+                store
+                    .put_grant(&NewGrant {
+                        tenant: self.tenant.id.clone(),
+                        plugin: id.clone(),
+                        version: grant.version.clone(),
+                        permissions: kept,
+                        granted_by: grant.granted_by.clone(),
+                    })
+                    .await?;
+            }
+        }
+        let granted = self.granted(&record).await?;
+        let declared = &record.manifest.permissions;
+        let stopped = if revoked.is_empty() || grants::missing(declared, &granted).is_empty() {
+            false
+        } else {
+            let reason = format!("permission revoked: {}", revoked.join(", "));
+            lifecycle::is_running(record.state)
+                && self
+                    .stop_for(&record, "permission_revoked", &reason)
+                    .await?
+        };
+        if !revoked.is_empty() {
+            self.announce(
+                "plugin.grant_revoked",
+                id,
+                json!({ "revoked": revoked, "stopped": stopped }),
+            );
+        }
+        Ok(RevokeReport {
+            id: id.clone(),
+            revoked,
+            remaining: grants::describe(&grants::effective(declared, &granted)),
+            stopped,
+        })
+    }
+
     /// The permissions declared by a plugin's current version, those
     /// missing a grant, and those in force.
     pub async fn permissions(&self, id: &PluginId) -> Result<PermissionReport> {
         let record = self.record(id).await?;
-        let granted = activate::granted_for(
-            &self.shared,
-            &self.tenant,
-            &record.manifest,
-            record.source.kind,
-        )
-        .await?;
+        let granted = self.granted(&record).await?;
         Ok(PermissionReport {
             declared: grants::describe(&record.manifest.permissions),
             missing: grants::missing(&record.manifest.permissions, &granted),

@@ -95,6 +95,20 @@ impl GrantRequest {
     }
 }
 
+/// What a revocation took back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeReport {
+    /// The plugin.
+    pub id: PluginId,
+    /// The permissions withdrawn (from any version's grant), described.
+    pub revoked: Vec<String>,
+    /// The permissions its current version still holds, described.
+    pub remaining: Vec<String>,
+    /// Whether it was running and was stopped and disabled because it no
+    /// longer holds every permission it declares.
+    pub stopped: bool,
+}
+
 /// How to disable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DisableOptions {

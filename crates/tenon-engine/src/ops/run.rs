@@ -240,17 +240,34 @@ impl PluginEngine {
     pub(crate) async fn auto_disable(&self, id: &PluginId, reason: &str) -> Result<()> {
         let _ops = self.tenant.ops.lock().await;
         let record = self.record(id).await?;
-        if Self::allowed(&record, Action::AutoDisable).is_err() {
-            return Ok(());
+        self.stop_for(&record, "crash_loop", reason).await.map(drop)
+    }
+
+    /// Stops and disables a plugin the engine may no longer run, recording
+    /// why (`code` and `reason` become its last error); whether it was
+    /// stopped (`false` when its state has nothing to stop). The caller
+    /// holds the tenant's operation lock.
+    pub(crate) async fn stop_for(
+        &self,
+        record: &PluginRecord,
+        code: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        if Self::allowed(record, Action::AutoDisable).is_err() {
+            return Ok(false);
         }
-        activate::stop_local(&self.shared, &self.tenant, id).await;
-        self.transition(&record, Action::AutoDisable, reason, |u| {
+        activate::stop_local(&self.shared, &self.tenant, &record.id).await;
+        self.transition(record, Action::AutoDisable, reason, |u| {
             u.with_enabled(false)
-                .with_last_error(Some(LastError::new("crash_loop", reason)))
+                .with_last_error(Some(LastError::new(code, reason)))
         })
         .await?;
-        self.announce("plugin.auto_disabled", id, json!({ "reason": reason }));
-        Ok(())
+        self.announce(
+            "plugin.auto_disabled",
+            &record.id,
+            json!({ "reason": reason, "code": code }),
+        );
+        Ok(true)
     }
 
     /// Uninstalls a plugin that is not active (or finishes an uninstall that
