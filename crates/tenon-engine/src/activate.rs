@@ -43,6 +43,7 @@ pub(crate) fn error_kind(error: &SandboxError) -> ErrorKind {
         SandboxError::Compile { .. }
         | SandboxError::Incompatible { .. }
         | SandboxError::Unsupported { .. }
+        | SandboxError::Filesystem { .. }
         | SandboxError::Host { .. } => ErrorKind::Load,
         SandboxError::MissingExport { .. }
         | SandboxError::Busy { .. }
@@ -256,17 +257,10 @@ pub(crate) async fn load_plugin(
             .into(),
         Module::Stored(None) => Arc::from(Vec::new()),
     };
-    let data_dir = if spec.permissions.filesystem.is_empty() {
-        None
-    } else {
-        let root = shared.paths.plugin_data(tenant.id.as_str(), id);
-        for fs in &spec.permissions.filesystem {
-            tokio::fs::create_dir_all(root.join(&fs.path))
-                .await
-                .map_err(|e| host_failure(format!("creating its data directory: {e}")))?;
-        }
-        Some(root)
-    };
+    // The sandbox creates the granted directories beneath the data
+    // directory itself, through a handle, never following a symlink.
+    let data_dir = (!spec.permissions.filesystem.is_empty())
+        .then(|| shared.paths.plugin_data(tenant.id.as_str(), id));
     let caller = Arc::new(Caller {
         plugin: id.clone(),
         version: manifest.plugin.version.clone(),

@@ -130,6 +130,18 @@ pub enum SandboxError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A directory `permissions.filesystem` grants cannot be opened inside
+    /// the plugin's data directory: a component of its path is a symbolic
+    /// link or not a directory (something replaced it), or the OS refused.
+    #[error("plugin {plugin}: cannot open its granted directory `{path}`: {message}")]
+    Filesystem {
+        /// The plugin.
+        plugin: String,
+        /// The granted directory, relative to the data directory.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The host side failed (IO, the compiled-module cache, instantiation).
     #[error("plugin {plugin}: host failure: {message}")]
     Host {
@@ -188,6 +200,7 @@ impl SandboxError {
             | Self::Busy { plugin, .. }
             | Self::NotRunning { plugin }
             | Self::OutputTooLarge { plugin, .. }
+            | Self::Filesystem { plugin, .. }
             | Self::Host { plugin, .. } => plugin,
         }
     }
@@ -209,6 +222,7 @@ impl SandboxError {
             Self::Busy { .. } => "busy",
             Self::NotRunning { .. } => "not-running",
             Self::OutputTooLarge { .. } => "output_too_large",
+            Self::Filesystem { .. } => "filesystem",
             Self::Host { .. } => "host",
         }
     }

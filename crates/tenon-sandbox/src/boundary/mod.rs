@@ -9,26 +9,26 @@
 //! reaches the embedder's [`HostApi`] or the network. A runtime never calls
 //! the [`HostApi`] itself.
 
+mod dirs;
 mod http;
 mod net;
 mod topics;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tenon_manifest::{FsMode, Manifest};
+use tenon_manifest::Manifest;
 use tokio::time::Instant;
 
+pub use self::dirs::{GrantedDirectory, granted_directories};
 pub use self::net::{AddressClass, NameResolver, StaticResolver, SystemResolver};
 pub use self::topics::topic_matches;
 
 use crate::config::SandboxConfig;
-use crate::error::SandboxError;
 use crate::host::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
 use crate::limits::cut;
 use crate::runtime::LoadRequest;
@@ -473,61 +473,6 @@ impl Boundary {
         }
         Ok(())
     }
-}
-
-/// A directory granted by `permissions.filesystem`, resolved on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantedDirectory {
-    /// The directory on the host: `data_dir` joined with the manifest path.
-    pub host: PathBuf,
-    /// Where the guest sees it: `/` followed by the manifest path (`data`
-    /// is `/data`; relative paths such as `data/x` reach it too).
-    pub guest: String,
-    /// Read only, or read and write.
-    pub mode: FsMode,
-}
-
-/// The directories a plugin may reach, for every runtime that preopens
-/// directories: each `permissions.filesystem` path (relative, never
-/// climbing out with `..`, checked again here) under
-/// [`LoadRequest::data_dir`], created when missing. Nothing at all when the
-/// request has no data directory.
-pub fn granted_directories(request: &LoadRequest) -> Result<Vec<GrantedDirectory>, SandboxError> {
-    let plugin = request.manifest.plugin.id.as_str();
-    let Some(root) = &request.data_dir else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for grant in &request.caller.permissions.filesystem {
-        let relative = Path::new(&grant.path);
-        if relative
-            .components()
-            .any(|c| !matches!(c, PathPart::Normal(_) | PathPart::CurDir))
-        {
-            return Err(SandboxError::Unsupported {
-                plugin: plugin.to_owned(),
-                message: format!(
-                    "permissions.filesystem path `{}` must be relative and stay inside the data directory",
-                    grant.path
-                ),
-            });
-        }
-        let host = root.join(relative);
-        std::fs::create_dir_all(&host).map_err(|e| SandboxError::Host {
-            plugin: plugin.to_owned(),
-            message: format!("cannot create {}: {e}", host.display()),
-        })?;
-        let guest = format!(
-            "/{}",
-            grant.path.trim_start_matches("./").trim_end_matches('/')
-        );
-        out.push(GrantedDirectory {
-            host,
-            guest,
-            mode: grant.mode,
-        });
-    }
-    Ok(out)
 }
 
 /// Runs a host request under the call's deadline.

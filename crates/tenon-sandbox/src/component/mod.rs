@@ -429,12 +429,13 @@ fn preopens(request: &LoadRequest) -> Result<Vec<Preopen>, SandboxError> {
     Ok(crate::boundary::granted_directories(request)?
         .into_iter()
         .map(|dir| Preopen {
-            host: dir.host,
-            guest: dir.guest,
+            host: dir.host.clone(),
+            guest: dir.guest.clone(),
             perms: match dir.mode {
                 FsMode::Read => FsPerms::ReadOnly,
                 FsMode::ReadWrite => FsPerms::ReadWrite,
             },
+            dir,
         })
         .collect())
 }

@@ -18,6 +18,8 @@ use crate::stats::PluginStats;
 /// A directory granted by `permissions.filesystem`.
 #[derive(Debug, Clone)]
 pub(crate) struct Preopen {
+    /// The opened directory; `host` names it while this lives.
+    pub(crate) dir: crate::boundary::GrantedDirectory,
     pub(crate) host: PathBuf,
     pub(crate) guest: String,
     pub(crate) perms: FsPerms,
@@ -67,7 +69,7 @@ impl StoreData {
                 .map_err(|e| {
                     format!(
                         "cannot open the granted directory {}: {e}",
-                        p.host.display()
+                        p.dir.relative.display()
                     )
                 })?;
         }

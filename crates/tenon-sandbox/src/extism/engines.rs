@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 
 use super::abi::{self, Link};
 use super::watchdog::{Guard, Watchdog};
+use crate::boundary::GrantedDirectory;
 
 /// Everything that is compiled into an engine: two loads with equal keys
 /// can share engines.
@@ -63,6 +64,9 @@ pub(super) struct EngineSet {
     key: EngineKey,
     cache_config: Option<PathBuf>,
     idle: Mutex<Vec<Engine>>,
+    /// The opened directories the key's paths name: they live as long as
+    /// an engine of the set may open an instance.
+    _dirs: Vec<GrantedDirectory>,
 }
 
 /// Idle engines kept per key for the next load.
@@ -163,6 +167,7 @@ impl Engines {
         module: &Arc<[u8]>,
         imports: &BTreeSet<(String, String)>,
         cache_config: Option<&Path>,
+        dirs: Vec<GrantedDirectory>,
     ) -> Arc<EngineSet> {
         let mut sets = self.sets.lock();
         if let Some(set) = sets.get(&key).and_then(Weak::upgrade) {
@@ -176,6 +181,7 @@ impl Engines {
             key: key.clone(),
             cache_config: cache_config.map(Path::to_path_buf),
             idle: Mutex::new(Vec::new()),
+            _dirs: dirs,
         });
         sets.insert(key, Arc::downgrade(&set));
         set

@@ -47,7 +47,7 @@ use self::engines::{EngineKey, Engines};
 use self::plugin::{ExtismPlugin, Limits, Parts};
 use self::pool::{Instance, Pool, Slot};
 use self::watchdog::Watchdog;
-use crate::boundary::{Boundary, granted_directories};
+use crate::boundary::{Boundary, GrantedDirectory, granted_directories};
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
 use crate::runtime::{LoadRequest, Plugin, Runtime};
@@ -248,10 +248,10 @@ impl ExtismRuntime {
             plugin: plugin.to_owned(),
             message,
         })?;
-        let paths = if info.uses_wasi {
+        let (paths, dirs) = if info.uses_wasi {
             allowed_paths(&request)?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let key = EngineKey {
             module_sha256: sha256,
@@ -269,6 +269,7 @@ impl ExtismRuntime {
             &request.module,
             &info.host_imports,
             cache_config.as_deref(),
+            dirs,
         );
         let answer = crate::limits::answer_limit(&self.inner.sandbox, limits, plugin)?;
         let boundary = Arc::new(Boundary::new(&request, self.inner.sandbox.clone()));
@@ -322,18 +323,21 @@ impl ExtismRuntime {
 }
 
 /// The directories `permissions.filesystem` grants (see
-/// [`granted_directories`]) as Extism's allowed paths: the host path,
-/// prefixed `ro:` when the grant is read-only, and the guest path.
-fn allowed_paths(request: &LoadRequest) -> Result<Vec<(String, PathBuf)>, SandboxError> {
+/// [`granted_directories`]) as Extism's allowed paths: the host path (the
+/// name of the opened directory), prefixed `ro:` when the grant is
+/// read-only, and the guest path; with the opened directories, which must
+/// outlive every instance that opens those paths.
+fn allowed_paths(request: &LoadRequest) -> Result<AllowedPaths, SandboxError> {
     let plugin = request.manifest.plugin.id.as_str();
-    granted_directories(request)?
-        .into_iter()
+    let dirs = granted_directories(request)?;
+    let paths = dirs
+        .iter()
         .map(|dir| {
             let host = dir.host.to_str().ok_or_else(|| {
                 unsupported(
                     plugin,
                     format!(
-                        "the data directory {} is not valid UTF-8",
+                        "the granted directory {} is not valid UTF-8",
                         dir.host.display()
                     ),
                 )
@@ -342,10 +346,14 @@ fn allowed_paths(request: &LoadRequest) -> Result<Vec<(String, PathBuf)>, Sandbo
                 FsMode::Read => format!("ro:{host}"),
                 FsMode::ReadWrite => host.to_owned(),
             };
-            Ok((host, PathBuf::from(dir.guest)))
+            Ok((host, PathBuf::from(&dir.guest)))
         })
-        .collect()
+        .collect::<Result<_, SandboxError>>()?;
+    Ok((paths, dirs))
 }
+
+/// Extism's allowed paths and the opened directories they name.
+type AllowedPaths = (Vec<(String, PathBuf)>, Vec<GrantedDirectory>);
 
 #[async_trait]
 impl Runtime for ExtismRuntime {

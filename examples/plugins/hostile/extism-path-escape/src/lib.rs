@@ -1,10 +1,12 @@
 //! Hostile Extism test plugin: tries to leave its preopened directories
-//! (`/data`, read-write, and `/assets`, read-only). It speaks WASI preview 1
+//! (`/data`, read-write, `/data/sub` nested in it, and `/assets`,
+//! read-only). It speaks WASI preview 1
 //! directly, so every attempt reaches the host's WASI implementation (no
 //! guest library refuses on its behalf): the preopens must confine it.
 //!
-//! A path is opened relative to the preopen its first component names
-//! (`data/x`, `/data/x` → `x` in `/data`); any other path is sent as it is
+//! A path is opened relative to the preopen with the longest name it starts
+//! with (`data/x`, `/data/x` → `x` in `/data`; `/data/sub/x` → `x` in
+//! `/data/sub` while that is preopened); any other path is sent as it is
 //! relative to the first preopen (`../../etc/passwd`, `/etc/passwd`).
 //!
 //! - `handle_hook` (any hook): reads `../../etc/passwd`; fails with code
@@ -12,11 +14,20 @@
 //! - `read`, `write`, `list` (input: a path): one operation;
 //! - `escape`: tries [`READ_ESCAPES`] and [`WRITE_ESCAPES`], answers
 //!   `{"read <path>" | "write <path>": "denied: …" | "ALLOWED …"}`;
+//! - `plant` (input: a link target, default [`PLANT_TARGET`]): the
+//!   nested-grant escape, first half: removes `sub` through the `/data`
+//!   preopen and puts a symlink there; answers `planted`. A host that
+//!   reopens `data/sub` by its host path for a later instance follows the
+//!   link, and `read /data/sub/secret.key` reads outside;
 //! - `ping`: `pong`.
 
 use std::collections::BTreeMap;
 
 use extism_pdk::Error;
+
+/// Where `plant` points `data/sub` by default: from `<data dir>/data`, five
+/// levels up (the engine's registry directory).
+pub const PLANT_TARGET: &str = "../../../../..";
 
 /// Reads that must fail.
 pub const READ_ESCAPES: &[&str] = &[
@@ -137,31 +148,46 @@ mod raw {
         Ok(names)
     }
 
+    pub(crate) fn remove_dir(dir: Fd, path: &str) -> Result<(), Errno> {
+        // SAFETY: `path` is a valid string for the duration of the call.
+        unsafe { wasi::path_remove_directory(dir, path) }
+    }
+
+    pub(crate) fn remove_file(dir: Fd, path: &str) -> Result<(), Errno> {
+        // SAFETY: `path` is a valid string for the duration of the call.
+        unsafe { wasi::path_unlink_file(dir, path) }
+    }
+
+    pub(crate) fn symlink(target: &str, dir: Fd, path: &str) -> Result<(), Errno> {
+        // SAFETY: both strings are valid for the duration of the call.
+        unsafe { wasi::path_symlink(target, dir, path) }
+    }
+
     pub(crate) fn close(fd: Fd) {
         // SAFETY: closing a descriptor this plugin opened.
         let _ = unsafe { wasi::fd_close(fd) };
     }
 }
 
-/// The preopen a path is relative to, and the rest of the path.
+/// The preopen a path is relative to (the longest name it starts with),
+/// and the rest of the path.
 fn locate(path: &str) -> Result<(wasi::Fd, String), String> {
     let preopens = raw::preopens();
     let trimmed = path.trim_start_matches('/');
+    let mut best: Option<(usize, wasi::Fd, String)> = None;
     for (fd, name) in &preopens {
         let name = name.trim_start_matches('/');
         if let Some(rest) = trimmed.strip_prefix(name)
             && (rest.is_empty() || rest.starts_with('/'))
+            && best.as_ref().is_none_or(|(len, _, _)| name.len() > *len)
         {
             let rest = rest.trim_start_matches('/');
-            return Ok((
-                *fd,
-                if rest.is_empty() {
-                    ".".to_owned()
-                } else {
-                    rest.to_owned()
-                },
-            ));
+            let rest = if rest.is_empty() { "." } else { rest };
+            best = Some((name.len(), *fd, rest.to_owned()));
         }
+    }
+    if let Some((_, fd, rest)) = best {
+        return Ok((fd, rest));
     }
     match preopens.first() {
         Some((fd, _)) => Ok((*fd, path.to_owned())),
@@ -253,6 +279,25 @@ fn escape(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(serde_json::to_vec(&outcomes)?)
 }
 
+fn plant(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let target = match path(&input)?.as_str() {
+        "" => PLANT_TARGET.to_owned(),
+        target => target.to_owned(),
+    };
+    let data = raw::preopens()
+        .into_iter()
+        .find(|(_, name)| name.trim_start_matches('/') == "data")
+        .map(|(fd, _)| fd)
+        .ok_or_else(|| io("/data", "not preopened".to_owned()))?;
+    match raw::remove_dir(data, "sub") {
+        Ok(()) | Err(wasi::ERRNO_NOENT) => {}
+        // Planted before: replace the link.
+        Err(_) => raw::remove_file(data, "sub").map_err(|e| io("/data/sub", e.to_string()))?,
+    }
+    raw::symlink(&target, data, "sub").map_err(|e| io("/data/sub", e.to_string()))?;
+    Ok(b"planted".to_vec())
+}
+
 fn ping(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(b"pong".to_vec())
 }
@@ -262,4 +307,5 @@ extism_tenon::export!("read" => read);
 extism_tenon::export!("write" => write);
 extism_tenon::export!("list" => list);
 extism_tenon::export!("escape" => escape);
+extism_tenon::export!("plant" => plant);
 extism_tenon::export!("ping" => ping);

@@ -1,6 +1,7 @@
 //! Hostile test plugin: tries to leave its preopened directories (`data`,
-//! read-write, and `assets`, read-only). WASI preopens must confine it: every
-//! escape fails with an I/O error and touches nothing outside.
+//! read-write, `data/sub` nested in it, and `assets`, read-only). WASI
+//! preopens must confine it: every escape fails with an I/O error and
+//! touches nothing outside.
 //!
 //! - `handle_hook` (any hook): reads `../../etc/passwd`; fails with code `io`
 //!   (or, if the read worked, `escaped`);
@@ -8,10 +9,16 @@
 //!   operation on a path of the caller's choice;
 //! - `call("escape")`: tries [`READ_ESCAPES`] and [`WRITE_ESCAPES`], answers
 //!   `{"read <path>" | "write <path>": "denied: …" | "ALLOWED …"}`;
+//! - `call("plant", target)`: the nested-grant escape, first half: removes
+//!   `data/sub` (through `data`, which is writable) and puts a symlink there
+//!   pointing to `target` (default [`PLANT_TARGET`]); answers `planted`. A
+//!   host that reopens `data/sub` by its host path for a later instance
+//!   follows the link, and `read /data/sub/secret.key` reads outside;
 //! - `call("ping")`: `pong`.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::ErrorKind;
 
 use tenon_pdk::{Config, Error, HookAction, HookContext, HookData, Plugin, json};
 
@@ -38,11 +45,31 @@ pub const WRITE_ESCAPES: &[&str] = &[
     "/assets/written.txt",
 ];
 
+/// Where `plant` points `data/sub` by default: from `<data dir>/data`, five
+/// levels up (the engine's registry directory).
+pub const PLANT_TARGET: &str = "../../../../..";
+
+/// `data/sub`, spelled so that it resolves through the `data` preopen
+/// rather than through the `data/sub` one (which it replaces).
+const SUB_THROUGH_DATA: &str = "/data/./sub";
+
 /// Holds nothing.
 pub struct PathEscape;
 
 fn io(path: &str, error: std::io::Error) -> Error {
     Error::new("io", format!("{path}: {error}"))
+}
+
+fn plant(target: &str) -> Result<(), Error> {
+    match fs::remove_dir(SUB_THROUGH_DATA) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        // Planted before: replace the link.
+        Err(_) => fs::remove_file(SUB_THROUGH_DATA).map_err(|e| io(SUB_THROUGH_DATA, e))?,
+    }
+    // `soft_link` is the one stable way to create a symlink on WASI.
+    #[allow(deprecated)]
+    fs::soft_link(target, SUB_THROUGH_DATA).map_err(|e| io(SUB_THROUGH_DATA, e))
 }
 
 fn path(input: &[u8]) -> Result<&str, Error> {
@@ -105,6 +132,13 @@ impl Plugin for PathEscape {
                     outcomes.insert(format!("write {path}"), outcome);
                 }
                 json::encode(&outcomes)
+            }
+            "plant" => {
+                plant(match path(input)? {
+                    "" => PLANT_TARGET,
+                    target => target,
+                })?;
+                Ok(b"planted".to_vec())
             }
             "ping" => Ok(b"pong".to_vec()),
             other => Err(Error::unknown_function(other)),
