@@ -112,6 +112,32 @@ async fn migrations_create_upgrade_and_reopen() {
     store.close().await;
 }
 
+/// The registry holds encrypted secrets, grants and plugin state: its
+/// directory and files are created owner-only, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_registry_is_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new").join("registry.db");
+    let _store = open_at(&path).await.unwrap();
+    let mut table = vec![
+        (path.parent().unwrap().to_owned(), 0o700),
+        (path.clone(), 0o600),
+    ];
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("registry.db{suffix}"));
+        if side.exists() {
+            table.push((side, 0o600));
+        }
+    }
+    assert!(table.len() >= 3, "WAL mode leaves a -wal file while open");
+    for (at, expected) in table {
+        assert_eq!(mode(&at), expected, "{}", at.display());
+    }
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();

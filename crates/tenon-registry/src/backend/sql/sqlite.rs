@@ -62,6 +62,43 @@ const CHANGE_RETENTION: time::Duration = time::Duration::minutes(10);
 /// Prune announced changes once every this many announcing commits.
 const PRUNE_EVERY: u64 = 256;
 
+/// Creates the registry's directory (0700) and file (0600) when missing,
+/// before SQLite does with the process umask: the file holds encrypted
+/// secrets, grants and plugin state. SQLite gives its `-wal` and `-shm`
+/// files the database file's mode. An existing directory or file keeps the
+/// mode its operator gave it.
+fn create_owner_only(path: &Path) -> Result<()> {
+    let io = |action, at: &Path| {
+        let at = at.display().to_string();
+        move |source| RegistryError::Io {
+            action,
+            path: at,
+            source,
+        }
+    };
+    let mut dir = std::fs::DirBuilder::new();
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        dir.mode(0o700);
+        file.mode(0o600);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        dir.recursive(true)
+            .create(parent)
+            .map_err(io("creating the registry directory", parent))?;
+    }
+    if !path.exists() {
+        file.open(path)
+            .map_err(io("creating the registry file", path))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`
     /// (`:memory:` for a private in-memory database).
@@ -74,13 +111,7 @@ impl SqliteStore {
         let base = if in_memory {
             SqliteConnectOptions::new().in_memory(true)
         } else {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
-                    action: "creating the registry directory",
-                    path: parent.display().to_string(),
-                    source,
-                })?;
-            }
+            create_owner_only(path)?;
             SqliteConnectOptions::new()
                 .filename(path)
                 .create_if_missing(true)
