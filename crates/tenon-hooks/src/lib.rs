@@ -21,8 +21,9 @@
 //!
 //! It does not know how plugins run: a handler is any [`HookHandler`], and
 //! the crate never mentions WebAssembly, manifests, storage or metrics. It
-//! depends on no other Tenon crate. Hosts that only want hooks depend on it
-//! alone; `tenon-engine` implements [`HookHandler`] for sandboxed and native
+//! depends on no other Tenon crate but the floor, `tenon-types` (whose topic
+//! patterns the bus uses). Hosts that only want hooks depend on it alone;
+//! `tenon-engine` implements [`HookHandler`] for sandboxed and native
 //! plugins, and `tenon-metrics` implements [`ReceiptObserver`].
 //!
 //! # Example

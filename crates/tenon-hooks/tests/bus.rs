@@ -23,16 +23,26 @@ fn drain(subscription: &mut Subscription) -> Vec<BusItem> {
 #[test]
 fn subscribers_get_the_topics_their_patterns_match() {
     let bus = EventBus::new();
-    let patterns = ["plugin.*", "*", "plugin.installed", "*.failed", "host.*"];
+    let patterns = [
+        "plugin.*",
+        "**",
+        "plugin.installed",
+        "**.failed",
+        "host.*",
+        "a.*.c",
+    ];
     let mut subscriptions: Vec<_> = patterns
         .iter()
         .map(|p| bus.subscribe(p).expect(p))
         .collect();
     let published = [
         ("plugin.installed", 3),
-        ("plugin.activation.failed", 3),
+        ("plugin.activation.failed", 2),
         ("registry.sync", 1),
         ("plugin", 1),
+        // `*` is one segment: `a.*.c` does not receive `a.b.x.c`.
+        ("a.b.x.c", 1),
+        ("a.b.c", 2),
     ];
     for (topic, receivers) in published {
         assert_eq!(
@@ -41,17 +51,20 @@ fn subscribers_get_the_topics_their_patterns_match() {
             "{topic}"
         );
     }
-    let expected: [&[&str]; 5] = [
-        &["plugin.installed", "plugin.activation.failed"],
+    let expected: [&[&str]; 6] = [
+        &["plugin.installed"],
         &[
             "plugin.installed",
             "plugin.activation.failed",
             "registry.sync",
             "plugin",
+            "a.b.x.c",
+            "a.b.c",
         ],
         &["plugin.installed"],
         &["plugin.activation.failed"],
         &[],
+        &["a.b.c"],
     ];
     for ((subscription, want), pattern) in subscriptions.iter_mut().zip(expected).zip(patterns) {
         assert_eq!(topics(&drain(subscription)), want, "{pattern}");
@@ -61,7 +74,7 @@ fn subscribers_get_the_topics_their_patterns_match() {
 #[test]
 fn events_carry_source_payload_and_increasing_ids() {
     let bus = EventBus::new();
-    let mut all = bus.subscribe("*").expect("valid");
+    let mut all = bus.subscribe("**").expect("valid");
     bus.publish("plugin.installed", json!({"id": "a"}))
         .expect("valid");
     bus.publish_from("acme.guard", "acme.alert", json!(1))
@@ -84,7 +97,7 @@ fn events_carry_source_payload_and_increasing_ids() {
 #[test]
 fn a_full_queue_drops_the_oldest_and_reports_how_many() {
     let bus = EventBus::new();
-    let mut slow = bus.subscribe_with_capacity("*", 2).expect("valid");
+    let mut slow = bus.subscribe_with_capacity("**", 2).expect("valid");
     for i in 1..=5 {
         assert_eq!(bus.publish(&format!("e.{i}"), json!(i)), Ok(1));
     }

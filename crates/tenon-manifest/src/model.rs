@@ -389,14 +389,28 @@ pub struct NetworkPermission {
     pub max_response: Option<ByteSize>,
 }
 
-/// A host allowlist entry: a host name or a `*.` wildcard, and an optional
-/// port.
+/// A host allowlist entry: a host name or a `*.` wildcard, and a port: none
+/// (the scheme's default port only), a number, or `*` (any port, said
+/// out loud so that the operator sees it when granting).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostPattern {
     /// Lowercase host, possibly starting with `*.`.
     pub host: String,
-    /// A port, or any.
-    pub port: Option<u16>,
+    /// Which ports.
+    pub port: HostPort,
+}
+
+/// The ports a [`HostPattern`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum HostPort {
+    /// No port written: the URL scheme's default port only (80 for
+    /// `http`, 443 for `https`).
+    #[default]
+    SchemeDefault,
+    /// `:8443`: this port only.
+    Exact(u16),
+    /// `:*`: any port.
+    Any,
 }
 
 /// Why a host pattern is malformed.
@@ -410,12 +424,22 @@ pub struct HostPatternError {
 }
 
 impl HostPattern {
-    /// Whether `host` (already lowercased, no trailing dot) and `port` match.
+    /// Whether a URL with `scheme`, `host` (already lowercased, no trailing
+    /// dot) and `port` matches.
     ///
     /// `*.example.com` matches any subdomain of `example.com`, at any depth,
-    /// but not `example.com` itself.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|p| p != port) {
+    /// but not `example.com` itself. A pattern without a port matches only
+    /// the scheme's default port (80 for `http`, 443 for `https`; a scheme
+    /// without one matches no portless pattern): `example.com` allows
+    /// `https://example.com` but not `https://example.com:6379`, which needs
+    /// `example.com:6379` or `example.com:*`.
+    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let port_allowed = match self.port {
+            HostPort::SchemeDefault => default_port(scheme) == Some(port),
+            HostPort::Exact(allowed) => allowed == port,
+            HostPort::Any => true,
+        };
+        if !port_allowed {
             return false;
         }
         match self.host.strip_prefix("*.") {
@@ -424,6 +448,15 @@ impl HostPattern {
                 .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
             None => self.host == host,
         }
+    }
+}
+
+/// The port a URL of `scheme` uses when it names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
     }
 }
 
@@ -441,15 +474,14 @@ impl FromStr for HostPattern {
             return Err(fail("write the host alone, without a path"));
         }
         let (host, port) = match pattern.rsplit_once(':') {
+            Some((host, "*")) => (host, HostPort::Any),
             Some((host, port)) => {
-                let port: u16 = port
-                    .parse()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| fail("the port must be a number from 1 to 65535"))?;
-                (host, Some(port))
+                let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    fail("the port must be a number from 1 to 65535, or `*` for any port")
+                })?;
+                (host, HostPort::Exact(port))
             }
-            None => (pattern, None),
+            None => (pattern, HostPort::SchemeDefault),
         };
         if host.is_empty() {
             return Err(fail("the host is empty"));
@@ -489,8 +521,9 @@ impl FromStr for HostPattern {
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {
-            Some(port) => write!(f, "{}:{port}", self.host),
-            None => f.write_str(&self.host),
+            HostPort::SchemeDefault => f.write_str(&self.host),
+            HostPort::Exact(port) => write!(f, "{}:{port}", self.host),
+            HostPort::Any => write!(f, "{}:*", self.host),
         }
     }
 }
@@ -1162,21 +1195,37 @@ mod tests {
 
     #[test]
     fn host_patterns() {
-        let check = |pattern: &str, host: &str, port: u16, expected: bool| {
+        for (pattern, scheme, host, port, expected) in [
+            ("hooks.slack.com", "https", "hooks.slack.com", 443, true),
+            ("hooks.slack.com", "http", "hooks.slack.com", 80, true),
+            ("hooks.slack.com", "https", "evil.com", 443, false),
+            // No port in the pattern: the scheme's default port only.
+            ("hooks.slack.com", "https", "hooks.slack.com", 8443, false),
+            ("hooks.slack.com", "http", "hooks.slack.com", 6379, false),
+            ("hooks.slack.com", "http", "hooks.slack.com", 443, false),
+            ("hooks.slack.com", "https", "hooks.slack.com", 80, false),
+            ("hooks.slack.com", "ftp", "hooks.slack.com", 21, false),
+            ("*.acme.example:443", "https", "api.acme.example", 443, true),
+            ("*.acme.example:443", "http", "api.acme.example", 443, true),
+            ("*.acme.example:443", "https", "a.b.acme.example", 443, true),
+            ("*.acme.example:443", "http", "api.acme.example", 80, false),
+            ("*.acme.example", "https", "api.acme.example", 443, true),
+            ("*.acme.example", "https", "api.acme.example", 22, false),
+            ("*.acme.example", "https", "acme.example", 443, false),
+            ("*.acme.example", "https", "xacme.example", 443, false),
+            // `:*` says "any port" out loud.
+            ("localhost:*", "http", "localhost", 6379, true),
+            ("localhost:*", "https", "localhost", 443, true),
+            ("localhost:*", "http", "other", 80, false),
+        ] {
             let p: HostPattern = pattern.parse().unwrap();
             assert_eq!(
-                p.matches(host, port),
+                p.matches(scheme, host, port),
                 expected,
-                "{pattern} vs {host}:{port}"
+                "{pattern} vs {scheme}://{host}:{port}"
             );
-        };
-        check("hooks.slack.com", "hooks.slack.com", 443, true);
-        check("hooks.slack.com", "evil.com", 443, false);
-        check("*.acme.example:443", "api.acme.example", 443, true);
-        check("*.acme.example:443", "a.b.acme.example", 443, true);
-        check("*.acme.example:443", "api.acme.example", 80, false);
-        check("*.acme.example", "acme.example", 443, false);
-        check("*.acme.example", "xacme.example", 443, false);
+            assert_eq!(p.to_string(), pattern, "it prints as written");
+        }
         for bad in [
             "https://x.com",
             "x.com/a",
@@ -1184,6 +1233,8 @@ mod tests {
             "a.*.com",
             "x.com:0",
             "x.com:99999",
+            "x.com:**",
+            "x.com:8*",
             "",
             "X.com",
             "a..b",

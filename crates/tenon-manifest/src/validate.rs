@@ -522,13 +522,21 @@ impl Checker<'_> {
             ] {
                 let path = join("permissions.events", field);
                 for (i, topic) in topics.iter().enumerate() {
-                    self.name(
-                        &index(&path, i),
+                    let path = index(&path, i);
+                    let named = self.name(
+                        &path,
                         topic,
                         "event topic",
                         |c| is_name_char(c) || c == '*',
                         "write a topic or pattern of letters, digits, '.', '_', '-', ':', '/' and '*', such as `notify.*`",
                     );
+                    if let (true, Err(problem)) = (named, tenon_types::TopicPattern::check(topic)) {
+                        self.error(
+                            Code::InvalidValue,
+                            &path,
+                            format!("the event topic pattern `{topic}` is malformed: {problem}"),
+                        );
+                    }
                 }
                 self.duplicates(&path, topics);
             }
@@ -792,7 +800,7 @@ impl Checker<'_> {
         for (i, topic) in a.on_events.iter().enumerate() {
             if !subscribed
                 .iter()
-                .any(|pattern| topic_matches(pattern, topic))
+                .any(|pattern| tenon_types::topic_matches(pattern, topic))
             {
                 self.warn(
                     Code::UndeclaredEvent,
@@ -847,27 +855,6 @@ impl Checker<'_> {
         self.out
             .extend(config::check_spec(&self.m.config, self.good, self.remap));
     }
-}
-
-/// Whether an event topic pattern matches a topic: `*` matches any run of
-/// characters (so `workflow.*` matches `workflow.completed`).
-pub(crate) fn topic_matches(pattern: &str, topic: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == topic;
-    }
-    let (first, rest) = parts.split_first().unwrap_or((&"", &[]));
-    let Some(mut remaining) = topic.strip_prefix(first) else {
-        return false;
-    };
-    let (last, middle) = rest.split_last().unwrap_or((&"", &[]));
-    for part in middle {
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    remaining.ends_with(last)
 }
 
 /// Why `path` is not a clean relative path.
@@ -1041,16 +1028,31 @@ mod tests {
     }
 
     #[test]
-    fn topics() {
-        for (pattern, topic, expected) in [
-            ("workflow.completed", "workflow.completed", true),
-            ("workflow.*", "workflow.completed", true),
-            ("workflow.*", "workflows.x", false),
-            ("*", "anything", true),
-            ("a.*.c", "a.b.c", true),
-            ("a.*.c", "a.b.d", false),
-        ] {
-            assert_eq!(topic_matches(pattern, topic), expected, "{pattern} {topic}");
+    fn event_patterns_have_whole_segment_wildcards() {
+        let manifest = |pattern: &str| {
+            format!(
+                "manifest_version = 1\n[plugin]\nid = \"acme/p\"\nname = \"P\"\nversion = \"1.0.0\"\n[runtime]\nkind = \"native\"\nentry = \"p\"\n[permissions]\nevents = {{ subscribe = [\"{pattern}\"] }}\n"
+            )
+        };
+        let parse = |pattern: &str| {
+            crate::parse(
+                &manifest(pattern),
+                crate::Format::Toml,
+                &ValidationContext::default(),
+            )
+            .into_result()
+        };
+        for good in ["notify.*", "notify.**", "**", "a.*.c"] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        for bad in ["notify*", "a.***", "*x.y"] {
+            let problems = parse(bad).expect_err(bad);
+            assert!(
+                problems
+                    .iter()
+                    .any(|d| d.message.contains("a wildcard is a whole segment")),
+                "{bad}: {problems:?}"
+            );
         }
     }
 }

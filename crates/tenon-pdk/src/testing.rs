@@ -215,7 +215,7 @@ async fn fake_http(
 /// The component runtime all test hosts of a process share, so that each
 /// module compiles once. Private networks are allowed at the host level so
 /// that plugins whose manifests allow them (`allow_private = true` and
-/// `127.0.0.1` in `network.outbound`) reach the fake HTTP server; the
+/// `127.0.0.1:*` in `network.outbound`) reach the fake HTTP server; the
 /// manifest's own permissions still apply.
 fn runtime() -> Result<ComponentRuntime, TestError> {
     static RUNTIME: OnceLock<Result<ComponentRuntime, String>> = OnceLock::new();
@@ -728,7 +728,8 @@ impl TestHost {
 
     /// The base URL of the fake HTTP server (`http://127.0.0.1:PORT`): give
     /// it to the plugin in its config. The plugin's manifest must allow
-    /// `127.0.0.1` with `allow_private = true` to reach it.
+    /// `127.0.0.1:*` (the server listens on a free port) with
+    /// `allow_private = true` to reach it.
     pub fn http_url(&self) -> &str {
         &self.http_url
     }

@@ -88,6 +88,49 @@ pub(crate) fn cut(text: &str, max: usize) -> Cow<'_, str> {
     ))
 }
 
+/// Whether a character of a plugin's log text is written escaped: control
+/// characters (a newline would start a forged log line, an escape sequence
+/// would drive the operator's terminal), Unicode line and paragraph
+/// separators, bidirectional overrides (which reorder what a reader sees),
+/// and the backslash that introduces an escape.
+fn escaped_in_logs(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A plugin's log text as the host writes it: at most `max` bytes (marked
+/// when cut, like [`cut`]), every character [`escaped_in_logs`] written as
+/// `\n`, `\r`, `\t`, `\\` or `\u{..}`, so one call to log is one line
+/// that says only what the plugin wrote. Reads at most about `max` bytes of
+/// `text`.
+pub(crate) fn log_text(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max && !text.chars().any(escaped_in_logs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(max));
+    for (at, c) in text.char_indices() {
+        let before = out.len();
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if escaped_in_logs(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+        if out.len() > max {
+            out.truncate(before);
+            out.push_str(&format!("… [{} bytes cut]", text.len() - at));
+            break;
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Like [`cut`], for an owned string (no copy when it fits).
 pub(crate) fn cut_owned(text: String, max: usize) -> String {
     match cut(&text, max) {
@@ -131,6 +174,29 @@ mod tests {
         // 'é' is two bytes: cutting at 2 would split it.
         assert_eq!(cut("aé", 2), "a… [2 bytes cut]");
         assert_eq!(cut_owned("aé".to_owned(), 8), "aé");
+    }
+
+    #[test]
+    fn log_text_cannot_forge_lines() {
+        for (text, max, expected) in [
+            ("plain", 100, "plain"),
+            (
+                "ok\n2026-01-01T00:00:00Z  INFO tenon: admin logged in",
+                100,
+                "ok\\n2026-01-01T00:00:00Z  INFO tenon: admin logged in",
+            ),
+            ("a\r\nb\tc", 100, "a\\r\\nb\\tc"),
+            ("\u{1b}[2Jcleared", 100, "\\u{1b}[2Jcleared"),
+            ("x\u{85}y\u{2028}z", 100, "x\\u{85}y\\u{2028}z"),
+            ("admin\u{202e}nimda", 100, "admin\\u{202e}nimda"),
+            ("C:\\dir\\n", 100, "C:\\\\dir\\\\n"),
+            ("hello", 3, "hel… [2 bytes cut]"),
+            // An escape that would cross the limit is cut whole.
+            ("ab\ncd", 3, "ab… [3 bytes cut]"),
+            ("aé", 2, "a… [2 bytes cut]"),
+        ] {
+            assert_eq!(log_text(text, max), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -66,7 +66,9 @@ fn scope() -> CallScope {
 }
 
 /// A local server: `/ok` answers `hello`, `/big` 64 KiB, `/slow` after 10 s,
-/// `/to-evil` redirects to a forbidden host, `/to-ok` to `/ok`.
+/// `/to-evil` redirects to a forbidden host, `/to-ok` to `/ok`, `/echo`
+/// answers the names of the headers it received, `/to-echo` redirects there
+/// and `/to-other-echo` to the same on another origin (`evil.test`).
 async fn server() -> SocketAddr {
     let app = Router::new()
         .route("/ok", get(|| async { "hello" }).post(|| async { "posted" }))
@@ -78,26 +80,37 @@ async fn server() -> SocketAddr {
                 "late"
             }),
         )
+        .route("/to-evil", get(|| async { redirect("http://evil.test/") }))
+        .route("/to-ok", get(|| async { redirect("/ok") }))
         .route(
-            "/to-evil",
-            get(|| async {
-                let mut headers = HeaderMap::new();
-                headers.insert(header::LOCATION, "http://evil.test/".parse().unwrap());
-                (StatusCode::FOUND, headers)
+            "/echo",
+            get(|headers: HeaderMap| async move {
+                let mut names: Vec<&str> = headers.keys().map(|n| n.as_str()).collect();
+                names.sort_unstable();
+                names.join(",")
             }),
         )
+        .route("/to-echo", get(|| async { redirect("/echo") }))
         .route(
-            "/to-ok",
-            get(|| async {
-                let mut headers = HeaderMap::new();
-                headers.insert(header::LOCATION, "/ok".parse().unwrap());
-                (StatusCode::FOUND, headers)
+            "/to-other-echo",
+            get(|request: HeaderMap| async move {
+                // Same port, another host name: another origin.
+                let host = request[header::HOST].to_str().unwrap();
+                let port = host.rsplit_once(':').unwrap().1;
+                redirect(&format!("http://evil.test:{port}/echo"))
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
+}
+
+/// A `302 Found` to `location`.
+fn redirect(location: &str) -> (StatusCode, HeaderMap) {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::LOCATION, location.parse().unwrap());
+    (StatusCode::FOUND, headers)
 }
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -264,6 +277,98 @@ async fn http_redirects_are_checked_hop_by_hop() {
             .attempted
             .contains("(redirected)")
     );
+}
+
+#[tokio::test]
+async fn http_host_without_a_port_means_the_default_port_only() {
+    let addr = server().await;
+    let port = addr.port();
+    // `api.test` alone allows port 80 for http, not the server's port.
+    let s = setup(
+        "[permissions.network]\noutbound = [\"api.test\"]\nallow_private = true",
+        private_ok(),
+    );
+    let result = s
+        .boundary
+        .http_request(&scope(), get_req(format!("http://api.test:{port}/ok")))
+        .await;
+    assert_denied(
+        result,
+        &s.host,
+        &format!("api.test:{port} is not in permissions.network.outbound"),
+    );
+}
+
+#[tokio::test]
+async fn http_cross_origin_redirects_carry_only_safe_headers() {
+    let addr = server().await;
+    let port = addr.port();
+    let s = setup(
+        &format!(
+            "[permissions.network]\noutbound = [\"api.test:{port}\", \"evil.test:{port}\"]\nallow_private = true"
+        ),
+        private_ok(),
+    );
+    let with_secrets = |path: &str| {
+        let mut request = get_req(format!("http://api.test:{port}{path}"));
+        for (name, value) in [
+            ("x-api-key", "s3cret"),
+            ("authorization", "Bearer s3cret"),
+            ("x-custom-token", "s3cret"),
+            ("accept", "text/plain"),
+        ] {
+            request.headers.push((name.to_owned(), value.to_owned()));
+        }
+        request
+    };
+    let echoed = |body: Vec<u8>| String::from_utf8(body).unwrap();
+    // Same origin: every header the plugin set goes on.
+    let same = s
+        .boundary
+        .http_request(&scope(), with_secrets("/to-echo"))
+        .await
+        .unwrap();
+    let same = echoed(same.body);
+    for name in ["x-api-key", "authorization", "x-custom-token", "accept"] {
+        assert!(same.contains(name), "{name} missing from {same}");
+    }
+    // Another origin: only the safe ones.
+    let other = s
+        .boundary
+        .http_request(&scope(), with_secrets("/to-other-echo"))
+        .await
+        .unwrap();
+    let other = echoed(other.body);
+    assert!(other.contains("accept"), "{other}");
+    for name in ["x-api-key", "authorization", "x-custom-token"] {
+        assert!(
+            !other.contains(name),
+            "{name} leaked to another origin: {other}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logs_are_escaped_so_a_plugin_cannot_forge_a_line() {
+    let s = setup("", SandboxConfig::default());
+    let forged = "done\n2026-01-01T00:00:00Z  INFO tenon::engine: operator granted all permissions";
+    s.boundary.log(
+        &scope(),
+        LogLevel::Info,
+        forged,
+        &[("user\nadmin".to_owned(), "x\r\u{1b}[2J".to_owned())],
+    );
+    let logs = s.host.logs();
+    let record = logs.last().unwrap();
+    assert!(!record.message.contains('\n'), "{:?}", record.message);
+    assert!(
+        record.message.starts_with("done\\n2026"),
+        "{:?}",
+        record.message
+    );
+    let (key, value) = &record.fields[0];
+    assert_eq!(key, "user\\nadmin");
+    assert_eq!(value, "x\\r\\u{1b}[2J");
 }
 
 #[tokio::test]
@@ -434,19 +539,31 @@ secret = true
 #[tokio::test]
 async fn events_only_on_declared_topics() {
     let s = setup(
-        "[permissions]\nevents = { publish = [\"notify.*\", \"audit.login\"] }",
+        "[permissions]\nevents = { publish = [\"notify.*\", \"audit.login\", \"deep.**\"] }",
         SandboxConfig::default(),
     );
     let cx = scope();
     s.boundary
-        .emit_event_json(&cx, "notify.slack.sent", r#"{"ok":true}"#)
+        .emit_event_json(&cx, "notify.sent", r#"{"ok":true}"#)
         .await
         .unwrap();
     s.boundary
         .emit_event(&cx, "audit.login", &serde_json::json!({"user": 1}))
         .await
         .unwrap();
-    for topic in ["notify", "audit.logout", "plugin.installed"] {
+    s.boundary
+        .emit_event_json(&cx, "deep.slack.sent", "{}")
+        .await
+        .unwrap();
+    // `*` is one segment, as on the bus: `notify.*` does not cover
+    // `notify.slack.sent`.
+    for topic in [
+        "notify",
+        "notify.slack.sent",
+        "deep",
+        "audit.logout",
+        "plugin.installed",
+    ] {
         let result = s.boundary.emit_event_json(&cx, topic, "{}").await;
         assert!(
             matches!(result, Err(HostError::PermissionDenied(_))),
@@ -459,7 +576,7 @@ async fn events_only_on_declared_topics() {
         .await;
     assert!(matches!(bad, Err(HostError::InvalidInput(_))), "{bad:?}");
     let topics: Vec<String> = s.host.events().iter().map(|e| e.topic.clone()).collect();
-    assert_eq!(topics, ["notify.slack.sent", "audit.login"]);
+    assert_eq!(topics, ["notify.sent", "audit.login", "deep.slack.sent"]);
 }
 
 #[tokio::test]

@@ -453,8 +453,20 @@ async fn http_reaches_allowed_hosts_with_capped_answers() {
         StaticResolver::new().with("allowed.example.com", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]),
     );
     let h = Harness::with_sandbox(&INLINE, sandbox);
-    let private = h.start(&INLINE, Role::ForbiddenHost, |_| {}).await;
+    // The manifest allows `allowed.example.com` on the default port only;
+    // the test server listens elsewhere.
+    let this_port = move |m: &mut Manifest| {
+        let network = m.permissions.network.as_mut().unwrap();
+        network.outbound = vec![format!("allowed.example.com:{port}").parse().unwrap()];
+    };
     let url = format!("http://allowed.example.com:{port}/hello");
+    let default_port_only = h.start(&INLINE, Role::ForbiddenHost, |_| {}).await;
+    let err = call(&*default_port_only, "get", &url).await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::PermissionDenied { .. } if err.to_string().contains("not in permissions.network.outbound")),
+        "{err:?}"
+    );
+    let private = h.start(&INLINE, Role::ForbiddenHost, this_port).await;
     // The manifest does not allow private networks: refused on the resolved
     // address.
     let err = call(&*private, "get", &url).await.unwrap_err();
@@ -464,6 +476,7 @@ async fn http_reaches_allowed_hosts_with_capped_answers() {
     );
     let allowed = h
         .start(&INLINE, Role::ForbiddenHost, |m| {
+            this_port(m);
             let network = m.permissions.network.as_mut().unwrap();
             network.allow_private = true;
             network.max_response = Some(tenon_manifest::ByteSize(1024));

@@ -29,8 +29,43 @@ const FORBIDDEN_HEADERS: [&str; 10] = [
     "content-length",
 ];
 
-/// Headers dropped when a redirect leaves the original origin.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// The only headers a redirect to another origin (scheme, host or port)
+/// carries on: content negotiation and caching, nothing that can hold a
+/// credential (`authorization`, `cookie`, `x-api-key` and any other header a
+/// plugin invents stay behind).
+const CROSS_ORIGIN_HEADERS: [&str; 7] = [
+    "accept",
+    "accept-language",
+    "cache-control",
+    "content-language",
+    "content-type",
+    "pragma",
+    "user-agent",
+];
+
+/// Keeps only the [`CROSS_ORIGIN_HEADERS`] of `headers`.
+fn keep_cross_origin_headers(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| !CROSS_ORIGIN_HEADERS.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
+/// Why a redirect from `from` to `to` is refused whatever the allowlist
+/// says: `https` never leads to `http`.
+fn redirect_refusal(from: &Url, to: &Url) -> Option<String> {
+    (from.scheme() == "https" && to.scheme() == "http").then(|| {
+        format!(
+            "{} redirected to {}: a redirect from https to http is a downgrade and is never followed",
+            shown(from),
+            shown(to)
+        )
+    })
+}
 
 /// A lazily built client per plugin. Its resolver vets every address it
 /// hands to the connector, so a name that resolved to a public address when
@@ -165,7 +200,8 @@ impl Boundary {
     /// private or special addresses unless both the host and the manifest
     /// allow private networks (checked on every resolved address and again
     /// when connecting), redirects followed by hand with every hop checked
-    /// again, the response body capped, and the whole exchange bounded by the
+    /// again (never from https to http, and to another origin with only the
+    /// headers in [`CROSS_ORIGIN_HEADERS`]), the response body capped, and the whole exchange bounded by the
     /// call's deadline.
     pub async fn http_request(
         &self,
@@ -279,10 +315,16 @@ impl Boundary {
                         body.clear();
                         headers.remove(reqwest::header::CONTENT_TYPE);
                     }
+                    if let Some(reason) = redirect_refusal(&hop.url, &next) {
+                        return Err(self.deny(
+                            call,
+                            "network",
+                            format!("{method} {} (redirected)", shown(&next)),
+                            reason,
+                        ));
+                    }
                     if next.origin() != hop.url.origin() {
-                        for name in CREDENTIAL_HEADERS {
-                            headers.remove(name);
-                        }
+                        keep_cross_origin_headers(&mut headers);
                     }
                     hop = self.vet_hop(call, next, method, true).await?;
                 }
@@ -336,7 +378,11 @@ impl Boundary {
             url::Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
             url::Host::Ipv6(ip) => (format!("[{ip}]"), Some(IpAddr::V6(ip))),
         };
-        if !network.outbound.iter().any(|p| p.matches(&name, port)) {
+        if !network
+            .outbound
+            .iter()
+            .any(|p| p.matches(url.scheme(), &name, port))
+        {
             return deny(format!(
                 "{name}:{port} is not in permissions.network.outbound"
             ));
@@ -456,5 +502,48 @@ impl Boundary {
             headers,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_origin_redirects_keep_only_safe_headers() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Bearer s3cret"),
+            ("cookie", "session=s3cret"),
+            ("x-api-key", "s3cret"),
+            ("x-auth-token", "s3cret"),
+            ("api-key", "s3cret"),
+            ("accept", "application/json"),
+            ("content-type", "application/json"),
+            ("user-agent", "probe"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        keep_cross_origin_headers(&mut headers);
+        let mut kept: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["accept", "content-type", "user-agent"]);
+    }
+
+    #[test]
+    fn https_never_redirects_to_http() {
+        for (from, to, refused) in [
+            ("https://a.test/x", "http://a.test/x", true),
+            ("https://a.test/x", "http://b.test:443/x", true),
+            ("https://a.test/x", "https://b.test/x", false),
+            ("http://a.test/x", "https://a.test/x", false),
+            ("http://a.test/x", "http://b.test/x", false),
+        ] {
+            let refusal = redirect_refusal(&from.parse().unwrap(), &to.parse().unwrap());
+            assert_eq!(refusal.is_some(), refused, "{from} -> {to}: {refusal:?}");
+            if let Some(reason) = refusal {
+                assert!(reason.contains("downgrade"), "{reason}");
+            }
+        }
     }
 }

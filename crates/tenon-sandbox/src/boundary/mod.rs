@@ -14,6 +14,7 @@ mod http;
 mod net;
 mod topics;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub use self::topics::topic_matches;
 
 use crate::config::SandboxConfig;
 use crate::host::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
-use crate::limits::cut;
+use crate::limits::{cut, log_text};
 use crate::runtime::LoadRequest;
 use crate::stats::PluginStats;
 
@@ -205,7 +206,9 @@ impl Boundary {
         HostError::PermissionDenied(message)
     }
 
-    /// Writes a plugin's log line: cut to [`SandboxConfig::max_log_line`]
+    /// Writes a plugin's log line: message, field names and values escaped
+    /// (newlines, control characters, bidirectional overrides: a plugin
+    /// cannot forge a log line) and cut to [`SandboxConfig::max_log_line`]
     /// bytes, at most [`SandboxConfig::max_log_fields`] fields, at most
     /// [`SandboxConfig::max_log_lines_per_call`] lines per call (one more line
     /// says that the rest were dropped).
@@ -214,7 +217,7 @@ impl Boundary {
         call: &CallScope,
         level: LogLevel,
         message: &str,
-        fields: &[(String, String)],
+        original: &[(String, String)],
     ) {
         let max_lines = self.config.max_log_lines_per_call;
         let n = call.log_lines.fetch_add(1, Ordering::Relaxed);
@@ -229,21 +232,25 @@ impl Boundary {
             return;
         }
         let max_line = self.config.max_log_line;
-        let message = cut(message, max_line);
+        let message = log_text(message, max_line);
         let max_fields = self.config.max_log_fields;
-        let needs_trim = fields.len() > max_fields
-            || fields
+        let fields: Vec<(Cow<'_, str>, Cow<'_, str>)> = original
+            .iter()
+            .take(max_fields)
+            .map(|(k, v)| (log_text(k, max_line), log_text(v, max_line)))
+            .collect();
+        let unchanged = fields.len() == original.len()
+            && fields
                 .iter()
-                .any(|(k, v)| k.len() > max_line || v.len() > max_line);
-        if needs_trim {
-            let trimmed: Vec<(String, String)> = fields
-                .iter()
-                .take(max_fields)
-                .map(|(k, v)| (cut(k, max_line).into_owned(), cut(v, max_line).into_owned()))
-                .collect();
-            self.host.log(&self.caller, level, &message, &trimmed);
+                .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))));
+        if unchanged {
+            self.host.log(&self.caller, level, &message, original);
         } else {
-            self.host.log(&self.caller, level, &message, fields);
+            let owned: Vec<(String, String)> = fields
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            self.host.log(&self.caller, level, &message, &owned);
         }
     }
 

@@ -38,7 +38,7 @@ pub enum Role {
     /// `call("panic")` panics, `call("trap")` executes `unreachable`.
     Panicker,
     /// `call("get", url)` GETs a URL (only `allowed.example.com`,
-    /// `localhost` are allowlisted).
+    /// `localhost`, on their default ports, are allowlisted).
     ForbiddenHost,
     /// Filesystem: `data` read-write, `assets` read-only; `read`/`write`
     /// take a path.
@@ -301,13 +301,24 @@ pub async fn forbidden_host_is_denied(f: &dyn Fixture) {
         panic!("expected a denial, got {err:?}");
     };
     assert_eq!(permission, "network");
-    // `localhost` is allowlisted, but loopback is private: refused.
-    let err = call(&*plugin, "get", "http://localhost:9/")
+    // `localhost` is allowlisted (on its default port), but loopback is
+    // private: refused.
+    let err = call(&*plugin, "get", "http://localhost/")
         .await
         .unwrap_err();
     assert!(
         matches!(err, SandboxError::PermissionDenied { .. }),
         "{err:?}"
+    );
+    assert!(err.to_string().contains("loopback"), "{err}");
+    // Another port of an allowlisted host is not allowlisted.
+    let err = call(&*plugin, "get", "http://localhost:6379/")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("localhost:6379 is not in permissions.network.outbound"),
+        "{err}"
     );
     let denials = h.host.denials();
     assert!(denials.len() >= 2, "{denials:?}");

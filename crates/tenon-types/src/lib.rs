@@ -1,0 +1,16 @@
+//! Tenon's floor: the small vocabulary shared by crates that otherwise
+//! know nothing of each other.
+//!
+//! It owns event topics and topic patterns ([`topic`]): what a well-formed
+//! topic is, and the one matcher that decides whether a pattern covers a
+//! topic, whether the event bus is delivering (`tenon-hooks`), the
+//! permission boundary is checking what a plugin may publish
+//! (`tenon-sandbox`) or a manifest is validated (`tenon-manifest`).
+//!
+//! It owns no behaviour beyond that: no I/O, no clock, no runtime, and it
+//! never mentions WebAssembly, SQL or HTTP. It depends on no other Tenon
+//! crate; `tenon-hooks`, `tenon-manifest` and `tenon-sandbox` depend on it.
+
+pub mod topic;
+
+pub use topic::{MAX_TOPIC_LEN, TopicError, TopicPattern, check_topic, topic_matches};
