@@ -1,0 +1,60 @@
+//! Tenon's marketplace server: a catalog of signed plugin packages that
+//! hosts install from by name.
+//!
+//! It owns its own SQLite database (accounts, hashed tokens, namespaces and
+//! their owners and bound author keys, plugins, versions, packages, unique
+//! daily downloads, signed metadata), and serves over HTTP (axum):
+//!
+//! - the **sparse index** (`index/<publisher>/<name>`, one
+//!   [`tenon_marketplace::IndexEntry`] line per version, with ETags and 304s)
+//!   and the **TUF-lite metadata** over it ([`tenon_marketplace::metadata`]):
+//!   the root comes from the offline keys [`keys::init`] makes; the online
+//!   key re-signs targets, snapshot and timestamp in the same transaction as
+//!   every publish and yank, and re-signs the timestamp before it expires;
+//! - **search** (FTS5 text, filters, sorts, cursor pages with a total; see
+//!   [`search`]), detail, versions, README, counted downloads, categories,
+//!   featured, popular, updates;
+//! - **publishing** behind scoped tokens: a namespace is claimed by its
+//!   first publisher and bound to the author key that signed; every upload
+//!   is verified with `tenon-marketplace` (signatures, then the whole
+//!   archive) before anything is stored, and stored in one transaction.
+//!
+//! Not here: the package format and its checks (`tenon-marketplace`), the
+//! client that installs from a marketplace, and the host registry
+//! (`tenon-registry`). PostgreSQL is not supported yet. Nothing in
+//! `tenon-engine` depends on this crate; the CLI's `tenon market` commands
+//! do.
+
+pub mod error;
+pub mod http;
+pub mod keys;
+mod market;
+pub mod names;
+pub mod search;
+pub mod upload;
+
+pub use error::MarketError;
+pub use http::{HttpLimits, openapi, router};
+pub use keys::{InitReport, MarketKeys, init};
+pub use market::{Expiries, Market, MarketConfig, Principal, Scope};
+pub use search::{SearchPage, SearchQuery, Sort};
+pub use upload::{encode_upload, parse_upload};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Serves `market` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    market: Arc<Market>,
+    limits: HttpLimits,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(market, limits).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,983 @@
+//! A real marketplace server on loopback: publishing, the signed index,
+//! search, curation, and every hostile upload refused with nothing stored.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenon_manifest::PluginId;
+use tenon_market_server::{HttpLimits, Market, MarketConfig, MarketKeys, Scope, encode_upload};
+use tenon_marketplace::metadata::SeenVersions;
+use tenon_marketplace::{
+    Origin, PackOptions, Role, SignatureFile, SigningKey, TrustPolicy, TrustedMetadata,
+    UnpackLimits, pack, parse_index_file, verify,
+};
+use time::OffsetDateTime;
+
+struct Server {
+    url: String,
+    http: reqwest::Client,
+    admin: String,
+    market: Arc<Market>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: MarketConfig) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    tenon_market_server::init(&keys_dir, 3, 2, OffsetDateTime::now_utc()).unwrap();
+    let keys = MarketKeys::load(&keys_dir, OffsetDateTime::now_utc()).unwrap();
+    let db = dir.path().join("market.db");
+    let market = Arc::new(
+        Market::open_sqlite(db.to_str().unwrap(), keys, config)
+            .await
+            .unwrap(),
+    );
+    let admin = market.create_token("root", &[Scope::Admin]).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(tenon_market_server::serve(
+        market.clone(),
+        HttpLimits::default(),
+        listener,
+        std::future::pending(),
+    ));
+    Server {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        admin,
+        market,
+        _dir: dir,
+    }
+}
+
+struct Pkg {
+    archive: Vec<u8>,
+    signatures: SignatureFile,
+}
+
+#[derive(Clone, Copy)]
+struct Spec<'a> {
+    id: &'a str,
+    version: &'a str,
+    api: &'a str,
+    categories: &'a [&'a str],
+    keywords: &'a [&'a str],
+    license: &'a str,
+    description: &'a str,
+}
+
+const HELLO: Spec<'static> = Spec {
+    id: "acme/hello",
+    version: "1.0.0",
+    api: "^1",
+    categories: &["greeting"],
+    keywords: &["hello", "demo"],
+    license: "MIT",
+    description: "Says hello to everyone.",
+};
+
+fn list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn package(spec: Spec<'_>, key: &SigningKey) -> Pkg {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let manifest = format!(
+        "manifest_version = 1\n\n[plugin]\nid = \"{}\"\nname = \"{}\"\nversion = \"{}\"\ndescription = \"{}\"\nlicense = \"{}\"\ncategories = {}\nkeywords = {}\n\n[engine]\ntenon = \"{}\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
+        spec.id,
+        spec.id.split('/').nth(1).unwrap(),
+        spec.version,
+        spec.description,
+        spec.license,
+        list(spec.categories),
+        list(spec.keywords),
+        spec.api,
+    );
+    std::fs::write(root.join("tenon.toml"), manifest).unwrap();
+    std::fs::write(root.join("plugin.wasm"), b"\0asm\x01\0\0\0 bytes").unwrap();
+    std::fs::write(root.join("README.md"), format!("# {}\n", spec.id)).unwrap();
+    let packed = pack(root, &PackOptions::default()).unwrap();
+    let mut signatures = SignatureFile::for_package(&packed.info);
+    signatures.sign(Role::Author, key);
+    Pkg {
+        archive: packed.bytes,
+        signatures,
+    }
+}
+
+/// An archive built entry by entry (for hostile content), signed by `key`
+/// as `id` 1.0.0.
+fn raw_package(entries: &[(&str, Vec<u8>)], gzip_level: u32, key: &SigningKey, id: &str) -> Pkg {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        let name = path.as_bytes();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, data.as_slice()).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(gzip_level));
+    gz.write_all(&tar).unwrap();
+    let archive = gz.finish().unwrap();
+    let mut signatures = SignatureFile::new(
+        tenon_marketplace::Sha256Digest::of(&archive),
+        PluginId::new(id).unwrap(),
+        "1.0.0".parse().unwrap(),
+    );
+    signatures.sign(Role::Author, key);
+    Pkg {
+        archive,
+        signatures,
+    }
+}
+
+fn manifest_text(id: &str) -> Vec<u8> {
+    format!(
+        "manifest_version = 1\n\n[plugin]\nid = \"{id}\"\nname = \"x\"\nversion = \"1.0.0\"\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n"
+    )
+    .into_bytes()
+}
+
+impl Server {
+    async fn token(&self, account: &str, scopes: Value) -> String {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/admin/tokens", self.url))
+            .bearer_auth(&self.admin)
+            .json(&json!({"account": account, "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Sends `method path` with `token` and an optional JSON body; the status.
+    async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> StatusCode {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap().status()
+    }
+
+    async fn publish_raw(&self, token: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        // A client of its own: the server may answer a refused upload
+        // before reading it and close that connection.
+        let res = reqwest::Client::new()
+            .put(format!("{}/api/v1/publish", self.url))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn publish(&self, token: &str, pkg: &Pkg) -> (StatusCode, Value) {
+        let body = encode_upload(pkg.signatures.to_json().as_bytes(), &pkg.archive);
+        self.publish_raw(token, body).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn bytes(&self, path: &str) -> Vec<u8> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.bytes().await.unwrap().to_vec()
+    }
+
+    async fn search(&self, query: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/search?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body
+    }
+
+    /// Verifies the whole metadata chain from the JSON alone, as a client
+    /// would, and every listed index file against it.
+    async fn verified_chain(&self, seen: SeenVersions) -> TrustedMetadata {
+        let now = OffsetDateTime::now_utc();
+        let root = self.bytes("/meta/root.json").await;
+        let mut trusted = TrustedMetadata::new(&root, seen, now).unwrap();
+        trusted
+            .update_timestamp(&self.bytes("/meta/timestamp.json").await, now)
+            .unwrap();
+        trusted
+            .update_snapshot(&self.bytes("/meta/snapshot.json").await, now)
+            .unwrap();
+        let targets = trusted
+            .update_targets(&self.bytes("/meta/targets.json").await, now)
+            .unwrap()
+            .clone();
+        for path in targets.targets.keys() {
+            let file = self.bytes(&format!("/{path}")).await;
+            trusted.check_target(path, &file).unwrap();
+        }
+        trusted
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_index_search_download_and_curation() {
+    let server = start(MarketConfig::default()).await;
+    let acme_key = SigningKey::from_seed(&[1; 32]);
+    let beta_key = SigningKey::from_seed(&[2; 32]);
+    let acme = server.token("acme-dev", json!(["publish", "yank"])).await;
+    let beta = server.token("beta-dev", json!(["publish"])).await;
+
+    let specs = [
+        HELLO,
+        Spec {
+            version: "1.1.0",
+            description: "Says hello, louder.",
+            ..HELLO
+        },
+        Spec {
+            version: "2.0.0",
+            api: "^2",
+            ..HELLO
+        },
+        Spec {
+            id: "acme/logger",
+            categories: &["observability"],
+            keywords: &["logs"],
+            license: "Apache-2.0",
+            description: "Writes every event to a log.",
+            ..HELLO
+        },
+    ];
+    for spec in specs {
+        let (status, body) = server.publish(&acme, &package(spec, &acme_key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let beta_spec = Spec {
+        id: "beta/greeter",
+        keywords: &["hello"],
+        description: "Another greeter.",
+        ..HELLO
+    };
+    let (status, body) = server.publish(&beta, &package(beta_spec, &beta_key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The index: one line per version, ETag and 304.
+    let res = server
+        .http
+        .get(format!("{}/index/acme/hello", server.url))
+        .send()
+        .await
+        .unwrap();
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let file = res.bytes().await.unwrap();
+    let entries = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries[0]
+            .signatures
+            .iter()
+            .any(|s| s.role == Role::Marketplace)
+    );
+    let res = server
+        .http
+        .get(format!("{}/index/acme/hello", server.url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+
+    // The metadata chain verifies from the JSON alone.
+    let trusted = server.verified_chain(SeenVersions::default()).await;
+    assert_eq!(
+        trusted.versions().targets,
+        6,
+        "one version per publish, plus the first"
+    );
+
+    // Search: every filter and sort, each a (query, expected ids) row.
+    let verified = server.send("PUT", "/api/v1/admin/verified/acme", &server.admin, None);
+    assert_eq!(verified.await, StatusCode::OK);
+    let cases: &[(&str, &[&str])] = &[
+        ("q=hello", &["acme/hello", "beta/greeter"]),
+        ("q=hel", &["acme/hello", "beta/greeter"]),
+        ("q=log", &["acme/logger"]),
+        ("category=observability", &["acme/logger"]),
+        ("tag=hello&sort=name", &["acme/hello", "beta/greeter"]),
+        ("license=Apache-2.0", &["acme/logger"]),
+        (
+            "runtime=component&sort=name",
+            &["acme/hello", "acme/logger", "beta/greeter"],
+        ),
+        ("runtime=extism", &[]),
+        ("publisher=beta", &["beta/greeter"]),
+        ("verified=true&sort=name", &["acme/hello", "acme/logger"]),
+        ("sort=name", &["acme/hello", "acme/logger", "beta/greeter"]),
+        ("api=3.0.0", &[]),
+    ];
+    for (query, expected) in cases {
+        let page = server.search(query).await;
+        let mut got = ids(&page);
+        if !query.contains("sort=name") {
+            got.sort();
+        }
+        assert_eq!(got, *expected, "{query}");
+        assert_eq!(page["total"], expected.len(), "{query}");
+    }
+    // Relevance demotes the unverified publisher.
+    assert_eq!(
+        ids(&server.search("q=hello").await),
+        ["acme/hello", "beta/greeter"]
+    );
+    // Each hit carries the newest version fitting the asking host.
+    let page = server.search("q=hello&publisher=acme&api=1.0.0").await;
+    assert_eq!(page["hits"][0]["compatible_version"], "1.1.0");
+    assert_eq!(page["hits"][0]["latest"], "2.0.0");
+    let page = server.search("q=hello&publisher=acme&api=2.0.0").await;
+    assert_eq!(page["hits"][0]["compatible_version"], "2.0.0");
+
+    // Download: counted once per client per day; the package verifies
+    // under a policy that trusts the marketplace's counter-signature.
+    for _ in 0..3 {
+        let res = server
+            .http
+            .get(format!(
+                "{}/api/v1/plugins/acme/hello/1.1.0/download",
+                server.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let sig = res.headers()["x-tenon-signatures"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = res.bytes().await.unwrap();
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig).unwrap();
+        let sig = SignatureFile::from_json(&sig).unwrap();
+        let mut policy =
+            TrustPolicy::default().with_marketplace_key(server.market.marketplace_key());
+        policy.trust_marketplace_countersigned = true;
+        policy.require_marketplace_signature = true;
+        verify(&bytes, Some(&sig), &policy, Origin::Remote).unwrap();
+    }
+    let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
+    assert_eq!(detail["downloads"], 1, "{detail}");
+    assert_eq!(detail["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(detail["readme"], "# acme/hello\n");
+    let (_, popular) = server.get("/api/v1/popular?days=7").await;
+    assert_eq!(popular["plugins"][0]["plugin"]["id"], "acme/hello");
+    assert_eq!(ids(&server.search("sort=downloads").await)[0], "acme/hello");
+
+    // Categories, featured.
+    let (_, cats) = server.get("/api/v1/categories").await;
+    assert_eq!(
+        cats["categories"][0],
+        json!({"name": "greeting", "plugins": 2})
+    );
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/admin/featured/beta/greeter",
+                &server.admin,
+                Some(json!({"rank": 1}))
+            )
+            .await,
+        StatusCode::OK
+    );
+    let (_, featured) = server.get("/api/v1/featured").await;
+    assert_eq!(featured["plugins"][0]["id"], "beta/greeter");
+
+    // Yank: the line keeps everything but the flag; updates skip it.
+    assert_eq!(
+        server
+            .send("PUT", "/api/v1/plugins/acme/hello/1.1.0/yank", &acme, None)
+            .await,
+        StatusCode::OK
+    );
+    let file = server.bytes("/index/acme/hello").await;
+    let after = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
+    assert!(after[1].yanked);
+    assert_eq!(
+        IndexEntryWithoutYank::of(&after[1]),
+        IndexEntryWithoutYank::of(&entries[1])
+    );
+    let updates = server
+        .http
+        .post(format!("{}/api/v1/updates", server.url))
+        .json(&json!({"api": "1.0.0", "installed": [
+            {"id": "acme/hello", "version": "0.9.0"},
+            {"id": "acme/logger", "version": "1.0.0"},
+            {"id": "nobody/else", "version": "1.0.0"}
+        ]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        updates["updates"],
+        json!([{"id": "acme/hello", "installed": "0.9.0", "available": "1.0.0"}])
+    );
+    // The chain still verifies, and a client that saw the older metadata
+    // accepts the newer.
+    let newer = server.verified_chain(trusted.versions()).await;
+    assert!(newer.versions().targets > trusted.versions().targets);
+
+    // Deprecate with a replacement: shown, and demoted in relevance.
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/plugins/acme/hello/deprecate",
+                &acme,
+                Some(json!({"deprecated": true, "replacement": "beta/greeter"}))
+            )
+            .await,
+        StatusCode::OK
+    );
+    let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
+    assert_eq!(detail["deprecated"], true);
+    assert_eq!(detail["replacement"], "beta/greeter");
+
+    // Owners: beta's account cannot yank acme's versions until added.
+    let beta_yank = server.token("beta-dev", json!(["yank"])).await;
+    let yank = |token: String| {
+        let http = server.http.clone();
+        let url = format!("{}/api/v1/plugins/acme/hello/1.0.0/yank", server.url);
+        async move {
+            http.put(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(yank(beta_yank.clone()).await, StatusCode::FORBIDDEN);
+    let owners = server.token("acme-dev", json!(["owners"])).await;
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/namespaces/acme/owners/beta-dev",
+                &owners,
+                None
+            )
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(yank(beta_yank).await, StatusCode::OK);
+    let (_, list) = server.get("/api/v1/namespaces/acme/owners").await;
+    assert_eq!(list["owners"], json!(["acme-dev", "beta-dev"]));
+
+    // The OpenAPI document lists the routes.
+    let (_, openapi) = server.get("/openapi.json").await;
+    assert!(openapi["paths"]["/api/v1/publish"]["put"].is_object());
+}
+
+/// An index line with `yanked` cleared, to compare everything else.
+#[derive(Debug, PartialEq)]
+struct IndexEntryWithoutYank(String);
+
+impl IndexEntryWithoutYank {
+    fn of(entry: &tenon_marketplace::IndexEntry) -> Self {
+        let mut e = entry.clone();
+        e.yanked = false;
+        Self(e.to_line())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_are_refused_and_nothing_is_stored() {
+    let config = MarketConfig {
+        limits: UnpackLimits {
+            max_archive_bytes: 64 * 1024,
+            max_total_bytes: 1024 * 1024,
+            max_entry_bytes: 1024 * 1024,
+            ..UnpackLimits::default()
+        },
+        ..MarketConfig::default()
+    };
+    let server = start(config).await;
+    let key = SigningKey::from_seed(&[1; 32]);
+    let other_key = SigningKey::from_seed(&[7; 32]);
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    let squatter = server.token("squatter", json!(["publish"])).await;
+    let reader = server.token("reader", json!(["yank"])).await;
+    let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let targets_before = server.bytes("/meta/targets.json").await;
+
+    let tampered = {
+        let mut p = package(
+            Spec {
+                version: "1.0.1",
+                ..HELLO
+            },
+            &key,
+        );
+        let last = p.archive.len() - 9;
+        p.archive[last] ^= 1;
+        p
+    };
+    let forged = package(
+        Spec {
+            version: "1.0.2",
+            ..HELLO
+        },
+        &other_key,
+    );
+    // A signature by the right key, but over another package.
+    let mut bad_signature = package(
+        Spec {
+            version: "1.0.3",
+            ..HELLO
+        },
+        &key,
+    );
+    bad_signature.signatures.signatures[0].signature =
+        tampered.signatures.signatures[0].signature.clone();
+    let unsigned = {
+        let mut p = package(
+            Spec {
+                version: "1.0.4",
+                ..HELLO
+            },
+            &key,
+        );
+        p.signatures.signatures.clear();
+        p
+    };
+    let traversal = raw_package(
+        &[
+            ("tenon.toml", manifest_text("acme/evil")),
+            ("plugin.wasm", b"\0asm".to_vec()),
+            ("../../etc/passwd", b"root".to_vec()),
+        ],
+        6,
+        &key,
+        "acme/evil",
+    );
+    let bomb = raw_package(
+        &[
+            ("tenon.toml", manifest_text("acme/bomb")),
+            ("plugin.wasm", vec![0; 4 * 1024 * 1024]),
+        ],
+        9,
+        &key,
+        "acme/bomb",
+    );
+    let oversized = raw_package(
+        &[
+            ("tenon.toml", manifest_text("acme/big")),
+            (
+                "plugin.wasm",
+                (0..200_000u32)
+                    .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+                    .collect(),
+            ),
+        ],
+        0,
+        &key,
+        "acme/big",
+    );
+    let identity = {
+        // Signed as acme/other, but the manifest says acme/hello 9.0.0.
+        let real = package(
+            Spec {
+                version: "9.0.0",
+                ..HELLO
+            },
+            &key,
+        );
+        let mut signatures = SignatureFile::new(
+            real.signatures.package_sha256,
+            PluginId::new("acme/other").unwrap(),
+            "9.0.0".parse().unwrap(),
+        );
+        signatures.sign(Role::Author, &key);
+        Pkg {
+            archive: real.archive,
+            signatures,
+        }
+    };
+
+    let frame = |p: &Pkg| encode_upload(p.signatures.to_json().as_bytes(), &p.archive);
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "tampered byte",
+            &acme,
+            frame(&tampered),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sha256",
+        ),
+        (
+            "signed by a key the namespace is not bound to",
+            &acme,
+            frame(&forged),
+            StatusCode::FORBIDDEN,
+            "bound to",
+        ),
+        (
+            "signature that does not verify",
+            &acme,
+            frame(&bad_signature),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signature",
+        ),
+        (
+            "unsigned",
+            &acme,
+            frame(&unsigned),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not signed",
+        ),
+        (
+            "path traversal",
+            &acme,
+            frame(&traversal),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsafe path",
+        ),
+        (
+            "gzip bomb",
+            &acme,
+            frame(&bomb),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+        ),
+        (
+            "oversized archive",
+            &acme,
+            frame(&oversized),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit",
+        ),
+        (
+            "manifest is not what was signed",
+            &acme,
+            frame(&identity),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "acme/other",
+        ),
+        (
+            "republished version",
+            &acme,
+            frame(&package(HELLO, &key)),
+            StatusCode::CONFLICT,
+            "immutable",
+        ),
+        (
+            "namespace squatting",
+            &squatter,
+            frame(&package(
+                Spec {
+                    version: "3.0.0",
+                    ..HELLO
+                },
+                &key,
+            )),
+            StatusCode::FORBIDDEN,
+            "belongs to other owners",
+        ),
+        (
+            "look-alike namespace",
+            &squatter,
+            frame(&package(
+                Spec {
+                    id: "ac-me/hello",
+                    ..HELLO
+                },
+                &other_key,
+            )),
+            StatusCode::BAD_REQUEST,
+            "too close to the existing `acme`",
+        ),
+        (
+            "look-alike plugin name",
+            &acme,
+            frame(&package(
+                Spec {
+                    id: "acme/hel-lo",
+                    ..HELLO
+                },
+                &key,
+            )),
+            StatusCode::BAD_REQUEST,
+            "too close to the existing `acme/hello`",
+        ),
+        (
+            "reserved namespace",
+            &squatter,
+            frame(&package(
+                Spec {
+                    id: "tenon/core",
+                    ..HELLO
+                },
+                &other_key,
+            )),
+            StatusCode::BAD_REQUEST,
+            "reserved",
+        ),
+        (
+            "token without the publish scope",
+            &reader,
+            frame(&package(
+                Spec {
+                    version: "4.0.0",
+                    ..HELLO
+                },
+                &key,
+            )),
+            StatusCode::FORBIDDEN,
+            "scope",
+        ),
+        (
+            "no token",
+            "",
+            frame(&package(
+                Spec {
+                    version: "4.0.0",
+                    ..HELLO
+                },
+                &key,
+            )),
+            StatusCode::UNAUTHORIZED,
+            "token",
+        ),
+        (
+            "truncated frame",
+            &acme,
+            frame(&package(HELLO, &key))[..100].to_vec(),
+            StatusCode::BAD_REQUEST,
+            "follow",
+        ),
+        (
+            "garbage",
+            &acme,
+            b"\xff\xff\xff\xffnot an upload".to_vec(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "signature file",
+        ),
+        (
+            "upload over the body limit",
+            &acme,
+            vec![0; 512 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload",
+        ),
+    ];
+    for (name, token, body, status, mention) in cases {
+        let (got, body) = server.publish_raw(token, body).await;
+        let detail = body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert_eq!(got, status, "{name}: {body}");
+        assert!(detail.contains(&mention.to_lowercase()), "{name}: {detail}");
+    }
+    // Nothing was stored: the same metadata, one plugin, one version.
+    assert_eq!(server.bytes("/meta/targets.json").await, targets_before);
+    let page = server.search("").await;
+    assert_eq!(page["total"], 1);
+    let (_, versions) = server.get("/api/v1/plugins/acme/hello/versions").await;
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_json_errors() {
+    let server = start(MarketConfig::default()).await;
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    let cases: &[(&str, StatusCode, &str)] = &[
+        ("/api/v1/search?sort=stars", StatusCode::BAD_REQUEST, "sort"),
+        ("/api/v1/search?api=one", StatusCode::BAD_REQUEST, "api"),
+        (
+            "/api/v1/search?nonsense=1",
+            StatusCode::BAD_REQUEST,
+            "nonsense",
+        ),
+        (
+            "/api/v1/search?cursor=xyz",
+            StatusCode::BAD_REQUEST,
+            "cursor",
+        ),
+        (
+            "/api/v1/plugins/Acme/hello",
+            StatusCode::BAD_REQUEST,
+            "lowercase",
+        ),
+        (
+            "/api/v1/plugins/acme/missing",
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        ("/index/acme/missing", StatusCode::NOT_FOUND, "not found"),
+        ("/meta/other.json", StatusCode::NOT_FOUND, "not found"),
+        (
+            "/api/v1/plugins/acme/hello/x.y/download",
+            StatusCode::BAD_REQUEST,
+            "not a version",
+        ),
+        ("/nowhere", StatusCode::NOT_FOUND, "no such route"),
+    ];
+    for (path, status, mention) in cases {
+        let (got, body) = server.get(path).await;
+        assert_eq!(got, *status, "{path}: {body}");
+        let detail = body["errors"][0]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(mention), "{path}: {detail}");
+    }
+    // Bodies: malformed JSON, too large, and admin routes without admin.
+    let res = server
+        .http
+        .post(format!("{}/api/v1/updates", server.url))
+        .header("content-type", "application/json")
+        .body("{\"api\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = server
+        .http
+        .post(format!("{}/api/v1/updates", server.url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        server
+            .send(
+                "POST",
+                "/api/v1/admin/tokens",
+                &acme,
+                Some(json!({"account": "x", "scopes": ["admin"]}))
+            )
+            .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server
+            .send(
+                "POST",
+                "/api/v1/admin/tokens",
+                "tnm_not-a-token",
+                Some(json!({"account": "x", "scopes": ["admin"]}))
+            )
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_stable_under_concurrent_publishes() {
+    let server = start(MarketConfig {
+        publishes_per_minute: 1000,
+        ..MarketConfig::default()
+    })
+    .await;
+    let key = SigningKey::from_seed(&[1; 32]);
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    let names: Vec<String> = (0..25).map(|i| format!("acme/plugin-{i:02}")).collect();
+    for id in &names {
+        let spec = Spec { id, ..HELLO };
+        let (status, body) = server.publish(&acme, &package(spec, &key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut expected = names.clone();
+    for sort in ["relevance", "name", "updated", "published", "downloads"] {
+        let mut seen = Vec::new();
+        let mut late = Vec::new();
+        let mut query = format!("q=plugin&sort={sort}&limit=10");
+        let mut extra = 0;
+        loop {
+            let page = server.search(&query).await;
+            assert_eq!(page["total"], expected.len(), "{sort}");
+            seen.extend(ids(&page));
+            // Someone publishes between pages.
+            let id = format!("acme/late-{sort}-{extra}");
+            extra += 1;
+            let spec = Spec {
+                id: &id,
+                keywords: &["plugin"],
+                ..HELLO
+            };
+            let (status, _) = server.publish(&acme, &package(spec, &key)).await;
+            assert_eq!(status, StatusCode::CREATED);
+            late.push(id);
+            match page["next"].as_str() {
+                Some(next) => query = format!("q=plugin&sort={sort}&limit=10&cursor={next}"),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, expected, "{sort}: every plugin exactly once");
+        assert_eq!(seen.len(), expected.len(), "{sort}");
+        expected.extend(late);
+        expected.sort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_timestamp_is_refused_by_a_client() {
+    let server = start(MarketConfig::default()).await;
+    let key = SigningKey::from_seed(&[1; 32]);
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    let old_timestamp = server.bytes("/meta/timestamp.json").await;
+    server.publish(&acme, &package(HELLO, &key)).await;
+    let trusted = server.verified_chain(SeenVersions::default()).await;
+    let mut client = TrustedMetadata::new(
+        &server.bytes("/meta/root.json").await,
+        trusted.versions(),
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let err = client
+        .update_timestamp(&old_timestamp, OffsetDateTime::now_utc())
+        .unwrap_err();
+    assert!(err.to_string().contains("rollback"), "{err}");
+}
