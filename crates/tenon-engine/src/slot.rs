@@ -134,8 +134,9 @@ pub(crate) fn context_data(call: &HookCall<'_>) -> HookContextData {
 /// Hook handler of a sandboxed (or native) plugin.
 pub(crate) struct SlotHandler {
     pub(crate) slot: Arc<PluginSlot>,
-    /// The handler's timeout, passed to the sandbox so that it stops the
-    /// plugin at the same deadline the dispatcher enforces.
+    /// The handler's timeout. The sandbox gets it cut to the call's
+    /// [`HookCall::time_limit`] (what the chain budget leaves), so that it
+    /// stops the plugin at the deadline the dispatcher enforces.
     pub(crate) timeout: Duration,
 }
 
@@ -151,7 +152,10 @@ impl HookHandler for SlotHandler {
                     context: &context,
                     data: &data,
                     options: CallOptions {
-                        timeout: Some(self.timeout),
+                        timeout: Some(
+                            call.time_limit
+                                .map_or(self.timeout, |limit| limit.min(self.timeout)),
+                        ),
                     },
                 })
                 .await

@@ -417,6 +417,16 @@ impl<'a> Chain<'a> {
         HookCall::new(&slot.name, &entry.plugin, self.context, data)
             .with_handler(entry.id)
             .with_attempt(attempt)
+            .with_time_limit(self.time_limit(entry))
+    }
+
+    /// How long an attempt of `entry` that starts now may take: its timeout,
+    /// cut to what is left of the budget.
+    #[inline]
+    fn time_limit(&self, entry: &HandlerEntry) -> Duration {
+        entry
+            .timeout
+            .min(self.deadline.saturating_duration_since(self.now))
     }
 
     /// Why the next handler cannot run, if it cannot.
@@ -450,9 +460,7 @@ impl<'a> Chain<'a> {
             let mut failure = match current {
                 Unfinished::Failed(failure) => failure,
                 Unfinished::Pending(future) => {
-                    let limit = entry
-                        .timeout
-                        .min(self.deadline.saturating_duration_since(self.now));
+                    let limit = self.time_limit(entry);
                     let waited = wait(future, self.now + limit).await;
                     self.now = Instant::now();
                     match waited {

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,6 +78,12 @@ pub struct HookCall<'a> {
     pub data: &'a Value,
     /// 1 for the first attempt, 2 for the first retry, …
     pub attempt: u32,
+    /// How long this attempt may take from when it is called: the
+    /// handler's timeout, cut to what is left of the chain budget. The
+    /// dispatcher stops waiting then; a handler that runs work elsewhere
+    /// (another thread, a sandbox) passes it on so that the work stops too.
+    /// `None` outside a dispatcher.
+    pub time_limit: Option<Duration>,
 }
 
 impl<'a> HookCall<'a> {
@@ -90,12 +97,19 @@ impl<'a> HookCall<'a> {
             context,
             data,
             attempt: 1,
+            time_limit: None,
         }
     }
 
     /// The same call with another attempt number.
     pub fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self
+    }
+
+    /// The same call with `limit` as its [`HookCall::time_limit`].
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
         self
     }
 
@@ -289,6 +303,12 @@ pub struct OwnedHookCall {
     pub data: Value,
     /// 1 for the first attempt, 2 for the first retry, …
     pub attempt: u32,
+    /// How long this attempt may take from when it is called: the
+    /// handler's timeout, cut to what is left of the chain budget. The
+    /// dispatcher stops waiting then; a handler that runs work elsewhere
+    /// (another thread, a sandbox) passes it on so that the work stops too.
+    /// `None` outside a dispatcher.
+    pub time_limit: Option<Duration>,
 }
 
 impl From<HookCall<'_>> for OwnedHookCall {
@@ -300,6 +320,7 @@ impl From<HookCall<'_>> for OwnedHookCall {
             context: call.context.clone(),
             data: call.data.clone(),
             attempt: call.attempt,
+            time_limit: call.time_limit,
         }
     }
 }

@@ -10,9 +10,9 @@ use pretty_assertions::assert_eq;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenon_hooks::{
-    DispatchOutcome, FailPolicy, HandlerOptions, HookAction, HookContext, HookDispatcher,
-    HookError, HookReceipt, HookRegistry, HookSpec, Priority, ReceiptStatus, async_handler_fn,
-    handler_fn,
+    DispatchConfig, DispatchOutcome, FailPolicy, HandlerOptions, HookAction, HookContext,
+    HookDispatcher, HookError, HookHandler, HookReceipt, HookRegistry, HookSpec, Priority,
+    ReceiptStatus, async_handler_fn, handler_fn,
 };
 
 fn agent_hooks() -> HookRegistry {
@@ -422,6 +422,71 @@ fn bad_specs_and_registrations_are_refused() {
         .register("p", "a", noop(), normal().with_timeout(Duration::ZERO))
         .expect_err("zero timeout");
     assert!(err.to_string().contains("timeout is 0"), "{err}");
+}
+
+/// Each handler is told how long its attempt may take: its timeout, cut to
+/// what the chain budget has left, so that work it runs elsewhere (a
+/// sandboxed plugin on another thread) stops when the dispatcher stops
+/// waiting.
+#[tokio::test(start_paused = true)]
+async fn handlers_are_told_their_time_limit_within_the_budget() {
+    let registry = HookRegistry::new();
+    registry.declare(HookSpec::new("h")).expect("declares");
+    let limits = Arc::new(Mutex::new(Vec::new()));
+    let record = |label: &'static str| {
+        let limits = limits.clone();
+        handler_fn(move |call| {
+            limits.lock().unwrap().push((label, call.time_limit));
+            Ok(HookAction::CONTINUE)
+        })
+    };
+    let slow = async_handler_fn(|_| async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        Ok(HookAction::CONTINUE)
+    });
+    let cases = [
+        // (plugin, priority, timeout): run in this order.
+        ("first", 900, 5_000),
+        ("slow", 800, 5_000),
+        ("budget-cut", 700, 5_000),
+        ("own-timeout", 600, 200),
+    ];
+    for (plugin, priority, timeout) in cases {
+        let options = normal()
+            .with_priority(Priority(priority))
+            .with_timeout(Duration::from_millis(timeout));
+        let handler: Arc<dyn HookHandler> = if plugin == "slow" {
+            slow.clone()
+        } else {
+            record(plugin)
+        };
+        registry
+            .register(plugin, "h", handler, options)
+            .expect("registers");
+    }
+    let dispatcher = HookDispatcher::with_config(
+        registry,
+        DispatchConfig::default().with_budget(Duration::from_millis(1_000)),
+    );
+    let outcome = dispatcher
+        .dispatch("h", &HookContext::new("t"), json!({}))
+        .await
+        .expect("declared");
+    assert!(
+        outcome
+            .receipts
+            .iter()
+            .all(|r| r.status == ReceiptStatus::Ok)
+    );
+    let ms = |ms| Some(Duration::from_millis(ms));
+    assert_eq!(
+        *limits.lock().unwrap(),
+        [
+            ("first", ms(1_000)),
+            ("budget-cut", ms(400)),
+            ("own-timeout", ms(200)),
+        ]
+    );
 }
 
 /// Registering or removing during a dispatch changes the next dispatch only.
@@ -891,7 +956,7 @@ async fn failing_receipts_carry_their_kind() {
         ("e/rejected", normal().with_priority(Priority(20))),
     ];
     for (plugin, options) in cases {
-        let handler: Arc<dyn tenon_hooks::HookHandler> = match plugin {
+        let handler: Arc<dyn HookHandler> = match plugin {
             "a/busy" => handler_fn(|_| {
                 Err(HandlerError::new("every instance busy").with_kind(ErrorKind::Unavailable))
             }),

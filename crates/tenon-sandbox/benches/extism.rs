@@ -14,7 +14,9 @@
 //! - `extism_load`: loading the plugin in a new runtime, its compiled code
 //!   read from the disk cache, beside compiling it;
 //! - `extism_paired` (printed, not a criterion group): bare and Tenon calls
-//!   interleaved, the medians of each.
+//!   interleaved, the medians of each; then Tenon's inline calls and its
+//!   calls on the plugin-call threads (the default), interleaved the same
+//!   way.
 //!
 //! Tenon's calls are made from a Tokio worker thread, as a host would make
 //! them. Run: `cargo bench -p tenon-sandbox --features extism --bench extism`.
@@ -220,6 +222,7 @@ fn benches(c: &mut Criterion) {
     .expect("a component runtime");
     let threadings = [
         ("inline", CallThreading::Inline),
+        ("dedicated", CallThreading::Dedicated),
         ("block_in_place", CallThreading::BlockInPlace),
         ("spawn_blocking", CallThreading::SpawnBlocking),
     ];
@@ -269,7 +272,12 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    paired(&tokio, bare_plugin(&extism_module), plugins[0].1.clone());
+    paired(
+        &tokio,
+        bare_plugin(&extism_module),
+        plugins[0].1.clone(),
+        plugins[1].1.clone(),
+    );
 
     let mut group = c.benchmark_group("extism_fresh");
     group.measurement_time(Duration::from_secs(3));
@@ -324,54 +332,94 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-/// Bare Extism and Tenon's Extism runtime, call for call: pairs of one bare
-/// call and one Tenon call (each first in every other pair), on the same
-/// worker thread, many times; the medians of the two, which a busy machine
-/// disturbs much less than it disturbs two benchmarks run one after the
-/// other.
-fn paired(tokio: &Tokio, mut bare: extism::Plugin, tenon: Arc<dyn Plugin>) {
-    const ROUNDS: usize = 100_000;
-    let (mut bare_times, mut tenon_times) = tokio.block_on(async move {
+/// Bare Extism and Tenon's Extism runtime, call for call, then Tenon's
+/// inline calls and its calls on the plugin-call threads: pairs of one call
+/// of each (each first in every other pair), on the same worker thread, many
+/// times; the medians of the two, which a busy machine disturbs much less
+/// than it disturbs two benchmarks run one after the other.
+fn paired(
+    tokio: &Tokio,
+    mut bare: extism::Plugin,
+    inline: Arc<dyn Plugin>,
+    dedicated: Arc<dyn Plugin>,
+) {
+    let (bare, tenon) = tokio.block_on(async {
+        let inline = inline.clone();
         tokio::spawn(async move {
-            let mut bare_times = Vec::with_capacity(ROUNDS);
-            let mut tenon_times = Vec::with_capacity(ROUNDS);
-            for round in 0..ROUNDS {
-                // Each goes first in every other round: whatever the first
-                // call of a pair leaves behind (a woken timer thread, warm
-                // caches) falls on both alike.
-                for tenon_turn in [round % 2 == 1, round % 2 == 0] {
-                    let started = Instant::now();
-                    if tenon_turn {
-                        let output = tenon.call(
-                            "echo",
-                            black_box(PAYLOAD.as_bytes()),
-                            CallOptions::default(),
-                        );
-                        black_box(output.await.unwrap());
-                        tenon_times.push(started.elapsed());
-                    } else {
-                        let output =
-                            bare.call::<&[u8], Vec<u8>>("echo", black_box(PAYLOAD.as_bytes()));
-                        black_box(output.unwrap());
-                        bare_times.push(started.elapsed());
-                    }
-                }
-            }
-            (bare_times, tenon_times)
+            alternate(
+                || {
+                    let output = bare.call::<&[u8], &[u8]>("echo", black_box(PAYLOAD.as_bytes()));
+                    black_box(output.unwrap());
+                    std::future::ready(())
+                },
+                || echo_once(&inline),
+            )
+            .await
         })
         .await
         .unwrap()
     });
-    let median = |times: &mut Vec<Duration>| {
-        times.sort_unstable();
-        times[times.len() / 2]
-    };
-    let (bare, tenon) = (median(&mut bare_times), median(&mut tenon_times));
     let overhead = (tenon.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0;
     println!(
         "extism_paired: {ROUNDS} alternating echo calls, medians: bare extism {bare:?}, \
          tenon extism (inline) {tenon:?}, overhead {overhead:+.1}%"
     );
+    let (here, off) = tokio.block_on(async move {
+        tokio::spawn(
+            async move { alternate(|| echo_once(&inline), || echo_once(&dedicated)).await },
+        )
+        .await
+        .unwrap()
+    });
+    let ratio = off.as_secs_f64() / here.as_secs_f64();
+    println!(
+        "extism_paired_threading: {ROUNDS} alternating echo calls, medians: tenon extism \
+         inline {here:?}, dedicated (plugin-call threads) {off:?}, {ratio:.2}x inline"
+    );
+}
+
+/// Rounds of [`alternate`].
+const ROUNDS: usize = 100_000;
+
+/// One `echo` call into `plugin`.
+async fn echo_once(plugin: &Arc<dyn Plugin>) {
+    let output = plugin.call(
+        "echo",
+        black_box(PAYLOAD.as_bytes()),
+        CallOptions::default(),
+    );
+    black_box(output.await.unwrap());
+}
+
+/// The median times of `a` and `b`, called in alternation, each first in
+/// every other round: whatever the first call of a pair leaves behind (a
+/// woken thread, warm caches) falls on both alike.
+async fn alternate<A, FA, B, FB>(mut a: A, mut b: B) -> (Duration, Duration)
+where
+    A: FnMut() -> FA,
+    FA: Future<Output = ()>,
+    B: FnMut() -> FB,
+    FB: Future<Output = ()>,
+{
+    let mut a_times = Vec::with_capacity(ROUNDS);
+    let mut b_times = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        for b_turn in [round % 2 == 1, round % 2 == 0] {
+            let started = Instant::now();
+            if b_turn {
+                b().await;
+                b_times.push(started.elapsed());
+            } else {
+                a().await;
+                a_times.push(started.elapsed());
+            }
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    (median(&mut a_times), median(&mut b_times))
 }
 
 /// What Tenon sends to `handle_hook` for `echo.noop` with [`PAYLOAD`].

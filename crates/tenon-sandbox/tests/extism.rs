@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use suite::fixtures::{Extism, INLINE};
+use suite::fixtures::{DEDICATED, Extism, INLINE};
 use suite::{Fixture, Harness, Role, call, hook};
 use tenon_manifest::{Isolation, Manifest, VersionReq};
 use tenon_sandbox::boundary::StaticResolver;
@@ -19,7 +19,7 @@ use tenon_sandbox::{
 };
 
 suite::suite_tests!(
-    INLINE,
+    DEDICATED,
     [
         echo_roundtrip,
         counter_concurrent_calls,
@@ -36,10 +36,27 @@ suite::suite_tests!(
     ]
 );
 
-/// The other two ways of running calls pass the parts of the suite that
+/// The other ways of running calls: inline passes the parts of the suite
+/// that run plugin code on the calling thread, the other two the parts that
 /// exercise host calls, traps, timeouts and the pool.
 mod other_threading {
     use super::*;
+
+    mod inline {
+        use super::*;
+        suite::suite_tests!(
+            INLINE,
+            [
+                echo_roundtrip,
+                looper_is_contained,
+                memory_bomb_is_contained,
+                deep_recursion_is_contained,
+                panics_and_traps_are_contained,
+                output_is_bounded,
+                stop_and_restart,
+            ]
+        );
+    }
 
     const BLOCK_IN_PLACE: Extism = Extism {
         threading: CallThreading::BlockInPlace,
@@ -90,6 +107,82 @@ async fn current_thread_runtime_serves_host_calls() {
     assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
     let echo = h.start(&INLINE, Role::Echo, |_| {}).await;
     assert_eq!(call(&*echo, "echo", "inline").await.unwrap(), "inline");
+}
+
+/// Hostile: as many looping calls as the async runtime has workers. With
+/// the default threading they loop on the plugin-call threads, so the
+/// runtime's other tasks keep running meanwhile (inline, both workers would
+/// be taken until the loops' deadline), and each loop ends at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_calls_do_not_stall_the_async_runtime() {
+    let h = Harness::new(&DEDICATED);
+    let looper = h
+        .start(&DEDICATED, Role::Looper, |m| {
+            m.limits.max_instances = 2;
+            m.limits.timeout = Duration::from_secs(3).into();
+        })
+        .await;
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            let looper = looper.clone();
+            tokio::spawn(async move { looper.call("loop", b"", CallOptions::default()).await })
+        })
+        .collect();
+    // Both loops are under way; an unrelated task needs a worker.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let unrelated = tokio::spawn(async { 42 }).await.unwrap();
+    assert_eq!(unrelated, 42);
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "the unrelated task ran only once the loops had ended"
+    );
+    for stopped in loops {
+        let err = stopped.await.unwrap().unwrap_err();
+        assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
+    }
+    assert_eq!(call(&*looper, "ping", "").await.unwrap(), "pong");
+}
+
+/// Hostile: a caller that stops waiting (a dispatcher's timeout drops its
+/// future) does not free the instance slot while the plugin still runs on
+/// another thread: `max_instances` holds until the call has really
+/// stopped, at its deadline.
+async fn a_cancelled_call_keeps_its_slot_until_it_stops(f: &Extism) {
+    let h = Harness::new(f);
+    let looper = suite::single_slot_looper(&h, f).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        looper.call("loop", b"", CallOptions::default()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the loop answered: {gave_up:?}");
+    suite::assert_busy(&*looper).await;
+    // The watchdog stops the loop at its deadline; the slot serves again.
+    let mut waited = Duration::ZERO;
+    loop {
+        match call(&*looper, "ping", "").await {
+            Ok(pong) => break assert_eq!(pong, "pong"),
+            Err(SandboxError::Busy { .. }) if waited < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += Duration::from_millis(50);
+            }
+            Err(err) => panic!("{err:?}"),
+        }
+    }
+    assert!(looper.stats().instances <= 1, "{:?}", looper.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_keeps_its_slot_on_the_call_threads() {
+    a_cancelled_call_keeps_its_slot_until_it_stops(&DEDICATED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_keeps_its_slot_on_the_blocking_pool() {
+    a_cancelled_call_keeps_its_slot_until_it_stops(&Extism {
+        threading: CallThreading::SpawnBlocking,
+    })
+    .await;
 }
 
 fn with_timeout(timeout: Duration) -> CallOptions {

@@ -33,6 +33,7 @@ mod module;
 mod plugin;
 mod pool;
 mod protocol;
+mod threads;
 mod watchdog;
 
 use std::path::PathBuf;
@@ -46,6 +47,7 @@ use self::abi::HostSide;
 use self::engines::{EngineKey, Engines};
 use self::plugin::{ExtismPlugin, Limits, Parts};
 use self::pool::{Instance, Pool, Slot};
+use self::threads::CallThreads;
 use self::watchdog::Watchdog;
 use crate::boundary::{Boundary, GrantedDirectory, granted_directories};
 use crate::config::SandboxConfig;
@@ -57,26 +59,35 @@ use crate::runtime::{LoadRequest, Plugin, Runtime};
 /// accept it.
 pub const EXTISM_ABI_VERSION: Version = Version::new(1, 0, 0);
 
-/// Where a plugin call runs on a multi-threaded Tokio runtime.
+/// Where a plugin call runs.
 ///
-/// Extism calls are synchronous. On a current-thread runtime, calls of
-/// plugins that wait for the host (KV, events, secrets, HTTP) always run on
-/// the blocking pool (the runtime's only thread must stay free to drive
-/// their IO), and other calls run inline.
+/// Extism calls are synchronous: while one runs, its thread does nothing
+/// else. The default keeps them off the async runtime's workers entirely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CallThreading {
-    /// On the calling task's worker thread: no thread hop, so a call costs
-    /// what a bare Extism call costs. The worker is busy for the call's
-    /// duration, which its deadline bounds; while a host request waits, the
-    /// worker's other tasks move to another thread (`block_in_place`).
+    /// On the runtime's own plugin-call threads (`ExtismConfig::call_threads`
+    /// of them): the caller's task waits without holding its worker, so a
+    /// looping plugin never stalls the host's other tasks, and at most that
+    /// many Extism calls run at once. A fixed set of threads and a cheap
+    /// hand-off: no thread is created per call.
     #[default]
+    Dedicated,
+    /// On the calling task's worker thread: no thread hop, so a call costs
+    /// what a bare Extism call costs, but the worker is busy for the call's
+    /// whole duration (up to its deadline): a plugin that loops until its
+    /// deadline on as many calls as there are workers stalls every other
+    /// task of the runtime meanwhile. While a host request waits, the
+    /// worker's other tasks move to another thread (`block_in_place`).
+    /// Calls of plugins that use WASI run as with `BlockInPlace`; on a
+    /// current-thread runtime, calls that wait for the host run on the
+    /// blocking pool.
     Inline,
     /// On the calling worker inside `tokio::task::block_in_place`: the
     /// worker's other tasks move to another thread for the whole call.
     BlockInPlace,
-    /// On the runtime's blocking pool (`spawn_blocking`): one thread hop per
-    /// call.
+    /// On the runtime's blocking pool (`spawn_blocking`): one blocking task
+    /// per call.
     SpawnBlocking,
 }
 
@@ -93,6 +104,11 @@ pub struct ExtismConfig {
     pub cache_dir: Option<PathBuf>,
     /// Where calls run.
     pub threading: CallThreading,
+    /// How many plugin-call threads [`CallThreading::Dedicated`] runs calls
+    /// on (the most Extism calls that run at once, across all plugins of
+    /// the runtime); further calls queue, their deadlines running. 0 (the
+    /// default): one per CPU, at least 2.
+    pub call_threads: usize,
 }
 
 impl ExtismConfig {
@@ -113,6 +129,13 @@ impl ExtismConfig {
         self.threading = threading;
         self
     }
+
+    /// Runs calls on `threads` plugin-call threads (see
+    /// [`ExtismConfig::call_threads`]).
+    pub fn with_call_threads(mut self, threads: usize) -> Self {
+        self.call_threads = threads;
+        self
+    }
 }
 
 /// Runs Extism plugins (see the [module documentation](self)).
@@ -127,6 +150,8 @@ struct Inner {
     /// The wasmtime cache configuration file, written at first use.
     cache_config: OnceLock<Result<PathBuf, String>>,
     threading: CallThreading,
+    /// The plugin-call threads ([`CallThreading::Dedicated`]).
+    calls: CallThreads,
     engines: Engines,
 }
 
@@ -135,6 +160,7 @@ impl std::fmt::Debug for ExtismRuntime {
         f.debug_struct("ExtismRuntime")
             .field("cache_dir", &self.inner.cache_dir)
             .field("threading", &self.inner.threading)
+            .field("calls", &self.inner.calls)
             .field("engines", &self.inner.engines)
             .finish_non_exhaustive()
     }
@@ -164,6 +190,7 @@ impl ExtismRuntime {
                 cache_dir: config.cache_dir,
                 cache_config: OnceLock::new(),
                 threading: config.threading,
+                calls: CallThreads::new(call_threads(config.call_threads)),
                 engines: Engines::new(Watchdog::new()),
             }),
         }
@@ -291,6 +318,7 @@ impl ExtismRuntime {
             host,
             engines: engines.clone(),
             threading: self.inner.threading,
+            calls: self.inner.calls.clone(),
             info,
             limits,
             pool,
@@ -320,6 +348,15 @@ impl ExtismRuntime {
         loaded.adopt(slot);
         Ok(loaded)
     }
+}
+
+/// The number of plugin-call threads for `asked` (0: one per CPU, at
+/// least 2).
+fn call_threads(asked: usize) -> usize {
+    if asked > 0 {
+        return asked;
+    }
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 /// The directories `permissions.filesystem` grants (see

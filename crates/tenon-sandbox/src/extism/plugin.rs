@@ -24,6 +24,7 @@ use super::errors::{self, Circumstances};
 use super::module::{self, ModuleInfo};
 use super::pool::{BoxedSlot, Instance, Pool, Slot};
 use super::protocol;
+use super::threads::CallThreads;
 
 /// The limits a plugin runs under, from its manifest.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,7 @@ pub(super) struct Parts {
     pub(super) host: Arc<HostSide>,
     pub(super) engines: Arc<EngineSet>,
     pub(super) threading: CallThreading,
+    pub(super) calls: CallThreads,
     pub(super) info: ModuleInfo,
     pub(super) limits: Limits,
     pub(super) pool: Pool,
@@ -80,12 +82,46 @@ struct Setup {
 
 /// Where a call runs (see [`CallThreading`]).
 enum Mode {
-    /// On the calling thread; host functions wait through the handle.
+    /// On the caller's thread (see [`Here`]).
+    Here(Here),
+    /// Off the caller's thread (see [`Offload`]).
+    Off(Offload),
+}
+
+/// How a call runs on the caller's thread.
+enum Here {
+    /// As it is; host functions wait through the handle.
     Inline(Option<Handle>),
-    /// On the calling worker, inside `block_in_place`.
+    /// Inside `block_in_place`.
     BlockInPlace(Handle),
-    /// On the runtime's blocking pool.
+}
+
+/// Where a call runs when it leaves the caller's thread; host functions
+/// wait through the handle.
+enum Offload {
+    /// On the runtime's plugin-call threads.
+    Threads(Option<Handle>),
+    /// On Tokio's blocking pool.
     Blocking(Handle),
+}
+
+/// A slot on its way to another thread, with the right to run it when the
+/// call holds one: that thread gives both back to the pool when the call
+/// has really ended, even if the caller stopped waiting long before.
+struct Running {
+    owner: Arc<Inner>,
+    slot: Option<BoxedSlot>,
+    /// Whether the right to run goes back to the pool on drop (a call), or
+    /// the slot goes back to the caller (a slot drained by `stop`).
+    holds_right: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.holds_right {
+            self.owner.parts.pool.release(self.slot.take());
+        }
+    }
 }
 
 /// What to run on an instance.
@@ -222,53 +258,86 @@ impl ExtismPlugin {
                 checkout
             }
         };
-        let (slot, result) = self.run_in_mode(checkout.slot.take(), job).await;
-        checkout.finish(slot);
-        result
+        match self.inner.mode()? {
+            Mode::Off(offload) => {
+                let running = Running {
+                    owner: self.inner.clone(),
+                    slot: checkout.detach(),
+                    holds_right: true,
+                };
+                // Boxed: the hop's state stays out of the inline path's future.
+                Box::pin(self.run_off(running, job, offload)).await.1
+            }
+            Mode::Here(here) => {
+                let (slot, result) = self.inner.run_here(here, checkout.slot.take(), &job);
+                checkout.finish(slot);
+                result
+            }
+        }
     }
 
-    /// Runs `job` on `slot` where the calling runtime allows blocking (see
-    /// [`CallThreading`]); returns the slot if it may be used again.
-    async fn run_in_mode(
+    /// Runs `job` on `slot`, a slot that holds no right to run (drained by
+    /// `stop`), where the calling runtime allows blocking; returns the slot
+    /// if it may be used again.
+    async fn run_drained(
         &self,
-        mut slot: Option<BoxedSlot>,
+        slot: BoxedSlot,
         job: Job<'_>,
     ) -> (Option<BoxedSlot>, Result<Vec<u8>, SandboxError>) {
-        let inner = &self.inner;
-        let result = match inner.mode() {
-            Ok(Mode::Inline(bridge)) => inner.run(&mut slot, &job, bridge),
-            Ok(Mode::BlockInPlace(handle)) => {
-                tokio::task::block_in_place(|| inner.run(&mut slot, &job, Some(handle)))
+        match self.inner.mode() {
+            Ok(Mode::Off(offload)) => {
+                let running = Running {
+                    owner: self.inner.clone(),
+                    slot: Some(slot),
+                    holds_right: false,
+                };
+                Box::pin(self.run_off(running, job, offload)).await
             }
-            // Boxed: the hop's state stays out of the inline path's future.
-            Ok(Mode::Blocking(handle)) => {
-                return Box::pin(self.run_blocking(slot, job, handle)).await;
-            }
-            Err(error) => Err(error),
-        };
-        (slot, result)
+            Ok(Mode::Here(here)) => self.inner.run_here(here, Some(slot), &job),
+            Err(error) => (Some(slot), Err(error)),
+        }
     }
 
-    /// Runs `job` on the blocking pool.
-    async fn run_blocking(
+    /// Runs `job` on another thread. The call goes on there if this future
+    /// is dropped; `running` is dropped (and its right to run given back)
+    /// only when it ends.
+    async fn run_off(
         &self,
-        mut slot: Option<BoxedSlot>,
+        running: Running,
         job: Job<'_>,
-        handle: Handle,
+        offload: Offload,
     ) -> (Option<BoxedSlot>, Result<Vec<u8>, SandboxError>) {
-        let owner = self.inner.clone();
         let job = job.into_owned();
-        let ran = tokio::task::spawn_blocking(move || {
-            let result = owner.run(&mut slot, &job, Some(handle));
+        let bridge = match &offload {
+            Offload::Threads(bridge) => bridge.clone(),
+            Offload::Blocking(handle) => Some(handle.clone()),
+        };
+        let work = move || {
+            let mut running = running;
+            // What `spawn_blocking` threads have: the runtime as context
+            // (wasmtime's WASI blocks on it).
+            let _context = bridge.as_ref().map(Handle::enter);
+            let result = running.owner.run(&mut running.slot, &job, bridge.clone());
+            let slot = if running.holds_right {
+                // Back to the pool, with the right, as `running` drops.
+                None
+            } else {
+                running.slot.take()
+            };
             (slot, result)
-        })
-        .await;
-        ran.unwrap_or_else(|e| {
+        };
+        let ran = match offload {
+            Offload::Threads(_) => self.inner.parts.calls.run(work).await,
+            Offload::Blocking(handle) => {
+                handle.spawn_blocking(work).await.map_err(|e| e.to_string())
+            }
+        };
+        ran.unwrap_or_else(|message| {
             (
                 None,
                 Err(SandboxError::Host {
                     plugin: self.inner.parts.name.clone(),
-                    message: format!("the call's thread failed: {e}"),
+                    message: format!("the call's thread failed: {message}"),
                 }),
             )
         })
@@ -349,28 +418,59 @@ impl Inner {
         // wasmtime-wasi's synchronous WASI functions block on the ambient
         // Tokio runtime, which is not allowed on a runtime thread.
         let wasi = info.uses_wasi;
-        let inline = self.parts.threading == CallThreading::Inline;
-        if inline && !wasi && !info.needs_async_host {
+        let waits = wasi || info.needs_async_host;
+        match self.parts.threading {
+            CallThreading::Dedicated => {
+                let handle = Handle::try_current().ok();
+                if handle.is_none() && waits {
+                    return Err(self.outside_tokio());
+                }
+                return Ok(Mode::Off(Offload::Threads(handle)));
+            }
             // Nothing in the call waits for Tokio: run it right here.
-            return Ok(Mode::Inline(None));
+            CallThreading::Inline if !waits => return Ok(Mode::Here(Here::Inline(None))),
+            _ => {}
         }
-        let handle = Handle::try_current().map_err(|_| SandboxError::Host {
-            plugin: self.parts.name.clone(),
-            message: "Extism plugins must be called from within a Tokio runtime".to_owned(),
-        })?;
+        let handle = Handle::try_current().map_err(|_| self.outside_tokio())?;
         Ok(match handle.runtime_flavor() {
             RuntimeFlavor::MultiThread => match self.parts.threading {
-                CallThreading::Inline if wasi => Mode::BlockInPlace(handle),
-                CallThreading::Inline => Mode::Inline(Some(handle)),
-                CallThreading::BlockInPlace => Mode::BlockInPlace(handle),
-                CallThreading::SpawnBlocking => Mode::Blocking(handle),
+                CallThreading::Inline if wasi => Mode::Here(Here::BlockInPlace(handle)),
+                CallThreading::Inline | CallThreading::Dedicated => {
+                    Mode::Here(Here::Inline(Some(handle)))
+                }
+                CallThreading::BlockInPlace => Mode::Here(Here::BlockInPlace(handle)),
+                CallThreading::SpawnBlocking => Mode::Off(Offload::Blocking(handle)),
             },
             // A current-thread runtime cannot serve the host's async requests
             // while its only thread runs the plugin: plugins that make them
             // (or use WASI) run on the blocking pool, the others inline.
-            _ if info.needs_async_host || wasi => Mode::Blocking(handle),
-            _ => Mode::Inline(None),
+            _ if waits => Mode::Off(Offload::Blocking(handle)),
+            _ => Mode::Here(Here::Inline(None)),
         })
+    }
+
+    fn outside_tokio(&self) -> SandboxError {
+        SandboxError::Host {
+            plugin: self.parts.name.clone(),
+            message: "Extism plugins must be called from within a Tokio runtime".to_owned(),
+        }
+    }
+
+    /// Runs `job` on `slot` on this thread; returns the slot if it may be
+    /// used again.
+    fn run_here(
+        &self,
+        here: Here,
+        mut slot: Option<BoxedSlot>,
+        job: &Job<'_>,
+    ) -> (Option<BoxedSlot>, Result<Vec<u8>, SandboxError>) {
+        let result = match here {
+            Here::Inline(bridge) => self.run(&mut slot, job, bridge),
+            Here::BlockInPlace(handle) => {
+                tokio::task::block_in_place(|| self.run(&mut slot, job, Some(handle)))
+            }
+        };
+        (slot, result)
     }
 
     /// Runs `job` on `slot` (building the slot's engine or instance when
@@ -397,6 +497,15 @@ impl Inner {
             }),
         };
         let deadline = Deadline::new(job.started, job.timeout, self.parts.info.uses_host);
+        if job.target != Target::Deactivate && Instant::now() >= deadline.std {
+            // Its deadline passed while it queued for a thread: it does not
+            // start.
+            *slot = Some(current);
+            return Err(SandboxError::Timeout {
+                plugin: self.parts.name.clone(),
+                after: job.timeout,
+            });
+        }
         let outcome = self.run_on(&mut current, job, &deadline, bridge);
         if outcome.retire_engine {
             // The engine's epoch may still be bumped by the cancellation:
@@ -797,7 +906,7 @@ impl Plugin for ExtismPlugin {
         for slot in slots {
             let (slot, result) = if was_running {
                 let job = Job::lifecycle(Target::Deactivate, self.inner.parts.limits.timeout);
-                self.run_in_mode(Some(slot), job).await
+                self.run_drained(slot, job).await
             } else {
                 (Some(slot), Ok(Vec::new()))
             };

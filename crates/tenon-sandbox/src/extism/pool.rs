@@ -83,6 +83,16 @@ impl Checkout<'_> {
     pub(super) fn finish(mut self, slot: Option<BoxedSlot>) {
         self.slot = slot;
     }
+
+    /// Takes the slot and the right to run out of the checkout: the caller
+    /// gives them back with [`Pool::release`] once the call has really
+    /// ended (a call on another thread outlives a caller that went away).
+    pub(super) fn detach(mut self) -> Option<BoxedSlot> {
+        let slot = self.slot.take();
+        // Nothing is left to drop but the borrow of the pool.
+        std::mem::forget(self);
+        slot
+    }
 }
 
 impl Drop for Checkout<'_> {
@@ -173,7 +183,7 @@ impl Pool {
 
     /// Gives a right to run back: to the first caller still waiting, or to
     /// the pool.
-    fn release(&self, mut grant: Grant) {
+    pub(super) fn release(&self, mut grant: Grant) {
         let mut state = self.state.lock();
         while let Some(waiter) = state.waiters.pop_front() {
             match waiter.send(grant) {

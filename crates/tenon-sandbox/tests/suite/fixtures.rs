@@ -89,6 +89,11 @@ mod extism {
         threading: CallThreading::Inline,
     };
 
+    /// Calls on the runtime's plugin-call threads (the default).
+    pub const DEDICATED: Extism = Extism {
+        threading: CallThreading::Dedicated,
+    };
+
     /// The Extism runtime with `sandbox`, calls running as `threading` says.
     pub fn runtime(sandbox: SandboxConfig, threading: CallThreading) -> ExtismRuntime {
         ExtismRuntime::new(

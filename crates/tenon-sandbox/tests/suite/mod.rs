@@ -413,20 +413,19 @@ pub async fn fresh_instances_keep_no_state(f: &dyn Fixture) {
     assert_eq!(call(&*fresh, "get", "tool.pre_exec").await.unwrap(), "6");
 }
 
-pub async fn busy_after_wait_timeout(f: &dyn Fixture) {
-    let h = Harness::new(f);
-    let looper = h
-        .start(f, Role::Looper, |m| {
-            m.limits.max_instances = 1;
-            m.limits.timeout = Duration::from_millis(800).into();
-            m.limits.wait_timeout = Duration::from_millis(20).into();
-        })
-        .await;
-    let busy = looper.clone();
-    let first = tokio::spawn(async move { call(&*busy, "loop", "").await });
-    // Let the first call take the only instance.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let err = call(&*looper, "ping", "").await.unwrap_err();
+/// The looper with one instance, an 800 ms timeout and a 20 ms wait.
+pub async fn single_slot_looper(h: &Harness, f: &dyn Fixture) -> Arc<dyn Plugin> {
+    h.start(f, Role::Looper, |m| {
+        m.limits.max_instances = 1;
+        m.limits.timeout = Duration::from_millis(800).into();
+        m.limits.wait_timeout = Duration::from_millis(20).into();
+    })
+    .await
+}
+
+/// `ping` finds the only instance busy.
+pub async fn assert_busy(looper: &dyn Plugin) {
+    let err = call(looper, "ping", "").await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -437,6 +436,16 @@ pub async fn busy_after_wait_timeout(f: &dyn Fixture) {
         ),
         "{err:?}"
     );
+}
+
+pub async fn busy_after_wait_timeout(f: &dyn Fixture) {
+    let h = Harness::new(f);
+    let looper = single_slot_looper(&h, f).await;
+    let busy = looper.clone();
+    let first = tokio::spawn(async move { call(&*busy, "loop", "").await });
+    // Let the first call take the only instance.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_busy(&*looper).await;
     let first = first.await.unwrap().unwrap_err();
     assert!(matches!(first, SandboxError::Timeout { .. }), "{first:?}");
     assert_pings(&*looper).await;
