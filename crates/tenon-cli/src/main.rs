@@ -97,6 +97,9 @@ enum Command {
     /// Choose plugin versions and a load order from an index, or explain why
     /// none exist.
     Resolve(commands::resolve::ResolveArgs),
+    /// Run a marketplace server: make its keys, tokens, and serve it.
+    #[command(subcommand)]
+    Market(commands::market::MarketCommand),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +151,7 @@ fn run(cli: Cli) -> CommandResult {
         Command::Doctor => block_on(plugins::doctor(global)),
         Command::Manifest(command) => commands::manifest::run(command, global.format),
         Command::Resolve(args) => commands::resolve::run(args, global.format),
+        Command::Market(command) => block_on(commands::market::run(command, &output)),
     }
 }
 

@@ -225,6 +225,21 @@ impl Market {
 
     // ----- tokens --------------------------------------------------------
 
+    /// Creates `account` if new; the principal acting as it with `scopes`
+    /// (for in-process callers such as seeding, which need no token).
+    pub async fn account(&self, account: &str, scopes: &[Scope]) -> Result<Principal, MarketError> {
+        check_account(account)?;
+        sqlx::query("INSERT OR IGNORE INTO accounts (name, created_at) VALUES ($1, $2)")
+            .bind(account)
+            .bind(unix(OffsetDateTime::now_utc()))
+            .execute(&self.pool)
+            .await?;
+        Ok(Principal {
+            account: account.to_owned(),
+            scopes: scopes.to_vec(),
+        })
+    }
+
     /// Creates `account` if new and a token for it with `scopes`; returns
     /// the secret (shown once; only its sha256 is stored).
     pub async fn create_token(
@@ -232,16 +247,7 @@ impl Market {
         account: &str,
         scopes: &[Scope],
     ) -> Result<String, MarketError> {
-        if account.is_empty()
-            || account.len() > 64
-            || !account
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(MarketError::BadRequest(format!(
-                "an account name is 1 to 64 lowercase ascii letters, digits or '-', not `{account}`"
-            )));
-        }
+        check_account(account)?;
         if scopes.is_empty() {
             return Err(MarketError::BadRequest(
                 "a token needs at least one scope".to_owned(),
@@ -973,6 +979,20 @@ impl Market {
         tx.commit().await?;
         Ok((row.get("bytes"), row.get("signatures")))
     }
+}
+
+fn check_account(account: &str) -> Result<(), MarketError> {
+    if account.is_empty()
+        || account.len() > 64
+        || !account
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(MarketError::BadRequest(format!(
+            "an account name is 1 to 64 lowercase ascii letters, digits or '-', not `{account}`"
+        )));
+    }
+    Ok(())
 }
 
 fn join(items: impl Iterator<Item = String>) -> String {

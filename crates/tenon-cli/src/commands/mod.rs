@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod hooks;
 pub(crate) mod lifecycle;
 pub(crate) mod manifest;
+pub(crate) mod market;
 pub(crate) mod plugins;
 pub(crate) mod resolve;
 

@@ -1,0 +1,205 @@
+//! `tenon market`: run a marketplace server (`init`, `token`, `serve`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tenon_market_server::{
+    HttpLimits, Market, MarketConfig, MarketError, MarketKeys, Scope, encode_upload,
+};
+use tenon_marketplace::SignatureFile;
+use time::OffsetDateTime;
+
+use crate::exit::{CommandResult, Failure};
+use crate::output::Output;
+
+/// `tenon market` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MarketCommand {
+    /// Create a marketplace's keys: offline root keys (a threshold of them
+    /// signs a root), the online key and `root.json`.
+    Init(InitArgs),
+    /// Create an account (if new) and an API token for it; the token is
+    /// printed once.
+    Token(TokenArgs),
+    /// Serve the marketplace over HTTP until interrupted.
+    Serve(ServeArgs),
+}
+
+/// Where a marketplace keeps its keys and database.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The directory of `root.json` and `online.key` (made by `init`).
+    #[arg(long, value_name = "DIR", default_value = "market-keys")]
+    keys: PathBuf,
+    /// The SQLite database (created on first use).
+    #[arg(long, value_name = "PATH", default_value = "market.db")]
+    db: String,
+}
+
+/// `tenon market init` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where to write the keys and `root.json`.
+    #[arg(long, value_name = "DIR", default_value = "market-keys")]
+    keys: PathBuf,
+    /// How many root keys to make.
+    #[arg(long, default_value_t = 3)]
+    root_keys: usize,
+    /// How many root keys must sign a root.
+    #[arg(long, default_value_t = 2)]
+    threshold: u32,
+}
+
+/// `tenon market token` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The account (lowercase letters, digits, '-').
+    account: String,
+    /// What the token may do: publish, yank, owners, admin (repeat or
+    /// separate with commas).
+    #[arg(long = "scope", value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+}
+
+/// `tenon market serve` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    listen: SocketAddr,
+    /// Publish these signed packages (`.tenon`, with `<package>.sig`
+    /// beside it) before serving, as the account `seed`; versions already
+    /// published are skipped.
+    #[arg(long, value_name = "PACKAGE")]
+    seed: Vec<PathBuf>,
+}
+
+pub(crate) async fn run(command: MarketCommand, output: &Output) -> CommandResult {
+    match command {
+        MarketCommand::Init(args) => init(args, output),
+        MarketCommand::Token(args) => token(args, output).await,
+        MarketCommand::Serve(args) => serve(args, output).await,
+    }
+}
+
+fn failure(error: MarketError) -> Failure {
+    if error.status() >= 500 {
+        Failure::usage(error.to_string())
+    } else {
+        Failure::Operation(error.to_string())
+    }
+}
+
+fn init(args: InitArgs, output: &Output) -> CommandResult {
+    let report = tenon_market_server::init(
+        &args.keys,
+        args.root_keys,
+        args.threshold,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(failure)?;
+    let paths = |p: &[PathBuf]| {
+        p.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    if output.is_json() {
+        return output.json(&json!({
+            "root": report.root.display().to_string(),
+            "root_keys": paths(&report.root_keys),
+            "online_key": report.online_key.display().to_string(),
+        }));
+    }
+    output.text(&format!(
+        "{} {}\nroot keys (move them offline): {}\nonline key (the server reads it): {}\n",
+        output.good("Wrote"),
+        report.root.display(),
+        paths(&report.root_keys).join(", "),
+        report.online_key.display()
+    ))
+}
+
+async fn open(store: &StoreArgs) -> Result<Market, Failure> {
+    let keys = MarketKeys::load(&store.keys, OffsetDateTime::now_utc()).map_err(failure)?;
+    Market::open_sqlite(&store.db, keys, MarketConfig::default())
+        .await
+        .map_err(failure)
+}
+
+async fn token(args: TokenArgs, output: &Output) -> CommandResult {
+    let scopes = args
+        .scopes
+        .iter()
+        .map(|s| s.parse::<Scope>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failure)?;
+    let market = open(&args.store).await?;
+    let token = market
+        .create_token(&args.account, &scopes)
+        .await
+        .map_err(failure)?;
+    if output.is_json() {
+        return output.json(&json!({"account": args.account, "token": token}));
+    }
+    output.text(&format!("{token}\n"))
+}
+
+async fn seed(market: &Market, packages: &[PathBuf]) -> Result<Vec<String>, Failure> {
+    let who = market
+        .account("seed", &[Scope::Publish])
+        .await
+        .map_err(failure)?;
+    let mut published = Vec::new();
+    for path in packages {
+        let read = |p: &Path| {
+            std::fs::read(p)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", p.display())))
+        };
+        let archive = read(path)?;
+        let signatures = read(&SignatureFile::path_for(path))?;
+        match market
+            .publish(&who, &encode_upload(&signatures, &archive))
+            .await
+        {
+            Ok(entry) => published.push(format!("{} {}", entry.id, entry.version)),
+            Err(MarketError::Conflict(_)) => {}
+            Err(e) => {
+                return Err(Failure::Operation(format!(
+                    "cannot seed {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(published)
+}
+
+async fn serve(args: ServeArgs, output: &Output) -> CommandResult {
+    let market = Arc::new(open(&args.store).await?);
+    let seeded = seed(&market, &args.seed).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener.local_addr()?;
+    if output.is_json() {
+        output.json_line(&json!({"listening": format!("http://{addr}"), "seeded": seeded}))?;
+    } else {
+        for line in &seeded {
+            output.text(&format!("seeded {line}\n"))?;
+        }
+        output.text(&format!("listening on http://{addr}\n"))?;
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tenon_market_server::serve(market, HttpLimits::default(), listener, shutdown)
+        .await
+        .map_err(|e| Failure::usage(format!("the server stopped: {e}")))
+}
