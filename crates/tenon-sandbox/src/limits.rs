@@ -17,6 +17,14 @@ use crate::error::SandboxError;
 /// Longest error code kept from a plugin, in bytes.
 pub(crate) const MAX_ERROR_CODE: usize = 128;
 
+/// The most elements a table of a plugin may have or grow to, in every
+/// runtime (Rust guests use a few hundred): the component runtime's
+/// resource limiter refuses growth beyond it, the Extism runtime refuses at
+/// load a module whose tables could (Extism's own limiter lets a table
+/// without a declared maximum grow without bound, in host memory).
+#[cfg(any(feature = "component", feature = "extism"))]
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
+
 /// Room for what travels with the largest value a host call takes (a KV
 /// key, an event topic, an HTTP request's method, URL and headers).
 const ARGUMENT_OVERHEAD: usize = 64 * 1024;

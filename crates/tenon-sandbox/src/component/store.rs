@@ -132,9 +132,6 @@ impl Drop for MemoryLimiter {
     }
 }
 
-/// Tables a guest may grow to (elements); Rust guests use a few hundred.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
@@ -159,7 +156,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        Ok(desired <= crate::limits::MAX_TABLE_ELEMENTS)
     }
 
     fn instances(&self) -> usize {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use wasmparser::{CompositeInnerType, ExternalKind, Parser, Payload, TypeRef, ValType};
+use wasmparser::{CompositeInnerType, ExternalKind, Parser, Payload, TableType, TypeRef, ValType};
 
 /// The import module of Extism's own host functions and kernel.
 pub(super) const EXTISM_ENV: &str = "extism:host/env";
@@ -86,6 +86,9 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                 for import in reader.into_imports() {
                     let import = import.map_err(|e| format!("bad import section: {e}"))?;
                     check_import(import.module, import.name)?;
+                    if let TypeRef::Table(table) = &import.ty {
+                        check_table(table)?;
+                    }
                     if let TypeRef::Func(ty) | TypeRef::FuncExact(ty) = import.ty {
                         funcs.push(ty);
                     }
@@ -117,6 +120,12 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                     funcs.push(ty.map_err(|e| format!("bad function section: {e}"))?);
                 }
             }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(|e| format!("bad table section: {e}"))?;
+                    check_table(&table.ty)?;
+                }
+            }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(|e| format!("bad export section: {e}"))?;
@@ -144,6 +153,27 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
     Ok(info)
 }
 
+/// Refuses a table that could hold more than
+/// [`MAX_TABLE_ELEMENTS`](crate::limits::MAX_TABLE_ELEMENTS): Extism's
+/// resource limiter lets a table without a declared maximum grow without
+/// bound (its elements live in host memory, outside `limits.memory`), and
+/// Tenon cannot hand Extism a limiter of its own. A declared maximum is
+/// enforced by wasmtime and by Extism.
+fn check_table(table: &TableType) -> Result<(), String> {
+    let limit = crate::limits::MAX_TABLE_ELEMENTS as u64;
+    match table.maximum {
+        Some(maximum) if maximum <= limit => Ok(()),
+        Some(maximum) => Err(format!(
+            "a table of the module may grow to {maximum} elements; plugins may have at most \
+             {limit}"
+        )),
+        None => Err(format!(
+            "a table of the module has no maximum size, so it could grow without bound; \
+             declare a maximum of at most {limit} elements"
+        )),
+    }
+}
+
 /// Refuses imports no host function answers, naming them (instead of a link
 /// error at the first call).
 fn check_import(module: &str, name: &str) -> Result<(), String> {
@@ -167,6 +197,52 @@ mod tests {
 
     fn wasm(text: &str) -> Vec<u8> {
         wat::parse_str(text).expect("valid WAT")
+    }
+
+    /// Hostile: a module that grows a table in a loop. Extism 1.41's
+    /// limiter allows any growth of a table without a maximum, so such
+    /// modules (and tables whose maximum is above the cap, defined or
+    /// imported) are refused at load, naming the cause.
+    #[test]
+    fn tables_that_could_grow_past_the_cap_are_refused() {
+        let grower = |table: &str| {
+            format!(
+                r#"(module {table}
+                    (func (export "grow") (result i32)
+                      (loop $again
+                        (br_if $again (i32.ne (table.grow 0 (ref.null func) (i32.const 65536))
+                                              (i32.const -1))))
+                      (i32.const 0)))"#
+            )
+        };
+        let cases = [
+            ("(table 1 funcref)", Some("no maximum size")),
+            (
+                "(table 1 100001 funcref)",
+                Some("may grow to 100001 elements"),
+            ),
+            (
+                r#"(import "extism:host/env" "t" (table 1 funcref))"#,
+                Some("no maximum size"),
+            ),
+            ("(table 1 100000 funcref)", None),
+            ("(table 1 1 funcref)", None),
+        ];
+        for (table, refused) in cases {
+            let result = inspect(&wasm(&grower(table)));
+            match (refused, result) {
+                (None, Ok(_)) => {}
+                (Some(cause), Err(message)) => {
+                    assert!(message.contains(cause), "{table}: {message}");
+                }
+                (expected, result) => {
+                    panic!(
+                        "{table}: expected refusal {expected:?}, got {:?}",
+                        result.err()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
