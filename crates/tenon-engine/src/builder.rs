@@ -336,7 +336,8 @@ impl EngineBuilder {
         if !self.runtimes.contains_key(&RuntimeKind::Component) {
             let config = tenon_sandbox::ComponentConfig::default()
                 .with_sandbox(self.sandbox.clone())
-                .with_cache_dir(paths.cache().join("component"));
+                .with_cache_dir(paths.cache().join("component"))
+                .with_cache_key_file(paths.cache_key());
             let runtime = tenon_sandbox::ComponentRuntime::new(config)
                 .map_err(|e| EngineError::Config(format!("component runtime: {e}")))?;
             self.runtimes

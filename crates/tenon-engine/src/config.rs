@@ -120,6 +120,12 @@ impl Paths {
         self.root.join("cache")
     }
 
+    /// The key that authenticates the compiled-module cache (beside the
+    /// registry's own files, outside every plugin's data directory).
+    pub fn cache_key(&self) -> PathBuf {
+        self.root.join("cache.key")
+    }
+
     /// A plugin's data directory for a tenant.
     pub fn plugin_data(&self, tenant: &str, plugin: &tenon_manifest::PluginId) -> PathBuf {
         self.root

@@ -92,13 +92,94 @@ async fn artifact_cache_serves_reloads_and_replaces_corrupt_entries() {
     assert_eq!(source, LoadSource::Recompiled);
 }
 
+/// Hostile: someone who can write the cache directory (but does not hold
+/// the host's cache key) plants entries. None is deserialized: each is
+/// counted, recompiled and replaced, and the plugin runs its own code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_cache_entries_are_never_deserialized() {
+    use sha2::{Digest, Sha256};
+    let cache = tempfile::tempdir().unwrap();
+    let h = Harness::new(&Components);
+    // Genuine entries for echo and counter, written by this host.
+    let first = runtime_with_cache(cache.path());
+    load_source(&first, &h, "echo").await;
+    load_source(&first, &h, "counter").await;
+    let (echo_sha, counter_sha) = (module_sha("echo"), module_sha("counter"));
+    let entry = |sha: &str| {
+        walk(cache.path())
+            .into_iter()
+            .find(|p| p.file_stem().is_some_and(|s| s == sha))
+            .expect("a cached entry")
+    };
+    let (echo_entry, counter_entry) = (entry(&echo_sha), entry(&counter_sha));
+    let genuine_echo = std::fs::read(&echo_entry).unwrap();
+    let payload = genuine_echo[40..].to_vec();
+    let forgeries: Vec<(&str, Vec<u8>)> = vec![
+        // Counter's genuine entry under echo's name: compiled code that
+        // wasmtime would accept, with a valid MAC for another module.
+        (
+            "another module's entry",
+            std::fs::read(&counter_entry).unwrap(),
+        ),
+        // The format before MACs: a plain SHA-256 that matches.
+        ("an unkeyed checksum", {
+            let mut v1 = b"TENONCW1".to_vec();
+            v1.extend_from_slice(&Sha256::digest(&payload));
+            v1.extend_from_slice(&payload);
+            v1
+        }),
+        // The current format with a MAC made up by the forger.
+        ("a made-up MAC", {
+            let mut v2 = b"TENONCW2".to_vec();
+            v2.extend_from_slice(&Sha256::digest(&payload));
+            v2.extend_from_slice(&payload);
+            v2
+        }),
+    ];
+    for (what, forged) in forgeries {
+        std::fs::write(&echo_entry, &forged).unwrap();
+        let runtime = runtime_with_cache(cache.path());
+        let (source, plugin) = load_source(&runtime, &h, "echo").await;
+        assert_eq!(source, LoadSource::Recompiled, "{what}");
+        assert_eq!(runtime.cache_rejections(), 1, "{what}");
+        plugin.start(&serde_json::json!({})).await.unwrap();
+        assert_eq!(
+            call(&*plugin, "echo", "own code").await.unwrap(),
+            "own code",
+            "{what}"
+        );
+        // Replaced by a genuine entry: the next host loads it from disk.
+        assert_ne!(std::fs::read(&echo_entry).unwrap(), forged, "{what}");
+        let runtime = runtime_with_cache(cache.path());
+        assert_eq!(
+            load_source(&runtime, &h, "echo").await.0,
+            LoadSource::Disk,
+            "{what}"
+        );
+        assert_eq!(runtime.cache_rejections(), 0, "{what}");
+    }
+    // The key is the host's own.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(cache.path().join("cache.key")).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+}
+
+fn module_sha(package: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(&*built(package).1))
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
             out.extend(walk(&path));
-        } else {
+        } else if path.extension().is_some_and(|e| e == "cwasm") {
             out.push(path);
         }
     }

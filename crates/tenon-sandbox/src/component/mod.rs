@@ -59,6 +59,9 @@ pub struct ComponentConfig {
     /// Where compiled artifacts are kept between runs; `None` compiles every
     /// module once per process.
     pub cache_dir: Option<PathBuf>,
+    /// The file holding the key that authenticates cached artifacts
+    /// (created `0600` when missing); default `cache.key` in `cache_dir`.
+    pub cache_key_file: Option<PathBuf>,
     /// Whether to use the pooling allocator (when its address space can be
     /// reserved). Default: `true`.
     pub pooling: bool,
@@ -89,6 +92,7 @@ impl Default for ComponentConfig {
         Self {
             sandbox: SandboxConfig::default(),
             cache_dir: None,
+            cache_key_file: None,
             pooling: true,
             pool_instances: 1000,
             max_memory_size: 4 << 30,
@@ -109,6 +113,12 @@ impl ComponentConfig {
     /// Keeps compiled artifacts in `dir`.
     pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Keeps the key that authenticates cached artifacts in `file`.
+    pub fn with_cache_key_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.cache_key_file = Some(file.into());
         self
     }
 
@@ -188,7 +198,10 @@ impl ComponentRuntime {
     /// epoch ticker and opens the artifact cache.
     pub fn new(config: ComponentConfig) -> Result<Self, SandboxError> {
         let sandbox = Arc::new(config.sandbox.clone());
-        let disk = Arc::new(cache::DiskCache::new(config.cache_dir.clone()));
+        let disk = Arc::new(cache::DiskCache::new(
+            config.cache_dir.clone(),
+            config.cache_key_file.clone(),
+        ));
         let engines = Engines::new(config).map_err(|e| host_error("-", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -232,6 +245,13 @@ impl ComponentRuntime {
         let linker = Arc::new(linker);
         linkers.insert((flavor, api), linker.clone());
         Ok(linker)
+    }
+
+    /// Cached artifacts refused since this runtime started (forged,
+    /// foreign or corrupt entries, whose MAC did not verify, and entries
+    /// wasmtime refused): none was deserialized; each was recompiled.
+    pub fn cache_rejections(&self) -> u64 {
+        self.inner.disk.rejected()
     }
 
     /// The compiled form of `module`, from memory, disk or the compiler.
