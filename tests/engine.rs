@@ -482,6 +482,60 @@ async fn a_trusted_plugin_has_nothing_to_revoke() {
 }
 
 #[tokio::test]
+async fn event_retention_prunes_by_count_in_the_background_and_by_age_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = builder(dir.path())
+        .event_retention(
+            tenon_engine::EventRetention::default()
+                .max_events(3)
+                .every(Duration::from_millis(20)),
+        )
+        .build()
+        .await
+        .unwrap();
+    let moderator = id("tenon-examples/moderator");
+    engine
+        .install(plugin("moderator").dir.as_path())
+        .await
+        .unwrap();
+    engine
+        .set_config(&moderator, "blocked_words", json!(["x"]))
+        .await
+        .unwrap();
+    engine.flush().await;
+    let all = async || {
+        engine
+            .events(&EventQuery::default().with_limit(1000))
+            .await
+            .unwrap()
+            .events
+    };
+    assert!(
+        eventually(Duration::from_secs(10), async || all().await.len() == 3).await,
+        "the background keeps the newest three"
+    );
+    assert!(
+        all()
+            .await
+            .iter()
+            .any(|e| e.kind == EventKind::ConfigChanged),
+        "the newest are kept"
+    );
+    let report = engine
+        .prune_events(&tenon_engine::EventRetention::default().max_age(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        tenon_engine::PruneReport {
+            by_age: 3,
+            by_count: 0
+        }
+    );
+    assert!(all().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_config_change_before_first_use_is_not_lost() {
     let t = engine().await;
     let engine = &t.engine;

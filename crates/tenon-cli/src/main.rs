@@ -86,6 +86,8 @@ enum Command {
     Call(hooks::CallArgs),
     /// Show the event log (lifecycle changes, hook receipts, denials…).
     Events(events::EventsArgs),
+    /// Delete old events from the event log (by age, by count).
+    PruneEvents(events::PruneArgs),
     /// Statistics per plugin from the stored hook receipts.
     Stats(events::StatsArgs),
     /// Check every plugin and the registry; exit 1 when something needs
@@ -147,6 +149,7 @@ fn run(cli: Cli) -> CommandResult {
         Command::Hooks(command) => block_on(hooks::run(command, global)),
         Command::Call(args) => block_on(hooks::call(args, global)),
         Command::Events(args) => block_on(events::events(args, global)),
+        Command::PruneEvents(args) => block_on(events::prune(args, global)),
         Command::Stats(args) => block_on(events::stats(args, global)),
         Command::Doctor => block_on(plugins::doctor(global)),
         Command::Manifest(command) => commands::manifest::run(command, global.format),

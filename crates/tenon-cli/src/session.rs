@@ -87,7 +87,7 @@ pub(crate) struct GlobalArgs {
     pub(crate) connect_timeout: Duration,
 }
 
-/// `250ms`, `3s`, `1m`, or a bare number of seconds.
+/// `250ms`, `3s`, `1m`, `2h`, `30d`, or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -96,12 +96,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write 250ms, 3s or 1m"))?;
+        .map_err(|_| format!("`{text}` is not a duration: write 250ms, 3s, 1m, 2h or 30d"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: the unit is one of ms, s, m")),
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        _ => return Err(format!("`{text}`: the unit is one of ms, s, m, h, d")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }

@@ -190,3 +190,41 @@ fn grants_are_granted_by_name_and_revoked() {
         "{events}"
     );
 }
+
+/// `prune-events` applies a retention once: by count keeps the newest, by
+/// age deletes what is older; naming neither is a usage error.
+#[test]
+fn old_events_are_pruned_by_count_and_age() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("counter")]);
+    let events = |t: &Tenon| {
+        t.json(&["events", "-n", "1000"])["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let before = events(&t);
+    assert!(before.len() >= 2, "{before:?}");
+    let by_count = t.json(&["prune-events", "--keep", "1"]);
+    assert_eq!(
+        by_count,
+        json!({"tenant": "default", "by_age": 0, "by_count": before.len() - 1})
+    );
+    let after = events(&t);
+    assert_eq!(after, before[before.len() - 1..], "the newest is kept");
+    let text = t.ok(&["prune-events", "--older-than", "0s"]);
+    assert!(
+        text.contains("Deleted 1 event of tenant default: 1 by age, 0 by count"),
+        "{text}"
+    );
+    assert!(events(&t).is_empty());
+    let usage = t.run(&["prune-events"]);
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    let bad = t.run(&["prune-events", "--older-than", "3w"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("the unit is one of ms, s, m, h, d"),
+        "{}",
+        bad.stderr
+    );
+}

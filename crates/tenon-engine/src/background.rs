@@ -1,6 +1,7 @@
-//! The engine's background work: acting on the crash guard's decisions, and
+//! The engine's background work: acting on the crash guard's decisions,
 //! following the registry's change feed so that every engine of a fleet
-//! converges on what any of them changed.
+//! converges on what any of them changed, and keeping each tenant's event
+//! log within its retention.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::activate::{self, LoadSpec};
+use crate::config::EventRetention;
 use crate::engine::{PluginEngine, Shared};
 use crate::error::Result;
 
@@ -35,8 +37,65 @@ pub(crate) async fn start(
             "no registry change feed ({error}); changes made by other hosts are seen at the next boot"
         ),
     }
+    if shared.retention.prunes() {
+        tasks.push(tokio::spawn(retain_events(
+            Arc::downgrade(shared),
+            shared.retention,
+        )));
+    }
     shared.tasks.lock().extend(tasks);
     Ok(())
+}
+
+/// What applying an [`EventRetention`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    /// Events older than the maximum age.
+    pub by_age: u64,
+    /// The oldest events beyond the maximum count.
+    pub by_count: u64,
+}
+
+/// Applies `retention` to one tenant's event log, counting what each rule
+/// deleted in `tenon_events_pruned_total`.
+pub(crate) async fn prune(
+    shared: &Shared,
+    tenant: &TenantId,
+    retention: &EventRetention,
+) -> Result<PruneReport> {
+    let mut report = PruneReport::default();
+    if let Some(age) = retention.max_age {
+        let cutoff = time::OffsetDateTime::now_utc() - age;
+        report.by_age = shared.store.prune_events(tenant, cutoff).await?;
+        shared
+            .telemetry
+            .record_events_pruned(tenant.as_str(), "age", report.by_age);
+    }
+    if let Some(count) = retention.max_events {
+        report.by_count = shared.store.prune_events_beyond(tenant, count).await?;
+        shared
+            .telemetry
+            .record_events_pruned(tenant.as_str(), "count", report.by_count);
+    }
+    Ok(report)
+}
+
+/// Applies the retention to every tenant served, at once and then every
+/// `retention.interval`.
+async fn retain_events(shared: Weak<Shared>, retention: EventRetention) {
+    let mut ticks = tokio::time::interval(retention.interval.max(Duration::from_millis(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        for tenant in shared.tenants.all() {
+            if let Err(error) = prune(&shared, &tenant.id, &retention).await {
+                tracing::warn!(tenant = %tenant.id, "applying the event retention failed: {error}");
+            }
+        }
+    }
 }
 
 /// The crash guard's decisions on their way to the task that acts on them,

@@ -13,7 +13,7 @@ use tenon_registry::{
 };
 use tenon_sandbox::{Runtime, SandboxConfig};
 
-use crate::config::{GrantPolicy, HostProfile, Paths};
+use crate::config::{EventRetention, GrantPolicy, HostProfile, Paths};
 use crate::engine::{PluginEngine, Shared};
 use crate::error::{EngineError, Result};
 use crate::host::EngineHost;
@@ -64,6 +64,7 @@ pub struct EngineBuilder {
     boot: bool,
     boot_failures: BootFailures,
     events: EventWriterConfig,
+    retention: EventRetention,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -98,6 +99,7 @@ impl Default for EngineBuilder {
             boot: true,
             boot_failures: BootFailures::Record,
             events: EventWriterConfig::default(),
+            retention: EventRetention::default(),
         }
     }
 }
@@ -253,6 +255,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How much of each tenant's event log to keep, pruned in the
+    /// background (default: everything).
+    pub fn event_retention(mut self, retention: EventRetention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// How hook receipts and other events are batched into the registry.
     pub fn event_writer(mut self, config: EventWriterConfig) -> Self {
         self.events = config;
@@ -321,6 +330,7 @@ impl EngineBuilder {
             decisions,
             boot: self.boot,
             boot_records_failures: self.boot_failures == BootFailures::Record,
+            retention: self.retention,
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tenon_manifest::{LimitMaxima, Manifest, ValidationContext, Version};
 use tenon_registry::SourceKind;
@@ -133,5 +134,56 @@ impl Paths {
             .join(tenant)
             .join(plugin.publisher())
             .join(plugin.name())
+    }
+}
+
+/// How much of each tenant's event log is kept: events older than
+/// `max_age`, and the oldest beyond the newest `max_events`, are deleted —
+/// by the engine in the background every `interval` for the tenants it
+/// serves (set on the builder), or at once with
+/// [`PluginEngine::prune_events`](crate::PluginEngine::prune_events).
+/// The default keeps everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRetention {
+    /// Events older than this go.
+    pub max_age: Option<Duration>,
+    /// At most this many events are kept per tenant, the newest.
+    pub max_events: Option<u64>,
+    /// How often the background task applies the rules.
+    pub interval: Duration,
+}
+
+impl Default for EventRetention {
+    fn default() -> Self {
+        Self {
+            max_age: None,
+            max_events: None,
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl EventRetention {
+    /// Keeps events no longer than `age`.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Keeps at most the newest `count` events per tenant.
+    pub fn max_events(mut self, count: u64) -> Self {
+        self.max_events = Some(count);
+        self
+    }
+
+    /// Applies the rules every `interval` (default: hourly).
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Whether any rule deletes anything.
+    pub fn prunes(&self) -> bool {
+        self.max_age.is_some() || self.max_events.is_some()
     }
 }

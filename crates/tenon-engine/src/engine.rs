@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     /// Whether a boot stores the failures it meets (a host does; an
     /// operator's one-shot process only reports them).
     pub(crate) boot_records_failures: bool,
+    /// How much of each tenant's event log the background keeps.
+    pub(crate) retention: crate::config::EventRetention,
 }
 
 impl Drop for Shared {
@@ -381,6 +383,18 @@ impl PluginEngine {
             }
         }
         self.shared.writer.flush().await;
+    }
+
+    /// Applies `retention` to this tenant's event log now (what a builder's
+    /// [`event_retention`](crate::EngineBuilder::event_retention) does in
+    /// the background); what it deleted. Events still buffered are written
+    /// first.
+    pub async fn prune_events(
+        &self,
+        retention: &crate::EventRetention,
+    ) -> Result<crate::PruneReport> {
+        self.shared.writer.flush().await;
+        crate::background::prune(&self.shared, &self.tenant.id, retention).await
     }
 
     /// The position of the tenant's newest event (to follow the log from

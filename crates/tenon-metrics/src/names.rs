@@ -50,5 +50,8 @@ pub const PLUGIN_FAILURES: &str = "tenon_plugin_failures_total";
 pub const PLUGIN_UNAVAILABLE: &str = "tenon_plugin_unavailable_total";
 /// Counter: times the crash guard decided to disable a plugin.
 pub const PLUGIN_AUTO_DISABLED: &str = "tenon_plugin_auto_disabled_total";
+/// Counter: events deleted from a tenant's event log by its retention,
+/// labelled with the rule that deleted them (`kind`: `age` or `count`).
+pub const EVENTS_PRUNED: &str = "tenon_events_pruned_total";
 /// Gauge: a plugin's health: 0 healthy, 1 warning, 2 critical.
 pub const PLUGIN_HEALTH: &str = "tenon_plugin_health";

@@ -154,6 +154,17 @@ impl Telemetry {
         }
     }
 
+    /// Records events deleted from a tenant's log by its retention rule
+    /// `rule` (`age` or `count`).
+    pub fn record_events_pruned(&self, tenant: &str, rule: &'static str, count: u64) {
+        metrics::counter!(
+            EVENTS_PRUNED,
+            LABEL_TENANT => tenant.to_owned(),
+            LABEL_KIND => rule
+        )
+        .increment(count);
+    }
+
     /// Records a failure outside any call (a load or start failure).
     pub fn record_failure(&self, tenant: &str, plugin: &str, failure: Failure) {
         let cell = self.cell(tenant, plugin);

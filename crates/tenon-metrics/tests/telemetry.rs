@@ -131,6 +131,25 @@ fn a_sequence_of_receipts_emits_exactly_these_metrics() {
 }
 
 #[test]
+fn pruned_events_are_counted_per_tenant_and_rule() {
+    let recorder = DebuggingRecorder::new();
+    let telemetry = Telemetry::default();
+    metrics::with_local_recorder(&recorder, || {
+        telemetry.record_events_pruned("t1", "age", 10);
+        telemetry.record_events_pruned("t1", "age", 2);
+        telemetry.record_events_pruned("t1", "count", 3);
+        telemetry.record_events_pruned("t2", "count", 0);
+    });
+    assert_eq!(
+        render(&recorder),
+        [
+            "counter tenon_events_pruned_total{kind=age,tenant=t1} = 12",
+            "counter tenon_events_pruned_total{kind=count,tenant=t1} = 3",
+        ]
+    );
+}
+
+#[test]
 fn dispatch_and_resource_metrics() {
     let recorder = DebuggingRecorder::new();
     let telemetry = Telemetry::default();

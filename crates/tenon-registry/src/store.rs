@@ -217,6 +217,10 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     /// many.
     async fn prune_events(&self, tenant: &TenantId, older_than: OffsetDateTime) -> Result<u64>;
 
+    /// Deletes the tenant's oldest events beyond its newest `keep`; returns
+    /// how many. Cursors of the events kept stay valid.
+    async fn prune_events_beyond(&self, tenant: &TenantId, keep: u64) -> Result<u64>;
+
     // ----- config -----
 
     /// A plugin's configuration, secrets redacted. A plugin never configured

@@ -1,6 +1,6 @@
 //! Reading the registry's event log: `tenon events` (the timeline, or a
-//! live tail with `--follow`) and `tenon stats` (statistics computed from
-//! the stored hook receipts).
+//! live tail with `--follow`), `tenon stats` (statistics computed from
+//! the stored hook receipts) and `tenon prune-events` (retention).
 
 use std::time::Duration;
 
@@ -176,6 +176,52 @@ async fn run_events(engine: &PluginEngine, args: &EventsArgs, output: &Output) -
             }
         }
     }
+}
+
+/// `tenon prune-events` arguments.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon prune-events --older-than 30d
+  tenon prune-events --older-than 7d --keep 100000")]
+pub(crate) struct PruneArgs {
+    /// Delete the events older than this (`90m`, `12h`, `30d`).
+    #[arg(long, value_name = "AGE", value_parser = crate::session::parse_duration, required_unless_present = "keep")]
+    older_than: Option<Duration>,
+    /// Keep at most this many events, the newest.
+    #[arg(long, value_name = "N")]
+    keep: Option<u64>,
+}
+
+/// Runs `tenon prune-events`: applies a retention to the tenant's event
+/// log once.
+pub(crate) async fn prune(args: PruneArgs, global: &GlobalArgs) -> CommandResult {
+    let output = global.output();
+    let retention = tenon_engine::EventRetention {
+        max_age: args.older_than,
+        max_events: args.keep,
+        ..Default::default()
+    };
+    let report = global
+        .with_engine(Boot::No, async |engine| {
+            Ok(engine.prune_events(&retention).await?)
+        })
+        .await?;
+    if output.is_json() {
+        return output.json(&serde_json::json!({
+            "tenant": global.tenant,
+            "by_age": report.by_age,
+            "by_count": report.by_count,
+        }));
+    }
+    let total = report.by_age + report.by_count;
+    output.text(&format!(
+        "{} {total} {} of tenant {}: {} by age, {} by count",
+        output.good("Deleted"),
+        if total == 1 { "event" } else { "events" },
+        global.tenant,
+        report.by_age,
+        report.by_count,
+    ))
 }
 
 /// One event as a line: JSON, or the table's columns.

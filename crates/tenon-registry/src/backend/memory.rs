@@ -732,6 +732,19 @@ impl RegistryStore for MemoryStore {
         })
     }
 
+    async fn prune_events_beyond(&self, tenant: &TenantId, keep: u64) -> Result<u64> {
+        self.write(tenant, |data, _| {
+            let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+            let excess = data.events.len().saturating_sub(keep);
+            let newest_kept = data.events.keys().nth(excess).copied();
+            data.events = match newest_kept {
+                Some(id) => data.events.split_off(&id),
+                None => std::mem::take(&mut data.events),
+            };
+            Ok((excess as u64, Vec::new()))
+        })
+    }
+
     async fn get_config(&self, tenant: &TenantId, plugin: &PluginId) -> Result<PluginConfig> {
         self.read_config(tenant, plugin, None)
     }

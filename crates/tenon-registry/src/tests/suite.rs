@@ -1055,6 +1055,26 @@ pub(super) async fn events_follow_and_prune(fx: &Fixture) {
             .unwrap(),
         0
     );
+    // Retention by count keeps the newest, whatever their age.
+    store
+        .append_events(&[
+            hook_event(&t, "acme/x", 50, recent - time::Duration::days(30)),
+            hook_event(&t, "acme/x", 51, recent),
+        ])
+        .await
+        .unwrap();
+    let before = all_events(store, &t).await;
+    assert_eq!(before.len(), 7);
+    assert_eq!(store.prune_events_beyond(&t, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_events_beyond(&t, 3).await.unwrap(), 4);
+    let kept = all_events(store, &t).await;
+    assert_eq!(
+        kept.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        before[4..].iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        "the newest three, by position"
+    );
+    assert_eq!(kept.last().unwrap().detail["n"], 51);
+    assert_eq!(store.prune_events_beyond(&t, 3).await.unwrap(), 0);
     // New events never reuse a pruned position.
     store
         .append_events(&[hook_event(&t, "acme/x", 99, recent)])
@@ -1739,6 +1759,7 @@ pub(super) async fn tenant_isolation(fx: &Fixture) {
             .unwrap(),
         0
     );
+    assert_eq!(store.prune_events_beyond(&a, 0).await.unwrap(), 0);
     assert_eq!(
         all_events(store, &b).await.len(),
         2,

@@ -284,6 +284,21 @@ where
 }
 
 impl Store {
+    /// Runs `sql`, a `DELETE` of a tenant's events with the tenant as `$1`
+    /// and `bound` as `$2`, in a write transaction; how many it deleted.
+    async fn delete_events(&self, tenant: &TenantId, sql: &'static str, bound: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(bound)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err(format!("pruning the events of tenant `{tenant}`")))?
+            .rows_affected();
+        self.commit(tx, Vec::new(), "pruning events").await?;
+        Ok(deleted)
+    }
+
     /// Appends events inside `tx`, after serializing the event log of each
     /// tenant concerned. This must be the last lock a transaction takes.
     async fn insert_events(&self, tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
@@ -936,16 +951,24 @@ impl RegistryStore for Store {
     }
 
     async fn prune_events(&self, tenant: &TenantId, older_than: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM plugin_events WHERE tenant = $1 AND at < $2")
-            .bind(tenant.as_str())
-            .bind(clock::to_micros(older_than))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err(format!("pruning the events of tenant `{tenant}`")))?
-            .rows_affected();
-        self.commit(tx, Vec::new(), "pruning events").await?;
-        Ok(deleted)
+        self.delete_events(
+            tenant,
+            "DELETE FROM plugin_events WHERE tenant = $1 AND at < $2",
+            clock::to_micros(older_than),
+        )
+        .await
+    }
+
+    async fn prune_events_beyond(&self, tenant: &TenantId, keep: u64) -> Result<u64> {
+        // The id of the newest event not kept (none when there are `keep`
+        // or fewer): it and everything older go.
+        self.delete_events(
+            tenant,
+            "DELETE FROM plugin_events WHERE tenant = $1 AND id <= \
+             (SELECT id FROM plugin_events WHERE tenant = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            i64::try_from(keep).unwrap_or(i64::MAX),
+        )
+        .await
     }
 
     async fn get_config(&self, tenant: &TenantId, plugin: &PluginId) -> Result<PluginConfig> {
