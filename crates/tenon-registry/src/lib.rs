@@ -18,9 +18,9 @@
 //! outcome, records it as an event in the same transaction, and announces
 //! it on the change feed. It knows nothing of WebAssembly or hooks.
 //!
-//! Depend on it from the engine (which boots from it), the CLI (which opens
-//! it from `--registry` with [`open`]), the sandbox's host KV (through
-//! [`RegistryStore::kv_get`] and friends) and the marketplace.
+//! Depend on it from the engine (which boots from it and serves plugins'
+//! KV through [`RegistryStore::kv_get`] and friends) and the CLI (which
+//! reads the event log); hosts reach it through the engine.
 //!
 //! ```no_run
 //! # async fn demo() -> tenon_registry::Result<()> {

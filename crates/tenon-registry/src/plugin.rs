@@ -15,7 +15,7 @@ use crate::tenant::TenantId;
 ///
 /// The registry stores the state and records every change of it as a
 /// `state_changed` event; which transitions are allowed is the engine's
-/// business (see the lifecycle in `DESIGN.md`).
+/// business (`tenon_engine::lifecycle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginState {
