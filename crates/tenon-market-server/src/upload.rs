@@ -83,7 +83,24 @@ fn frame<'a>(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Arbitrary bodies never panic the parser, and an accepted one
+        /// re-encodes to itself.
+        #[test]
+        fn arbitrary_bodies(body in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            if let Ok(upload) = parse_upload(&body, 512) {
+                let json = upload.signatures.to_json();
+                let encoded = encode_upload(json.as_bytes(), upload.archive);
+                prop_assert!(parse_upload(&encoded, 512).is_ok());
+            }
+        }
+    }
 
     #[test]
     fn malformed_frames_are_refused_with_their_cause() {

@@ -494,3 +494,57 @@ fn resign<T: tenon_marketplace::metadata::Signed>(body: &str, key: &SigningKey) 
     let body: T = serde_json::from_str(body).unwrap();
     sign_metadata(&body, &[key])
 }
+
+mod never_panics {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Signing is slow in debug builds: one repository, signed once.
+    static SIGNED: LazyLock<(Vec<u8>, Vec<Vec<u8>>)> = LazyLock::new(|| {
+        let repo = Repo::new();
+        let set = repo.set(2, b"line\n");
+        let root = repo.root();
+        (
+            root.clone(),
+            vec![set.timestamp, set.snapshot, set.targets, root],
+        )
+    });
+
+    /// Every metadata reader on `bytes`: refusals are fine, panics are not,
+    /// and a timestamp verifies only if it is the signed one.
+    fn read_metadata_every_way(bytes: &[u8]) {
+        let (root, files) = &*SIGNED;
+        let mut c = TrustedMetadata::new(root, SeenVersions::default(), now()).unwrap();
+        let _ = TrustedMetadata::new(bytes, SeenVersions::default(), now());
+        let _ = c.clone().update_root(bytes);
+        if bytes != files[0].as_slice() {
+            assert!(
+                c.update_timestamp(bytes, now()).is_err(),
+                "altered bytes verified"
+            );
+        }
+        let _ = parse_index_file(&PluginId::new("acme/hello").unwrap(), bytes);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            read_metadata_every_way(&bytes);
+        }
+
+        #[test]
+        fn mutated_metadata(at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            for file in &SIGNED.1 {
+                let mut bytes = file.clone();
+                let i = at.index(bytes.len());
+                bytes[i] ^= 1 << bit;
+                read_metadata_every_way(&bytes);
+            }
+        }
+    }
+}
