@@ -228,3 +228,21 @@ fn old_events_are_pruned_by_count_and_age() {
         bad.stderr
     );
 }
+
+/// Disabling a disabled plugin is a successful no-op that says so.
+#[test]
+fn disabling_twice_is_a_no_op() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("echo")]);
+    t.ok(&["enable", "tenon-examples/echo"]);
+    t.ok(&["disable", "tenon-examples/echo"]);
+    let again = t.ok(&["disable", "tenon-examples/echo"]);
+    assert!(
+        again.contains("tenon-examples/echo is already disabled: nothing to do"),
+        "{again}"
+    );
+    assert_eq!(
+        t.json(&["disable", "tenon-examples/echo"]),
+        json!({"disabled": [], "already_disabled": ["tenon-examples/echo"]})
+    );
+}

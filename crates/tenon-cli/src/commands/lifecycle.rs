@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use serde::Serialize;
-use tenon_engine::{DisableOptions, GrantRequest, UninstallOptions, Version};
+use tenon_engine::{DisableOptions, GrantRequest, PluginState, UninstallOptions, Version};
 
 use super::plugins::print_switch;
 use super::timestamp;
@@ -260,13 +260,29 @@ pub(crate) async fn disable(args: DisableArgs, global: &GlobalArgs) -> CommandRe
     let disabled = global
         .with_engine(Boot::No, async |engine| {
             let id = plugin_id(engine, &args.id).await?;
+            if engine.record(&id).await?.state == PluginState::Disabled {
+                return Ok(Err(id));
+            }
             let options = DisableOptions {
                 cascade: args.cascade,
             };
-            Ok(engine.disable(&id, options).await?)
+            Ok(Ok(engine.disable(&id, options).await?))
         })
         .await?;
-    let disabled: Vec<String> = disabled.iter().map(ToString::to_string).collect();
+    let disabled: Vec<String> = match disabled {
+        Ok(disabled) => disabled.iter().map(ToString::to_string).collect(),
+        // Disabling a disabled plugin succeeds and changes nothing.
+        Err(id) if output.is_json() => {
+            return output
+                .json(&serde_json::json!({ "disabled": [], "already_disabled": [id.as_str()] }));
+        }
+        Err(id) => {
+            return output.text(&format!(
+                "{} is already disabled: nothing to do",
+                output.bold(id.as_str())
+            ));
+        }
+    };
     if output.is_json() {
         return output.json(&serde_json::json!({ "disabled": disabled }));
     }
