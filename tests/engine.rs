@@ -10,7 +10,9 @@ use tenon_engine::{
     BusItem, DisableOptions, EngineError, EventKind, EventQuery, GrantRequest, HookContext,
     InstallSource, PluginId, PluginState, Subscription, UninstallOptions,
 };
-use tenon_tests::{WebhookSink, builder, copy_plugin, engine, eventually, plugin, set_field};
+use tenon_tests::{
+    WebhookSink, builder, copy_plugin, engine, eventually, plugin, set_field, test_key,
+};
 
 fn id(text: &str) -> PluginId {
     PluginId::new(text).expect("a valid id")
@@ -1418,4 +1420,119 @@ async fn health_and_the_crash_guard_count_what_other_processes_stored() {
         "an enable starts the count again"
     );
     engine.shutdown().await;
+}
+
+/// Power over a hook is a permission, in both runtimes: a handler that asks
+/// to fail closed and to run above the host's threshold (500) runs fail-open
+/// at the threshold until the operator grants both, as asked once granted,
+/// and a host whose `HookSpec` forbids failing closed and caps the priority
+/// has the last word.
+#[tokio::test]
+async fn power_over_hooks_is_granted_and_capped_by_the_host() {
+    for name in ["counter", "extism-counter"] {
+        let powerful = |dir: &std::path::Path| {
+            copy_plugin(name, dir, |text| {
+                text.replacen(
+                    "name = \"work_item.pre_create\"\npriority = \"cleanup\"",
+                    "name = \"work_item.pre_create\"\npriority = 900\nfail_policy = \"closed\"",
+                    1,
+                )
+            })
+        };
+        let hook = "work_item.pre_create";
+        let asked = [
+            format!("hooks: fail closed on {hook}"),
+            format!("hooks: priority 900 on {hook}"),
+        ];
+        let registered = |engine: &tenon_engine::PluginEngine| {
+            let handler = engine
+                .handlers()
+                .into_iter()
+                .find(|h| h.hook == hook)
+                .expect("registered");
+            (handler.priority.0, handler.fail_policy)
+        };
+
+        // Everything but the power granted: it runs, without the power.
+        let t = engine().await;
+        let report = t
+            .engine
+            .install(powerful(&t.dir.path().join("powerful")).as_path())
+            .await
+            .expect("installs");
+        let id = report.id.clone();
+        for power in &asked {
+            assert!(report.permissions.contains(power), "{name}: {report:?}");
+        }
+        let others: Vec<String> = report
+            .permissions
+            .iter()
+            .filter(|p| !p.starts_with("hooks:"))
+            .cloned()
+            .collect();
+        t.engine
+            .grant_named(&id, None, &others, "op")
+            .await
+            .expect("grants the rest");
+        let shown = t.engine.permissions(&id).await.unwrap();
+        assert_eq!(shown.missing, asked, "{name}: shown as not granted");
+        t.engine
+            .enable(&id)
+            .await
+            .expect("enables without the power");
+        assert_eq!(
+            registered(&t.engine),
+            (500, tenon_engine::FailPolicy::Open),
+            "{name}"
+        );
+
+        // Granted: as asked.
+        let t = engine().await;
+        let engine = &t.engine;
+        let id = engine
+            .install(powerful(&t.dir.path().join("powerful")).as_path())
+            .await
+            .unwrap()
+            .id;
+        engine.grant(&id, GrantRequest::all("op")).await.unwrap();
+        engine.enable(&id).await.expect("enables once granted");
+        assert_eq!(
+            registered(engine),
+            (900, tenon_engine::FailPolicy::Closed),
+            "{name}"
+        );
+
+        // A host that lets no plugin fail closed here, nor run above 100.
+        let dir = tempfile::tempdir().unwrap();
+        let specs = tenon_engine::agent_runner_hooks()
+            .into_iter()
+            .map(|spec| {
+                if spec.name == hook {
+                    spec.with_fail_closed(false).with_max_priority(100)
+                } else {
+                    spec
+                }
+            })
+            .collect::<Vec<_>>();
+        let capped = tenon_engine::PluginEngine::builder()
+            .registry(&dir.path().join("registry.db").to_string_lossy())
+            .data_dir(dir.path())
+            .hooks(specs)
+            .secret_key(test_key())
+            .build()
+            .await
+            .unwrap();
+        let id = capped
+            .install(powerful(&dir.path().join("powerful")).as_path())
+            .await
+            .unwrap()
+            .id;
+        capped.grant(&id, GrantRequest::all("op")).await.unwrap();
+        capped.enable(&id).await.unwrap();
+        assert_eq!(
+            registered(&capped),
+            (100, tenon_engine::FailPolicy::Open),
+            "{name}"
+        );
+    }
 }

@@ -63,9 +63,14 @@ fn a_plugin_from_install_to_uninstall() {
     assert_eq!(info["config"][0]["key"], "blocked_words");
     assert_eq!(info["config"][0]["required"], true);
     assert_eq!(info["config"][0]["missing"], true);
+    // Failing closed is power over the host's hook: a permission.
     assert_eq!(
         info["permissions"],
-        json!({"declared": [], "granted": [], "missing": []})
+        json!({
+            "declared": ["hooks: fail closed on response.pre_deliver"],
+            "granted": [],
+            "missing": ["hooks: fail closed on response.pre_deliver"]
+        })
     );
     let text = t.ok(&["info", MODERATOR]);
     assert!(
@@ -129,6 +134,7 @@ fn a_plugin_from_install_to_uninstall() {
     assert!(table.starts_with("KEY            VALUE"), "{table}");
     assert!(table.contains("blocked_words  [\"secret\"]"), "{table}");
 
+    t.ok(&["grant", MODERATOR, "hooks"]);
     let enabled = t.json(&["enable", MODERATOR]);
     assert_eq!(
         enabled,

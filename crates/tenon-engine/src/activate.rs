@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tenon_hooks::{
-    Backoff as HookBackoff, BusItem, ErrorKind, FailPolicy, HandlerError, HandlerOptions, Priority,
+    Backoff as HookBackoff, BusItem, ErrorKind, FailPolicy, HandlerError, HandlerOptions, HookSpec,
+    Priority,
 };
 use tenon_manifest::{
     BackoffKind, ConfigSpec, FailPolicy as ManifestFailPolicy, Manifest, Permissions, PluginId,
@@ -185,7 +186,7 @@ impl LoadSpec {
         operation: &'static str,
     ) -> Result<Self> {
         let granted = granted_for(shared, tenant, manifest, source).await?;
-        let missing = grants::missing(&manifest.permissions, &granted);
+        let missing = grants::missing_to_run(&manifest.permissions, &granted);
         if !missing.is_empty() {
             return Err(EngineError::NotGranted {
                 operation,
@@ -317,12 +318,42 @@ pub(crate) async fn load_version(
     start_plugin(tenant, spec, Arc::new(spec.config.clone()), plugin).await
 }
 
-fn handler_options(hook: &tenon_manifest::HookDecl) -> HandlerOptions {
+/// How a plugin's handler is registered: the power over the hook it asks
+/// for, only as far as it is granted (`permissions.hooks`, in the effective
+/// `permissions`) and the host's `spec` allows. A handler that fails closed
+/// without the grant, or on a hook whose spec does not allow it, runs
+/// fail-open; a priority above the host's `threshold` is cut to what was
+/// granted (at least the threshold), and every priority to the spec's
+/// `max_priority`. A plugin runs without these grants
+/// ([`grants::missing_to_run`]): ungranted, it simply has no power over the
+/// hook.
+fn handler_options(
+    hook: &tenon_manifest::HookDecl,
+    spec: &HookSpec,
+    permissions: &Permissions,
+    threshold: i32,
+) -> HandlerOptions {
+    let power = permissions.hooks.as_ref();
+    let fail_closed = hook.fail_policy == ManifestFailPolicy::Closed
+        && spec.allow_fail_closed
+        && power.is_some_and(|p| p.fail_closed.contains(&hook.name));
+    let mut priority = hook.priority.0;
+    if priority > threshold {
+        let granted = power
+            .and_then(|p| p.priority.get(&hook.name))
+            .copied()
+            .unwrap_or(threshold);
+        priority = priority.min(granted.max(threshold));
+    }
+    if let Some(max) = spec.max_priority {
+        priority = priority.min(max);
+    }
     let mut options = HandlerOptions::new()
-        .with_priority(Priority(hook.priority.0))
-        .with_fail_policy(match hook.fail_policy {
-            ManifestFailPolicy::Open => FailPolicy::Open,
-            ManifestFailPolicy::Closed => FailPolicy::Closed,
+        .with_priority(Priority(priority))
+        .with_fail_policy(if fail_closed {
+            FailPolicy::Closed
+        } else {
+            FailPolicy::Open
         });
     if let Some(timeout) = hook.timeout {
         options = options.with_timeout(timeout.get());
@@ -363,9 +394,15 @@ pub(crate) fn register(
             slot: slot.clone(),
             timeout: hook.timeout.map_or(spec.default_timeout, |t| t.get()),
         });
+        let options = handler_options(
+            hook,
+            &spec,
+            permissions,
+            shared.profile.hook_priority_threshold,
+        );
         match tenant
             .hooks
-            .register(id.as_str(), &hook.name, handler, handler_options(hook))
+            .register(id.as_str(), &hook.name, handler, options)
         {
             Ok(handler) => handlers.push(handler),
             Err(error) => {

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tenon_manifest::{LimitMaxima, Manifest, ValidationContext, Version};
+use tenon_manifest::{
+    DEFAULT_HOOK_PRIORITY_THRESHOLD, LimitMaxima, Manifest, ValidationContext, Version,
+};
 use tenon_registry::SourceKind;
 
 /// What the host is and offers, as manifests are checked against it.
@@ -26,6 +28,10 @@ pub struct HostProfile {
     pub features: Option<BTreeSet<String>>,
     /// The largest limits a manifest may ask for.
     pub maxima: LimitMaxima,
+    /// The highest hook priority a plugin's handler runs at without a grant
+    /// (`hooks: priority N on HOOK`); above it, the operator decides.
+    /// Default 500 (`high`).
+    pub hook_priority_threshold: i32,
 }
 
 impl Default for HostProfile {
@@ -38,6 +44,7 @@ impl Default for HostProfile {
             permission_kinds: BTreeSet::new(),
             features: None,
             maxima: LimitMaxima::default(),
+            hook_priority_threshold: DEFAULT_HOOK_PRIORITY_THRESHOLD,
         }
     }
 }
@@ -53,6 +60,7 @@ impl HostProfile {
             hooks,
             features: self.features.clone(),
             maxima: self.maxima.clone(),
+            hook_priority_threshold: self.hook_priority_threshold,
             ..ValidationContext::default()
         }
     }

@@ -196,7 +196,7 @@ impl PluginEngine {
             match activate::granted_for(&self.shared, &self.tenant, manifest, record.source.kind)
                 .await
             {
-                Ok(granted) => grants::missing(&manifest.permissions, &granted),
+                Ok(granted) => grants::missing_to_run(&manifest.permissions, &granted),
                 Err(error) => {
                     problems.push(format!("its grants cannot be read: {error}"));
                     grants::describe(&manifest.permissions)

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use tenon_manifest::{
-    EventsPermission, FsMode, FsPermission, HostPermission, KvPermission, NetworkPermission,
-    Permissions,
+    EventsPermission, FsMode, FsPermission, HooksPermission, HostPermission, KvPermission,
+    NetworkPermission, Permissions,
 };
 
 /// The declared permissions that `granted` does not cover, described for an
@@ -87,6 +87,20 @@ pub fn missing(declared: &Permissions, granted: &Permissions) -> Vec<String> {
             }
         }
     }
+    if let Some(hooks) = &declared.hooks {
+        let g = granted.hooks.as_ref();
+        for hook in &hooks.fail_closed {
+            if !g.is_some_and(|g| g.fail_closed.contains(hook)) {
+                missing.push(fail_closed_name(hook));
+            }
+        }
+        for (hook, &priority) in &hooks.priority {
+            let granted = g.and_then(|g| g.priority.get(hook)).copied();
+            if granted.is_none_or(|p| p < priority) {
+                missing.push(priority_name(hook, priority));
+            }
+        }
+    }
     for (kind, want) in &declared.host {
         let have = granted.host.get(kind);
         missing.extend(
@@ -97,6 +111,29 @@ pub fn missing(declared: &Permissions, granted: &Permissions) -> Vec<String> {
     }
     missing
 }
+
+/// How the power to fail closed on `hook` is named.
+fn fail_closed_name(hook: &str) -> String {
+    format!("{HOOKS_PREFIX}fail closed on {hook}")
+}
+
+/// How the power to run at `priority` on `hook` is named.
+fn priority_name(hook: &str, priority: i32) -> String {
+    format!("{HOOKS_PREFIX}priority {priority} on {hook}")
+}
+
+/// The declared permissions a plugin cannot run without that `granted`
+/// does not cover: [`missing`] but power over hooks, which a plugin runs
+/// without (fail-open, at most at the host's priority threshold; see
+/// `activate::handler_options`).
+pub fn missing_to_run(declared: &Permissions, granted: &Permissions) -> Vec<String> {
+    let mut missing = missing(declared, granted);
+    missing.retain(|m| !m.starts_with(HOOKS_PREFIX));
+    missing
+}
+
+/// How every description of power over hooks begins.
+const HOOKS_PREFIX: &str = "hooks: ";
 
 fn host_missing(want: &HostPermission, have: Option<&HostPermission>) -> Vec<String> {
     use HostPermission as H;
@@ -205,6 +242,26 @@ pub fn effective(declared: &Permissions, granted: &Permissions) -> Permissions {
                 .collect(),
         })
     });
+    let hooks = declared.hooks.as_ref().and_then(|h| {
+        let g = granted.hooks.as_ref()?;
+        let power = HooksPermission {
+            fail_closed: h
+                .fail_closed
+                .iter()
+                .filter(|hook| g.fail_closed.contains(hook))
+                .cloned()
+                .collect(),
+            priority: h
+                .priority
+                .iter()
+                .filter_map(|(hook, &want)| {
+                    let have = *g.priority.get(hook)?;
+                    Some((hook.clone(), want.min(have)))
+                })
+                .collect(),
+        };
+        (!power.fail_closed.is_empty() || !power.priority.is_empty()).then_some(power)
+    });
     let host: BTreeMap<String, HostPermission> = declared
         .host
         .iter()
@@ -226,6 +283,7 @@ pub fn effective(declared: &Permissions, granted: &Permissions) -> Permissions {
             .cloned()
             .collect(),
         events,
+        hooks,
         host,
     }
 }
@@ -296,6 +354,23 @@ pub fn retain(permissions: &Permissions, keep: impl Fn(&str) -> bool) -> Permiss
         (!publish.is_empty() || !subscribe.is_empty())
             .then_some(EventsPermission { publish, subscribe })
     });
+    let hooks = permissions.hooks.as_ref().and_then(|h| {
+        let power = HooksPermission {
+            fail_closed: h
+                .fail_closed
+                .iter()
+                .filter(|hook| keep(&fail_closed_name(hook)))
+                .cloned()
+                .collect(),
+            priority: h
+                .priority
+                .iter()
+                .filter(|(hook, priority)| keep(&priority_name(hook, **priority)))
+                .map(|(hook, priority)| (hook.clone(), *priority))
+                .collect(),
+        };
+        (!power.fail_closed.is_empty() || !power.priority.is_empty()).then_some(power)
+    });
     let host = permissions
         .host
         .iter()
@@ -336,6 +411,7 @@ pub fn retain(permissions: &Permissions, keep: impl Fn(&str) -> bool) -> Permiss
             .cloned()
             .collect(),
         events,
+        hooks,
         host,
     }
 }
@@ -375,6 +451,10 @@ mod tests {
                 publish: vec!["notify.*".into()],
                 subscribe: vec![],
             }),
+            hooks: Some(HooksPermission {
+                fail_closed: vec!["tool.pre_exec".into()],
+                priority: [("tool.pre_exec".to_owned(), 900)].into(),
+            }),
             host: [(
                 "org".to_owned(),
                 HostPermission::Actions(vec!["read".into()]),
@@ -393,6 +473,8 @@ mod tests {
                 "kv (quota 1MiB)",
                 "secrets: token",
                 "events: publish notify.*",
+                "hooks: fail closed on tool.pre_exec",
+                "hooks: priority 900 on tool.pre_exec",
                 "org: read",
             ]
         );
@@ -406,6 +488,32 @@ mod tests {
     fn a_full_grant_covers_and_keeps_everything() {
         assert!(missing(&declared(), &declared()).is_empty());
         assert_eq!(effective(&declared(), &declared()), declared());
+    }
+
+    #[test]
+    fn power_over_hooks_is_granted_like_any_permission() {
+        let mut granted = declared();
+        let power = granted.hooks.as_mut().unwrap();
+        power.fail_closed.clear();
+        power.priority.insert("tool.pre_exec".into(), 600);
+        assert_eq!(
+            missing(&declared(), &granted),
+            [
+                "hooks: fail closed on tool.pre_exec",
+                "hooks: priority 900 on tool.pre_exec"
+            ]
+        );
+        let effective = effective(&declared(), &granted);
+        let power = effective.hooks.unwrap();
+        assert!(power.fail_closed.is_empty());
+        assert_eq!(power.priority["tool.pre_exec"], 600);
+        // A plugin runs without them (fail-open, at the threshold).
+        assert!(missing_to_run(&declared(), &granted).is_empty());
+        // Named one by one, as an operator grants them.
+        let kept = retain(&declared(), |d| d == "hooks: fail closed on tool.pre_exec");
+        let power = kept.hooks.unwrap();
+        assert_eq!(power.fail_closed, ["tool.pre_exec"]);
+        assert!(power.priority.is_empty());
     }
 
     #[test]

@@ -87,8 +87,9 @@ pub use specs::agent_runner_hooks;
 // What hosts need from the layers, re-exported so that they depend on this
 // crate alone.
 pub use tenon_hooks::{
-    BusItem, DispatchConfig, DispatchOutcome, ErrorKind, Event as BusEvent, EventBus, HandlerError,
-    HandlerInfo, HookAction, HookContext, HookReceipt, HookSpec, ReceiptStatus, Subscription,
+    BusItem, DispatchConfig, DispatchOutcome, ErrorKind, Event as BusEvent, EventBus, FailPolicy,
+    HandlerError, HandlerInfo, HookAction, HookContext, HookReceipt, HookSpec, ReceiptStatus,
+    Subscription,
 };
 pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 pub use tenon_marketplace::TrustPolicy;

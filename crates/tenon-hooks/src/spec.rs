@@ -15,7 +15,8 @@ pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// per-handler timeout.
 ///
 /// Deserializes from the JSON shape
-/// `{"name": "…", "mutable": ["/pointer", …], "can_block": false, "timeout_ms": 1500}`
+/// `{"name": "…", "mutable": ["/pointer", …], "can_block": false, "timeout_ms": 1500,
+/// "allow_fail_closed": true, "max_priority": 500}`
 /// where everything but `name` is optional and unknown fields are refused.
 ///
 /// ```
@@ -47,6 +48,19 @@ pub struct HookSpec {
         default = "default_timeout"
     )]
     pub default_timeout: Duration,
+    /// Whether a plugin's handler may fail closed here (an error or timeout
+    /// stops the operation). When `false`, the engine registers every
+    /// plugin's handler fail-open, whatever it asks and is granted.
+    #[serde(default = "yes")]
+    pub allow_fail_closed: bool,
+    /// The highest priority a plugin's handler runs at here, whatever it
+    /// asks and is granted; `None`: no cap beyond the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority: Option<i32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_timeout() -> Duration {
@@ -62,6 +76,8 @@ impl HookSpec {
             mutable: Vec::new(),
             can_block: false,
             default_timeout: DEFAULT_HANDLER_TIMEOUT,
+            allow_fail_closed: true,
+            max_priority: None,
         }
     }
 
@@ -78,6 +94,18 @@ impl HookSpec {
     /// Sets whether handlers may block.
     pub fn with_blocking(mut self, can_block: bool) -> Self {
         self.can_block = can_block;
+        self
+    }
+
+    /// Sets whether plugins' handlers may fail closed.
+    pub fn with_fail_closed(mut self, allowed: bool) -> Self {
+        self.allow_fail_closed = allowed;
+        self
+    }
+
+    /// Caps the priority of plugins' handlers.
+    pub fn with_max_priority(mut self, max: i32) -> Self {
+        self.max_priority = Some(max);
         self
     }
 

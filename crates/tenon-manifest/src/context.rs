@@ -10,6 +10,9 @@ use crate::engine::HostInfo;
 use crate::tree::InputLimits;
 use crate::units::{ByteSize, DurationSpec};
 
+/// The default of [`ValidationContext::hook_priority_threshold`]: `high`.
+pub const DEFAULT_HOOK_PRIORITY_THRESHOLD: i32 = 500;
+
 /// The host's side of validation. `Default` is a host serving plugin API
 /// 1.0.0 that checks no vocabulary beyond the built-in permission kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,10 @@ pub struct ValidationContext {
     /// The host features offered; `None` means `engine.features` is not
     /// checked.
     pub features: Option<BTreeSet<String>>,
+    /// The highest hook priority a plugin runs at without a grant
+    /// (default 500, `high`); a `[[hooks]]` priority above it is asked for
+    /// in `permissions.hooks`.
+    pub hook_priority_threshold: i32,
     /// The largest limits a manifest may ask for.
     pub maxima: LimitMaxima,
     /// Bounds on the input document.
@@ -49,6 +56,7 @@ impl Default for ValidationContext {
             permission_kinds: BTreeSet::new(),
             hooks: None,
             features: None,
+            hook_priority_threshold: DEFAULT_HOOK_PRIORITY_THRESHOLD,
             maxima: LimitMaxima::default(),
             input: InputLimits::default(),
         }

@@ -62,7 +62,7 @@ mod walk;
 use std::collections::HashMap;
 
 pub use config::{REDACTED, ResolvedConfig};
-pub use context::{LimitMaxima, ValidationContext};
+pub use context::{DEFAULT_HOOK_PRIORITY_THRESHOLD, LimitMaxima, ValidationContext};
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
 pub use engine::{HostInfo, Incompatibility, IncompatibilityReason, check_engine};
 pub use format::{Format, UnknownFormat};
@@ -149,7 +149,7 @@ pub fn parse(source: &str, format: Format, context: &ValidationContext) -> Parse
     if let Some(root) = root {
         let walked = walk::walk(&root);
         diagnostics.extend(walked.diagnostics);
-        if let Some(m) = walked.manifest {
+        if let Some(mut m) = walked.manifest {
             let remap = |path: &str| remap_indices(path, &walked.index_maps);
             let good = |path: &str| {
                 let source_path = remap(path);
@@ -163,6 +163,8 @@ pub fn parse(source: &str, format: Format, context: &ValidationContext) -> Parse
                 let pos = position_of(&d.path, &walked.positions);
                 diagnostics.push(d.at(pos));
             }
+            m.permissions.hooks =
+                HooksPermission::derive(&m.hooks, context.hook_priority_threshold);
             manifest = Some(m);
         }
     }

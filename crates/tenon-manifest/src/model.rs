@@ -346,6 +346,12 @@ pub struct Permissions {
     /// Event topics it may publish and subscribe to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<EventsPermission>,
+    /// Power over hooks: failing closed, and priorities above the host's
+    /// threshold. Never written in a manifest: derived from its
+    /// `[[hooks]]` when it is parsed, so that an operator grants it like any
+    /// other permission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HooksPermission>,
     /// Permissions from the host's own vocabulary (`org = ["read"]`,
     /// `database = { read = ["forms"] }`): kind → actions or scopes. The
     /// host decides what they mean.
@@ -361,6 +367,7 @@ impl Permissions {
             && self.kv.is_none()
             && self.secrets.is_empty()
             && self.events.is_none()
+            && self.hooks.is_none()
             && self.host.is_empty()
     }
 
@@ -580,6 +587,40 @@ pub struct EventsPermission {
     /// Topics it may receive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscribe: Vec<String>,
+}
+
+/// `permissions.hooks`: what a plugin may do to the hooks it handles, beyond
+/// observing and patching them at an ordinary priority.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksPermission {
+    /// Hooks on which its handler may fail closed (an error or timeout
+    /// stops the host's operation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_closed: Vec<String>,
+    /// Hooks on which it runs above the host's priority threshold, with the
+    /// priority it asks for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub priority: BTreeMap<String, i32>,
+}
+
+impl HooksPermission {
+    /// The power `hooks` ask for: every hook declared `fail_policy =
+    /// "closed"`, and every hook whose priority is above `threshold`;
+    /// `None` when they ask for none.
+    pub fn derive(hooks: &[HookDecl], threshold: i32) -> Option<Self> {
+        let mut power = Self::default();
+        for hook in hooks {
+            if hook.fail_policy == FailPolicy::Closed && !power.fail_closed.contains(&hook.name) {
+                power.fail_closed.push(hook.name.clone());
+            }
+            if hook.priority.0 > threshold {
+                let asked = power.priority.entry(hook.name.clone()).or_insert(i32::MIN);
+                *asked = (*asked).max(hook.priority.0);
+            }
+        }
+        (!power.fail_closed.is_empty() || !power.priority.is_empty()).then_some(power)
+    }
 }
 
 /// A permission from the host's vocabulary.
@@ -1192,6 +1233,31 @@ impl<'de> Deserialize<'de> for HostPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn power_over_hooks_is_derived_from_hooks() {
+        let hook = |name: &str, priority: i32, fail_policy: FailPolicy| HookDecl {
+            name: name.to_owned(),
+            priority: Priority(priority),
+            fail_policy,
+            timeout: None,
+            retries: 0,
+            backoff: None,
+        };
+        let hooks = [
+            hook("a", 1000, FailPolicy::Closed),
+            hook("b", 500, FailPolicy::Closed),
+            hook("c", 501, FailPolicy::Open),
+            hook("d", 100, FailPolicy::Open),
+        ];
+        let power = HooksPermission::derive(&hooks, 500).unwrap();
+        assert_eq!(power.fail_closed, ["a", "b"]);
+        assert_eq!(
+            power.priority,
+            [("a".to_owned(), 1000), ("c".to_owned(), 501)].into()
+        );
+        assert_eq!(HooksPermission::derive(&hooks[3..], 500), None);
+    }
 
     #[test]
     fn host_patterns() {

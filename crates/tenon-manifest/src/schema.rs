@@ -218,13 +218,16 @@ pub fn manifest_json_schema() -> Value {
                 "properties": {
                     "name": { "$ref": "#/$defs/name" },
                     "priority": {
-                        "description": "critical (1000), high (500), normal (100), low (50), cleanup (10) or an integer; higher runs first.",
+                        "description": "critical (1000), high (500), normal (100), low (50), cleanup (10) or an integer; higher runs first. A priority above the host's threshold (default 500) is a permission the operator grants (`hooks: priority N on HOOK`).",
                         "oneOf": [
                             { "type": "string", "pattern": any_case(&["critical", "high", "normal", "low", "cleanup"]) },
                             { "type": "integer", "minimum": -2147483648i64, "maximum": 2147483647 }
                         ]
                     },
-                    "fail_policy": { "enum": ["open", "closed"] },
+                    "fail_policy": {
+                        "description": "open: an error or timeout lets the chain go on; closed: it stops the host's operation, a permission the operator grants (`hooks: fail closed on HOOK`).",
+                        "enum": ["open", "closed"]
+                    },
                     "timeout": { "$ref": "#/$defs/duration" },
                     "retries": { "type": "integer", "minimum": 0 },
                     "backoff": {

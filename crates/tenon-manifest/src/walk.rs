@@ -749,6 +749,9 @@ impl Walker {
             self.record(&path, entry.node.pos);
             let node = &entry.node;
             match entry.key.as_str() {
+                // Derived from `[[hooks]]` after the walk, whatever is
+                // written here (a serialized manifest carries it).
+                "hooks" => {}
                 "network" => perms.network = self.network(node, &path),
                 "filesystem" => {
                     perms.filesystem = self.list(node, &path, |w, item, item_path| {

@@ -65,8 +65,11 @@ proptest! {
     }
 
     #[test]
-    fn valid_manifests_round_trip(m in manifest()) {
+    fn valid_manifests_round_trip(mut m in manifest()) {
         let context = ValidationContext::default();
+        // Power over hooks is derived from `[[hooks]]` when parsed.
+        m.permissions.hooks =
+            tenon_manifest::HooksPermission::derive(&m.hooks, context.hook_priority_threshold);
         let errors: Vec<_> = m.validate(&context).into_iter().filter(|d| d.is_error()).collect();
         prop_assert_eq!(errors, vec![]);
         for format in Format::ALL {

@@ -199,7 +199,8 @@ impl PluginEngine {
         }
         let granted = self.granted(&record).await?;
         let declared = &record.manifest.permissions;
-        let stopped = if revoked.is_empty() || grants::missing(declared, &granted).is_empty() {
+        let stopped = if revoked.is_empty() || grants::missing_to_run(declared, &granted).is_empty()
+        {
             false
         } else {
             let reason = format!("permission revoked: {}", revoked.join(", "));

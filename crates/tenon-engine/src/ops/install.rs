@@ -238,7 +238,7 @@ impl PluginEngine {
             state: record.state,
             missing_config: missing,
             permissions: grants::describe(&manifest.permissions),
-            granted: grants::missing(&manifest.permissions, &granted).is_empty(),
+            granted: grants::missing_to_run(&manifest.permissions, &granted).is_empty(),
             warnings,
             notes,
         })
