@@ -26,6 +26,7 @@ async fn engine_on(url: &str, schema: &str, dir: &std::path::Path) -> PluginEngi
         )
         .data_dir(dir)
         .hooks(tenon_engine::agent_runner_hooks())
+        .trust_policy(tenon_engine::TrustPolicy::development())
         .build()
         .await
         .expect("an engine on PostgreSQL")

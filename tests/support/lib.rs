@@ -14,7 +14,9 @@ use axum::routing::post;
 use serde_json::Value;
 use tempfile::TempDir;
 use tenon_build::{BuiltPlugin, ExamplePlugins, ensure_examples_built};
-use tenon_engine::{EngineBuilder, PluginEngine, SandboxConfig, SecretKey, agent_runner_hooks};
+use tenon_engine::{
+    EngineBuilder, PluginEngine, SandboxConfig, SecretKey, TrustPolicy, agent_runner_hooks,
+};
 
 /// The example and hostile plugins, built once per process.
 pub fn examples() -> &'static ExamplePlugins {
@@ -78,6 +80,8 @@ pub fn builder(dir: &Path) -> EngineBuilder {
         .hooks(agent_runner_hooks())
         .secret_key(test_key())
         .sandbox(SandboxConfig::default().with_private_networks(true))
+        // The example plugins are installed from their directories.
+        .trust_policy(TrustPolicy::development())
 }
 
 /// The secret key of every test engine (so that a second engine on the same

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use clap::Args;
 use tenon_engine::{
     BootFailures, EngineError, HookSpec, PluginEngine, PluginId, PluginRecord, RegistryOptions,
-    SandboxConfig, SecretKey, agent_runner_hooks,
+    SandboxConfig, SecretKey, TrustPolicy, agent_runner_hooks,
 };
 use tenon_registry::RegistryLocation;
 
@@ -21,6 +21,9 @@ pub(crate) const SECRET_KEY_ENV: &str = "TENON_SECRET_KEY";
 
 /// The key file kept beside a SQLite registry.
 pub(crate) const SECRET_KEY_FILE: &str = "secret.key";
+
+/// The trust policy file read beside a SQLite registry.
+pub(crate) const TRUST_POLICY_FILE: &str = "trust.toml";
 
 /// Options shared by every command (`tenon --help` lists them).
 #[derive(Debug, Clone, Args)]
@@ -67,6 +70,18 @@ pub(crate) struct GlobalArgs {
     /// (a local webhook sink, a service on this machine).
     #[arg(long, global = true)]
     pub(crate) allow_private_networks: bool,
+    /// The operator's trust policy (TOML: trusted and revoked keys, levels,
+    /// rotations, the development switch; see docs/package-format.md).
+    /// Default: `trust.toml` beside a SQLite registry when it exists, else a
+    /// policy that trusts no key and refuses unsigned packages and plugin
+    /// directories.
+    #[arg(long, global = true, env = "TENON_TRUST_POLICY", value_name = "FILE")]
+    pub(crate) trust_policy: Option<PathBuf>,
+    /// The development switch: install plugin directories and unsigned
+    /// packages, at trust level `internal` (keys in the policy still count;
+    /// bad and revoked signatures are still refused).
+    #[arg(long, global = true, env = "TENON_DEV")]
+    pub(crate) dev: bool,
     /// PostgreSQL: the schema holding the registry's tables (created if
     /// missing), so that several registries can share a database.
     #[arg(
@@ -160,7 +175,9 @@ impl GlobalArgs {
             }
             (_, None) => {}
         }
+        let trust = self.trust()?;
         let mut builder = PluginEngine::builder()
+            .trust_policy(trust)
             .registry(&self.registry)
             .registry_options(options)
             .tenant(&self.tenant)
@@ -238,11 +255,7 @@ impl GlobalArgs {
             RegistryLocation::Sqlite(path)
                 if path.as_os_str() != RegistryLocation::SQLITE_MEMORY =>
             {
-                let dir = match path.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() => dir,
-                    _ => Path::new("."),
-                };
-                key_beside(&dir.join(SECRET_KEY_FILE)).map(Some)
+                key_beside(&registry_dir(path).join(SECRET_KEY_FILE)).map(Some)
             }
             RegistryLocation::Sqlite(_) | RegistryLocation::Memory => {
                 Ok(Some(SecretKey::generate()))
@@ -251,12 +264,64 @@ impl GlobalArgs {
         }
     }
 
+    /// The trust policy file in force: `--trust-policy`, else `trust.toml`
+    /// beside a SQLite registry when it exists.
+    pub(crate) fn trust_policy_path(&self) -> Result<Option<PathBuf>, Failure> {
+        if let Some(path) = &self.trust_policy {
+            return Ok(Some(path.clone()));
+        }
+        Ok(match self.location()? {
+            RegistryLocation::Sqlite(path)
+                if path.as_os_str() != RegistryLocation::SQLITE_MEMORY =>
+            {
+                let beside = registry_dir(&path).join(TRUST_POLICY_FILE);
+                beside.is_file().then_some(beside)
+            }
+            _ => None,
+        })
+    }
+
+    /// The trust policy: the file's (see [`Self::trust_policy_path`]), with
+    /// the development switch applied when `--dev` is given.
+    pub(crate) fn trust(&self) -> Result<TrustPolicy, Failure> {
+        let mut policy = match self.trust_policy_path()? {
+            Some(path) => read_trust_policy(&path)?,
+            None => TrustPolicy::default(),
+        };
+        if self.dev {
+            let development = TrustPolicy::development();
+            policy.allow_unsigned = development.allow_unsigned;
+            policy.allow_unsigned_directories = development.allow_unsigned_directories;
+            policy.unsigned_level = development.unsigned_level;
+        }
+        Ok(policy)
+    }
+
     /// Whether a key for secrets was found or made (see
     /// [`GlobalArgs::secret_key`]); for the message when there is none.
     pub(crate) fn has_secret_key(&self) -> bool {
         std::env::var_os(SECRET_KEY_ENV).is_some_and(|v| !v.is_empty())
             || self.secret_key_file.is_some()
             || !matches!(self.location(), Ok(RegistryLocation::Postgres(_)))
+    }
+}
+
+/// Reads and checks a trust policy file.
+pub(crate) fn read_trust_policy(path: &Path) -> Result<TrustPolicy, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the trust policy {}: {e}",
+            path.display()
+        ))
+    })?;
+    TrustPolicy::from_toml(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+/// The directory of a SQLite registry file.
+fn registry_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
 }
 

@@ -925,7 +925,13 @@ fn a_postgres_registry_needs_the_key_for_secrets() {
         let mut command = bare_command();
         command
             .current_dir(cwd.path())
-            .args(["--registry", &pg.url, "--registry-schema", &pg.schema])
+            .args([
+                "--registry",
+                &pg.url,
+                "--registry-schema",
+                &pg.schema,
+                "--dev",
+            ])
             .args(args);
         if let Some(key) = key {
             command.env("TENON_SECRET_KEY", key);

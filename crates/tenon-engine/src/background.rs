@@ -253,9 +253,8 @@ impl PluginEngine {
             activate::stop_local(&self.shared, &self.tenant, id).await;
             return Ok(());
         };
-        let wanted = record.enabled
-            && record.state == PluginState::Active
-            && self.may_start(&record.manifest, record.source.kind);
+        let wanted =
+            record.enabled && record.state == PluginState::Active && self.may_start(&record);
         match (wanted, running) {
             (true, None) => {
                 let spec = LoadSpec::current(&self.shared, &self.tenant, &record, "start").await?;

@@ -92,7 +92,7 @@ impl PluginEngine {
             ) {
                 continue;
             }
-            if !self.may_start(&record.manifest, record.source.kind) {
+            if !self.may_start(&record) {
                 report.skipped_safe_mode.push(record.id.clone());
                 continue;
             }
@@ -205,6 +205,7 @@ mod tests {
             enabled: true,
             manifest,
             artifact: None,
+            verification: None,
             last_error: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,

@@ -184,7 +184,12 @@ impl EngineBuilder {
         self
     }
 
-    /// Which package signatures are trusted.
+    /// The operator's trust policy: which signatures are required, whose
+    /// keys are trusted at which level, revoked keys, key rotations, and the
+    /// development switch for plugin directories. Every install and upgrade,
+    /// from any source, is checked against it before anything is stored.
+    /// The default trusts no key and refuses unsigned packages and plugin
+    /// directories; [`TrustPolicy::development`] accepts everything.
     pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
         self.trust = policy;
         self
@@ -286,6 +291,10 @@ impl EngineBuilder {
     /// Opens the registry, sets up the runtimes and, unless told otherwise,
     /// boots the enabled plugins.
     pub async fn build(mut self) -> Result<PluginEngine> {
+        self.trust.check().map_err(|source| EngineError::Package {
+            path: "the trust policy".into(),
+            source,
+        })?;
         let tenant = TenantId::new(&self.tenant)?;
         let paths = Paths {
             root: self.data_dir_for(),

@@ -68,6 +68,10 @@ impl HostProfile {
 
 /// Which plugins are granted their declared permissions without an
 /// operator, and which count as first-party (still started in safe mode).
+///
+/// A trusted publisher counts only when a signature the trust policy
+/// trusts proves it: a manifest merely claiming the publisher's name gets
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantPolicy {
     /// Sources trusted outright (default: builtin and native).
@@ -106,12 +110,14 @@ impl GrantPolicy {
         self
     }
 
-    /// Whether a plugin from `source` is trusted.
-    pub fn trusts(&self, manifest: &Manifest, source: SourceKind) -> bool {
+    /// Whether a plugin from `source` is trusted; `publisher_proven` says
+    /// whether a trusted signature proves its publisher.
+    pub fn trusts(&self, manifest: &Manifest, source: SourceKind, publisher_proven: bool) -> bool {
         self.trusted_sources.contains(&source)
-            || self
-                .trusted_publishers
-                .contains(manifest.plugin.id.publisher())
+            || (publisher_proven
+                && self
+                    .trusted_publishers
+                    .contains(manifest.plugin.id.publisher()))
     }
 }
 

@@ -88,6 +88,9 @@ pub struct PluginDiagnosis {
     pub declared: Vec<String>,
     /// Permissions declared but not granted.
     pub not_granted: Vec<String>,
+    /// What verifying its current version found: signers, trust level,
+    /// runtime posture (`None` for a version stored before it was kept).
+    pub trust: Option<crate::trust::TrustRecord>,
     /// Whether its module reads back intact from the registry.
     pub artifact: String,
     /// Whether it is compatible with this host.
@@ -297,6 +300,7 @@ impl PluginEngine {
                 .map(|e| format!("{}: {}", e.code, e.message)),
             declared: grants::describe(&manifest.permissions),
             not_granted,
+            trust: crate::trust::TrustRecord::from_stored(record.verification.as_ref()),
             artifact,
             compatibility,
             missing_config,

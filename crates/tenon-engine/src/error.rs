@@ -47,6 +47,45 @@ pub enum EngineError {
         #[source]
         source: tenon_marketplace::PackageError,
     },
+    /// A plugin directory carries no signature, and the trust policy does
+    /// not allow unsigned directories.
+    #[error(
+        "refused {}: a plugin directory carries no signature, and the trust policy allows directories only with the development switch (`allow_unsigned_directories = true` in the policy file, or `tenon --dev`); install a signed package instead",
+        .path.display()
+    )]
+    UnsignedDirectory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// What the plugin asks for exceeds what its trust level allows.
+    #[error(
+        "refused {id} {version}: it reaches trust level {level}, which does not allow {}; sign it with a key the trust policy trusts at a higher level",
+        .refused.join(", ")
+    )]
+    TrustLevel {
+        /// The plugin.
+        id: PluginId,
+        /// Its version.
+        version: Version,
+        /// The level reached.
+        level: tenon_marketplace::TrustLevel,
+        /// What the level does not allow, described.
+        refused: Vec<String>,
+    },
+    /// A version would receive in clear a config value stored as a secret.
+    #[error(
+        "refused {id} {version}: config {} stored as a secret, but this version does not declare {} secret; the value stays a secret until the operator re-classifies it (`tenon config unset {id} KEY`, then set it again)",
+        .keys.iter().map(|k| format!("`{k}` is")).collect::<Vec<_>>().join(", "),
+        if .keys.len() == 1 { "it" } else { "them" }
+    )]
+    SecretReclassified {
+        /// The plugin.
+        id: PluginId,
+        /// The version refused.
+        version: Version,
+        /// The keys stored as secrets that it declares plain.
+        keys: Vec<String>,
+    },
     /// No plugin with this id is installed.
     #[error("{id} is not installed{}", suggest(.suggestions))]
     NotInstalled {

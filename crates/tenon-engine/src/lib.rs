@@ -64,6 +64,7 @@ mod slot;
 mod source;
 mod specs;
 mod tenant;
+mod trust;
 
 pub use activate::EVENT_FUNCTION;
 pub use background::PruneReport;
@@ -83,6 +84,7 @@ pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};
 pub use source::{Discovered, HostPlugin, InstallSource};
 pub use specs::agent_runner_hooks;
+pub use trust::{Checked, RuntimePosture, TrustRecord};
 
 // What hosts need from the layers, re-exported so that they depend on this
 // crate alone.
@@ -92,7 +94,7 @@ pub use tenon_hooks::{
     Subscription,
 };
 pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
-pub use tenon_marketplace::TrustPolicy;
+pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
 pub use tenon_metrics::{HealthStatus, PluginStats, TelemetryConfig};
 pub use tenon_registry::{
     Event, EventKind, EventQuery, EventStatus, PluginRecord, PluginState, RegistryOptions,

@@ -14,6 +14,7 @@ use tenon_registry::{PluginSource, SourceKind};
 
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
+use crate::trust::{self, Checked, TrustRecord};
 
 /// The largest module read from a plugin directory: 256 MiB.
 const MAX_MODULE_BYTES: u64 = 256 << 20;
@@ -137,6 +138,8 @@ pub(crate) struct Candidate {
     pub(crate) module: Option<Vec<u8>>,
     pub(crate) source: PluginSource,
     pub(crate) warnings: Vec<Diagnostic>,
+    /// What checking its origin found.
+    pub(crate) trust: TrustRecord,
 }
 
 fn source_error(path: &Path, message: impl Into<String>) -> EngineError {
@@ -247,13 +250,24 @@ impl PluginEngine {
             .validation_context((!hooks.is_empty()).then_some(hooks))
     }
 
-    /// Reads and checks a plugin from `source`.
+    /// Reads and checks a plugin from `source`: its origin against the
+    /// trust policy, and what it asks for against the level it reached.
     pub(crate) async fn read_source(&self, source: &InstallSource) -> Result<Candidate> {
-        match source {
-            InstallSource::Directory(dir) => self.read_directory(dir).await,
-            InstallSource::Archive(path) => self.read_archive(path).await,
-            InstallSource::Host(plugin) => self.read_host(plugin),
+        let candidate = match source {
+            InstallSource::Directory(dir) => self.read_directory(dir).await?,
+            InstallSource::Archive(path) => self.read_archive(path).await?,
+            InstallSource::Host(plugin) => self.read_host(plugin)?,
+        };
+        let refused = trust::exceeds(candidate.trust.level, &candidate.manifest);
+        if !refused.is_empty() {
+            return Err(EngineError::TrustLevel {
+                id: candidate.manifest.plugin.id.clone(),
+                version: candidate.manifest.plugin.version.clone(),
+                level: candidate.trust.level,
+                refused,
+            });
         }
+        Ok(candidate)
     }
 
     /// Checks a plugin the host ships. Its manifest is validated like any
@@ -299,6 +313,11 @@ impl PluginEngine {
         };
         let reference = format!("{} {}", self.shared.profile.name, plugin.kind.as_str());
         Ok(Candidate {
+            trust: TrustRecord::unsigned(
+                Checked::Host,
+                tenon_marketplace::TrustLevel::Internal,
+                &manifest,
+            ),
             source: PluginSource::new(plugin.kind, &reference),
             manifest,
             module,
@@ -308,6 +327,11 @@ impl PluginEngine {
 
     async fn read_directory(&self, dir: &Path) -> Result<Candidate> {
         let manifest_path = find_manifest(dir)?;
+        if !self.shared.trust.allow_unsigned_directories {
+            return Err(EngineError::UnsignedDirectory {
+                path: dir.to_path_buf(),
+            });
+        }
         let bytes = read_limited(&manifest_path, MAX_MANIFEST_BYTES, "manifest").await?;
         let format = Format::from_path(&manifest_path).unwrap_or(Format::Toml);
         let text = String::from_utf8(bytes)
@@ -331,6 +355,11 @@ impl PluginEngine {
         };
         let reference = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         Ok(Candidate {
+            trust: TrustRecord::unsigned(
+                Checked::Directory,
+                self.shared.trust.unsigned_level,
+                &manifest,
+            ),
             manifest,
             module,
             source: PluginSource::new(SourceKind::Directory, &reference.to_string_lossy()),
@@ -359,9 +388,11 @@ impl PluginEngine {
             };
         let trust = self.shared.trust.clone();
         let checked = bytes.clone();
-        let contents = tokio::task::spawn_blocking(move || {
-            tenon_marketplace::verify(&checked, signatures.as_ref(), &trust, Origin::Local)?
-                .unpack_to_memory(&limits)
+        let (contents, verification) = tokio::task::spawn_blocking(move || {
+            let verified =
+                tenon_marketplace::verify(&checked, signatures.as_ref(), &trust, Origin::Local)?;
+            let contents = verified.unpack_to_memory(&limits)?;
+            Ok::<_, tenon_marketplace::PackageError>((contents, verified.verification().clone()))
         })
         .await
         .map_err(|e| source_error(path, format!("unpacking was interrupted: {e}")))?
@@ -379,6 +410,7 @@ impl PluginEngine {
             None
         };
         Ok(Candidate {
+            trust: TrustRecord::of_package(&verification, &manifest),
             manifest,
             module,
             source: PluginSource::new(

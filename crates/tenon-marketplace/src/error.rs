@@ -431,6 +431,35 @@ pub enum PackageError {
         key_ids: Vec<KeyId>,
     },
 
+    /// A signature is by a key the trust policy revoked.
+    #[error(
+        "the {role} signature is by key {key_id}, which the trust policy revokes; packages it signed are refused"
+    )]
+    RevokedKey {
+        /// Whose signature.
+        role: Role,
+        /// The revoked key.
+        key_id: KeyId,
+    },
+
+    /// A trust policy file does not parse.
+    #[error("the trust policy does not parse: {message}")]
+    InvalidPolicy {
+        /// What is wrong, and where.
+        message: String,
+    },
+
+    /// A key rotation statement does not verify.
+    #[error(
+        "the rotation from key {from} to key {to} is not signed by key {from}: the statement was altered or forged"
+    )]
+    BadRotation {
+        /// The old key.
+        from: KeyId,
+        /// The new key.
+        to: KeyId,
+    },
+
     /// The plugin id or version inside the archive differs from the ones
     /// that were signed.
     #[error("the signatures are for {signed}, but the archive's manifest is {manifest}")]
@@ -478,6 +507,9 @@ impl PackageError {
             Self::UntrustedAuthor { .. } => "untrusted-author",
             Self::MissingMarketplaceSignature { .. } => "missing-marketplace-signature",
             Self::IdentityMismatch { .. } => "identity-mismatch",
+            Self::RevokedKey { .. } => "revoked-key",
+            Self::BadRotation { .. } => "bad-rotation",
+            Self::InvalidPolicy { .. } => "invalid-policy",
         }
     }
 

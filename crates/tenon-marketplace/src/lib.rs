@@ -8,6 +8,8 @@
 //! - [`SignatureFile`] holds detached ed25519 signatures (the author's, and
 //!   optionally a marketplace's counter-signature), stored beside the
 //!   archive as `<archive>.sig`; [`SigningKey`] makes and signs with keys.
+//! - [`KeyRotation`] is a signed statement that a publisher's old key hands
+//!   over to a new one; [`TrustLevel`] is what a trusted key confers.
 //! - [`verify`] decides, from the archive's sha256 and the signature file
 //!   alone, whether the operator's [`TrustPolicy`] accepts the package —
 //!   before anything is decompressed.
@@ -46,6 +48,7 @@ pub mod metadata;
 mod pack;
 mod path;
 mod read;
+mod rotation;
 mod sign;
 mod trust;
 mod unpack;
@@ -59,12 +62,13 @@ pub use limits::UnpackLimits;
 pub use metadata::{MetadataError, TrustedMetadata};
 pub use pack::{PACKAGE_MTIME, PackOptions, PackedPackage, pack};
 pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, PathProblem};
+pub use rotation::{KeyRotation, ROTATION_CONTEXT};
 pub use sign::{
     KeyId, MAX_SIGNATURE_FILE_BYTES, MAX_SIGNATURES, PublicKey, Role, SIGNATURE_CONTEXT,
     SIGNATURE_EXTENSION, SignatureEntry, SignatureFile, SigningKey, signed_message,
 };
 pub use trust::{
-    AllowUnsigned, Origin, Trust, TrustPolicy, Verification, VerifiedPackage, verify,
-    verify_checksum,
+    AllowUnsigned, Origin, Signer, Trust, TrustLevel, TrustPolicy, Verification, VerifiedPackage,
+    verify, verify_checksum,
 };
 pub use unpack::{inspect, inspect_with, unpack, unpack_to_memory};

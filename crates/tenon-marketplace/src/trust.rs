@@ -12,6 +12,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{PackageError, PackageId};
 use crate::info::{PackageContents, PackageInfo, UnpackedPackage};
 use crate::limits::UnpackLimits;
+use crate::rotation::KeyRotation;
 use crate::sign::{KeyId, PublicKey, Role, SignatureEntry, SignatureFile};
 use crate::unpack::{unpack_checked, unpack_to_memory};
 
@@ -39,11 +40,11 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AllowUnsigned {
-    /// Never.
-    Never,
-    /// Only from [`Origin::Local`] (the default: development works, nothing
-    /// fetched is installed unsigned).
+    /// Never (the default).
     #[default]
+    Never,
+    /// Only from [`Origin::Local`] (development: nothing fetched is
+    /// installed unsigned).
     Local,
     /// From anywhere (tests and closed networks only).
     Always,
@@ -60,6 +61,57 @@ impl AllowUnsigned {
     }
 }
 
+/// How far a plugin is trusted, which caps what it may be granted and how it
+/// may run (the engine enforces the caps):
+///
+/// - `untrusted`: WebAssembly only, no private networks, fail-open hooks
+///   only;
+/// - `partner`: WebAssembly or a confined process, not native code;
+/// - `internal`: anything, native code in the host's process included.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustLevel {
+    /// Unproven code.
+    #[default]
+    Untrusted,
+    /// A publisher the operator trusts with a key.
+    Partner,
+    /// The operator's own code.
+    Internal,
+}
+
+impl TrustLevel {
+    /// Every level, lowest first.
+    pub const ALL: [Self; 3] = [Self::Untrusted, Self::Partner, Self::Internal];
+
+    /// `untrusted`, `partner` or `internal`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Untrusted => "untrusted",
+            Self::Partner => "partner",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for TrustLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TrustLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|level| level.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a trust level: untrusted, partner or internal"))
+    }
+}
+
 /// Which signatures an operator requires, and whose keys they trust.
 ///
 /// A package is **trusted** when every signature in its signature file
@@ -71,9 +123,17 @@ impl AllowUnsigned {
 /// a key in `marketplace_keys`.
 ///
 /// A package with no signatures, or with valid signatures none of which the
-/// policy trusts, is installed only where `allow_unsigned` allows it. A
-/// signature that does not verify, or a signature file for another archive,
-/// is always refused.
+/// policy trusts, is installed only where `allow_unsigned` allows it, at
+/// `unsigned_level`. A signature that does not verify, a signature by a key
+/// in `revoked_keys`, or a signature file for another archive, is always
+/// refused.
+///
+/// A key in `rotations` (a [`KeyRotation`] signed by a trusted key) is
+/// trusted as the key it rotates from. A trusted author key confers the
+/// level `key_levels` names for it (by key id), else `partner`.
+///
+/// Plugin directories carry no signatures: they are installed only with the
+/// development switch `allow_unsigned_directories`, at `unsigned_level`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustPolicy {
@@ -90,16 +150,83 @@ pub struct TrustPolicy {
     pub trust_marketplace_countersigned: bool,
     /// When packages without a trusted signature are accepted.
     pub allow_unsigned: AllowUnsigned,
+    /// The development switch: whether plugin directories (never signed)
+    /// may be installed.
+    pub allow_unsigned_directories: bool,
+    /// The level unsigned and untrusted packages (and directories) reach.
+    pub unsigned_level: TrustLevel,
+    /// The level each trusted key confers, by key id (`partner` when not
+    /// named).
+    pub key_levels: BTreeMap<KeyId, TrustLevel>,
+    /// Keys whose signatures are refused, whatever else trusts them.
+    pub revoked_keys: Vec<PublicKey>,
+    /// Signed statements handing a key's trust over to a new key.
+    pub rotations: Vec<KeyRotation>,
 }
 
 impl TrustPolicy {
-    /// A policy for development: no keys, every package accepted, signed or
-    /// not (bad signatures are still refused).
+    /// A policy for development: no keys, every package and plugin
+    /// directory accepted, signed or not, as `internal` (bad and revoked
+    /// signatures are still refused).
     pub fn development() -> Self {
         Self {
             allow_unsigned: AllowUnsigned::Always,
+            allow_unsigned_directories: true,
+            unsigned_level: TrustLevel::Internal,
             ..Self::default()
         }
+    }
+
+    /// Parses a policy file (TOML) and checks its rotation statements.
+    pub fn from_toml(text: &str) -> Result<Self, PackageError> {
+        let policy: Self = toml::from_str(text).map_err(|e| PackageError::InvalidPolicy {
+            message: e.to_string(),
+        })?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    /// The TOML form of the policy.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a trust policy always serializes")
+    }
+
+    /// Checks every rotation statement's signature.
+    pub fn check(&self) -> Result<(), PackageError> {
+        self.rotations.iter().try_for_each(KeyRotation::check)
+    }
+
+    /// Whether `key` is revoked.
+    pub fn is_revoked(&self, key: &PublicKey) -> bool {
+        self.revoked_keys.contains(key)
+    }
+
+    /// The keys `key` was rotated from, nearest first, following verified
+    /// rotation statements (each key once).
+    pub fn rotated_from(&self, key: &PublicKey) -> Vec<PublicKey> {
+        let mut chain: Vec<PublicKey> = Vec::new();
+        let mut current = *key;
+        while let Some(rotation) = self.rotations.iter().find(|r| {
+            r.to == current && r.from != *key && !chain.contains(&r.from) && r.check().is_ok()
+        }) {
+            chain.push(rotation.from);
+            current = rotation.from;
+        }
+        chain
+    }
+
+    /// Whether `new` is `old`, or was rotated from it by verified
+    /// statements.
+    pub fn succeeds(&self, old: &PublicKey, new: &PublicKey) -> bool {
+        old == new || self.rotated_from(new).contains(old)
+    }
+
+    /// The level a trusted author key confers, following rotations.
+    pub fn level_of(&self, key: &PublicKey) -> TrustLevel {
+        std::iter::once(*key)
+            .chain(self.rotated_from(key))
+            .find_map(|k| self.key_levels.get(&k.key_id()).copied())
+            .unwrap_or(TrustLevel::Partner)
     }
 
     /// Trusts `key` as an author key for every publisher.
@@ -126,13 +253,22 @@ impl TrustPolicy {
         self
     }
 
-    /// Whether `key` is trusted to sign `plugin` as its author.
+    /// Whether `key` (or a key it was rotated from) is trusted to sign
+    /// `plugin` as its author, and not revoked.
     pub fn trusts_author(&self, plugin: &PluginId, key: &PublicKey) -> bool {
-        self.author_keys.contains(key)
-            || self
-                .publisher_keys
-                .get(plugin.publisher())
-                .is_some_and(|keys| keys.contains(key))
+        let direct = |key: &PublicKey| {
+            self.author_keys.contains(key)
+                || self
+                    .publisher_keys
+                    .get(plugin.publisher())
+                    .is_some_and(|keys| keys.contains(key))
+        };
+        !self.is_revoked(key)
+            && (direct(key)
+                || self
+                    .rotated_from(key)
+                    .iter()
+                    .any(|old| !self.is_revoked(old) && direct(old)))
     }
 }
 
@@ -150,6 +286,15 @@ pub enum Trust {
     Trusted,
 }
 
+/// One signature that verified: its key and role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    /// The key's id.
+    pub key_id: KeyId,
+    /// Who signed.
+    pub role: Role,
+}
+
 /// The outcome of [`verify`], for the registry and `doctor`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
@@ -165,6 +310,14 @@ pub struct Verification {
     pub author_key: Option<KeyId>,
     /// The trusted marketplace key that counter-signed, if any.
     pub marketplace_key: Option<KeyId>,
+    /// Every signature that verified.
+    pub signers: Vec<Signer>,
+    /// The key of the first author signature (trusted or not): the key a
+    /// publisher is bound to.
+    pub author_public_key: Option<PublicKey>,
+    /// The level reached: the trusted author key's, or the policy's
+    /// `unsigned_level`.
+    pub level: TrustLevel,
 }
 
 /// Checks that `bytes` hash to `expected` (the sha256 a catalog or a lock
@@ -212,6 +365,9 @@ pub fn verify<'a>(
         version: None,
         author_key: None,
         marketplace_key: None,
+        signers: Vec::new(),
+        author_public_key: None,
+        level: policy.unsigned_level,
     };
     let file = match signatures {
         Some(file) if !file.signatures.is_empty() => file,
@@ -224,6 +380,16 @@ pub fn verify<'a>(
         _ => return Err(PackageError::Unsigned { origin }),
     };
     file.check_signatures()?;
+    if let Some(revoked) = file
+        .signatures
+        .iter()
+        .find(|s| policy.is_revoked(&s.public_key))
+    {
+        return Err(PackageError::RevokedKey {
+            role: revoked.role,
+            key_id: revoked.public_key.key_id(),
+        });
+    }
 
     let by_role = |role: Role| file.signatures.iter().filter(move |s| s.role == role);
     let ids = |entries: Vec<&SignatureEntry>| -> Vec<KeyId> {
@@ -251,10 +417,24 @@ pub fn verify<'a>(
         }
     };
     let trusted = trust == Trust::Trusted;
+    let level = match author {
+        Some(author) if trusted => policy.level_of(&author.public_key),
+        _ => policy.unsigned_level,
+    };
     Ok(VerifiedPackage {
         bytes,
         verification: Verification {
             trust,
+            level,
+            signers: file
+                .signatures
+                .iter()
+                .map(|s| Signer {
+                    key_id: s.public_key.key_id(),
+                    role: s.role,
+                })
+                .collect(),
+            author_public_key: by_role(Role::Author).next().map(|s| s.public_key),
             plugin: Some(file.plugin.clone()),
             version: Some(file.version.clone()),
             author_key: author.filter(|_| trusted).map(|s| s.public_key.key_id()),

@@ -4,8 +4,9 @@ mod common;
 
 use common::*;
 use tenon_marketplace::{
-    AllowUnsigned, Origin, PackOptions, PackageError, PublicKey, Role, SignatureFile, SigningKey,
-    Trust, TrustPolicy, UnpackLimits, Verification, pack, signed_message, verify,
+    AllowUnsigned, KeyRotation, Origin, PackOptions, PackageError, PublicKey, Role, SignatureFile,
+    SigningKey, Trust, TrustLevel, TrustPolicy, UnpackLimits, Verification, pack, signed_message,
+    verify,
 };
 
 struct Fixture {
@@ -93,7 +94,10 @@ fn trust_decisions() {
         trust_marketplace_countersigned: true,
         ..strict.clone().with_marketplace_key(f.market.public_key())
     };
-    let local_dev = TrustPolicy::default();
+    let local_dev = TrustPolicy {
+        allow_unsigned: AllowUnsigned::Local,
+        ..TrustPolicy::default()
+    };
     let anything = TrustPolicy::development();
 
     use Origin::*;
@@ -516,6 +520,210 @@ fn trust_policies_deserialize_from_configuration() {
     assert_eq!(policy.allow_unsigned, AllowUnsigned::Never);
     let defaults: TrustPolicy = serde_json::from_str("{}").unwrap();
     assert_eq!(defaults, TrustPolicy::default());
-    assert_eq!(defaults.allow_unsigned, AllowUnsigned::Local);
+    assert_eq!(defaults.allow_unsigned, AllowUnsigned::Never);
+    assert!(!defaults.allow_unsigned_directories);
+    assert_eq!(defaults.unsigned_level, TrustLevel::Untrusted);
     assert!(serde_json::from_str::<TrustPolicy>(r#"{"author_keys": ["nope"]}"#).is_err());
+}
+
+#[test]
+fn revocation_rotation_and_levels() {
+    let f = fixture();
+    let old = &f.author;
+    let new = SigningKey::from_seed(&[4; 32]);
+    let forger = SigningKey::from_seed(&[5; 32]);
+    let by_new = f.signed(&[(Role::Author, &new)]);
+    let by_old = f.signed(&[(Role::Author, old)]);
+    let by_old_and_market = f.signed(&[(Role::Author, old), (Role::Marketplace, &f.market)]);
+    let rotation = KeyRotation::sign(old, &new.public_key());
+    rotation.check().unwrap();
+    let mut forged = KeyRotation::sign(&forger, &new.public_key());
+    forged.from = old.public_key();
+
+    let base = TrustPolicy::default().with_publisher_key("acme", old.public_key());
+    let rotated = TrustPolicy {
+        rotations: vec![rotation.clone()],
+        ..base.clone()
+    };
+    let forged_policy = TrustPolicy {
+        rotations: vec![forged.clone()],
+        ..base.clone()
+    };
+    let revoked_author = TrustPolicy {
+        revoked_keys: vec![old.public_key()],
+        ..base.clone()
+    };
+    let revoked_market = TrustPolicy {
+        revoked_keys: vec![f.market.public_key()],
+        ..base.clone().with_marketplace_key(f.market.public_key())
+    };
+    let old_revoked_after_rotation = TrustPolicy {
+        revoked_keys: vec![old.public_key()],
+        ..rotated.clone()
+    };
+    let internal = TrustPolicy {
+        key_levels: [(old.public_key().key_id(), TrustLevel::Internal)].into(),
+        ..rotated.clone()
+    };
+    let untrusted_allowed = TrustPolicy {
+        allow_unsigned: AllowUnsigned::Always,
+        ..TrustPolicy::default()
+    };
+
+    let revoked_anyway = TrustPolicy {
+        revoked_keys: vec![old.public_key()],
+        ..untrusted_allowed.clone()
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a SignatureFile,
+        &'a TrustPolicy,
+        Result<(Trust, TrustLevel), &'a str>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "the bound key",
+            &by_old,
+            &base,
+            Ok((Trust::Trusted, TrustLevel::Partner)),
+        ),
+        (
+            "a rotated key without the statement",
+            &by_new,
+            &base,
+            Err("untrusted-author"),
+        ),
+        (
+            "a rotated key with the statement",
+            &by_new,
+            &rotated,
+            Ok((Trust::Trusted, TrustLevel::Partner)),
+        ),
+        (
+            "a forged rotation statement",
+            &by_new,
+            &forged_policy,
+            Err("untrusted-author"),
+        ),
+        (
+            "a revoked author key",
+            &by_old,
+            &revoked_author,
+            Err("revoked-key"),
+        ),
+        (
+            "a revoked marketplace key",
+            &by_old_and_market,
+            &revoked_market,
+            Err("revoked-key"),
+        ),
+        (
+            "a rotation from a revoked key",
+            &by_new,
+            &old_revoked_after_rotation,
+            Err("untrusted-author"),
+        ),
+        (
+            "a level named for the old key",
+            &by_new,
+            &internal,
+            Ok((Trust::Trusted, TrustLevel::Internal)),
+        ),
+        (
+            "an unknown key where unsigned is allowed",
+            &by_new,
+            &untrusted_allowed,
+            Ok((Trust::Untrusted, TrustLevel::Untrusted)),
+        ),
+        (
+            "a revoked key where unsigned is allowed",
+            &by_old,
+            &revoked_anyway,
+            Err("revoked-key"),
+        ),
+    ];
+    for (name, signatures, policy, expected) in cases {
+        match (
+            verify(&f.bytes, Some(signatures), policy, Origin::Remote),
+            expected,
+        ) {
+            (Ok(v), Ok((trust, level))) => {
+                let v = v.verification();
+                assert_eq!((v.trust, v.level), (trust, level), "{name}");
+                assert_eq!(v.signers.len(), signatures.signatures.len(), "{name}");
+            }
+            (Err(e), Err(code)) => assert_eq!(e.code(), code, "{name}: {e}"),
+            (got, expected) => panic!(
+                "{name}: got {:?}, expected {expected:?}",
+                got.map(|v| v.verification().clone())
+            ),
+        }
+    }
+
+    assert_eq!(forged.check().unwrap_err().code(), "bad-rotation");
+    let err = TrustPolicy::from_toml(&forged_policy.to_toml()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the rotation from key {} to key {} is not signed by key {}: the statement was altered or forged",
+            old.key_id(),
+            new.key_id(),
+            old.key_id()
+        )
+    );
+    assert_eq!(
+        KeyRotation::from_json(rotation.to_json().as_bytes()).unwrap(),
+        rotation
+    );
+    let mut to_itself = KeyRotation::sign(old, &old.public_key());
+    assert!(to_itself.check().is_err(), "a key cannot rotate to itself");
+    to_itself.signature = "not base64".into();
+    assert!(to_itself.check().is_err());
+}
+
+#[test]
+fn trust_policies_read_from_toml() {
+    let key = SigningKey::from_seed(&[1; 32]);
+    let next = SigningKey::from_seed(&[2; 32]);
+    let text = format!(
+        r#"
+allow_unsigned_directories = true
+unsigned_level = "partner"
+revoked_keys = ["{revoked}"]
+[publisher_keys]
+acme = ["{key}"]
+[key_levels]
+"{id}" = "internal"
+[[rotations]]
+from = "{key}"
+to = "{next}"
+signature = "{signature}"
+"#,
+        key = key.public_key(),
+        next = next.public_key(),
+        revoked = SigningKey::from_seed(&[9; 32]).public_key(),
+        id = key.key_id(),
+        signature = KeyRotation::sign(&key, &next.public_key()).signature,
+    );
+    let policy = TrustPolicy::from_toml(&text).unwrap();
+    assert!(policy.allow_unsigned_directories);
+    assert_eq!(policy.unsigned_level, TrustLevel::Partner);
+    assert_eq!(policy.allow_unsigned, AllowUnsigned::Never);
+    assert!(policy.trusts_author(&"acme/x".parse().unwrap(), &next.public_key()));
+    assert_eq!(policy.level_of(&next.public_key()), TrustLevel::Internal);
+    assert!(policy.succeeds(&key.public_key(), &next.public_key()));
+    assert!(!policy.succeeds(&next.public_key(), &key.public_key()));
+    assert_eq!(TrustPolicy::from_toml(&policy.to_toml()).unwrap(), policy);
+    for bad in [
+        "unsigned_level = \"root\"",
+        "surprise = 1",
+        "revoked_keys = [\"nope\"]",
+    ] {
+        let err = TrustPolicy::from_toml(bad).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the trust policy does not parse"),
+            "{bad}: {err}"
+        );
+    }
 }

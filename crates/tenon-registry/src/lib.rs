@@ -55,6 +55,7 @@ mod kv;
 mod open;
 mod page;
 mod plugin;
+mod publisher;
 mod schema;
 mod secret;
 mod store;
@@ -87,6 +88,7 @@ pub use plugin::{
     DeleteOptions, DeleteReport, LastError, NewPlugin, NewVersion, PluginPage, PluginQuery,
     PluginRecord, PluginSource, PluginState, PluginUpdate, Purge, SourceKind, VersionRecord,
 };
+pub use publisher::{NewPublisherKey, PublisherKey};
 pub use schema::LATEST_SCHEMA_VERSION;
 pub use secret::{KeyFingerprint, SecretKey};
 pub use store::{BackendKind, RegistryStore, StoreInfo};

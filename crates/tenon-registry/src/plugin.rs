@@ -217,6 +217,8 @@ pub struct NewPlugin {
     pub enabled: bool,
     /// Its stored artifact, if any ([`put_artifact`](crate::RegistryStore::put_artifact) first).
     pub artifact: Option<Sha256Digest>,
+    /// What verifying its package found (the engine's record, as JSON).
+    pub verification: Option<serde_json::Value>,
 }
 
 impl NewPlugin {
@@ -229,6 +231,7 @@ impl NewPlugin {
             state: PluginState::Installed,
             enabled: false,
             artifact: None,
+            verification: None,
         }
     }
 
@@ -247,6 +250,12 @@ impl NewPlugin {
     /// Sets its artifact.
     pub fn with_artifact(mut self, artifact: Sha256Digest) -> Self {
         self.artifact = Some(artifact);
+        self
+    }
+
+    /// Records what verifying its package found.
+    pub fn with_verification(mut self, verification: serde_json::Value) -> Self {
+        self.verification = Some(verification);
         self
     }
 
@@ -280,6 +289,9 @@ pub struct PluginRecord {
     pub manifest: Manifest,
     /// The current version's artifact.
     pub artifact: Option<Sha256Digest>,
+    /// What verifying the current version's package found (the engine's
+    /// record, as JSON); `None` for versions stored before it was kept.
+    pub verification: Option<serde_json::Value>,
     /// Why it last failed, if the engine recorded a failure.
     pub last_error: Option<LastError>,
     /// When it was inserted.
@@ -534,6 +546,8 @@ pub struct NewVersion {
     pub manifest: Manifest,
     /// Its stored artifact, if any.
     pub artifact: Option<Sha256Digest>,
+    /// What verifying its package found (the engine's record, as JSON).
+    pub verification: Option<serde_json::Value>,
 }
 
 /// An installed version of a plugin.
@@ -549,6 +563,9 @@ pub struct VersionRecord {
     pub manifest: Manifest,
     /// Its artifact.
     pub artifact: Option<Sha256Digest>,
+    /// What verifying its package found (the engine's record, as JSON);
+    /// `None` for versions stored before it was kept.
+    pub verification: Option<serde_json::Value>,
     /// When it was installed.
     pub installed_at: OffsetDateTime,
     /// Whether it is the plugin's current version.

@@ -19,6 +19,7 @@ use crate::plugin::{
     DeleteOptions, DeleteReport, NewPlugin, NewVersion, PluginPage, PluginQuery, PluginRecord,
     PluginUpdate, VersionRecord,
 };
+use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::tenant::TenantId;
 
 /// Which backend holds a store.
@@ -287,6 +288,21 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
         plugin: &PluginId,
         version: &Version,
     ) -> Result<bool>;
+
+    // ----- publishers -----
+
+    /// The key a publisher is bound to, if any.
+    async fn get_publisher_key(
+        &self,
+        tenant: &TenantId,
+        publisher: &str,
+    ) -> Result<Option<PublisherKey>>;
+
+    /// Binds a publisher to a key, replacing its earlier binding.
+    async fn put_publisher_key(&self, key: &NewPublisherKey) -> Result<PublisherKey>;
+
+    /// Every binding of a tenant, by publisher.
+    async fn list_publisher_keys(&self, tenant: &TenantId) -> Result<Vec<PublisherKey>>;
 
     // ----- plugin KV -----
 

@@ -91,6 +91,9 @@ pub async fn run(dir: &Path, out: &mut dyn Write) -> Result<Summary> {
         // their manifest asks for private addresses and the operator grants
         // it.
         .sandbox(SandboxConfig::default().with_private_networks(true))
+        // The demo installs the example plugins from their directories,
+        // which only the development switch allows.
+        .trust_policy(tenon_engine::TrustPolicy::development())
         .build()
         .await
         .context("starting the engine")?;

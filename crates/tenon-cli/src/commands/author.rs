@@ -12,6 +12,7 @@ use tenon_marketplace::{FileInfo, PackOptions, Role, SignatureFile, SigningKey};
 
 use crate::exit::{CommandResult, Failure};
 use crate::output::Output;
+use crate::session::TRUST_POLICY_FILE;
 
 /// The kind of plugin `tenon new` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,9 +158,15 @@ pub(crate) fn new(args: NewArgs, output: &Output) -> CommandResult {
         options.pdk = PdkSource::Version(version);
     }
     let scaffolded = tenon_build::scaffold(&args.name, args.kind.runtime(), &dir, &options)?;
+    let policy = Path::new(".tenon").join(TRUST_POLICY_FILE);
+    let policy_path = scaffolded.dir.join(&policy);
+    std::fs::create_dir_all(policy_path.parent().unwrap_or(&scaffolded.dir))
+        .and_then(|()| std::fs::write(&policy_path, PROJECT_TRUST_POLICY))
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", policy_path.display())))?;
     let files: Vec<String> = scaffolded
         .files
         .iter()
+        .chain([&policy])
         .map(|f| f.display().to_string())
         .collect();
     if output.is_json() {
@@ -183,12 +190,27 @@ pub(crate) fn new(args: NewArgs, output: &Output) -> CommandResult {
     let cd = scaffolded.dir.display();
     text.push_str(&match args.kind {
         Kind::Component => format!(
-            "Next: cd {cd} && cargo test    (builds it and runs it under tenon-pdk's mock host)\n      tenon install {cd}    (builds it and installs it)\n"
+            "Next: cd {cd} && cargo test    (builds it and runs it under tenon-pdk's mock host)\n      cd {cd} && tenon install .    (builds it and installs it; .tenon/trust.toml has the development switch on)\n"
         ),
-        Kind::Extism => format!("Next: tenon install {cd}    (builds it and installs it)\n"),
+        Kind::Extism => format!(
+            "Next: cd {cd} && tenon install .    (builds it and installs it; .tenon/trust.toml has the development switch on)\n"
+        ),
     });
     output.text(&text)
 }
+
+/// The trust policy of a new project's own registry (`.tenon/trust.toml`):
+/// the development switch on, so that the project installs from its
+/// directory.
+const PROJECT_TRUST_POLICY: &str = "\
+# The trust policy of this project's development registry (.tenon/), read by
+# `tenon` commands run here. The development switch lets plugin directories
+# and unsigned packages in, at trust level `internal`. A production registry
+# keeps it off and lists the keys it trusts: see Tenon's docs/package-format.md.
+allow_unsigned = \"local\"
+allow_unsigned_directories = true
+unsigned_level = \"internal\"
+";
 
 /// What `tenon build` prints in JSON.
 #[derive(Serialize)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
-use tenon_engine::{PluginEngine, PluginRecord, PluginState, UpgradeReport};
+use tenon_engine::{PluginEngine, PluginRecord, PluginState, TrustRecord, UpgradeReport};
 use tenon_manifest::Diagnostic;
 
 use super::author::{BuildFlags, prepare};
@@ -38,6 +38,7 @@ struct InstallJson {
     warnings: Vec<Diagnostic>,
     notes: Vec<String>,
     built: bool,
+    trust: TrustRecord,
 }
 
 /// Runs `tenon install`.
@@ -60,6 +61,7 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
         warnings: report.warnings,
         notes: report.notes,
         built: prepared.built(),
+        trust: report.trust,
     };
     if output.is_json() {
         return output.json(&json);
@@ -175,6 +177,38 @@ pub(crate) async fn upgrade(args: UpgradeArgs, global: &GlobalArgs) -> CommandRe
     print_switch(&report, "Upgraded", &output)
 }
 
+/// The short trust label of a version (`partner · sandboxed`), `-` when
+/// none was recorded.
+pub(crate) fn trust_badge(trust: Option<&TrustRecord>) -> &str {
+    trust.map_or("-", |t| t.posture.badge.as_str())
+}
+
+/// What `info` and `doctor` say about a version's verification.
+pub(crate) fn trust_line(trust: Option<&TrustRecord>) -> String {
+    let Some(trust) = trust else {
+        return "not recorded (installed before verification was kept)".to_owned();
+    };
+    let signers = if trust.signers.is_empty() {
+        "no signatures".to_owned()
+    } else {
+        format!(
+            "signed by {}",
+            trust
+                .signers
+                .iter()
+                .map(|s| format!("{} ({})", s.key_id, s.role))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "{} ({}, {signers}; checked {})",
+        trust.posture.badge,
+        trust.checked.as_str(),
+        timestamp(trust.checked_at)
+    )
+}
+
 /// One plugin in `tenon list`'s JSON.
 #[derive(Serialize)]
 struct ListEntry {
@@ -185,6 +219,7 @@ struct ListEntry {
     enabled: bool,
     runtime: &'static str,
     source: SourceJson,
+    trust: Option<TrustRecord>,
     last_error: Option<LastErrorJson>,
     updated_at: String,
 }
@@ -219,6 +254,7 @@ pub(crate) async fn list(global: &GlobalArgs) -> CommandResult {
                 enabled: r.enabled,
                 runtime: r.manifest.runtime.kind.as_str(),
                 source: source_json(r),
+                trust: TrustRecord::from_stored(r.verification.as_ref()),
                 last_error: r.last_error.as_ref().map(LastErrorJson::from),
                 updated_at: timestamp(r.updated_at),
             })
@@ -231,7 +267,9 @@ pub(crate) async fn list(global: &GlobalArgs) -> CommandResult {
             global.tenant
         ));
     }
-    let mut table = output.table(["ID", "VERSION", "STATE", "ENABLED", "RUNTIME", "NAME"]);
+    let mut table = output.table([
+        "ID", "VERSION", "STATE", "ENABLED", "RUNTIME", "TRUST", "NAME",
+    ]);
     for r in &records {
         table.add_row(vec![
             output.cell(&r.id),
@@ -239,6 +277,9 @@ pub(crate) async fn list(global: &GlobalArgs) -> CommandResult {
             output.state_cell(r.state),
             output.cell(if r.enabled { "yes" } else { "no" }),
             output.cell(r.manifest.runtime.kind.as_str()),
+            output.cell(trust_badge(
+                TrustRecord::from_stored(r.verification.as_ref()).as_ref(),
+            )),
             output.cell(&r.manifest.plugin.name),
         ]);
     }
@@ -270,6 +311,7 @@ struct InfoJson {
     runtime: RuntimeJson,
     source: SourceJson,
     artifact: Option<String>,
+    trust: Option<TrustRecord>,
     versions: Vec<VersionJson>,
     hooks: Vec<HookJson>,
     commands: Vec<CommandJson>,
@@ -296,6 +338,7 @@ struct VersionJson {
     version: String,
     current: bool,
     installed_at: String,
+    trust: Option<TrustRecord>,
 }
 
 #[derive(Serialize)]
@@ -419,12 +462,14 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
         },
         source: source_json(record),
         artifact: record.artifact.as_ref().map(ToString::to_string),
+        trust: TrustRecord::from_stored(record.verification.as_ref()),
         versions: versions
             .iter()
             .map(|v| VersionJson {
                 version: v.version.to_string(),
                 current: v.current,
                 installed_at: timestamp(v.installed_at),
+                trust: TrustRecord::from_stored(v.verification.as_ref()),
             })
             .collect(),
         hooks: manifest
@@ -525,6 +570,22 @@ fn info_text(info: &InfoJson, output: &Output) -> String {
         "source",
         format!("{}: {}", info.source.kind, info.source.reference),
     );
+    line("trust", trust_line(info.trust.as_ref()));
+    if let Some(trust) = &info.trust {
+        line(
+            "posture",
+            format!(
+                "{}; isolation: {}{}",
+                trust.posture.execution,
+                trust.posture.isolation,
+                if trust.posture.limitations.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", trust.posture.limitations.join(", "))
+                }
+            ),
+        );
+    }
     if let Some(license) = &info.license {
         line("license", license.clone());
     }
@@ -685,8 +746,9 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
         if report.plugins.is_empty() {
             text.push_str("no plugins installed\n");
         } else {
-            let mut table =
-                output.table(["ID", "VERSION", "STATE", "RUNNING", "HEALTH", "ARTIFACT"]);
+            let mut table = output.table([
+                "ID", "VERSION", "STATE", "RUNNING", "HEALTH", "TRUST", "ARTIFACT",
+            ]);
             for p in &report.plugins {
                 table.add_row(vec![
                     output.cell(&p.id),
@@ -694,6 +756,7 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
                     output.state_cell(p.state),
                     output.cell(if p.running { "yes" } else { "no" }),
                     output.health_cell(p.health),
+                    output.cell(trust_badge(p.trust.as_ref())),
                     output.cell(p.artifact.split(' ').next().unwrap_or_default()),
                 ]);
             }

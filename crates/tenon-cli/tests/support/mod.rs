@@ -53,6 +53,9 @@ impl Run {
     }
 }
 
+/// The development policy a `tenon new` project gets.
+pub const DEVELOPMENT_POLICY: &str = "allow_unsigned = \"local\"\nallow_unsigned_directories = true\nunsigned_level = \"internal\"\n";
+
 /// A registry in a fresh directory (deleted on drop), and the commands run
 /// against it.
 pub struct Tenon {
@@ -61,11 +64,26 @@ pub struct Tenon {
 }
 
 impl Tenon {
-    /// A fresh registry directory.
+    /// A fresh registry directory whose trust policy (`trust.toml` beside
+    /// the registry) has the development switch on, as in a `tenon new`
+    /// project: the example plugins are installed from their directories.
     pub fn new() -> Self {
+        let tenon = Self::strict();
+        tenon.set_policy(DEVELOPMENT_POLICY);
+        tenon
+    }
+
+    /// A fresh registry directory without a trust policy file: no key is
+    /// trusted, unsigned packages and directories are refused.
+    pub fn strict() -> Self {
         Self {
             dir: tempfile::tempdir().expect("a temporary directory"),
         }
+    }
+
+    /// Replaces the trust policy file beside the registry.
+    pub fn set_policy(&self, toml: &str) {
+        std::fs::write(self.dir.path().join("trust.toml"), toml).expect("writing trust.toml");
     }
 
     /// The registry file.

@@ -197,11 +197,16 @@ impl PluginEngine {
             module,
             source,
             warnings,
+            trust,
         } = candidate;
         let id = manifest.plugin.id.clone();
         let artifact = self.store_module(module.as_deref()).await?;
-        let trusted = self.shared.grant_policy.trusts(&manifest, source.kind);
-        let mut new = NewPlugin::new(self.tenant.id.clone(), manifest.clone(), source);
+        let trusted =
+            self.shared
+                .grant_policy
+                .trusts(&manifest, source.kind, trust.publisher_proven);
+        let mut new = NewPlugin::new(self.tenant.id.clone(), manifest.clone(), source)
+            .with_verification(trust.to_value());
         if let Some(artifact) = artifact {
             new = new.with_artifact(artifact);
         }
@@ -241,6 +246,7 @@ impl PluginEngine {
             granted: grants::missing_to_run(&manifest.permissions, &granted).is_empty(),
             warnings,
             notes,
+            trust,
         })
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenon_manifest::{ConfigSpec, Diagnostic, Manifest, Permissions, PluginId, Version};
+use tenon_manifest::{ConfigSpec, Diagnostic, Permissions, PluginId, Version};
 use tenon_registry::{ConfigValue, LastError, PluginRecord, PluginState, PluginUpdate};
 
 use crate::engine::PluginEngine;
@@ -38,6 +38,8 @@ pub struct InstallReport {
     pub warnings: Vec<Diagnostic>,
     /// What the dependency check noticed.
     pub notes: Vec<String>,
+    /// What checking its origin found: signers, trust level, posture.
+    pub trust: crate::trust::TrustRecord,
 }
 
 /// What a config change did.
@@ -70,6 +72,9 @@ pub struct UpgradeReport {
     pub swapped: bool,
     /// Whether in-memory state was carried over (snapshot and restore).
     pub state_carried: bool,
+    /// What checking the now current version's origin found (`None` for a
+    /// version stored before this was recorded).
+    pub trust: Option<crate::trust::TrustRecord>,
 }
 
 /// An operator's grant.
@@ -246,12 +251,14 @@ impl PluginEngine {
 
     /// Whether this engine may start the plugin's code: in safe mode only
     /// first-party plugins run.
-    pub(crate) fn may_start(
-        &self,
-        manifest: &Manifest,
-        source: tenon_registry::SourceKind,
-    ) -> bool {
-        !self.shared.safe_mode || self.shared.grant_policy.trusts(manifest, source)
+    pub(crate) fn may_start(&self, record: &PluginRecord) -> bool {
+        let proven = crate::trust::TrustRecord::from_stored(record.verification.as_ref())
+            .is_some_and(|t| t.publisher_proven);
+        !self.shared.safe_mode
+            || self
+                .shared
+                .grant_policy
+                .trusts(&record.manifest, record.source.kind, proven)
     }
 
     /// The installed plugins that cannot do without `id`: a non-optional

@@ -46,7 +46,7 @@ impl PluginEngine {
             });
         }
         Self::allowed(&record, Action::Load)?;
-        if !self.may_start(&record.manifest, record.source.kind) {
+        if !self.may_start(&record) {
             return Err(EngineError::SafeMode { id: id.clone() });
         }
         let spec = LoadSpec::current(&self.shared, &self.tenant, &record, "enable").await?;
@@ -153,7 +153,7 @@ impl PluginEngine {
                 // Active (here before, or on another host) but not running in
                 // this engine: start its code without a transition.
                 async {
-                    if !self.may_start(&record.manifest, record.source.kind) {
+                    if !self.may_start(&record) {
                         return Err(EngineError::SafeMode {
                             id: dependency.clone(),
                         });

@@ -13,6 +13,7 @@ use crate::error::{EngineError, Result};
 use crate::lifecycle::Action;
 use crate::slot::Loaded;
 use crate::source::InstallSource;
+use crate::trust::TrustRecord;
 
 /// A new version loaded and started beside the running one, not swapped in
 /// yet.
@@ -42,8 +43,18 @@ impl PluginEngine {
                 message: format!("version {version} is already current"),
             });
         }
+        if version < record.version {
+            return Err(EngineError::Version {
+                id: id.clone(),
+                message: format!(
+                    "version {version} is lower than the current {}: upgrade never goes back; `rollback {id} --to {version}` returns to an installed earlier version",
+                    record.version
+                ),
+            });
+        }
         Self::allowed(&record, Action::Upgrade)?;
         self.check_runtime(&candidate.manifest)?;
+        self.check_secrets_kept(&candidate.manifest).await?;
         self.check_dependencies(&candidate.manifest).await?;
         let existing = self
             .shared
@@ -60,15 +71,16 @@ impl PluginEngine {
                     &NewVersion {
                         manifest: candidate.manifest.clone(),
                         artifact,
+                        verification: Some(candidate.trust.to_value()),
                     },
                 )
                 .await?;
         }
-        if self
-            .shared
-            .grant_policy
-            .trusts(&candidate.manifest, record.source.kind)
-        {
+        if self.shared.grant_policy.trusts(
+            &candidate.manifest,
+            record.source.kind,
+            candidate.trust.publisher_proven,
+        ) {
             self.put_grant(
                 &candidate.manifest,
                 &candidate.manifest.permissions,
@@ -122,8 +134,36 @@ impl PluginEngine {
                 message: format!("version {target} is already current"),
             });
         }
+        if let Some(stored) = versions.iter().find(|v| v.version == target) {
+            self.check_secrets_kept(&stored.manifest).await?;
+        }
         self.switch_version(record, &target, "plugin.rolled_back")
             .await
+    }
+
+    /// Refuses a version that would receive in clear a config value stored
+    /// as a secret: once a secret, a key stays one until the operator
+    /// re-classifies it (unsets it).
+    async fn check_secrets_kept(&self, manifest: &Manifest) -> Result<()> {
+        let id = &manifest.plugin.id;
+        let stored = self.shared.store.get_config(&self.tenant.id, id).await?;
+        let keys: Vec<String> = stored
+            .values
+            .iter()
+            .filter(|(key, value)| {
+                matches!(value, tenon_registry::ConfigValue::Secret(_))
+                    && !manifest.config.is_secret(key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::SecretReclassified {
+            id: id.clone(),
+            version: manifest.plugin.version.clone(),
+            keys,
+        })
     }
 
     /// Every installed version of a plugin, highest first.
@@ -233,6 +273,7 @@ impl PluginEngine {
             state: record.state,
             swapped,
             state_carried,
+            trust: TrustRecord::from_stored(target.verification.as_ref()),
         })
     }
 

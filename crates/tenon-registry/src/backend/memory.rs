@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::artifact::{ArtifactInfo, Sha256Digest};
 use crate::audit;
-use crate::backend::{kv_key, purge_detail, sort_grants, verified};
+use crate::backend::{bound, kv_key, purge_detail, sort_grants, verified};
 use crate::change::{Change, ChangeHub, ChangeKind, ChangeSubscription};
 use crate::clock;
 use crate::config::{self, ConfigChange, PluginConfig, StoredValue};
@@ -26,6 +26,7 @@ use crate::plugin::{
     self, DeleteOptions, DeleteReport, LastError, NewPlugin, NewVersion, PluginPage, PluginQuery,
     PluginRecord, PluginSource, PluginState, PluginUpdate, VersionRecord,
 };
+use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::schema::LATEST_SCHEMA_VERSION;
 use crate::secret::SecretKey;
 use crate::store::{BackendKind, RegistryStore, StoreInfo};
@@ -56,6 +57,7 @@ struct Tenant {
     config: HashMap<PluginId, ConfigRow>,
     grants: BTreeMap<(PluginId, Version), Grant>,
     kv: HashMap<PluginId, BTreeMap<Vec<u8>, Vec<u8>>>,
+    publishers: BTreeMap<String, PublisherKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +91,7 @@ impl From<&PluginRecord> for PluginRow {
 struct VersionRow {
     manifest: tenon_manifest::Manifest,
     artifact: Option<Sha256Digest>,
+    verification: Option<serde_json::Value>,
     installed_at: OffsetDateTime,
 }
 
@@ -249,6 +252,7 @@ impl Tenant {
             enabled: row.enabled,
             manifest: version.manifest.clone(),
             artifact: version.artifact,
+            verification: version.verification.clone(),
             last_error: row.last_error.clone(),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -269,6 +273,7 @@ impl Tenant {
             version: version.clone(),
             manifest: row.manifest.clone(),
             artifact: row.artifact,
+            verification: row.verification.clone(),
             installed_at: row.installed_at,
             current: self.plugins.get(id).is_some_and(|p| p.version == *version),
         }
@@ -347,6 +352,7 @@ impl RegistryStore for MemoryStore {
                 VersionRow {
                     manifest: new.manifest.clone(),
                     artifact: new.artifact,
+                    verification: new.verification.clone(),
                     installed_at: now,
                 },
             );
@@ -545,6 +551,7 @@ impl RegistryStore for MemoryStore {
             let row = VersionRow {
                 manifest: new.manifest.clone(),
                 artifact: new.artifact,
+                verification: new.verification.clone(),
                 installed_at: now,
             };
             let record = data.version_record(tenant, id, version, &row);
@@ -828,6 +835,28 @@ impl RegistryStore for MemoryStore {
             log.push(audit::granted(&grant));
             let change = self.change(tenant, Some(&new.plugin), ChangeKind::GrantsChanged, None);
             Ok((grant, vec![change]))
+        })
+    }
+
+    async fn get_publisher_key(
+        &self,
+        tenant: &TenantId,
+        publisher: &str,
+    ) -> Result<Option<PublisherKey>> {
+        self.read(tenant, |data| Ok(data.publishers.get(publisher).cloned()))
+    }
+
+    async fn put_publisher_key(&self, new: &NewPublisherKey) -> Result<PublisherKey> {
+        self.write(&new.tenant, |data, _log| {
+            let key = bound(new, clock::now());
+            data.publishers.insert(new.publisher.clone(), key.clone());
+            Ok((key, Vec::new()))
+        })
+    }
+
+    async fn list_publisher_keys(&self, tenant: &TenantId) -> Result<Vec<PublisherKey>> {
+        self.read(tenant, |data| {
+            Ok(data.publishers.values().cloned().collect())
         })
     }
 

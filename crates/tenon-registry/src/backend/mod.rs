@@ -52,3 +52,19 @@ pub(crate) fn purge_detail(purge: &Purge) -> serde_json::Value {
         "grants": purge.grants,
     })
 }
+
+/// The record of a binding made `now`.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+pub(crate) fn bound(
+    new: &crate::publisher::NewPublisherKey,
+    now: time::OffsetDateTime,
+) -> crate::publisher::PublisherKey {
+    crate::publisher::PublisherKey {
+        tenant: new.tenant.clone(),
+        publisher: new.publisher.clone(),
+        public_key: new.public_key.clone(),
+        key_id: new.key_id.clone(),
+        bound_by: new.bound_by.clone(),
+        bound_at: now,
+    }
+}

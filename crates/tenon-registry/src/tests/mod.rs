@@ -98,6 +98,7 @@ macro_rules! suite {
 }
 
 suite!(
+    verification_and_publisher_keys,
     plugin_crud,
     plugin_listing,
     optimistic_updates,

@@ -227,7 +227,7 @@ async fn migrations_create_upgrade_refuse_newer() {
             .await
             .unwrap()
     };
-    let expected = vec![(1, true), (2, true)];
+    let expected = vec![(1, true), (2, true), (3, true)];
     assert_eq!(history(&store).await, expected);
     store.insert_plugin(&plugin("acme/kept")).await.unwrap();
     store.close().await;
@@ -243,7 +243,13 @@ async fn migrations_create_upgrade_refuse_newer() {
     .execute(store.pool())
     .await
     .unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2")
+    for undo in [
+        "DROP TABLE publisher_keys",
+        "ALTER TABLE plugin_versions DROP COLUMN verification",
+    ] {
+        sqlx::query(undo).execute(store.pool()).await.unwrap();
+    }
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 2")
         .execute(store.pool())
         .await
         .unwrap();
@@ -266,7 +272,7 @@ async fn migrations_create_upgrade_refuse_newer() {
     // A newer Tenon's schema is refused, and left as it is.
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (3, 'from the future', TRUE, '\\x00', 0)",
+         VALUES (4, 'from the future', TRUE, '\\x00', 0)",
     )
     .execute(store.pool())
     .await
@@ -278,8 +284,8 @@ async fn migrations_create_upgrade_refuse_newer() {
         matches!(
             err,
             RegistryError::NewerSchema {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             }
         ),
@@ -287,17 +293,17 @@ async fn migrations_create_upgrade_refuse_newer() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("has schema version 3, written by a newer Tenon"),
+        message.contains("has schema version 4, written by a newer Tenon"),
         "{message}"
     );
     assert!(
-        message.contains("knows schema versions up to 2"),
+        message.contains("knows schema versions up to 3"),
         "{message}"
     );
     assert!(message.contains(&schema.name), "{message}");
     assert_eq!(
         history(&store).await,
-        [(1, true), (2, true), (3, true)],
+        [(1, true), (2, true), (3, true), (4, true)],
         "the refused open changed nothing"
     );
     store.close().await;

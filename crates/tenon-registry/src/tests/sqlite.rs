@@ -87,13 +87,19 @@ async fn migrations_create_upgrade_and_reopen() {
             .await
             .unwrap();
     }
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2")
+    for undo in [
+        "DROP TABLE publisher_keys",
+        "ALTER TABLE plugin_versions DROP COLUMN verification",
+    ] {
+        sqlx::query(undo).execute(store.pool()).await.unwrap();
+    }
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 2")
         .execute(store.pool())
         .await
         .unwrap();
     store.close().await;
     let store = open_at(&path).await.unwrap();
-    assert_eq!(store.info().schema_version, 2);
+    assert_eq!(store.info().schema_version, LATEST_SCHEMA_VERSION);
     assert_eq!(history(&store).await, expected);
     assert_eq!(tables(&store).await, all_tables);
     let t = TenantId::default();
@@ -159,7 +165,7 @@ async fn a_newer_schema_is_refused_untouched() {
             err,
             RegistryError::NewerSchema {
                 found: 7,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),
@@ -169,7 +175,7 @@ async fn a_newer_schema_is_refused_untouched() {
         err.to_string(),
         format!(
             "the registry at {} has schema version 7, written by a newer Tenon; this Tenon knows \
-             schema versions up to 2. Upgrade Tenon, or point it at another registry; nothing was changed",
+             schema versions up to 3. Upgrade Tenon, or point it at another registry; nothing was changed",
             path.display()
         )
     );

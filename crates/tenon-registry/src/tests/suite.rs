@@ -431,6 +431,7 @@ pub(super) async fn delete_and_purge(fx: &Fixture) {
                 &NewVersion {
                     manifest: manifest(plugin, "1.1.0"),
                     artifact: Some(shared.sha256),
+                    verification: None,
                 },
             )
             .await
@@ -580,6 +581,7 @@ pub(super) async fn versions_and_rollback(fx: &Fixture) {
             &NewVersion {
                 manifest: manifest("acme/versioned", "1.10.0"),
                 artifact: Some(v2),
+                verification: None,
             },
         )
         .await
@@ -593,6 +595,7 @@ pub(super) async fn versions_and_rollback(fx: &Fixture) {
             &NewVersion {
                 manifest: manifest("acme/versioned", "1.9.0"),
                 artifact: None,
+                verification: None,
             },
         )
         .await
@@ -604,6 +607,7 @@ pub(super) async fn versions_and_rollback(fx: &Fixture) {
             &NewVersion {
                 manifest: manifest("acme/versioned", "1.9.0"),
                 artifact: None,
+                verification: None,
             },
         )
         .await
@@ -625,6 +629,7 @@ pub(super) async fn versions_and_rollback(fx: &Fixture) {
             &NewVersion {
                 manifest: manifest("acme/other", "2.0.0"),
                 artifact: None,
+                verification: None,
             },
         )
         .await
@@ -640,6 +645,7 @@ pub(super) async fn versions_and_rollback(fx: &Fixture) {
             &NewVersion {
                 manifest: manifest("acme/absent", "1.0.0"),
                 artifact: None,
+                verification: None,
             },
         )
         .await
@@ -1962,4 +1968,89 @@ pub(super) async fn event_writer(fx: &Fixture) {
         appends <= stats.batches,
         "one announcement per batch at most"
     );
+}
+
+pub(super) async fn verification_and_publisher_keys(fx: &Fixture) {
+    let store = &*fx.store;
+    let t = default_tenant();
+    let p = id("acme/signed");
+    let first = json!({ "level": "partner", "signers": [{ "key_id": "00aa", "role": "author" }] });
+    store
+        .insert_plugin(&new_plugin("acme/signed", "1.0.0").with_verification(first.clone()))
+        .await
+        .unwrap();
+    let second = json!({ "level": "untrusted", "signers": [] });
+    store
+        .add_version(
+            &t,
+            &p,
+            &NewVersion {
+                manifest: manifest("acme/signed", "2.0.0"),
+                artifact: None,
+                verification: Some(second.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    let record = store.get_plugin(&t, &p).await.unwrap().unwrap();
+    assert_eq!(record.verification, Some(first.clone()));
+    let versions = store.list_versions(&t, &p).await.unwrap();
+    let found: Vec<_> = versions
+        .iter()
+        .map(|v| (v.version.to_string(), v.verification.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("2.0.0".to_owned(), Some(second)),
+            ("1.0.0".to_owned(), Some(first)),
+        ]
+    );
+    let unverified = store
+        .insert_plugin(&new_plugin("acme/old", "1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(unverified.verification, None);
+
+    assert_eq!(store.get_publisher_key(&t, "acme").await.unwrap(), None);
+    let bind = |key: &str, by: &str| NewPublisherKey {
+        tenant: t.clone(),
+        publisher: "acme".to_owned(),
+        public_key: key.to_owned(),
+        key_id: format!("id-{key}"),
+        bound_by: by.to_owned(),
+    };
+    store
+        .put_publisher_key(&bind("k1", "first-signature"))
+        .await
+        .unwrap();
+    store
+        .put_publisher_key(&bind("k2", "rotation"))
+        .await
+        .unwrap();
+    let bound = store.get_publisher_key(&t, "acme").await.unwrap().unwrap();
+    assert_eq!(
+        (bound.public_key.as_str(), bound.bound_by.as_str()),
+        ("k2", "rotation")
+    );
+    assert_eq!(
+        store
+            .get_publisher_key(&tenant("other"), "acme")
+            .await
+            .unwrap(),
+        None
+    );
+    // A binding outlives the publisher's plugins.
+    store
+        .delete_plugin(
+            &t,
+            &p,
+            &DeleteOptions {
+                purge: Purge::ALL,
+                ..DeleteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_publisher_keys(&t).await.unwrap(), [bound]);
 }

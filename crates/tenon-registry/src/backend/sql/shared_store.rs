@@ -17,13 +17,14 @@ use crate::backend::sql::{
     db_err, is_unique_violation, parse_enum, parse_json, parse_manifest, parse_plugin_id,
     parse_sha, parse_tenant, parse_version, to_i64, to_json, to_u64,
 };
-use crate::backend::{kv_key, purge_detail, sort_grants, verified};
+use crate::backend::{self, kv_key, purge_detail, sort_grants, verified};
 use crate::change::{Change, ChangeKind, ChangeSubscription};
 use crate::clock;
 use crate::config::{self, ConfigChange, PluginConfig, StoredValue};
 use crate::error::{Record, RegistryError, Result};
 use crate::event::{Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, NewEvent};
 use crate::grant::{Grant, NewGrant};
+use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::kv::{self, KvList, KvQuota, KvUsage};
 use crate::page;
 use crate::plugin::{
@@ -42,12 +43,12 @@ const EVENT_CHUNK: usize = 500;
 
 const PLUGIN_SELECT: &str = "SELECT p.tenant, p.id, p.current_version, p.state, p.source_kind, \
      p.source_ref, p.enabled, p.last_error, p.created_at, p.updated_at, p.row_version, \
-     v.manifest, v.artifact_sha256 \
+     v.manifest, v.artifact_sha256, v.verification \
      FROM plugins p JOIN plugin_versions v \
      ON v.tenant = p.tenant AND v.plugin = p.id AND v.version = p.current_version";
 
 const VERSION_SELECT: &str = "SELECT v.tenant, v.plugin, v.version, v.manifest, \
-     v.artifact_sha256, v.installed_at, \
+     v.artifact_sha256, v.verification, v.installed_at, \
      COALESCE(p.current_version = v.version, FALSE) AS current \
      FROM plugin_versions v LEFT JOIN plugins p ON p.tenant = v.tenant AND p.id = v.plugin";
 
@@ -81,6 +82,7 @@ fn plugin_from_row(row: &DbRow) -> Result<PluginRecord> {
         },
         enabled: get(row, "enabled")?,
         artifact: artifact.as_deref().map(parse_sha).transpose()?,
+        verification: verification_of(row)?,
         last_error: last_error
             .as_deref()
             .map(|text| parse_json::<LastError>(text, "a plugin's last error"))
@@ -101,10 +103,38 @@ fn version_from_row(row: &DbRow) -> Result<VersionRecord> {
         manifest: parse_manifest(&get::<String>(row, "manifest")?, &plugin, &version)?,
         version: parse_version(&version, &plugin)?,
         artifact: artifact.as_deref().map(parse_sha).transpose()?,
+        verification: verification_of(row)?,
         installed_at: clock::from_micros(get(row, "installed_at")?)?,
         current: get(row, "current")?,
         plugin: parse_plugin_id(&plugin)?,
     })
+}
+
+const PUBLISHER_SELECT: &str =
+    "SELECT tenant, publisher, public_key, key_id, bound_by, bound_at FROM publisher_keys";
+
+fn publisher_from_row(row: &DbRow) -> Result<PublisherKey> {
+    Ok(PublisherKey {
+        tenant: parse_tenant(&get::<String>(row, "tenant")?)?,
+        publisher: get(row, "publisher")?,
+        public_key: get(row, "public_key")?,
+        key_id: get(row, "key_id")?,
+        bound_by: get(row, "bound_by")?,
+        bound_at: clock::from_micros(get(row, "bound_at")?)?,
+    })
+}
+
+fn verification_json(verification: Option<&serde_json::Value>) -> Result<Option<String>> {
+    verification
+        .map(|v| to_json(v, "a version's verification"))
+        .transpose()
+}
+
+fn verification_of(row: &DbRow) -> Result<Option<serde_json::Value>> {
+    get::<Option<String>>(row, "verification")?
+        .as_deref()
+        .map(|text| parse_json(text, "a version's verification"))
+        .transpose()
 }
 
 fn event_from_row(row: &DbRow) -> Result<Event> {
@@ -416,6 +446,7 @@ impl RegistryStore for Store {
             hint: "; add a version to it, or delete it first",
         };
         let manifest = to_json(&new.manifest, "manifest")?;
+        let verification = verification_json(new.verification.as_ref())?;
         let mut tx = self.begin_write().await?;
         if fetch_plugin(&mut *tx, tenant, id).await?.is_some() {
             return Err(already_exists());
@@ -424,10 +455,11 @@ impl RegistryStore for Store {
         let now = clock::now();
         sqlx::query(
             "INSERT INTO plugin_versions \
-             (tenant, plugin, version, manifest, artifact_sha256, installed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+             (tenant, plugin, version, manifest, artifact_sha256, installed_at, verification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant, plugin, version) DO UPDATE SET manifest = excluded.manifest, \
-             artifact_sha256 = excluded.artifact_sha256, installed_at = excluded.installed_at",
+             artifact_sha256 = excluded.artifact_sha256, installed_at = excluded.installed_at, \
+             verification = excluded.verification",
         )
         .bind(tenant.as_str())
         .bind(id.as_str())
@@ -435,6 +467,7 @@ impl RegistryStore for Store {
         .bind(&manifest)
         .bind(new.artifact.map(|a| a.to_hex()))
         .bind(clock::to_micros(now))
+        .bind(verification.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(db_err(format!("storing version {id}@{version}")))?;
@@ -466,6 +499,7 @@ impl RegistryStore for Store {
             enabled: new.enabled,
             manifest: new.manifest.clone(),
             artifact: new.artifact,
+            verification: new.verification.clone(),
             last_error: None,
             created_at: now,
             updated_at: now,
@@ -684,6 +718,7 @@ impl RegistryStore for Store {
             hint: "; remove it first to replace it",
         };
         let manifest = to_json(&new.manifest, "manifest")?;
+        let verification = verification_json(new.verification.as_ref())?;
         let mut tx = self.begin_write().await?;
         require_plugin(&mut tx, tenant, id).await?;
         if version_exists(&mut tx, tenant, id, version).await? {
@@ -693,8 +728,8 @@ impl RegistryStore for Store {
         let now = clock::now();
         let inserted = sqlx::query(
             "INSERT INTO plugin_versions \
-             (tenant, plugin, version, manifest, artifact_sha256, installed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (tenant, plugin, version, manifest, artifact_sha256, installed_at, verification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(tenant.as_str())
         .bind(id.as_str())
@@ -702,6 +737,7 @@ impl RegistryStore for Store {
         .bind(&manifest)
         .bind(new.artifact.map(|a| a.to_hex()))
         .bind(clock::to_micros(now))
+        .bind(verification.as_deref())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -718,6 +754,7 @@ impl RegistryStore for Store {
             version: version.clone(),
             manifest: new.manifest.clone(),
             artifact: new.artifact,
+            verification: new.verification.clone(),
             installed_at: now,
             current: false,
         })
@@ -1111,6 +1148,56 @@ impl RegistryStore for Store {
         let change = self.change(tenant, Some(plugin), ChangeKind::GrantsChanged, None);
         self.commit(tx, vec![change], "recording a grant").await?;
         Ok(grant)
+    }
+
+    async fn get_publisher_key(
+        &self,
+        tenant: &TenantId,
+        publisher: &str,
+    ) -> Result<Option<PublisherKey>> {
+        let row = sqlx::query(&format!(
+            "{PUBLISHER_SELECT} WHERE tenant = $1 AND publisher = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(publisher)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_err(format!("reading the key of publisher `{publisher}`")))?;
+        row.as_ref().map(publisher_from_row).transpose()
+    }
+
+    async fn put_publisher_key(&self, new: &NewPublisherKey) -> Result<PublisherKey> {
+        let key = backend::bound(new, clock::now());
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO publisher_keys \
+             (tenant, publisher, public_key, key_id, bound_by, bound_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant, publisher) DO UPDATE SET public_key = excluded.public_key, \
+             key_id = excluded.key_id, bound_by = excluded.bound_by, bound_at = excluded.bound_at",
+        )
+        .bind(key.tenant.as_str())
+        .bind(&key.publisher)
+        .bind(&key.public_key)
+        .bind(&key.key_id)
+        .bind(&key.bound_by)
+        .bind(clock::to_micros(key.bound_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err(format!("binding publisher `{}`", key.publisher)))?;
+        self.commit(tx, Vec::new(), "binding a publisher").await?;
+        Ok(key)
+    }
+
+    async fn list_publisher_keys(&self, tenant: &TenantId) -> Result<Vec<PublisherKey>> {
+        let rows = sqlx::query(&format!(
+            "{PUBLISHER_SELECT} WHERE tenant = $1 ORDER BY publisher"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_err("listing publisher keys".to_owned()))?;
+        rows.iter().map(publisher_from_row).collect()
     }
 
     async fn get_grant(

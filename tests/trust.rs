@@ -1,0 +1,352 @@
+//! Trust, end to end through the engine: the operator's policy enforced on
+//! every install and upgrade before anything is stored, verification and
+//! posture recorded per version, trust levels capping what a plugin may
+//! ask for, downgrades refused, secrets kept secret.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tenon_engine::{
+    Checked, EngineError, GrantPolicy, InstallSource, PluginEngine, PluginId, TrustLevel,
+    TrustPolicy,
+};
+use tenon_marketplace::{AllowUnsigned, KeyRotation, Role, SignatureFile, SigningKey};
+use tenon_tests::{builder, copy_plugin, plugin, set_field};
+
+const COUNTER: &str = "tenon-examples/counter";
+
+struct Keys {
+    author: SigningKey,
+    stranger: SigningKey,
+    next: SigningKey,
+    internal: SigningKey,
+}
+
+fn keys() -> Keys {
+    Keys {
+        author: SigningKey::from_seed(&[1; 32]),
+        stranger: SigningKey::from_seed(&[2; 32]),
+        next: SigningKey::from_seed(&[3; 32]),
+        internal: SigningKey::from_seed(&[4; 32]),
+    }
+}
+
+/// How a test archive is signed.
+#[derive(Clone, Copy)]
+enum Sig<'a> {
+    None,
+    By(&'a SigningKey),
+    /// Signed, then the signature altered.
+    Altered(&'a SigningKey),
+}
+
+/// Packs example plugin `name` at `version` (its manifest edited by
+/// `edit`) into `dir`, signed as `sig` says; returns the archive's path.
+fn archive(dir: &Path, name: &str, version: &str, sig: Sig<'_>) -> PathBuf {
+    let work = dir.join(format!("src-{name}-{version}"));
+    let copy = copy_plugin(name, &work, |text| set_field(&text, "version", version));
+    let packed = tenon_marketplace::pack(&copy, &Default::default()).expect("packs");
+    let path = dir.join(format!("{name}-{version}.tenon"));
+    std::fs::write(&path, &packed.bytes).unwrap();
+    let mut file = SignatureFile::for_package(&packed.info);
+    match sig {
+        Sig::None => return path,
+        Sig::By(key) => file.sign(Role::Author, key),
+        Sig::Altered(key) => {
+            file.sign(Role::Author, key);
+            let entry = &mut file.signatures[0].signature;
+            let flipped = if entry.starts_with('A') { "B" } else { "A" };
+            entry.replace_range(0..1, flipped);
+        }
+    }
+    std::fs::write(SignatureFile::path_for(&path), file.to_json()).unwrap();
+    path
+}
+
+/// A stable name for why the engine refused.
+fn code(error: &EngineError) -> String {
+    match error {
+        EngineError::Package { source, .. } => source.code().to_owned(),
+        EngineError::UnsignedDirectory { .. } => "unsigned-directory".to_owned(),
+        EngineError::TrustLevel { .. } => "trust-level".to_owned(),
+        EngineError::SecretReclassified { .. } => "secret-reclassified".to_owned(),
+        EngineError::Version { .. } => "version".to_owned(),
+        other => format!("other: {other}"),
+    }
+}
+
+async fn engine_with(dir: &Path, policy: TrustPolicy, grants: GrantPolicy) -> PluginEngine {
+    builder(dir)
+        .trust_policy(policy)
+        .grant_policy(grants)
+        .build()
+        .await
+        .expect("the engine builds")
+}
+
+fn strict(k: &Keys) -> TrustPolicy {
+    TrustPolicy {
+        key_levels: [(k.internal.key_id(), TrustLevel::Internal)].into(),
+        ..TrustPolicy::default()
+    }
+    .with_publisher_key("tenon-examples", k.author.public_key())
+    .with_publisher_key("tenon-examples", k.internal.public_key())
+}
+
+/// What an install should come to.
+enum Expect {
+    /// Installed at this level, checked so, auto-granted or not.
+    Installed(TrustLevel, Checked, bool),
+    /// Refused with this code, and a message containing this text.
+    Refused(&'static str, &'static str),
+}
+
+#[tokio::test]
+async fn installs_are_checked_against_the_policy_before_anything_is_stored() {
+    let k = keys();
+    let base = strict(&k);
+    let rotated = TrustPolicy {
+        rotations: vec![KeyRotation::sign(&k.author, &k.next.public_key())],
+        ..base.clone()
+    };
+    let revoked = TrustPolicy {
+        revoked_keys: vec![k.author.public_key()],
+        ..base.clone()
+    };
+    let lenient = TrustPolicy {
+        allow_unsigned: AllowUnsigned::Local,
+        ..base.clone()
+    };
+    let trusted_publisher = GrantPolicy::default().trust_publisher("tenon-examples");
+    type Case<'a> = (&'a str, TrustPolicy, &'a str, Sig<'a>, Expect);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "signed by the publisher's key",
+            base.clone(),
+            "counter",
+            Sig::By(&k.author),
+            Expect::Installed(TrustLevel::Partner, Checked::Trusted, true),
+        ),
+        (
+            "signed by a key the policy makes internal",
+            base.clone(),
+            "counter",
+            Sig::By(&k.internal),
+            Expect::Installed(TrustLevel::Internal, Checked::Trusted, true),
+        ),
+        (
+            "unsigned",
+            base.clone(),
+            "counter",
+            Sig::None,
+            Expect::Refused("unsigned", "not signed"),
+        ),
+        (
+            "wrongly signed",
+            base.clone(),
+            "counter",
+            Sig::Altered(&k.author),
+            Expect::Refused("bad-signature", "does not verify"),
+        ),
+        (
+            "signed by an unknown key",
+            base.clone(),
+            "counter",
+            Sig::By(&k.stranger),
+            Expect::Refused("untrusted-author", "not signed by an author key"),
+        ),
+        (
+            "signed by a revoked key",
+            revoked,
+            "counter",
+            Sig::By(&k.author),
+            Expect::Refused("revoked-key", "revokes"),
+        ),
+        (
+            "signed by a rotated key without the rotation statement",
+            base.clone(),
+            "counter",
+            Sig::By(&k.next),
+            Expect::Refused("untrusted-author", "not signed by an author key"),
+        ),
+        (
+            "signed by a rotated key with the rotation statement",
+            rotated,
+            "counter",
+            Sig::By(&k.next),
+            Expect::Installed(TrustLevel::Partner, Checked::Trusted, true),
+        ),
+        (
+            "claiming a trusted publisher without its key",
+            lenient.clone(),
+            "counter",
+            Sig::By(&k.stranger),
+            Expect::Installed(TrustLevel::Untrusted, Checked::Untrusted, false),
+        ),
+        (
+            "untrusted with a fail-closed hook",
+            lenient,
+            "moderator",
+            Sig::None,
+            Expect::Refused(
+                "trust-level",
+                "a fail-closed hook on `response.pre_deliver`",
+            ),
+        ),
+    ];
+    for (name, policy, plugin_name, sig, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with(dir.path(), policy, trusted_publisher.clone()).await;
+        let path = archive(dir.path(), plugin_name, "0.1.0", sig);
+        let result = engine.install(InstallSource::Archive(path)).await;
+        match (result, expected) {
+            (Ok(report), Expect::Installed(level, checked, granted)) => {
+                assert_eq!(
+                    (report.trust.level, report.trust.checked, report.granted),
+                    (level, checked, granted),
+                    "{name}"
+                );
+                assert_eq!(report.trust.posture.level, level, "{name}");
+                assert!(report.trust.posture.badge.starts_with(level.as_str()));
+                let record = engine.record(&report.id).await.unwrap();
+                let stored =
+                    tenon_engine::TrustRecord::from_stored(record.verification.as_ref()).unwrap();
+                assert_eq!(stored, report.trust, "{name}: recorded as reported");
+                let diagnosis = engine.doctor().await.unwrap().plugins.remove(0);
+                assert_eq!(diagnosis.trust, Some(stored), "{name}: doctor shows it");
+            }
+            (Err(error), Expect::Refused(expected_code, text)) => {
+                assert_eq!(code(&error), expected_code, "{name}: {error}");
+                assert!(error.to_string().contains(text), "{name}: {error}");
+                assert!(
+                    engine.list().await.unwrap().is_empty(),
+                    "{name}: nothing stored"
+                );
+                assert!(
+                    engine
+                        .store()
+                        .list_publisher_keys(engine.tenant())
+                        .await
+                        .unwrap()
+                        .is_empty(),
+                    "{name}: no publisher bound"
+                );
+            }
+            (Ok(report), _) => panic!("{name}: installed at {:?}", report.trust.level),
+            (Err(error), _) => panic!("{name}: refused: {error}"),
+        }
+        engine.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn directories_need_the_development_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), TrustPolicy::default(), GrantPolicy::default()).await;
+    let error = engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "unsigned-directory", "{error}");
+    assert!(error.to_string().contains("development switch"), "{error}");
+    assert!(engine.list().await.unwrap().is_empty());
+    engine.shutdown().await;
+
+    let switched = TrustPolicy {
+        allow_unsigned_directories: true,
+        ..TrustPolicy::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), switched, GrantPolicy::default()).await;
+    let report = engine
+        .install(plugin("counter").dir.as_path())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.trust.checked, report.trust.level),
+        (Checked::Directory, TrustLevel::Untrusted)
+    );
+    assert_eq!(report.trust.posture.badge, "untrusted · sandboxed");
+    // At the default level for unsigned code, a fail-closed hook is refused.
+    let error = engine
+        .install(plugin("moderator").dir.as_path())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "trust-level", "{error}");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn upgrades_never_go_back_and_secrets_stay_secret() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), strict(&k), GrantPolicy::default()).await;
+    let counter: PluginId = COUNTER.parse().unwrap();
+    engine
+        .install(InstallSource::Archive(archive(
+            dir.path(),
+            "counter",
+            "0.2.0",
+            Sig::By(&k.author),
+        )))
+        .await
+        .unwrap();
+    let older = archive(dir.path(), "counter", "0.1.0", Sig::By(&k.author));
+    let error = engine
+        .upgrade(InstallSource::Archive(older))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "version", "{error}");
+    assert!(error.to_string().contains("rollback"), "{error}");
+    assert_eq!(
+        engine.versions(&counter).await.unwrap().len(),
+        1,
+        "nothing stored"
+    );
+    let newer = archive(dir.path(), "counter", "0.3.0", Sig::By(&k.author));
+    let report = engine.upgrade(InstallSource::Archive(newer)).await.unwrap();
+    assert_eq!(report.trust.map(|t| t.level), Some(TrustLevel::Partner));
+    let versions = engine.versions(&counter).await.unwrap();
+    assert!(
+        versions.iter().all(|v| v.verification.is_some()),
+        "each version keeps its own"
+    );
+    engine.shutdown().await;
+
+    // A version that stops declaring a stored secret secret is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(
+        dir.path(),
+        TrustPolicy::development(),
+        GrantPolicy::default(),
+    )
+    .await;
+    let notifier: PluginId = "tenon-examples/notifier".parse().unwrap();
+    engine
+        .install(plugin("notifier").dir.as_path())
+        .await
+        .unwrap();
+    engine
+        .set_config(&notifier, "token", json!("hunter2"))
+        .await
+        .unwrap();
+    let plain = copy_plugin("notifier", &dir.path().join("plain"), |text| {
+        set_field(&text, "version", "0.2.0").replace("secret = true\n", "")
+    });
+    let error = engine.upgrade(plain.as_path()).await.unwrap_err();
+    assert_eq!(code(&error), "secret-reclassified", "{error}");
+    assert!(
+        error.to_string().contains("`token` is stored as a secret"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("hunter2"));
+    assert_eq!(
+        engine.versions(&notifier).await.unwrap().len(),
+        1,
+        "nothing stored"
+    );
+    // Once the operator re-classifies it (unsets it), the upgrade goes ahead.
+    engine.unset_config(&notifier, "token").await.unwrap();
+    engine.upgrade(plain.as_path()).await.unwrap();
+    engine.shutdown().await;
+}
