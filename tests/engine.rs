@@ -467,7 +467,11 @@ async fn permissions_are_granted_by_name_and_revoked_from_a_running_plugin() {
 async fn a_trusted_plugin_has_nothing_to_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let engine = builder(dir.path())
-        .grant_policy(tenon_engine::GrantPolicy::none().trust_publisher("tenon-examples"))
+        // A trusted source: a publisher's name alone proves nothing (an
+        // unsigned directory gets no publisher-wide grant).
+        .grant_policy(
+            tenon_engine::GrantPolicy::none().trust_source(tenon_engine::SourceKind::Directory),
+        )
         .build()
         .await
         .unwrap();

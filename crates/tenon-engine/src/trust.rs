@@ -200,12 +200,15 @@ mod tests {
             "module = \"x.wasm\""
         };
         let text = format!(
-            "[plugin]\nid = \"acme/x\"\nversion = \"1.0.0\"\nname = \"X\"\ndescription = \"A plugin of the trust tests.\"\n\
+            "manifest_version = 1\n[plugin]\nid = \"acme/x\"\nversion = \"1.0.0\"\nname = \"X\"\ndescription = \"A plugin of the trust tests.\"\n\
              [engine]\ntenon = \"^1.0\"\n[runtime]\nkind = \"{kind}\"\n{module}\n{extra}"
         );
-        tenon_manifest::parse(&text, tenon_manifest::Format::Toml, &Default::default())
+        let parsed =
+            tenon_manifest::parse(&text, tenon_manifest::Format::Toml, &Default::default());
+        let diagnostics = format!("{:?}", parsed.diagnostics);
+        parsed
             .manifest
-            .unwrap_or_else(|| panic!("{text}"))
+            .unwrap_or_else(|| panic!("{text}: {diagnostics}"))
     }
 
     #[test]

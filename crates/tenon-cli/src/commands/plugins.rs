@@ -128,6 +128,7 @@ pub(crate) struct VersionSwitchJson {
     state: &'static str,
     swapped: bool,
     state_carried: bool,
+    trust: Option<TrustRecord>,
 }
 
 /// Prints what an upgrade or a rollback did.
@@ -139,6 +140,7 @@ pub(crate) fn print_switch(report: &UpgradeReport, verb: &str, output: &Output) 
         state: report.state.as_str(),
         swapped: report.swapped,
         state_carried: report.state_carried,
+        trust: report.trust.clone(),
     };
     if output.is_json() {
         return output.json(&json);

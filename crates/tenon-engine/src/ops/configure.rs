@@ -130,15 +130,20 @@ impl PluginEngine {
     /// of it granted again. A plugin running without a permission it
     /// declares is stopped at once and disabled with the revocation as its
     /// recorded reason — here, and through the registry on every host
-    /// sharing it. Refused for a plugin the grant policy trusts (it holds
-    /// no grant) and for a name that matches nothing it holds.
+    /// sharing it. Refused for a plugin whose source the grant policy
+    /// trusts (the host's own: it holds no grant) and for a name that
+    /// matches nothing it holds.
     pub async fn revoke(&self, id: &PluginId, names: &[String]) -> Result<RevokeReport> {
         let _ops = self.tenant.ops.lock().await;
         let record = self.record(id).await?;
+        // The host's own plugins hold no grant; a trusted publisher's
+        // plugins hold the grant its proven signature earned, which an
+        // operator may take back like any other.
         if self
             .shared
             .grant_policy
-            .trusts(&record.manifest, record.source.kind)
+            .trusted_sources
+            .contains(&record.source.kind)
         {
             return Err(EngineError::Trusted {
                 id: id.clone(),
