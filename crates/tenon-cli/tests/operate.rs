@@ -276,7 +276,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
     assert!(table.starts_with("ID  "), "{table}");
     assert!(
         table.contains(
-            "tenon-examples/counter   0.1.0    resolved        no       component  Hook Counter"
+            "tenon-examples/counter   0.1.0    resolved        no       component  internal · sandboxed  Hook Counter"
         ),
         "{table}"
     );
@@ -552,7 +552,9 @@ fn archives_upgrades_and_rollbacks() {
     t.ok(&["enable", COUNTER]);
 
     // Upgrade keeps the previous version; rollback flips back to it.
-    let upgraded = t.json(&["upgrade", &counter_v2.display().to_string()]);
+    let mut upgraded = t.json(&["upgrade", &counter_v2.display().to_string()]);
+    let trust = upgraded.as_object_mut().unwrap().remove("trust").unwrap();
+    assert_eq!(trust["checked"], "directory");
     assert_eq!(
         upgraded,
         // The CLI records the switch; running hosts swap their code.
