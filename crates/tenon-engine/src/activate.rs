@@ -263,7 +263,9 @@ pub(crate) async fn load_plugin(
     // The sandbox creates the granted directories beneath the data
     // directory itself, through a handle, never following a symlink.
     let data_dir = (!spec.permissions.filesystem.is_empty())
-        .then(|| shared.paths.plugin_data(tenant.id.as_str(), id));
+        .then(|| shared.paths.plugin_data(tenant.id.as_str(), id))
+        .transpose()
+        .map_err(|e| host_failure(e.to_string()))?;
     let caller = Arc::new(Caller {
         plugin: id.clone(),
         version: manifest.plugin.version.clone(),

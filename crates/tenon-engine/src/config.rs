@@ -9,6 +9,8 @@ use tenon_manifest::{
 };
 use tenon_registry::SourceKind;
 
+use crate::error::EngineError;
+
 /// What the host is and offers, as manifests are checked against it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostProfile {
@@ -141,14 +143,41 @@ impl Paths {
         self.root.join("cache.key")
     }
 
-    /// A plugin's data directory for a tenant.
-    pub fn plugin_data(&self, tenant: &str, plugin: &tenon_manifest::PluginId) -> PathBuf {
-        self.root
-            .join("data")
-            .join(tenant)
-            .join(plugin.publisher())
-            .join(plugin.name())
+    /// A plugin's data directory for a tenant:
+    /// `<root>/data/<tenant>/<publisher>/<name>`. Every joined segment must
+    /// be one plain path component (not empty, not only dots, no
+    /// separator), so the directory never leaves `<root>/data/<tenant>`.
+    pub fn plugin_data(
+        &self,
+        tenant: &str,
+        plugin: &tenon_manifest::PluginId,
+    ) -> Result<PathBuf, EngineError> {
+        let mut dir = self.root.join("data");
+        for (what, segment) in [
+            ("tenant id", tenant),
+            ("plugin publisher", plugin.publisher()),
+            ("plugin name", plugin.name()),
+        ] {
+            if !is_plain_segment(segment) {
+                return Err(EngineError::UnsafeDataPath {
+                    what,
+                    segment: segment.to_owned(),
+                });
+            }
+            dir.push(segment);
+        }
+        Ok(dir)
     }
+}
+
+/// Whether `segment` is exactly one normal path component: not empty, not
+/// only dots, no separator, no root or prefix.
+fn is_plain_segment(segment: &str) -> bool {
+    let mut components = std::path::Path::new(segment).components();
+    !segment.bytes().all(|b| b == b'.')
+        && !segment.contains(['/', '\\', '\0'])
+        && matches!(components.next(), Some(std::path::Component::Normal(c)) if c == segment)
+        && components.next().is_none()
 }
 
 /// How much of each tenant's event log is kept: events older than
@@ -199,5 +228,50 @@ impl EventRetention {
     /// Whether any rule deletes anything.
     pub fn prunes(&self) -> bool {
         self.max_age.is_some() || self.max_events.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_segments_make_a_data_directory() {
+        for (segment, plain) in [
+            ("acme", true),
+            ("a.b", true),
+            ("...x", true),
+            ("", false),
+            (".", false),
+            ("..", false),
+            ("...", false),
+            ("a/b", false),
+            ("../x", false),
+            ("/abs", false),
+            ("a\\b", false),
+            ("a\0b", false),
+        ] {
+            assert_eq!(is_plain_segment(segment), plain, "{segment:?}");
+        }
+        let paths = Paths {
+            root: PathBuf::from("/engine"),
+        };
+        let id = tenon_manifest::PluginId::new("acme/tools").unwrap();
+        assert_eq!(
+            paths.plugin_data("t1", &id).unwrap(),
+            PathBuf::from("/engine/data/t1/acme/tools")
+        );
+        for tenant in [".", "..", "a/..", ""] {
+            assert!(
+                matches!(
+                    paths.plugin_data(tenant, &id),
+                    Err(EngineError::UnsafeDataPath {
+                        what: "tenant id",
+                        ..
+                    })
+                ),
+                "{tenant:?}"
+            );
+        }
     }
 }

@@ -263,6 +263,15 @@ pub enum EngineError {
     /// The engine was set up wrongly.
     #[error("engine configuration: {0}")]
     Config(String),
+    /// A plugin data directory would be built from a segment that is not
+    /// one plain path component (`.`, `..`, empty, or holding a separator).
+    #[error("refusing a plugin data directory: the {what} {segment:?} is not a plain path segment")]
+    UnsafeDataPath {
+        /// Which part of the path (`tenant id`, `plugin publisher`, `plugin name`).
+        what: &'static str,
+        /// The refused segment.
+        segment: String,
+    },
 }
 
 /// The engine's result type.

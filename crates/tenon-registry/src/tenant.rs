@@ -7,7 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::RegistryError;
 
-/// A tenant's identity: 1 to 128 ASCII letters, digits, `-`, `_` or `.`.
+/// A tenant's identity: 1 to 128 ASCII letters, digits, `-`, `_` or `.`,
+/// not only dots (the id names a directory, so `.` and `..` would move).
 ///
 /// A host that serves a single organisation uses [`TenantId::default`]
 /// (`default`).
@@ -44,6 +45,13 @@ impl TenantId {
                 format!(
                     "a tenant id may hold only ascii letters, digits, '-', '_' and '.', not {found:?}"
                 ),
+            ));
+        }
+        if id.bytes().all(|b| b == b'.') {
+            return Err(RegistryError::invalid(
+                "tenant id",
+                id,
+                "a tenant id names a directory and may not be only dots ('.' and '..' are relative path components)",
             ));
         }
         Ok(Self(id.to_owned()))
@@ -133,5 +141,21 @@ mod tests {
         );
         assert!(TenantId::new(&"a".repeat(129)).is_err());
         assert_eq!(TenantId::default().as_str(), "default");
+    }
+
+    /// The engine lays out plugin data as
+    /// `<engine dir>/data/<tenant>/<publisher>/<name>`, so a tenant id of
+    /// `..` would put plugin `cache/extism`'s data directory on wasmtime's
+    /// Extism cache, and `.` would make tenant `.`'s plugin `acme/tools`
+    /// own the directory holding tenant `acme`'s `tools/*` plugins. A
+    /// tenant id is never a path component that moves.
+    #[test]
+    fn tenant_ids_are_not_relative_path_components() {
+        for id in [".", "..", "...", "...."] {
+            assert!(
+                TenantId::new(id).is_err(),
+                "tenant id {id:?} is accepted; <engine dir>/data/{id}/<publisher>/<name> leaves data/<tenant>"
+            );
+        }
     }
 }

@@ -331,7 +331,7 @@ impl PluginEngine {
             .await?;
         let files = all || options.purge_files;
         if files {
-            let dir = self.paths().plugin_data(self.tenant.id.as_str(), id);
+            let dir = self.paths().plugin_data(self.tenant.id.as_str(), id)?;
             if let Err(error) = tokio::fs::remove_dir_all(&dir).await
                 && error.kind() != std::io::ErrorKind::NotFound
             {
