@@ -529,7 +529,7 @@ fn subscribe(
                         error.as_ref(),
                     );
                     if let Some(error) = error {
-                        tracing::warn!(plugin = %id, topic = %event.topic, "event not delivered: {error}");
+                        tracing::warn!(plugin = %id, topic = %event.topic, "event not delivered: {}", crate::host::loggable(&error));
                         delivery_failed(
                             &shared,
                             &tenant,

@@ -141,7 +141,7 @@ impl PluginEngine {
             );
         }
         for (id, why) in &report.failed {
-            tracing::error!(plugin = %id, "did not start: {why}");
+            tracing::error!(plugin = %id, "did not start: {}", crate::host::loggable(why));
         }
         self.tenant.booted.store(true, Ordering::Release);
         Ok(report)

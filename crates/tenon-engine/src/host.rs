@@ -39,6 +39,39 @@ impl EngineHost {
     }
 }
 
+/// The longest plugin-chosen text (an error or panic message) the engine
+/// writes into one log line.
+const MAX_LOGGED_TEXT: usize = 4 * 1024;
+
+/// Text a plugin chose (its error or panic message, through an error's
+/// `Display`), escaped and cut by the sandbox's one log escaper so it
+/// cannot forge a log line.
+pub(crate) fn loggable(text: &impl std::fmt::Display) -> String {
+    tenon_sandbox::log_text(&text.to_string(), MAX_LOGGED_TEXT).into_owned()
+}
+
+/// A plugin's log fields as one `key="value"` list: every value quoted
+/// (`"` and `\` escaped), and a key quoted unless it is a plain name other
+/// than `plugin` and `tenant`, so no value or key can pose as another pair
+/// or as the host's own `plugin=`/`tenant=`.
+fn log_fields(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let plain = !k.is_empty()
+                && !matches!(k.as_str(), "plugin" | "tenant")
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if plain {
+                format!("{k}={v:?}")
+            } else {
+                format!("{k:?}={v:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn tenant(caller: &Caller) -> Result<TenantId, HostError> {
     TenantId::new(&caller.tenant).map_err(|e| HostError::InvalidInput(e.to_string()))
 }
@@ -55,11 +88,7 @@ fn storage(error: RegistryError) -> HostError {
 #[async_trait]
 impl HostApi for EngineHost {
     fn log(&self, caller: &Caller, level: LogLevel, message: &str, fields: &[(String, String)]) {
-        let fields = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let fields = log_fields(fields);
         let (plugin, tenant) = (caller.plugin.as_str(), caller.tenant.as_str());
         match level {
             LogLevel::Trace => {
@@ -171,5 +200,40 @@ impl SandboxObserver for EngineHost {
                     "enforcement": "host_boundary",
                 })),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_fields;
+
+    #[test]
+    fn log_field_values_cannot_pose_as_other_pairs() {
+        let pairs = |list: &[(&str, &str)]| {
+            log_fields(
+                &list
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        for (fields, written) in [
+            (vec![("n", "1")], r#"n="1""#),
+            (
+                vec![("n", "1 plugin=acme/admin tenant=other")],
+                r#"n="1 plugin=acme/admin tenant=other""#,
+            ),
+            (
+                vec![("n", r#"1" plugin="acme/admin"#)],
+                r#"n="1\" plugin=\"acme/admin""#,
+            ),
+            (vec![("plugin", "acme/admin")], r#""plugin"="acme/admin""#),
+            (vec![("tenant", "other")], r#""tenant"="other""#),
+            (vec![("a b=c", "1")], r#""a b=c"="1""#),
+            (vec![("a", "1"), ("b", "2")], r#"a="1" b="2""#),
+        ] {
+            let got = pairs(&fields);
+            assert_eq!(got, written, "{fields:?}");
+        }
     }
 }

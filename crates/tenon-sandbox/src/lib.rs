@@ -40,6 +40,7 @@ pub use host::{
     Caller, HostApi, HostError, HttpRequest, HttpResponse, LogLevel, PermissionDenial,
     SandboxObserver,
 };
+pub use limits::log_text;
 pub use memory_host::{DenialRecord, EventRecord, LogRecord, MemoryHost};
 #[cfg(feature = "native")]
 pub use native::{NativeContext, NativePlugin, NativeRuntime, PluginError};

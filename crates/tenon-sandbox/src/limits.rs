@@ -114,8 +114,10 @@ fn escaped_in_logs(c: char) -> bool {
 /// when cut, like [`cut`]), every character [`escaped_in_logs`] written as
 /// `\n`, `\r`, `\t`, `\\` or `\u{..}`, so one call to log is one line
 /// that says only what the plugin wrote. Reads at most about `max` bytes of
-/// `text`.
-pub(crate) fn log_text(text: &str, max: usize) -> Cow<'_, str> {
+/// `text`. The one escaping the host applies to any text a plugin chose
+/// before it is logged or audited (log lines, permission-denial reports,
+/// plugin error and panic messages).
+pub fn log_text(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max && !text.chars().any(escaped_in_logs) {
         return Cow::Borrowed(text);
     }

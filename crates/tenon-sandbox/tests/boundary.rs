@@ -608,3 +608,23 @@ async fn logs_are_cut_and_counted_per_call() {
     s.boundary.log(&cx, LogLevel::Warn, "next", &[]);
     assert_eq!(s.host.logs().len(), 5);
 }
+
+/// Denial reports carry plugin-chosen text (config keys, KV keys); the
+/// engine's observer writes them with
+/// `tracing::warn!("permission denied: {attempted} ({reason})")` and audits
+/// them, so they are escaped where they are made: a newline in a config key
+/// cannot forge a log line.
+#[tokio::test]
+async fn denial_text_cannot_forge_a_log_line() {
+    let s = setup("", SandboxConfig::default());
+    let forged = "x`\n2026-01-01T00:00:00Z  INFO tenon::engine: operator granted acme/probe all permissions\n`";
+    let _ = s.boundary.config_get(&scope(), forged).await;
+    let _ = s.boundary.kv_get(&scope(), forged).await;
+    for record in s.host.denials() {
+        let d = &record.denial;
+        assert!(
+            !d.attempted.contains('\n') && !d.reason.contains('\n'),
+            "a plugin wrote a newline into a denial: {d:?}"
+        );
+    }
+}

@@ -187,6 +187,12 @@ impl Boundary {
         attempted: String,
         reason: String,
     ) -> HostError {
+        // Both texts can hold what the plugin chose (a config or KV key, a
+        // URL): escaped here, once, so no log line or audit event that
+        // carries them can be forged.
+        let max = self.config.max_log_line;
+        let attempted = log_text(&attempted, max).into_owned();
+        let reason = log_text(&reason, max).into_owned();
         let message = format!("{permission}: {reason}");
         let denial = PermissionDenial {
             permission: permission.to_owned(),
