@@ -1523,6 +1523,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             .data_dir(dir.path())
             .hooks(specs)
             .secret_key(test_key())
+            .trust_policy(tenon_engine::TrustPolicy::development())
             .build()
             .await
             .unwrap();
