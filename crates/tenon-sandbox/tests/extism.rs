@@ -739,3 +739,62 @@ async fn the_counter_counts_delivered_events() {
         "2"
     );
 }
+
+/// Hostile: a WASI Extism module that sleeps in `poll_oneoff` (what
+/// `std::thread::sleep` compiles to on wasip1). The watchdog stops calls by
+/// bumping the epoch, which wasmtime only sees in wasm code, never inside a
+/// host call, and wasmtime-wasi's sync `poll_oneoff` blocks its thread
+/// until the clock fires: one such call per plugin-call thread would hold
+/// them all long past the 1 s deadline and starve every other plugin.
+/// Extism 1.41 cannot hand a replacement `poll_oneoff` the guest's memory,
+/// so such modules are refused at load, naming the import, and another
+/// tenant's plugin is served as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_sleep_cannot_hold_the_call_threads_past_the_deadline() {
+    const SLEEPER: &str = r#"(module
+        (import "wasi_snapshot_preview1" "poll_oneoff"
+            (func $poll (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "sleep") (result i32)
+            ;; one subscription: userdata 0, tag 0 (clock), monotonic,
+            ;; relative timeout 20 s
+            (i32.store8 (i32.const 8) (i32.const 0))
+            (i32.store (i32.const 16) (i32.const 1))
+            (i64.store (i32.const 24) (i64.const 20000000000))
+            (i64.store (i32.const 32) (i64.const 0))
+            (i32.store16 (i32.const 40) (i32.const 0))
+            (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+            (i32.const 0))
+        (func (export "ping") (result i32) (i32.const 0)))"#;
+    const PING: &str = r#"(module (func (export "ping") (result i32) (i32.const 0)))"#;
+    let manifest = |id: &str| {
+        let source = format!(
+            "manifest_version = 1\n[plugin]\nid = \"{id}\"\nname = \"x\"\nversion = \"0.1.0\"\n\
+             [engine]\ntenon = \"^1.0\"\n[runtime]\nkind = \"extism\"\nmodule = \"plugin.wasm\"\n\
+             [limits]\nmemory = \"16MiB\"\ntimeout = \"1s\"\nmax_instances = 8\n\
+             [[commands]]\nname = \"sleep\"\n[[commands]]\nname = \"ping\"\n"
+        );
+        tenon_manifest::parse(&source, tenon_manifest::Format::Toml, &Default::default())
+            .into_result()
+            .unwrap_or_else(|d| panic!("invalid test manifest: {d:?}"))
+    };
+    let h = Harness::new(&DEDICATED);
+    let refused = h
+        .runtime
+        .load(h.request(manifest("evil/sleeper"), wat(SLEEPER), "tenant-a"))
+        .await
+        .map(drop);
+    assert!(
+        matches!(&refused, Err(SandboxError::Unsupported { message, .. })
+            if message.contains("`wasi_snapshot_preview1::poll_oneoff`")),
+        "a module that can sleep in a host call past its deadline was not refused: {refused:?}"
+    );
+    let other = h
+        .runtime
+        .load(h.request(manifest("good/other"), wat(PING), "tenant-b"))
+        .await
+        .unwrap();
+    other.start(&serde_json::json!({})).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(3), call(&*other, "ping", "")).await;
+    assert!(matches!(&answer, Ok(Ok(_))), "{answer:?}");
+}

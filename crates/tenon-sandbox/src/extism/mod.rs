@@ -275,6 +275,17 @@ impl ExtismRuntime {
             plugin: plugin.to_owned(),
             message,
         })?;
+        if let Some(import) = &info.blocking_wasi {
+            return Err(SandboxError::Unsupported {
+                plugin: plugin.to_owned(),
+                message: format!(
+                    "the module imports `{}::{import}`, which can block a plugin-call thread \
+                     past the call's deadline (the watchdog cannot stop a host call); \
+                     modules importing it are refused",
+                    module::WASI_P1
+                ),
+            });
+        }
         let (paths, dirs) = if info.uses_wasi {
             allowed_paths(&request)?
         } else {

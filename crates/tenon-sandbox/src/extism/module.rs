@@ -13,6 +13,14 @@ pub(super) const TENON: &str = "tenon";
 pub(super) const EXTISM_USER: &str = "extism:host/user";
 /// The import module of WASI preview 1.
 pub(super) const WASI_P1: &str = "wasi_snapshot_preview1";
+/// WASI imports that can block their thread inside the host for as long as
+/// the plugin asks (`poll_oneoff` sleeps until its clock subscription fires,
+/// what `std::thread::sleep` compiles to on `wasm32-wasip1`). The epoch
+/// watchdog only stops wasm code, never a host call, and Extism 1.41 gives
+/// a replacement host function no access to the guest's memory (so one
+/// cannot read the subscriptions to clamp them to the call's deadline):
+/// modules importing these are refused at load.
+pub(super) const BLOCKING_WASI: [&str; 1] = ["poll_oneoff"];
 
 /// The exports Tenon gives a meaning to.
 pub(super) const HANDLE_HOOK: &str = "handle_hook";
@@ -44,6 +52,9 @@ pub(super) struct ModuleInfo {
     /// only these are linked (Extism links host functions anew for every
     /// instance).
     pub(super) host_imports: BTreeSet<(String, String)>,
+    /// The first WASI import in [`BLOCKING_WASI`] it imports, if any: the
+    /// runtime refuses such a module.
+    pub(super) blocking_wasi: Option<String>,
 }
 
 impl ModuleInfo {
@@ -94,6 +105,9 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                     }
                     if import.module == WASI_P1 {
                         info.uses_wasi = true;
+                        if BLOCKING_WASI.contains(&import.name) && info.blocking_wasi.is_none() {
+                            info.blocking_wasi = Some(import.name.to_owned());
+                        }
                     }
                     let served = match import.module {
                         TENON | EXTISM_USER => true,
