@@ -13,10 +13,10 @@ use tenon_registry::{
 };
 use tenon_sandbox::{Runtime, SandboxConfig};
 
-use crate::config::{EventRetention, GrantPolicy, HostProfile, Paths};
+use crate::config::{EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 use crate::engine::{PluginEngine, Shared};
 use crate::error::{EngineError, Result};
-use crate::host::EngineHost;
+use crate::host::{EngineHost, KvWriteLimiter};
 use crate::tenant::Tenants;
 
 /// The environment variable that boots an engine in safe mode when set to
@@ -65,6 +65,7 @@ pub struct EngineBuilder {
     boot_failures: BootFailures,
     events: EventWriterConfig,
     retention: EventRetention,
+    kv: KvLimits,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -100,6 +101,7 @@ impl Default for EngineBuilder {
             boot_failures: BootFailures::Record,
             events: EventWriterConfig::default(),
             retention: EventRetention::default(),
+            kv: KvLimits::default(),
         }
     }
 }
@@ -267,6 +269,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Each plugin's KV key quota and write rate (default: 100 000 keys,
+    /// 1000 writes per second).
+    pub fn kv_limits(mut self, limits: KvLimits) -> Self {
+        self.kv = limits;
+        self
+    }
+
     /// How hook receipts and other events are batched into the registry.
     pub fn event_writer(mut self, config: EventWriterConfig) -> Self {
         self.events = config;
@@ -318,6 +327,7 @@ impl EngineBuilder {
             store: store.clone(),
             writer: writer.clone(),
             tenants: Arc::downgrade(&tenants),
+            kv_writes: KvWriteLimiter::new(self.kv),
         });
         let (decisions, decided) = crate::background::Decisions::new();
         let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(decisions.clone()));

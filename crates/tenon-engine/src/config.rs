@@ -231,6 +231,46 @@ impl EventRetention {
     }
 }
 
+/// What each plugin may do with its KV store, per tenant, beyond the byte
+/// quota its manifest declares (within [`LimitMaxima::kv_quota`]): how many
+/// keys it may hold and how fast it may write. Writes are `kv-set` and
+/// `kv-delete`; the rate is a token bucket holding `writes` that refills
+/// `writes` every `per` (a zero `per` leaves writes unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvLimits {
+    /// Keys a plugin may hold (default 100 000).
+    pub max_keys: u64,
+    /// Writes a plugin may make in a burst, and per `per` (default 1000).
+    pub writes: u32,
+    /// The window `writes` refill over (default one second).
+    pub per: Duration,
+}
+
+impl Default for KvLimits {
+    fn default() -> Self {
+        Self {
+            max_keys: 100_000,
+            writes: 1000,
+            per: Duration::from_secs(1),
+        }
+    }
+}
+
+impl KvLimits {
+    /// At most `keys` keys per plugin.
+    pub fn max_keys(mut self, keys: u64) -> Self {
+        self.max_keys = keys;
+        self
+    }
+
+    /// At most `writes` writes per `per`, in bursts of up to `writes`.
+    pub fn write_rate(mut self, writes: u32, per: Duration) -> Self {
+        self.writes = writes;
+        self.per = per;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,9 @@
 //! the running plugin's resolved config, events on the tenant's bus, logs to
 //! `tracing`. The sandbox checks permissions before any of this runs.
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -12,6 +14,7 @@ use tenon_registry::{
 };
 use tenon_sandbox::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
 
+use crate::config::KvLimits;
 use crate::tenant::Tenants;
 
 /// Quota for a plugin that may use KV but declares no quota: 1 MiB.
@@ -26,6 +29,48 @@ pub(crate) struct EngineHost {
     /// Weak: running plugins hold the host, and the tenants hold the running
     /// plugins; a strong reference would keep an engine alive forever.
     pub(crate) tenants: Weak<Tenants>,
+    pub(crate) kv_writes: KvWriteLimiter,
+}
+
+/// The per-plugin, per-tenant KV key quota and write rate.
+pub(crate) struct KvWriteLimiter {
+    limits: KvLimits,
+    /// Tokens left and when they were counted, by tenant and plugin.
+    buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
+}
+
+impl KvWriteLimiter {
+    pub(crate) fn new(limits: KvLimits) -> Self {
+        Self {
+            limits,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one write from the caller's bucket, or refuses it naming the
+    /// limit.
+    fn take(&self, caller: &Caller) -> Result<(), HostError> {
+        let KvLimits { writes, per, .. } = self.limits;
+        if per.is_zero() {
+            return Ok(());
+        }
+        let capacity = f64::from(writes);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = buckets
+            .entry((caller.tenant.clone(), caller.plugin.to_string()))
+            .or_insert((capacity, now));
+        let refill = now.duration_since(*at).as_secs_f64() / per.as_secs_f64() * capacity;
+        *tokens = (*tokens + refill).min(capacity);
+        *at = now;
+        if *tokens < 1.0 {
+            return Err(HostError::QuotaExceeded(format!(
+                "the KV write rate limit of {writes} writes per {per:?} is used up; retry later"
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
 }
 
 impl EngineHost {
@@ -81,6 +126,11 @@ fn storage(error: RegistryError) -> HostError {
         RegistryError::QuotaExceeded { quota, used, .. } => HostError::QuotaExceeded(format!(
             "the write does not fit in the KV quota of {quota} bytes ({used} in use)"
         )),
+        RegistryError::KeyQuotaExceeded { max_keys, keys, .. } => {
+            HostError::QuotaExceeded(format!(
+                "the write adds a key beyond the KV key quota of {max_keys} keys ({keys} in use)"
+            ))
+        }
         other => HostError::Unavailable(format!("storage: {other}")),
     }
 }
@@ -128,13 +178,14 @@ impl HostApi for EngineHost {
             .as_ref()
             .and_then(|kv| kv.quota)
             .map_or(DEFAULT_KV_QUOTA, |q| q.bytes());
+        self.kv_writes.take(caller)?;
         self.store
             .kv_set(
                 &tenant(caller)?,
                 &caller.plugin,
                 key,
                 value,
-                KvQuota { max_bytes: quota },
+                KvQuota::bytes(quota).with_max_keys(self.kv_writes.limits.max_keys),
             )
             .await
             .map(drop)
@@ -142,6 +193,7 @@ impl HostApi for EngineHost {
     }
 
     async fn kv_delete(&self, caller: &Caller, key: &str) -> Result<(), HostError> {
+        self.kv_writes.take(caller)?;
         self.store
             .kv_delete(&tenant(caller)?, &caller.plugin, key)
             .await

@@ -70,7 +70,7 @@ pub use activate::EVENT_FUNCTION;
 pub use background::PruneReport;
 pub use boot::BootReport;
 pub use builder::{BootFailures, EngineBuilder, SAFE_MODE_ENV};
-pub use config::{EventRetention, GrantPolicy, HostProfile, Paths};
+pub use config::{EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;
 pub use error::{EngineError, Result};

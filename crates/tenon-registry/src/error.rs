@@ -132,6 +132,23 @@ pub enum RegistryError {
         needed: u64,
     },
 
+    /// A KV write would add a key beyond a plugin's key quota; nothing was
+    /// stored.
+    #[error(
+        "kv key quota exceeded for `{plugin}` in tenant `{tenant}`: the write adds a key but the \
+         quota is {max_keys} keys ({keys} in use); delete keys or raise the quota"
+    )]
+    KeyQuotaExceeded {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The plugin.
+        plugin: PluginId,
+        /// The quota in keys.
+        max_keys: u64,
+        /// Keys held before the write.
+        keys: u64,
+    },
+
     /// The database was migrated by a newer Tenon.
     #[error(
         "the registry at {location} has schema version {found}, written by a newer Tenon; this Tenon \

@@ -1,24 +1,57 @@
 //! Plugin KV: a small key-value store per plugin and tenant, served to the
-//! sandbox, with a quota in bytes.
+//! sandbox, with a quota in bytes and one in keys.
 
 use crate::error::RegistryError;
 
-/// A plugin's KV quota: the most bytes of keys plus values it may hold.
+/// A plugin's KV quota: the most bytes of keys plus values, and the most
+/// keys, it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KvQuota {
     /// Bytes of keys and values, summed over the plugin's entries.
     pub max_bytes: u64,
+    /// Number of keys.
+    pub max_keys: u64,
 }
 
 impl KvQuota {
     /// No limit.
     pub const UNLIMITED: Self = Self {
         max_bytes: u64::MAX,
+        max_keys: u64::MAX,
     };
 
-    /// At most `max_bytes`.
+    /// At most `max_bytes`, with any number of keys.
     pub const fn bytes(max_bytes: u64) -> Self {
-        Self { max_bytes }
+        Self {
+            max_bytes,
+            max_keys: u64::MAX,
+        }
+    }
+
+    /// This quota with at most `max_keys` keys.
+    pub const fn with_max_keys(mut self, max_keys: u64) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// Refuses a write that adds a key when the plugin already holds
+    /// `keys` of them and the quota allows no more.
+    pub(crate) fn check_new_key(
+        &self,
+        tenant: &crate::TenantId,
+        plugin: &tenon_manifest::PluginId,
+        keys: u64,
+        adds_key: bool,
+    ) -> Result<(), RegistryError> {
+        if adds_key && keys >= self.max_keys {
+            return Err(RegistryError::KeyQuotaExceeded {
+                tenant: tenant.clone(),
+                plugin: plugin.clone(),
+                max_keys: self.max_keys,
+                keys,
+            });
+        }
+        Ok(())
     }
 }
 

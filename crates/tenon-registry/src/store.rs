@@ -315,7 +315,9 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     ) -> Result<Option<Vec<u8>>>;
 
     /// Sets a value if the plugin's keys and values then fit in `quota`
-    /// bytes; otherwise fails with `QuotaExceeded` and stores nothing.
+    /// bytes (otherwise fails with `QuotaExceeded`) and a new key fits in
+    /// its key count (otherwise `KeyQuotaExceeded`); a refused write stores
+    /// nothing.
     /// Returns the usage after the write.
     async fn kv_set(
         &self,

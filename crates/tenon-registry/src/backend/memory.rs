@@ -937,6 +937,7 @@ impl RegistryStore for MemoryStore {
                 .and_then(|entries| entries.get(key.as_bytes()))
                 .map(|v| kv::entry_size(key, v));
             let needed = usage.bytes - old.unwrap_or(0) + kv::entry_size(key, value);
+            quota.check_new_key(tenant, plugin, usage.keys, old.is_none())?;
             if needed > quota.max_bytes {
                 return Err(RegistryError::QuotaExceeded {
                     tenant: tenant.clone(),

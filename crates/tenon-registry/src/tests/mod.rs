@@ -114,6 +114,7 @@ suite!(
     grants,
     kv,
     kv_quota,
+    kv_key_quota,
     concurrent_kv_quota,
     tenant_isolation,
     change_feed,

@@ -1625,6 +1625,56 @@ pub(super) async fn kv_quota(fx: &Fixture) {
     assert!(store.kv_delete(&t, &p, "a").await.unwrap());
 }
 
+pub(super) async fn kv_key_quota(fx: &Fixture) {
+    let store = &fx.store;
+    let t = default_tenant();
+    let p = id("acme/keys");
+    let quota = KvQuota::bytes(1 << 20).with_max_keys(2);
+    // (key, value, whether it is stored): overwriting and re-adding after a
+    // delete stay within the quota; a third key does not.
+    let table: &[(&str, &[u8], bool)] = &[
+        ("a", b"1", true),
+        ("b", b"2", true),
+        ("c", b"3", false),
+        ("a", b"11", true),
+        ("b", b"22", true),
+    ];
+    for (key, value, stored) in table {
+        let result = store.kv_set(&t, &p, key, value, quota).await;
+        assert_eq!(result.is_ok(), *stored, "{key}: {result:?}");
+        if let Err(error) = result {
+            assert!(
+                matches!(
+                    &error,
+                    RegistryError::KeyQuotaExceeded {
+                        max_keys: 2,
+                        keys: 2,
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+            assert_eq!(
+                error.to_string(),
+                "kv key quota exceeded for `acme/keys` in tenant `default`: the write adds a key \
+                 but the quota is 2 keys (2 in use); delete keys or raise the quota"
+            );
+        }
+    }
+    assert_eq!(
+        store.kv_get(&t, &p, "c").await.unwrap(),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(store.kv_usage(&t, &p).await.unwrap().keys, 2);
+    assert!(store.kv_delete(&t, &p, "a").await.unwrap());
+    store.kv_set(&t, &p, "c", b"3", quota).await.unwrap();
+    assert_eq!(
+        store.kv_usage(&t, &p).await.unwrap(),
+        KvUsage { bytes: 5, keys: 2 } // "b" = "22" and "c" = "3"
+    );
+}
+
 pub(super) async fn concurrent_kv_quota(fx: &Fixture) {
     const TASKS: usize = 16;
     let t = default_tenant();

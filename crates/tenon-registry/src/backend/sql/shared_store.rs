@@ -1304,6 +1304,8 @@ impl RegistryStore for Store {
         .map_err(db_err(context()))?;
         let old = old.map(|size| to_u64(size, "kv entry size")).transpose()?;
         let needed = used.saturating_sub(old.unwrap_or(0)) + kv::entry_size(key, value);
+        // Dropping the transaction on an error rolls back: nothing is stored.
+        quota.check_new_key(tenant, plugin, keys, old.is_none())?;
         if needed > quota.max_bytes {
             // Dropping the transaction rolls back: nothing is stored.
             return Err(RegistryError::QuotaExceeded {
