@@ -509,7 +509,9 @@ mod tests {
         check("1.5s", Ok(Duration::from_millis(1500)));
         check("2m", Ok(Duration::from_secs(120)));
         check("4", Ok(Duration::from_secs(4)));
-        check("3h", Err("the unit is one of ms, s, m"));
+        check("3h", Ok(Duration::from_secs(3 * 3600)));
+        check("2d", Ok(Duration::from_secs(2 * 86400)));
+        check("3w", Err("the unit is one of ms, s, m, h, d"));
         check("soon", Err("is not a duration"));
         check("", Err("is not a duration"));
     }
