@@ -277,11 +277,12 @@ async fn grants_gate_activation_and_permissions_are_enforced() {
     assert_eq!(auth.as_deref(), Some("Bearer s3cret-token"));
 }
 
-#[tokio::test]
-async fn plugins_receive_the_events_they_may_subscribe_to() {
-    let t = engine().await;
-    let engine = &t.engine;
-    let sink = WebhookSink::start().await;
+/// Installs, grants and enables the notifier (posting to `sink`) and the
+/// counter (counting the notifier's events).
+async fn notifier_and_counter(
+    engine: &tenon_engine::PluginEngine,
+    sink: &WebhookSink,
+) -> (PluginId, PluginId) {
     let (notifier, counter) = (id("tenon-examples/notifier"), id("tenon-examples/counter"));
     for name in ["notifier", "counter"] {
         engine
@@ -297,6 +298,28 @@ async fn plugins_receive_the_events_they_may_subscribe_to() {
         engine.grant(plugin, GrantRequest::all("op")).await.unwrap();
         engine.enable(plugin).await.unwrap();
     }
+    (notifier, counter)
+}
+
+/// Whether the counter counts `n` `notifier.sent` events within 5 s.
+async fn counter_counts_sent(
+    engine: &tenon_engine::PluginEngine,
+    counter: &PluginId,
+    n: u64,
+) -> bool {
+    eventually(Duration::from_secs(5), async || {
+        let counts = engine.call(counter, "count", b"").await.unwrap();
+        serde_json::from_slice::<Value>(&counts).unwrap()["event:notifier.sent"] == n
+    })
+    .await
+}
+
+#[tokio::test]
+async fn plugins_receive_the_events_they_may_subscribe_to() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let sink = WebhookSink::start().await;
+    let (_, counter) = notifier_and_counter(engine, &sink).await;
     engine
         .dispatch(
             "response.post_deliver",
@@ -308,11 +331,7 @@ async fn plugins_receive_the_events_they_may_subscribe_to() {
     // The notifier publishes `notifier.sent`; the counter subscribes to
     // `notifier.*` and counts it in its `on-event` export.
     assert!(
-        eventually(Duration::from_secs(5), async || {
-            let counts = engine.call(&counter, "count", b"").await.unwrap();
-            serde_json::from_slice::<Value>(&counts).unwrap()["event:notifier.sent"] == 1
-        })
-        .await,
+        counter_counts_sent(engine, &counter, 1).await,
         "the event reached the counter"
     );
 }
@@ -1540,4 +1559,122 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             "{name}"
         );
     }
+}
+
+/// Resource sampling: a plugin that allocates and posts to a loopback
+/// webhook, and one that keeps counts in KV, get non-zero, plausible
+/// figures: memory within the manifest's limit, CPU time within the wall
+/// time, one HTTP request per delivery with the bytes the sink saw, KV
+/// bytes and keys, and the bytes of a data directory; `doctor` carries
+/// them, and near a limit is a finding.
+#[tokio::test]
+async fn resources_are_sampled_per_plugin() {
+    let started = std::time::Instant::now();
+    let t = engine().await;
+    let engine = &t.engine;
+    let sink = WebhookSink::start().await;
+    let (notifier, counter) = notifier_and_counter(engine, &sink).await;
+    // Nothing has run yet: no runtime figures for the lazily started
+    // notifier, zero storage.
+    let before = engine.resources(&notifier).await.unwrap();
+    assert!(!before.live, "{before:?}");
+    assert_eq!(before.network_io.requests, 0);
+
+    let content = "x".repeat(150);
+    for _ in 0..2 {
+        engine
+            .dispatch(
+                "response.post_deliver",
+                &context(),
+                json!({"content": content, "pluginType": "demo", "workItemId": "w1", "result": {}}),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        counter_counts_sent(engine, &counter, 2).await,
+        "both deliveries reached the counter"
+    );
+    assert_eq!(sink.received().len(), 2);
+    let data = t.dir.path().join("data/default/tenon-examples/counter");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("sub/file"), [7u8; 1234]).unwrap();
+
+    let sampled = engine.sample_resources().await.unwrap();
+    let usage = |id: &PluginId| {
+        sampled
+            .iter()
+            .find(|(plugin, _)| plugin == id)
+            .map(|(_, usage)| *usage)
+            .expect("sampled")
+    };
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let sent = usage(&notifier);
+    assert!(sent.live, "{sent:?}");
+    let limit = 16u64 << 20; // the notifier's `limits.memory`
+    assert!(
+        sent.memory.current_bytes >= 64 << 10 && sent.memory.current_bytes <= limit * 4,
+        "at least one wasm page per live instance, within the limit: {sent:?}"
+    );
+    assert!(
+        sent.memory.peak_bytes >= 64 << 10 && sent.memory.peak_bytes <= limit,
+        "{sent:?}"
+    );
+    assert!(sent.instances.live >= 1 && sent.instances.pooled <= sent.instances.live);
+    assert!(
+        sent.cpu.total_ms > 0.0 && sent.cpu.total_ms < wall_ms,
+        "{} ms of {wall_ms} ms",
+        sent.cpu.total_ms
+    );
+    assert_eq!(sent.network_io.requests, 2, "one request per delivery");
+    assert_eq!(sent.network_io.bytes_in, 4, "the sink answers `ok` twice");
+    assert!(
+        sent.network_io.bytes_out > 2 * 150 && sent.network_io.bytes_out < 2 * 4096,
+        "two summaries quoting 150 characters: {sent:?}"
+    );
+    let counted = usage(&counter);
+    assert!(counted.live);
+    assert!(
+        counted.storage.kv_keys >= 1 && counted.storage.kv_bytes > 0,
+        "the counter keeps its counts in KV: {counted:?}"
+    );
+    assert!(counted.storage.kv_bytes < 64 << 10, "within its quota");
+    assert_eq!(counted.storage.data_bytes, 1234);
+    assert_eq!(counted.network_io.requests, 0);
+
+    // The figures are the engine's statistics and the doctor's.
+    let stats = engine.stats(&notifier).expect("seen");
+    assert_eq!(stats.resources.network_io.requests, 2);
+    let counter_problems = async || {
+        let doctor = engine.doctor().await.unwrap();
+        let diagnosis = doctor.plugins.into_iter().find(|p| p.id == counter);
+        let diagnosis = diagnosis.expect("diagnosed");
+        (diagnosis.resources, diagnosis.problems)
+    };
+    let (resources, problems) = counter_problems().await;
+    assert_eq!(resources.storage.data_bytes, 1234);
+    assert!(
+        !problems.iter().any(|p| p.contains("near its limit")),
+        "{problems:?}"
+    );
+    // Fill the counter's KV to its 64 KiB quota: doctor names it.
+    let store = engine.store();
+    store
+        .kv_set(
+            engine.tenant(),
+            &counter,
+            "filler",
+            &vec![0u8; 60 << 10],
+            tenon_registry::KvQuota::bytes(64 << 10),
+        )
+        .await
+        .unwrap();
+    let (_, problems) = counter_problems().await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("near its limit: KV ") && p.contains(" of 65536 bytes (9")),
+        "{problems:?}"
+    );
+    assert!(!engine.doctor().await.unwrap().healthy);
 }

@@ -269,3 +269,74 @@ impl Drop for Spinner {
         }
     }
 }
+
+/// A byte count for people: `512 B`, `1.5 KiB`, `3.0 MiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A plugin's resource figures in one line: storage always, the runtime's
+/// figures where they were measured (the plugin runs in this process).
+pub(crate) fn resources(usage: &tenon_engine::ResourceUsage) -> String {
+    let storage = &usage.storage;
+    let mut text = format!(
+        "KV {} in {} key{}; data directory {}",
+        bytes(storage.kv_bytes),
+        storage.kv_keys,
+        if storage.kv_keys == 1 { "" } else { "s" },
+        bytes(storage.data_bytes)
+    );
+    if !usage.live {
+        text.push_str("; memory, CPU and network are measured where the plugin runs (not here)");
+        return text;
+    }
+    let cpu = &usage.cpu;
+    let net = &usage.network_io;
+    text.push_str(&format!(
+        "; memory {} (peak {} per instance); CPU {:.1} ms{}; instances {} ({} pooled); HTTP {} request{}, {} out, {} in",
+        bytes(usage.memory.current_bytes),
+        bytes(usage.memory.peak_bytes),
+        cpu.total_ms,
+        if cpu.fuel_consumed > 0 {
+            format!(", fuel {}", cpu.fuel_consumed)
+        } else {
+            String::new()
+        },
+        usage.instances.live,
+        usage.instances.pooled,
+        net.requests,
+        if net.requests == 1 { "" } else { "s" },
+        bytes(net.bytes_out),
+        bytes(net.bytes_in)
+    ));
+    text
+}
+
+#[cfg(test)]
+mod resource_tests {
+    use super::bytes;
+
+    #[test]
+    fn byte_counts_read_well() {
+        for (n, shown) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (3 << 20, "3.0 MiB"),
+            (u64::MAX, "16777216.0 TiB"),
+        ] {
+            assert_eq!(bytes(n), shown);
+        }
+    }
+}

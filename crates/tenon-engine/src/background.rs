@@ -1,7 +1,7 @@
 //! The engine's background work: acting on the crash guard's decisions,
 //! following the registry's change feed so that every engine of a fleet
-//! converges on what any of them changed, and keeping each tenant's event
-//! log within its retention.
+//! converges on what any of them changed, keeping each tenant's event log
+//! within its retention, and sampling plugin resources (`resources.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -41,6 +41,12 @@ pub(crate) async fn start(
         tasks.push(tokio::spawn(retain_events(
             Arc::downgrade(shared),
             shared.retention,
+        )));
+    }
+    if let Some(interval) = shared.sampling {
+        tasks.push(tokio::spawn(crate::resources::sample_in_background(
+            Arc::downgrade(shared),
+            interval,
         )));
     }
     shared.tasks.lock().extend(tasks);
@@ -83,18 +89,31 @@ pub(crate) async fn prune(
 /// Applies the retention to every tenant served, at once and then every
 /// `retention.interval`.
 async fn retain_events(shared: Weak<Shared>, retention: EventRetention) {
-    let mut ticks = tokio::time::interval(retention.interval.max(Duration::from_millis(1)));
+    every(shared, retention.interval, |shared| async move {
+        for tenant in shared.tenants.all() {
+            if let Err(error) = prune(&shared, &tenant.id, &retention).await {
+                tracing::warn!(tenant = %tenant.id, "applying the event retention failed: {error}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs `work` at once and then every `interval` (at least 10 ms; a late
+/// run delays the next), while the engine lives.
+pub(crate) async fn every<F: Future<Output = ()> + Send>(
+    shared: Weak<Shared>,
+    interval: Duration,
+    mut work: impl FnMut(Arc<Shared>) -> F,
+) {
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        for tenant in shared.tenants.all() {
-            if let Err(error) = prune(&shared, &tenant.id, &retention).await {
-                tracing::warn!(tenant = %tenant.id, "applying the event retention failed: {error}");
-            }
-        }
+        work(shared).await;
     }
 }
 

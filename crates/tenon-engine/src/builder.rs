@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tenon_hooks::{DispatchConfig, HookSpec};
 use tenon_manifest::{LimitMaxima, RuntimeKind, Version};
@@ -41,6 +42,9 @@ enum RegistrySource {
     Store(Arc<dyn RegistryStore>),
 }
 
+/// How often the background samples plugin resources by default.
+const DEFAULT_RESOURCE_SAMPLING: Duration = Duration::from_secs(15);
+
 /// Builds a [`PluginEngine`]. Every setting has a default: `build()` alone
 /// gives an engine on `./.tenon/registry.db` serving tenant `default` with
 /// the runtimes compiled in.
@@ -65,6 +69,7 @@ pub struct EngineBuilder {
     boot_failures: BootFailures,
     events: EventWriterConfig,
     retention: EventRetention,
+    sampling: Option<Duration>,
     kv: KvLimits,
 }
 
@@ -101,6 +106,7 @@ impl Default for EngineBuilder {
             boot_failures: BootFailures::Record,
             events: EventWriterConfig::default(),
             retention: EventRetention::default(),
+            sampling: Some(DEFAULT_RESOURCE_SAMPLING),
             kv: KvLimits::default(),
         }
     }
@@ -262,6 +268,14 @@ impl EngineBuilder {
         self
     }
 
+    /// How often the background samples the resources of every served
+    /// tenant's plugins (default: every 15 s; `None`: only when statistics
+    /// are asked for, see [`PluginEngine::sample_resources`]).
+    pub fn resource_sampling(mut self, interval: Option<Duration>) -> Self {
+        self.sampling = interval;
+        self
+    }
+
     /// How much of each tenant's event log to keep, pruned in the
     /// background (default: everything).
     pub fn event_retention(mut self, retention: EventRetention) -> Self {
@@ -350,6 +364,7 @@ impl EngineBuilder {
             boot: self.boot,
             boot_records_failures: self.boot_failures == BootFailures::Record,
             retention: self.retention,
+            sampling: self.sampling,
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;

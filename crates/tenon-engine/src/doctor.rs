@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use tenon_manifest::{HostInfo, PluginId, Version, check_engine};
-use tenon_metrics::{GuardStatus, HealthSnapshot, HealthStatus, PluginStats};
+use tenon_metrics::{GuardStatus, HealthSnapshot, HealthStatus, PluginStats, ResourceUsage};
 
 /// How many of the newest stored hook receipts doctor judges health by.
 const STORED_RECEIPTS: usize = 10_000;
@@ -108,6 +108,8 @@ pub struct PluginDiagnosis {
     pub runtime_error: Option<String>,
     /// The crash guard's standing.
     pub guard: GuardStatus,
+    /// What it uses: storage always, runtime figures where it runs here.
+    pub resources: ResourceUsage,
     /// What needs attention, in words.
     pub problems: Vec<String>,
 }
@@ -275,6 +277,21 @@ impl PluginEngine {
                 error.message
             ));
         }
+        crate::resources::sample_plugin(&self.shared, &self.tenant, &id).await?;
+        let resources = telemetry
+            .stats(self.tenant.id.as_str(), id.as_str())
+            .map(|stats| stats.resources)
+            .unwrap_or_default();
+        let kv_quota = manifest.permissions.kv.as_ref().map(|kv| {
+            kv.quota
+                .map_or(crate::host::DEFAULT_KV_QUOTA, |q| q.bytes())
+        });
+        problems.extend(crate::resources::near_limits(
+            manifest,
+            &resources,
+            kv_quota,
+            self.shared.host.kv_writes.limits.max_keys,
+        ));
         let guard = telemetry.guard_status(self.tenant.id.as_str(), id.as_str());
         Ok(PluginDiagnosis {
             version: record.version.clone(),
@@ -309,6 +326,7 @@ impl PluginEngine {
             ready: health.ready,
             runtime_error: health.last_error,
             guard,
+            resources,
             problems,
             id,
         })

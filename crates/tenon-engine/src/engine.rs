@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) boot_records_failures: bool,
     /// How much of each tenant's event log the background keeps.
     pub(crate) retention: crate::config::EventRetention,
+    /// How often the background samples plugin resources.
+    pub(crate) sampling: Option<std::time::Duration>,
 }
 
 impl Drop for Shared {

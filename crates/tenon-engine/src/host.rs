@@ -34,7 +34,7 @@ pub(crate) struct EngineHost {
 
 /// The per-plugin, per-tenant KV key quota and write rate.
 pub(crate) struct KvWriteLimiter {
-    limits: KvLimits,
+    pub(crate) limits: KvLimits,
     /// Tokens left and when they were counted, by tenant and plugin.
     buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
 }

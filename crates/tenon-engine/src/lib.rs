@@ -60,6 +60,7 @@ mod observe;
 mod ops;
 mod receipts;
 mod reload;
+mod resources;
 mod slot;
 mod source;
 mod specs;
@@ -95,7 +96,7 @@ pub use tenon_hooks::{
 };
 pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
-pub use tenon_metrics::{HealthStatus, PluginStats, TelemetryConfig};
+pub use tenon_metrics::{HealthStatus, PluginStats, ResourceUsage, TelemetryConfig};
 pub use tenon_registry::{
     Event, EventKind, EventQuery, EventStatus, PluginRecord, PluginState, RegistryOptions,
     SecretKey, SourceKind, TenantId,

@@ -43,9 +43,11 @@ impl PluginEngine {
     /// Statistics of the tenant's plugins (or of one) from the most recent
     /// `limit` hook receipts stored in the registry, so covering every host
     /// and process of the registry; health is judged over the receipts of
-    /// the health window (unknown below its sample threshold). For plugins
-    /// running in this engine, the runtime's readiness, last error and
-    /// uptime, and the restarts seen here, are merged in.
+    /// the health window (unknown below its sample threshold). Resources
+    /// are sampled now: storage (KV, data directory) for every plugin, the
+    /// runtime's figures for plugins running in this engine, whose
+    /// readiness, last error and uptime, and the restarts seen here, are
+    /// merged in too.
     pub async fn stored_stats(
         &self,
         plugin: Option<&PluginId>,
@@ -86,6 +88,9 @@ impl PluginEngine {
         }
         let mut plugins: Vec<PluginStats> = stats.into_values().collect();
         for stats in &mut plugins {
+            if let Ok(id) = PluginId::new(&stats.plugin) {
+                crate::resources::sample_plugin(&self.shared, &self.tenant, &id).await?;
+            }
             self.merge_runtime(stats);
         }
         Ok(StoredStats {

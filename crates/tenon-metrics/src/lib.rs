@@ -76,7 +76,7 @@ pub use guard::{
 };
 pub use health::{HealthStatus, HealthThresholds, RecentCounts};
 pub use stats::{
-    CpuUsage, DiskIo, ExecutionStats, HealthSnapshot, MemoryUsage, NetworkIo, Outcome, PluginStats,
-    ResourceSample, ResourceUsage,
+    CpuUsage, DiskIo, ExecutionStats, HealthSnapshot, InstanceUsage, MemoryUsage, NetworkIo,
+    Outcome, PluginStats, ResourceSample, ResourceUsage, StorageUsage,
 };
 pub use telemetry::{Telemetry, TelemetryConfig};

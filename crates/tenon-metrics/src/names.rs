@@ -34,6 +34,14 @@ pub const PLUGIN_MEMORY: &str = "tenon_plugin_memory_bytes";
 pub const PLUGIN_MEMORY_PEAK: &str = "tenon_plugin_memory_peak_bytes";
 /// Gauge: live instances of a plugin.
 pub const PLUGIN_INSTANCES: &str = "tenon_plugin_instances";
+/// Gauge: of a plugin's live instances, those idle in the warm pool.
+pub const PLUGIN_INSTANCES_POOLED: &str = "tenon_plugin_instances_pooled";
+/// Gauge: bytes of a plugin's KV keys and values.
+pub const PLUGIN_KV_BYTES: &str = "tenon_plugin_kv_bytes";
+/// Gauge: a plugin's KV keys.
+pub const PLUGIN_KV_KEYS: &str = "tenon_plugin_kv_keys";
+/// Gauge: bytes of the files in a plugin's data directory.
+pub const PLUGIN_DATA_BYTES: &str = "tenon_plugin_data_bytes";
 /// Counter: fuel a plugin consumed.
 pub const PLUGIN_FUEL: &str = "tenon_plugin_fuel_consumed_total";
 /// Counter: time spent executing a plugin's code, in microseconds.

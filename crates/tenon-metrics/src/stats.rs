@@ -114,6 +114,29 @@ pub struct CpuUsage {
     pub peak_percent: f64,
     /// Total time executing plugin code, milliseconds.
     pub total_ms: f64,
+    /// Fuel consumed, when the plugin runs with fuel metering.
+    #[serde(default)]
+    pub fuel_consumed: u64,
+}
+
+/// Instance figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceUsage {
+    /// Live instances (busy or pooled).
+    pub live: u64,
+    /// Of those, idle in the warm pool.
+    pub pooled: u64,
+}
+
+/// What a plugin keeps on the host, bytes and rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageUsage {
+    /// Bytes of its KV keys and values.
+    pub kv_bytes: u64,
+    /// Its KV keys (rows).
+    pub kv_keys: u64,
+    /// Bytes of the files in its data directory.
+    pub data_bytes: u64,
 }
 
 /// Disk figures, bytes.
@@ -147,6 +170,17 @@ pub struct ResourceUsage {
     pub disk_io: DiskIo,
     /// Network.
     pub network_io: NetworkIo,
+    /// Instances.
+    #[serde(default)]
+    pub instances: InstanceUsage,
+    /// KV and data directory.
+    #[serde(default)]
+    pub storage: StorageUsage,
+    /// Whether the runtime figures (memory, CPU, instances, network) were
+    /// sampled from the plugin running where these statistics were
+    /// computed; when false they are zero and only `storage` is measured.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// Health figures of a plugin.
@@ -276,6 +310,17 @@ pub struct ResourceSample {
     pub http_bytes_out: u64,
     /// HTTP bytes received.
     pub http_bytes_in: u64,
+    /// Of the live instances, those idle in the warm pool.
+    pub instances_pooled: u64,
+    /// Bytes of its KV keys and values.
+    pub kv_bytes: u64,
+    /// Its KV keys.
+    pub kv_keys: u64,
+    /// Bytes of the files in its data directory.
+    pub data_bytes: u64,
+    /// Whether the runtime figures come from a running plugin (else only
+    /// the storage figures are measured).
+    pub live: bool,
 }
 
 #[cfg(test)]

@@ -206,6 +206,10 @@ impl Telemetry {
         gauge(PLUGIN_MEMORY).set(sample.memory_bytes as f64);
         gauge(PLUGIN_MEMORY_PEAK).set(sample.memory_peak_bytes as f64);
         gauge(PLUGIN_INSTANCES).set(sample.instances as f64);
+        gauge(PLUGIN_INSTANCES_POOLED).set(sample.instances_pooled as f64);
+        gauge(PLUGIN_KV_BYTES).set(sample.kv_bytes as f64);
+        gauge(PLUGIN_KV_KEYS).set(sample.kv_keys as f64);
+        gauge(PLUGIN_DATA_BYTES).set(sample.data_bytes as f64);
         counter(PLUGIN_FUEL).absolute(sample.fuel_consumed);
         counter(PLUGIN_CPU)
             .absolute(u64::try_from(sample.cpu_time.as_micros()).unwrap_or(u64::MAX));
@@ -695,6 +699,13 @@ impl ResourceTracker {
         self.usage.network_io.bytes_in = sample.http_bytes_in;
         self.usage.network_io.bytes_out = sample.http_bytes_out;
         self.usage.network_io.requests = sample.http_requests;
+        cpu.fuel_consumed = sample.fuel_consumed;
+        self.usage.instances.live = sample.instances;
+        self.usage.instances.pooled = sample.instances_pooled;
+        self.usage.storage.kv_bytes = sample.kv_bytes;
+        self.usage.storage.kv_keys = sample.kv_keys;
+        self.usage.storage.data_bytes = sample.data_bytes;
+        self.usage.live = sample.live;
     }
 }
 

@@ -166,6 +166,11 @@ fn dispatch_and_resource_metrics() {
                 http_requests: 3,
                 http_bytes_in: 300,
                 http_bytes_out: 120,
+                instances_pooled: 1,
+                kv_bytes: 640,
+                kv_keys: 4,
+                data_bytes: 4096,
+                live: true,
                 ..ResourceSample::default()
             },
         );
@@ -176,8 +181,12 @@ fn dispatch_and_resource_metrics() {
         "counter tenon_plugin_http_bytes_total{direction=in,plugin=a/x,tenant=t1} = 300",
         "counter tenon_plugin_http_bytes_total{direction=out,plugin=a/x,tenant=t1} = 120",
         "counter tenon_plugin_http_requests_total{plugin=a/x,tenant=t1} = 3",
+        "gauge tenon_plugin_data_bytes{plugin=a/x,tenant=t1} = 4096",
         "gauge tenon_plugin_health{plugin=a/x,tenant=t1} = 0",
+        "gauge tenon_plugin_instances_pooled{plugin=a/x,tenant=t1} = 1",
         "gauge tenon_plugin_instances{plugin=a/x,tenant=t1} = 2",
+        "gauge tenon_plugin_kv_bytes{plugin=a/x,tenant=t1} = 640",
+        "gauge tenon_plugin_kv_keys{plugin=a/x,tenant=t1} = 4",
         "gauge tenon_plugin_memory_bytes{plugin=a/x,tenant=t1} = 2097152",
         "gauge tenon_plugin_memory_peak_bytes{plugin=a/x,tenant=t1} = 3145728",
     ];
@@ -186,6 +195,17 @@ fn dispatch_and_resource_metrics() {
     assert_eq!(usage.memory.peak_bytes, 3 << 20);
     assert_eq!(usage.network_io.requests, 3);
     assert_eq!(usage.cpu.total_ms, 7.0);
+    assert_eq!(usage.cpu.fuel_consumed, 1000);
+    assert_eq!((usage.instances.live, usage.instances.pooled), (2, 1));
+    assert_eq!(
+        usage.storage,
+        tenon_metrics::StorageUsage {
+            kv_bytes: 640,
+            kv_keys: 4,
+            data_bytes: 4096
+        }
+    );
+    assert!(usage.live);
 }
 
 #[tokio::test(start_paused = true)]

@@ -140,8 +140,10 @@ pub struct ResourceStats {
     pub http_bytes_out: u64,
     /// HTTP bytes received.
     pub http_bytes_in: u64,
-    /// Live instances.
+    /// Live instances (busy or pooled).
     pub instances: u64,
+    /// Of the live instances, those idle in the warm pool.
+    pub instances_pooled: u64,
 }
 
 /// A loaded plugin. Safe to call from many tasks at once: the runtime gives

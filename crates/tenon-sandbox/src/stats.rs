@@ -76,7 +76,8 @@ impl PluginStats {
         self.http_bytes_in.fetch_add(bytes, Relaxed);
     }
 
-    /// The figures now.
+    /// The figures now (the runtime fills in `instances_pooled`, which it
+    /// keeps itself).
     pub fn snapshot(&self) -> ResourceStats {
         ResourceStats {
             calls: self.calls.load(Relaxed),
@@ -89,6 +90,7 @@ impl PluginStats {
             http_bytes_out: self.http_bytes_out.load(Relaxed),
             http_bytes_in: self.http_bytes_in.load(Relaxed),
             instances: self.instances.load(Relaxed),
+            instances_pooled: 0,
         }
     }
 }

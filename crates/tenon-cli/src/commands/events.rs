@@ -473,6 +473,13 @@ pub(crate) async fn stats(args: StatsArgs, global: &GlobalArgs) -> CommandResult
                 stats.health.status, stats.health.reason
             ));
         }
+        for stats in &report.plugins {
+            text.push_str(&format!(
+                "resources of {}: {}\n",
+                stats.plugin,
+                crate::output::resources(&stats.resources)
+            ));
+        }
     }
     output.text(&text)
 }

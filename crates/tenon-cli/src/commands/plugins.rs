@@ -322,6 +322,7 @@ struct InfoJson {
     config: Vec<ConfigKeyJson>,
     missing_config: Vec<String>,
     last_error: Option<LastErrorJson>,
+    resources: tenon_engine::ResourceUsage,
     created_at: String,
     updated_at: String,
 }
@@ -424,6 +425,7 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
     versions.sort_by(|a, b| a.version.cmp_precedence(&b.version));
     let permissions = engine.permissions(&record.id).await?;
     let values = engine.config(&record.id).await?;
+    let resources = engine.resources(&record.id).await?;
     let spec = &manifest.config;
     let missing_config = {
         let set: serde_json::Map<String, Value> = values.clone().into_iter().collect();
@@ -463,6 +465,7 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
             timeout: manifest.limits.timeout.to_string(),
         },
         source: source_json(record),
+        resources,
         artifact: record.artifact.as_ref().map(ToString::to_string),
         trust: TrustRecord::from_stored(record.verification.as_ref()),
         versions: versions
@@ -572,6 +575,7 @@ fn info_text(info: &InfoJson, output: &Output) -> String {
         "source",
         format!("{}: {}", info.source.kind, info.source.reference),
     );
+    line("resources", crate::output::resources(&info.resources));
     line("trust", trust_line(info.trust.as_ref()));
     if let Some(trust) = &info.trust {
         line(
@@ -763,6 +767,14 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
                 ]);
             }
             text.push_str(&output.render(&mut table));
+            for p in report.plugins.iter().filter(|p| p.running) {
+                text.push_str(&format!(
+                    "\n{}: {}",
+                    p.id,
+                    crate::output::resources(&p.resources)
+                ));
+            }
+            text.push('\n');
             for p in report.plugins.iter().filter(|p| !p.problems.is_empty()) {
                 text.push_str(&format!("\n{}:\n", output.bold(p.id.as_str())));
                 for problem in &p.problems {

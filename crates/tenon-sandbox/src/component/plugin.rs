@@ -754,7 +754,10 @@ impl Plugin for ComponentPlugin {
     }
 
     fn stats(&self) -> ResourceStats {
-        self.boundary.stats().snapshot()
+        ResourceStats {
+            instances_pooled: self.idle_instances() as u64,
+            ..self.boundary.stats().snapshot()
+        }
     }
 }
 

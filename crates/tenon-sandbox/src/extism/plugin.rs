@@ -928,6 +928,9 @@ impl Plugin for ExtismPlugin {
     }
 
     fn stats(&self) -> ResourceStats {
-        self.inner.stats.snapshot()
+        ResourceStats {
+            instances_pooled: self.inner.parts.pool.idle_instances(),
+            ..self.inner.stats.snapshot()
+        }
     }
 }

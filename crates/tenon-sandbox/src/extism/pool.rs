@@ -201,6 +201,16 @@ impl Pool {
         }
     }
 
+    /// Warm instances idle in the pool now.
+    pub(super) fn idle_instances(&self) -> u64 {
+        let state = self.state.lock();
+        state
+            .idle
+            .iter()
+            .filter(|slot| slot.instance.is_some())
+            .count() as u64
+    }
+
     /// Puts a slot in the pool without a call (the one made at load).
     pub(super) fn adopt(&self, slot: BoxedSlot) {
         self.state.lock().idle.push(slot);
