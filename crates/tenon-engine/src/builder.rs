@@ -57,6 +57,7 @@ pub struct EngineBuilder {
     dispatch: DispatchConfig,
     grant_policy: GrantPolicy,
     trust: TrustPolicy,
+    marketplace: crate::market::MarketplaceOptions,
     tenant: String,
     data_dir: Option<PathBuf>,
     safe_mode: Option<bool>,
@@ -94,6 +95,7 @@ impl Default for EngineBuilder {
             dispatch: DispatchConfig::default(),
             grant_policy: GrantPolicy::default(),
             trust: TrustPolicy::default(),
+            marketplace: crate::market::MarketplaceOptions::default(),
             tenant: "default".to_owned(),
             data_dir: None,
             safe_mode: None,
@@ -200,6 +202,13 @@ impl EngineBuilder {
     /// directories; [`TrustPolicy::development`] accepts everything.
     pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
         self.trust = policy;
+        self
+    }
+
+    /// How marketplaces are reached: the cache directory, offline use, the
+    /// root metadata to trust.
+    pub fn marketplace(mut self, options: crate::market::MarketplaceOptions) -> Self {
+        self.marketplace = options;
         self
     }
 
@@ -351,6 +360,7 @@ impl EngineBuilder {
             dispatch: self.dispatch,
             grant_policy: self.grant_policy,
             trust: self.trust,
+            marketplace: self.marketplace,
             paths,
             safe_mode,
             store,

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) dispatch: DispatchConfig,
     pub(crate) grant_policy: GrantPolicy,
     pub(crate) trust: TrustPolicy,
+    /// How marketplaces are reached and cached.
+    pub(crate) marketplace: crate::market::MarketplaceOptions,
     pub(crate) paths: Paths,
     pub(crate) safe_mode: bool,
     pub(crate) store: Arc<dyn RegistryStore>,

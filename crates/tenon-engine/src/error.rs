@@ -47,6 +47,14 @@ pub enum EngineError {
         #[source]
         source: tenon_marketplace::PackageError,
     },
+    /// A marketplace could not be used, or what it served was refused
+    /// (metadata, index, package), or a network failure.
+    #[error("marketplace: {source}")]
+    Marketplace {
+        /// Why.
+        #[source]
+        source: Box<tenon_marketplace::client::ClientError>,
+    },
     /// A plugin directory carries no signature, and the trust policy does
     /// not allow unsigned directories.
     #[error(

@@ -56,6 +56,7 @@ mod error;
 pub mod grants;
 mod host;
 pub mod lifecycle;
+mod market;
 mod observe;
 mod ops;
 mod receipts;
@@ -76,6 +77,7 @@ pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;
 pub use error::{EngineError, Result};
 pub use host::DEFAULT_KV_QUOTA;
+pub use market::{AvailableUpdate, MarketPlan, MarketplaceOptions, PlannedPlugin};
 pub use observe::StoredStats;
 pub use ops::{
     ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, RevokeReport,

@@ -32,6 +32,18 @@ pub enum InstallSource {
     Archive(PathBuf),
     /// A plugin the host ships (recorded as `native` or `builtin`).
     Host(HostPlugin),
+    /// A plugin from the marketplace at `url`: the newest version matching
+    /// `req` that is not yanked and runs on this host (recorded as
+    /// `marketplace`, with the URL, version and sha256). Installing it
+    /// installs the dependencies it needs too.
+    Marketplace {
+        /// The marketplace's URL.
+        url: String,
+        /// The plugin.
+        id: tenon_manifest::PluginId,
+        /// Which versions are acceptable.
+        req: tenon_manifest::VersionReq,
+    },
 }
 
 /// A plugin the host application itself provides, with its manifest: native
@@ -102,7 +114,7 @@ impl InstallSource {
     pub fn as_path(&self) -> Option<&Path> {
         match self {
             Self::Directory(path) | Self::Archive(path) => Some(path),
-            Self::Host(_) => None,
+            Self::Host(_) | Self::Marketplace { .. } => None,
         }
     }
 }
@@ -257,6 +269,9 @@ impl PluginEngine {
             InstallSource::Directory(dir) => self.read_directory(dir).await?,
             InstallSource::Archive(path) => self.read_archive(path).await?,
             InstallSource::Host(plugin) => self.read_host(plugin)?,
+            InstallSource::Marketplace { url, id, req } => {
+                self.read_marketplace(url, id, req).await?
+            }
         };
         let refused = trust::exceeds(candidate.trust.level, &candidate.manifest);
         if !refused.is_empty() {
@@ -370,10 +385,6 @@ impl PluginEngine {
     async fn read_archive(&self, path: &Path) -> Result<Candidate> {
         let limits = UnpackLimits::default();
         let bytes = read_limited(path, limits.max_archive_bytes, "package").await?;
-        let package = |source| EngineError::Package {
-            path: path.to_path_buf(),
-            source,
-        };
         let signature_path = PathBuf::from(format!("{}.{SIGNATURE_EXTENSION}", path.display()));
         let signatures =
             match tokio::fs::read(&signature_path).await {
@@ -386,11 +397,39 @@ impl PluginEngine {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(source_error(&signature_path, e.to_string())),
             };
+        let source = PluginSource::new(
+            SourceKind::Archive,
+            &format!(
+                "{} (sha256 {})",
+                std::fs::canonicalize(path)
+                    .unwrap_or_else(|_| path.to_path_buf())
+                    .display(),
+                sha256_hex(&bytes)
+            ),
+        );
+        self.read_package(path, bytes, signatures, Origin::Local, source)
+            .await
+    }
+
+    /// Verifies a package's signatures against the trust policy (from its
+    /// sha256 and signature file alone), then unpacks it in memory and checks
+    /// its manifest against this host. `path` names it in errors.
+    pub(crate) async fn read_package(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        signatures: Option<SignatureFile>,
+        origin: Origin,
+        source: PluginSource,
+    ) -> Result<Candidate> {
+        let limits = UnpackLimits::default();
+        let package = |source| EngineError::Package {
+            path: path.to_path_buf(),
+            source,
+        };
         let trust = self.shared.trust.clone();
-        let checked = bytes.clone();
         let (contents, verification) = tokio::task::spawn_blocking(move || {
-            let verified =
-                tenon_marketplace::verify(&checked, signatures.as_ref(), &trust, Origin::Local)?;
+            let verified = tenon_marketplace::verify(&bytes, signatures.as_ref(), &trust, origin)?;
             let contents = verified.unpack_to_memory(&limits)?;
             Ok::<_, tenon_marketplace::PackageError>((contents, verified.verification().clone()))
         })
@@ -413,16 +452,7 @@ impl PluginEngine {
             trust: TrustRecord::of_package(&verification, &manifest),
             manifest,
             module,
-            source: PluginSource::new(
-                SourceKind::Archive,
-                &format!(
-                    "{} (sha256 {})",
-                    std::fs::canonicalize(path)
-                        .unwrap_or_else(|_| path.to_path_buf())
-                        .display(),
-                    sha256_hex(&bytes)
-                ),
-            ),
+            source,
             warnings,
         })
     }
@@ -462,6 +492,9 @@ impl serde::Serialize for InstallSource {
         match self {
             Self::Directory(path) | Self::Archive(path) => serializer.collect_str(&path.display()),
             Self::Host(plugin) => serializer.collect_str(&format_args!("host:{}", plugin.kind)),
+            Self::Marketplace { url, id, req } => {
+                serializer.collect_str(&format_args!("{url}#{id}@{req}"))
+            }
         }
     }
 }

@@ -25,18 +25,25 @@
 //!   with [`TrustedMetadata`], the client-side checks that refuse forged,
 //!   expired, rolled-back and mixed-up metadata.
 //!
+//! - [`client`] (the `client` feature) is the marketplace client: it
+//!   fetches the metadata and index over HTTP with a cache, refuses what the
+//!   chain of trust does not vouch for, and downloads packages checked
+//!   against their pinned size and sha256 and the trust policy.
+//!
 //! Every package failure is a [`PackageError`] naming what went wrong and
 //! where; index and metadata failures are [`IndexError`] and
 //! [`MetadataError`]. The formats are specified in `docs/package-format.md`
 //! and `docs/marketplace.md`.
 //!
-//! Not here: the marketplace server (`tenon-market-server`, its own database)
-//! and the HTTP client. Not here (ever): where installed plugins are recorded
+//! Not here: the marketplace server (`tenon-market-server`, its own database).
+//! Not here (ever): where installed plugins are recorded
 //! (`tenon-registry`) and how they run (`tenon-sandbox`).
 //!
 //! Depend on it to make, check or install packages: the engine (`install`),
 //! the CLI (`pack`, `install`, key management) and the marketplace server do.
 
+#[cfg(feature = "client")]
+pub mod client;
 mod digest;
 mod error;
 pub mod index;

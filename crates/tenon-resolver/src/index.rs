@@ -118,9 +118,17 @@ impl IndexVersion {
     /// What a manifest says about resolution: its dependencies and its engine
     /// requirement (a manifest always names a plugin API requirement).
     pub fn from_manifest(manifest: &Manifest) -> Self {
+        Self::declared(&manifest.dependencies, &manifest.engine)
+    }
+
+    /// What a manifest's dependencies and engine requirement say about
+    /// resolution (as a marketplace's index line repeats them), not yanked.
+    pub fn declared(
+        dependencies: &BTreeMap<PluginId, tenon_manifest::Dependency>,
+        engine: &tenon_manifest::EngineRequirement,
+    ) -> Self {
         Self {
-            dependencies: manifest
-                .dependencies
+            dependencies: dependencies
                 .iter()
                 .map(|(id, dep)| {
                     let dependency = IndexDependency {
@@ -132,8 +140,8 @@ impl IndexVersion {
                 })
                 .collect(),
             engine: IndexEngine {
-                tenon: Some(manifest.engine.tenon.clone()),
-                host: manifest.engine.host.clone(),
+                tenon: Some(engine.tenon.clone()),
+                host: engine.host.clone(),
             },
             yanked: false,
         }

@@ -19,14 +19,34 @@ use crate::lifecycle::Action;
 use crate::source::{Candidate, InstallSource};
 
 impl PluginEngine {
-    /// Installs a plugin from a directory or a package archive.
+    /// Installs a plugin from a directory, a package archive or a
+    /// marketplace.
     ///
     /// The manifest is validated against the host, the engine requirement
     /// checked, dependencies resolved against what is installed, and the
     /// module stored in the registry (boot needs nothing else). The plugin
     /// ends `pending_config` (required config missing) or `resolved`.
+    ///
+    /// From a marketplace, the runtime dependencies it needs that are not
+    /// installed are installed first
+    /// ([`install_from_marketplace`](Self::install_from_marketplace)); the
+    /// report is the requested plugin's, its notes naming each dependency
+    /// installed with it.
     pub async fn install(&self, source: impl Into<InstallSource>) -> Result<InstallReport> {
-        let candidate = self.read_source(&source.into()).await?;
+        let source = source.into();
+        if let InstallSource::Marketplace { url, id, req } = &source {
+            let mut reports = self.install_from_marketplace(url, id, req).await?;
+            let mut report = reports
+                .pop()
+                .expect("a marketplace plan installs at least the requested plugin");
+            report.notes.extend(
+                reports
+                    .iter()
+                    .map(|r| format!("installed dependency {} {}", r.id, r.version)),
+            );
+            return Ok(report);
+        }
+        let candidate = self.read_source(&source).await?;
         let _ops = self.tenant.ops.lock().await;
         self.check_new(&candidate.manifest).await?;
         let notes = self.check_dependencies(&candidate.manifest).await?;
@@ -43,20 +63,9 @@ impl PluginEngine {
             candidates.push(self.read_source(source).await?);
         }
         let _ops = self.tenant.ops.lock().await;
-        for candidate in &candidates {
-            self.check_new(&candidate.manifest).await?;
-        }
-        let Some(first) = candidates.first() else {
+        let Some(resolution) = self.check_set(&candidates).await? else {
             return Ok(Vec::new());
         };
-        let manifests: Vec<&Manifest> = candidates.iter().map(|c| &c.manifest).collect();
-        let resolution = self
-            .resolve_with(&manifests)
-            .await?
-            .map_err(|explanation| EngineError::Dependencies {
-                id: first.manifest.plugin.id.clone(),
-                explanation,
-            })?;
         let mut reports = Vec::new();
         for selected in &resolution.order {
             if let Some(at) = candidates
@@ -68,6 +77,27 @@ impl PluginEngine {
             }
         }
         Ok(reports)
+    }
+
+    /// Checks plugins to install together: none installed yet, each runnable
+    /// here, and all of them resolving with the installed plugins. `None`
+    /// for no plugin at all.
+    pub(crate) async fn check_set(&self, candidates: &[Candidate]) -> Result<Option<Resolution>> {
+        for candidate in candidates {
+            self.check_new(&candidate.manifest).await?;
+        }
+        let Some(first) = candidates.first() else {
+            return Ok(None);
+        };
+        let manifests: Vec<&Manifest> = candidates.iter().map(|c| &c.manifest).collect();
+        let resolution = self
+            .resolve_with(&manifests)
+            .await?
+            .map_err(|explanation| EngineError::Dependencies {
+                id: first.manifest.plugin.id.clone(),
+                explanation,
+            })?;
+        Ok(Some(resolution))
     }
 
     /// Refuses a plugin this host cannot run, or one already installed.
@@ -102,7 +132,7 @@ impl PluginEngine {
     }
 
     /// The installed plugins as a resolver index and installed set.
-    async fn installed_index(&self) -> Result<(Index, BTreeMap<PluginId, Version>)> {
+    pub(crate) async fn installed_index(&self) -> Result<(Index, BTreeMap<PluginId, Version>)> {
         let mut index = Index::new();
         let mut installed = BTreeMap::new();
         for record in self.list().await? {
@@ -119,7 +149,7 @@ impl PluginEngine {
     /// Resolves `manifests` (each at its exact version) together with the
     /// installed plugins, keeping those at their versions. The inner error
     /// is the resolver's explanation of a conflict.
-    async fn resolve_with(
+    pub(crate) async fn resolve_with(
         &self,
         manifests: &[&Manifest],
     ) -> Result<std::result::Result<Resolution, String>> {
@@ -187,7 +217,7 @@ impl PluginEngine {
 
     /// Stores a checked candidate: its module, its record, its first
     /// transition, and a grant when the policy trusts it.
-    async fn store_candidate(
+    pub(crate) async fn store_candidate(
         &self,
         candidate: Candidate,
         notes: Vec<String>,

@@ -1,0 +1,659 @@
+//! Installing by name from a real marketplace server on loopback (SQLite):
+//! dependency trees, conflicts, yanked versions, updates, and every attack
+//! on the way from the server to the registry refused with nothing
+//! installed. The attacks go through a proxy in front of the server that
+//! replays, tampers with, endlessly extends or cuts what the server sends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use tenon_engine::{
+    EngineError, InstallSource, MarketplaceOptions, PluginEngine, SourceKind, TrustPolicy,
+};
+use tenon_market_server::{
+    Expiries, HttpLimits, Market, MarketConfig, MarketKeys, Principal, Scope, encode_upload,
+};
+use tenon_marketplace::client::ClientError;
+use tenon_marketplace::{PackOptions, Role, SignatureFile, SigningKey, pack};
+use time::OffsetDateTime;
+
+/// What the proxy does to a response, by request path.
+#[derive(Clone)]
+enum Attack {
+    /// Serve these bytes instead.
+    Replace(Vec<u8>),
+    /// Flip one byte of the body.
+    Tamper,
+    /// Send bytes forever, without a length.
+    Endless,
+    /// Send half the body, then drop the connection.
+    Vanish,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    upstream: String,
+    attacks: Mutex<HashMap<String, Attack>>,
+}
+
+struct Marketplace {
+    /// The real server.
+    market: Arc<Market>,
+    /// Its URL.
+    direct: String,
+    /// The proxy's URL (what clients use).
+    url: String,
+    proxy: Arc<ProxyState>,
+    alice: Principal,
+    key: SigningKey,
+    _dir: tempfile::TempDir,
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let attack = state.attacks.lock().get(&path).cloned();
+    if let Some(Attack::Replace(bytes)) = attack {
+        return bytes.into_response();
+    }
+    let mut upstream = reqwest::Client::new().get(format!("{}{path}", state.upstream));
+    if let Some(tag) = request.headers().get("if-none-match") {
+        upstream = upstream.header("if-none-match", tag.as_bytes());
+    }
+    let answer = upstream.send().await.expect("the real server answers");
+    let status = answer.status().as_u16();
+    let etag = answer.headers().get("etag").cloned();
+    let mut body = answer.bytes().await.expect("a body").to_vec();
+    let body = match attack {
+        Some(Attack::Tamper) => {
+            let at = body.len() / 2;
+            body[at] ^= 0x01;
+            Body::from(body)
+        }
+        Some(Attack::Endless) => Body::from_stream(futures::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 64 * 1024]))
+        })),
+        Some(Attack::Vanish) => {
+            let half = Bytes::from(body[..body.len() / 2].to_vec());
+            Body::from_stream(futures::stream::iter([
+                Ok(half),
+                Err(std::io::Error::other("the server went away")),
+            ]))
+        }
+        _ => Body::from(body),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = axum::http::StatusCode::from_u16(status).expect("a status");
+    if let Some(etag) = etag {
+        response.headers_mut().insert("etag", etag);
+    }
+    response
+}
+
+async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    format!("http://{addr}")
+}
+
+async fn marketplace(expiries: Expiries) -> Marketplace {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    tenon_market_server::init(&keys_dir, 1, 1, OffsetDateTime::now_utc()).unwrap();
+    let keys = MarketKeys::load(&keys_dir, OffsetDateTime::now_utc()).unwrap();
+    let config = MarketConfig {
+        expiries,
+        ..MarketConfig::default()
+    };
+    let market = Arc::new(
+        Market::open_sqlite(dir.path().join("market.db").to_str().unwrap(), keys, config)
+            .await
+            .unwrap(),
+    );
+    let direct = serve_on_loopback(tenon_market_server::router(
+        market.clone(),
+        HttpLimits::default(),
+    ))
+    .await;
+    let proxy = Arc::new(ProxyState {
+        upstream: direct.clone(),
+        attacks: Mutex::default(),
+    });
+    let url = serve_on_loopback(
+        axum::Router::new()
+            .fallback(forward)
+            .with_state(proxy.clone()),
+    )
+    .await;
+    let alice = market
+        .account("alice", &[Scope::Publish, Scope::Yank])
+        .await
+        .unwrap();
+    Marketplace {
+        market,
+        direct,
+        url,
+        proxy,
+        alice,
+        key: SigningKey::from_seed(&[7; 32]),
+        _dir: dir,
+    }
+}
+
+/// A package of `id` `version` depending on `deps` (`("acme/base", "^1")`),
+/// signed by `key`.
+fn package(id: &str, version: &str, deps: &[(&str, &str)], key: &SigningKey) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = format!(
+        "manifest_version = 1\n\n[plugin]\nid = \"{id}\"\nname = \"{}\"\nversion = \"{version}\"\ndescription = \"A test plugin.\"\nlicense = \"MIT\"\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
+        id.split('/').nth(1).unwrap()
+    );
+    if !deps.is_empty() {
+        manifest.push_str("\n[dependencies]\n");
+        for (dep, req) in deps {
+            manifest.push_str(&format!("\"{dep}\" = \"{req}\"\n"));
+        }
+    }
+    std::fs::write(dir.path().join("tenon.toml"), manifest).unwrap();
+    std::fs::write(
+        dir.path().join("plugin.wasm"),
+        format!("\0asm\x01\0\0\0 {id} {version}"),
+    )
+    .unwrap();
+    let packed = pack(dir.path(), &PackOptions::default()).unwrap();
+    let mut signatures = SignatureFile::for_package(&packed.info);
+    signatures.sign(Role::Author, key);
+    encode_upload(signatures.to_json().as_bytes(), &packed.bytes)
+}
+
+impl Marketplace {
+    async fn publish(&self, id: &str, version: &str, deps: &[(&str, &str)]) {
+        self.publish_signed(id, version, deps, &self.key).await;
+    }
+
+    async fn publish_signed(
+        &self,
+        id: &str,
+        version: &str,
+        deps: &[(&str, &str)],
+        key: &SigningKey,
+    ) {
+        self.market
+            .publish(&self.alice, &package(id, version, deps, key))
+            .await
+            .unwrap_or_else(|e| panic!("publishing {id} {version}: {e}"));
+    }
+
+    async fn yank(&self, id: &str, version: &str) {
+        self.market
+            .yank(
+                &self.alice,
+                &id.parse().unwrap(),
+                &version.parse().unwrap(),
+                true,
+            )
+            .await
+            .unwrap();
+    }
+
+    fn attack(&self, path: &str, attack: Attack) {
+        self.proxy.attacks.lock().insert(path.to_owned(), attack);
+    }
+
+    fn calm(&self) {
+        self.proxy.attacks.lock().clear();
+    }
+
+    /// The bytes the real server serves at `path` now.
+    async fn fetch(&self, path: &str) -> Vec<u8> {
+        reqwest::get(format!("{}{path}", self.direct))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    /// An engine (registry and cache in `dir`) whose trust policy trusts
+    /// this marketplace's author key for `acme`.
+    async fn engine(&self, dir: &std::path::Path) -> PluginEngine {
+        let policy = TrustPolicy::default().with_publisher_key("acme", self.key.public_key());
+        PluginEngine::builder()
+            .registry(&dir.join("registry.db").to_string_lossy())
+            .data_dir(dir)
+            .trust_policy(policy)
+            .marketplace(MarketplaceOptions::default())
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn source(&self, id: &str, req: &str) -> InstallSource {
+        InstallSource::Marketplace {
+            url: self.url.clone(),
+            id: id.parse().unwrap(),
+            req: req.parse().unwrap(),
+        }
+    }
+}
+
+async fn installed(engine: &PluginEngine) -> Vec<String> {
+    engine
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r.id, r.version))
+        .collect()
+}
+
+/// Installs `id` and expects the metadata to be refused for `why`, with
+/// nothing installed.
+async fn refused_metadata(
+    m: &Marketplace,
+    engine: &PluginEngine,
+    id: &str,
+    why: fn(&tenon_marketplace::MetadataError) -> bool,
+) {
+    let error = engine.install(m.source(id, "*")).await.unwrap_err();
+    let ClientError::Metadata { source, .. } = client_error(&error) else {
+        panic!("{error}");
+    };
+    assert!(why(source), "{error}");
+    assert!(installed(engine).await.is_empty());
+}
+
+/// The marketplace client's refusal inside an engine error.
+fn client_error(error: &EngineError) -> &ClientError {
+    match error {
+        EngineError::Marketplace { source } => source,
+        other => panic!("expected a marketplace error, got: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_level_tree_installs_in_load_order_with_its_source() {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    m.publish("acme/base", "1.2.0", &[]).await;
+    m.publish("acme/base", "2.0.0", &[]).await;
+    m.publish("acme/mid", "1.0.0", &[("acme/base", "^1")]).await;
+    m.publish("acme/app", "0.9.0", &[("acme/mid", "^1")]).await;
+    m.publish("acme/app", "1.0.0", &[("acme/mid", "^1")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+
+    let plan = engine
+        .plan_marketplace_install(&m.url, &"acme/app".parse().unwrap(), &"^1".parse().unwrap())
+        .await
+        .unwrap();
+    let planned: Vec<String> = plan
+        .plugins
+        .iter()
+        .map(|p| format!("{} {} {}", p.id, p.version, p.dependency))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "acme/base 1.2.0 true",
+            "acme/mid 1.0.0 true",
+            "acme/app 1.0.0 false"
+        ]
+    );
+    assert!(
+        installed(&engine).await.is_empty(),
+        "planning stores nothing"
+    );
+    let reports = engine.install_plan(plan).await.unwrap();
+    assert_eq!(reports.len(), 3);
+    assert_eq!(
+        installed(&engine).await,
+        ["acme/app 1.0.0", "acme/base 1.2.0", "acme/mid 1.0.0"]
+    );
+    for record in engine.list().await.unwrap() {
+        assert_eq!(record.source.kind, SourceKind::Marketplace);
+        assert!(
+            record
+                .source
+                .reference
+                .starts_with(&format!("{}#{}@", m.url, record.id)),
+            "{}",
+            record.source.reference
+        );
+    }
+    // A restart reads the same trusted metadata; installing again is refused.
+    let again = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(again, EngineError::AlreadyInstalled { .. }),
+        "{again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_explained_with_the_remote_versions() {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    m.publish("acme/base", "2.0.0", &[]).await;
+    m.publish("acme/mid", "1.0.0", &[("acme/base", "^1")]).await;
+    m.publish(
+        "acme/app",
+        "1.0.0",
+        &[("acme/mid", "^1"), ("acme/base", "^2")],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    let error = engine
+        .install(m.source("acme/app", "^1"))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, EngineError::Dependencies { .. }), "{text}");
+    for needle in ["acme/mid", "acme/base", "1.0.0", "^2", &m.url] {
+        assert!(text.contains(needle), "`{needle}` missing from: {text}");
+    }
+    assert!(installed(&engine).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yanked_version_is_skipped_unless_installed() {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    m.publish("acme/base", "1.1.0", &[]).await;
+    m.publish("acme/app", "1.0.0", &[("acme/base", "^1")]).await;
+    m.yank("acme/base", "1.1.0").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = m.engine(dir.path()).await;
+    fresh.install(m.source("acme/app", "*")).await.unwrap();
+    assert_eq!(
+        installed(&fresh).await,
+        ["acme/app 1.0.0", "acme/base 1.0.0"]
+    );
+
+    // Installed before it was yanked: kept, with a note.
+    let locked_dir = tempfile::tempdir().unwrap();
+    let m2 = marketplace(Expiries::default()).await;
+    m2.publish("acme/base", "1.0.0", &[]).await;
+    m2.publish("acme/base", "1.1.0", &[]).await;
+    m2.publish("acme/app", "1.0.0", &[("acme/base", "^1")])
+        .await;
+    let locked = m2.engine(locked_dir.path()).await;
+    locked
+        .install(m2.source("acme/base", "=1.1.0"))
+        .await
+        .unwrap();
+    m2.yank("acme/base", "1.1.0").await;
+    let plan = locked
+        .plan_marketplace_install(&m2.url, &"acme/app".parse().unwrap(), &"*".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.kept,
+        [("acme/base".parse().unwrap(), "1.1.0".parse().unwrap())]
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("yanked")),
+        "{:?}",
+        plan.notes
+    );
+    locked.install_plan(plan).await.unwrap();
+    assert_eq!(
+        installed(&locked).await,
+        ["acme/app 1.0.0", "acme/base 1.1.0"]
+    );
+    // Yanked and not installed: not chosen, even when asked for exactly.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = m.engine(other_dir.path()).await;
+    let error = other
+        .install(m.source("acme/base", "=1.1.0"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EngineError::Dependencies { .. }), "{error}");
+    assert!(error.to_string().contains("yanked"), "{error}");
+    assert!(installed(&other).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_list_a_newer_version_once_published_and_upgrade_to_it() {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    engine.install(m.source("acme/base", "^1")).await.unwrap();
+    assert!(
+        engine
+            .marketplace_updates(&m.url, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    m.publish("acme/base", "1.1.0", &[]).await;
+    m.publish("acme/base", "1.2.0", &[]).await;
+    m.yank("acme/base", "1.2.0").await;
+    let updates = engine.marketplace_updates(&m.url, &[]).await.unwrap();
+    let listed: Vec<String> = updates
+        .iter()
+        .map(|u| format!("{} {} -> {}", u.id, u.installed, u.available))
+        .collect();
+    assert_eq!(listed, ["acme/base 1.0.0 -> 1.1.0"]);
+
+    let report = engine.upgrade(m.source("acme/base", "^1")).await.unwrap();
+    assert_eq!(report.to.to_string(), "1.1.0");
+    assert!(
+        engine
+            .marketplace_updates(&m.url, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A marketplace with a two-level tree, and an engine that has refreshed
+/// once (so that it trusts the current metadata).
+async fn attacked() -> (Marketplace, tempfile::TempDir, PluginEngine) {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    m.publish("acme/app", "1.0.0", &[("acme/base", "^1")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    assert!(
+        engine
+            .marketplace_updates(&m.url, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    (m, dir, engine)
+}
+
+const APP_DOWNLOAD: &str = "/api/v1/plugins/acme/app/1.0.0/download";
+const BASE_DOWNLOAD: &str = "/api/v1/plugins/acme/base/1.0.0/download";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_package_is_refused_with_nothing_installed() {
+    let (m, _dir, engine) = attacked().await;
+    m.attack(APP_DOWNLOAD, Attack::Tamper);
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    let ClientError::Package { source, .. } = client_error(&error) else {
+        panic!("{error}");
+    };
+    assert!(
+        matches!(
+            **source,
+            tenon_marketplace::PackageError::ChecksumMismatch { .. }
+        ),
+        "{error}"
+    );
+    assert!(installed(&engine).await.is_empty());
+    // The tampered bytes were not cached: without the attack it installs.
+    m.calm();
+    engine.install(m.source("acme/app", "*")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_signed_by_another_key_is_refused_with_nothing_installed() {
+    let m = marketplace(Expiries::default()).await;
+    let other = SigningKey::from_seed(&[9; 32]);
+    // The marketplace bound `acme` to another key than the operator trusts.
+    m.publish_signed("acme/base", "1.0.0", &[], &other).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    let error = engine
+        .install(m.source("acme/base", "*"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(client_error(&error), ClientError::Package { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("acme/base"), "{error}");
+    assert!(installed(&engine).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_timestamp_is_refused_as_a_freeze() {
+    let m = marketplace(Expiries {
+        timestamp: time::Duration::seconds(2),
+        ..Expiries::default()
+    })
+    .await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    // Someone between keeps serving the timestamp of now.
+    let frozen = m.fetch("/meta/timestamp.json").await;
+    m.attack("/meta/timestamp.json", Attack::Replace(frozen));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    refused_metadata(&m, &engine, "acme/base", |e| {
+        matches!(e, tenon_marketplace::MetadataError::Expired { .. })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_older_snapshot_is_refused_after_a_restart() {
+    let (m, dir, engine) = attacked().await;
+    let old_timestamp = m.fetch("/meta/timestamp.json").await;
+    let old_snapshot = m.fetch("/meta/snapshot.json").await;
+    m.publish("acme/base", "1.1.0", &[]).await;
+    // The engine trusts the newer metadata.
+    assert_eq!(engine.marketplace_updates(&m.url, &[]).await.unwrap(), []);
+    drop(engine);
+    // A restart, and the older (validly signed, unexpired) metadata replayed.
+    m.attack("/meta/timestamp.json", Attack::Replace(old_timestamp));
+    m.attack("/meta/snapshot.json", Attack::Replace(old_snapshot));
+    let engine = m.engine(dir.path()).await;
+    refused_metadata(&m, &engine, "acme/app", |e| {
+        matches!(e, tenon_marketplace::MetadataError::Rollback { .. })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_targets_from_different_moments_are_refused() {
+    let (m, _dir, engine) = attacked().await;
+    let old_targets = m.fetch("/meta/targets.json").await;
+    m.publish("acme/base", "1.1.0", &[]).await;
+    // The new timestamp and snapshot, with the targets of before.
+    m.attack("/meta/targets.json", Attack::Replace(old_targets));
+    refused_metadata(&m, &engine, "acme/app", |e| {
+        matches!(e, tenon_marketplace::MetadataError::Mismatch { .. })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_response_is_cut_at_its_pinned_size() {
+    let (m, _dir, engine) = attacked().await;
+    for path in [APP_DOWNLOAD, "/meta/timestamp.json"] {
+        m.calm();
+        m.attack(path, Attack::Endless);
+        let error = tokio::time::timeout(
+            Duration::from_secs(60),
+            engine.install(m.source("acme/app", "*")),
+        )
+        .await
+        .expect("an endless response does not hang the client")
+        .unwrap_err();
+        assert!(
+            matches!(client_error(&error), ClientError::TooLarge { .. }),
+            "{path}: {error}"
+        );
+        assert!(installed(&engine).await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_vanishing_half_way_leaves_nothing_half_installed() {
+    let (m, _dir, engine) = attacked().await;
+    // The dependency downloads; the plugin's own download is cut.
+    m.attack(APP_DOWNLOAD, Attack::Vanish);
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(client_error(&error), ClientError::Http { .. }),
+        "{error}"
+    );
+    assert!(installed(&engine).await.is_empty());
+    // The dependency's package is cached; the plugin's is fetched again.
+    m.calm();
+    m.attack(BASE_DOWNLOAD, Attack::Vanish);
+    engine.install(m.source("acme/app", "*")).await.unwrap();
+    assert_eq!(
+        installed(&engine).await,
+        ["acme/app 1.0.0", "acme/base 1.0.0"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_installs_from_the_cache_only() {
+    let (m, dir, engine) = attacked().await;
+    engine
+        .plan_marketplace_install(&m.url, &"acme/app".parse().unwrap(), &"*".parse().unwrap())
+        .await
+        .unwrap();
+    drop(engine);
+    let policy = TrustPolicy::default().with_publisher_key("acme", m.key.public_key());
+    let offline = PluginEngine::builder()
+        .registry(&dir.path().join("registry.db").to_string_lossy())
+        .data_dir(dir.path())
+        .trust_policy(policy)
+        .marketplace(MarketplaceOptions {
+            offline: true,
+            ..MarketplaceOptions::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    // Every request would now fail: the cache is all there is.
+    for path in [APP_DOWNLOAD, BASE_DOWNLOAD, "/meta/timestamp.json"] {
+        m.attack(path, Attack::Vanish);
+    }
+    offline.install(m.source("acme/app", "*")).await.unwrap();
+    assert_eq!(
+        installed(&offline).await,
+        ["acme/app 1.0.0", "acme/base 1.0.0"]
+    );
+    let missing = offline
+        .install(m.source("acme/other", "*"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(client_error(&missing), ClientError::UnknownPlugin { .. }),
+        "{missing}"
+    );
+}
