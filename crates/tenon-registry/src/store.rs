@@ -136,6 +136,12 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
         options: &DeleteOptions,
     ) -> Result<DeleteReport>;
 
+    /// Purges what an uninstalled plugin left behind (its config and
+    /// secrets, grants and KV entries) in one transaction, so that a
+    /// reinstall by someone else finds none of it. Refused (`AlreadyExists`)
+    /// while the plugin is installed; its events stay (they are history).
+    async fn purge_leftovers(&self, tenant: &TenantId, id: &PluginId) -> Result<DeleteReport>;
+
     // ----- versions -----
 
     /// Adds an installed version (not current: switch with

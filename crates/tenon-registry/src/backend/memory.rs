@@ -521,6 +521,25 @@ impl RegistryStore for MemoryStore {
         })
     }
 
+    async fn purge_leftovers(&self, tenant: &TenantId, id: &PluginId) -> Result<DeleteReport> {
+        self.write(tenant, |data, _log| {
+            if data.plugins.contains_key(id) {
+                return Err(super::still_installed(tenant, id));
+            }
+            let mut report = DeleteReport::default();
+            if let Some(config) = data.config.remove(id) {
+                report.config_keys = config.values.len() as u64;
+            }
+            if let Some(entries) = data.kv.remove(id) {
+                report.kv_entries = entries.len() as u64;
+            }
+            let before = data.grants.len();
+            data.grants.retain(|(plugin, _), _| plugin != id);
+            report.grants = (before - data.grants.len()) as u64;
+            Ok((report, Vec::new()))
+        })
+    }
+
     async fn add_version(
         &self,
         tenant: &TenantId,

@@ -68,3 +68,13 @@ pub(crate) fn bound(
         bound_at: now,
     }
 }
+
+/// The refusal to purge the leftovers of a plugin that is installed.
+pub(crate) fn still_installed(tenant: &TenantId, id: &tenon_manifest::PluginId) -> RegistryError {
+    RegistryError::AlreadyExists {
+        record: crate::error::Record::Plugin,
+        tenant: tenant.clone(),
+        key: id.to_string(),
+        hint: "; what a plugin left is purged only once it is uninstalled",
+    }
+}

@@ -104,6 +104,7 @@ suite!(
     optimistic_updates,
     concurrent_updates_have_one_winner,
     delete_and_purge,
+    leftovers_purged,
     versions_and_rollback,
     artifacts,
     events_pagination_and_filters,

@@ -2104,3 +2104,67 @@ pub(super) async fn verification_and_publisher_keys(fx: &Fixture) {
         .unwrap();
     assert_eq!(store.list_publisher_keys(&t).await.unwrap(), [bound]);
 }
+
+pub(super) async fn leftovers_purged(fx: &Fixture) {
+    let store = &*fx.store;
+    let t = &default_tenant();
+    let p = id("acme/left");
+    store
+        .insert_plugin(&new_plugin("acme/left", "1.0.0"))
+        .await
+        .unwrap();
+    store
+        .update_config(t, &p, &ConfigChange::new().set_plain("a", json!(1)))
+        .await
+        .unwrap();
+    store
+        .kv_set(t, &p, "k", b"v", KvQuota::UNLIMITED)
+        .await
+        .unwrap();
+    store
+        .put_grant(&NewGrant {
+            tenant: t.clone(),
+            plugin: p.clone(),
+            version: version("1.0.0"),
+            permissions: permissions(json!({})),
+            granted_by: "test".into(),
+        })
+        .await
+        .unwrap();
+    // Refused while installed: nothing is purged.
+    let refused = store.purge_leftovers(t, &p).await.unwrap_err();
+    assert!(
+        matches!(refused, RegistryError::AlreadyExists { .. }),
+        "{refused}"
+    );
+    assert_eq!(store.get_config(t, &p).await.unwrap().values.len(), 1);
+    store
+        .delete_plugin(t, &p, &DeleteOptions::default())
+        .await
+        .unwrap();
+    let report = store.purge_leftovers(t, &p).await.unwrap();
+    assert_eq!(
+        report,
+        DeleteReport {
+            config_keys: 1,
+            kv_entries: 1,
+            grants: 1,
+            ..DeleteReport::default()
+        }
+    );
+    assert!(store.get_config(t, &p).await.unwrap().values.is_empty());
+    assert_eq!(store.kv_usage(t, &p).await.unwrap().keys, 0);
+    assert!(store.list_grants(t, &p).await.unwrap().is_empty());
+    assert!(
+        all_events(store, t)
+            .await
+            .iter()
+            .any(|e| e.kind.as_str() == "removed"),
+        "the history stays"
+    );
+    // Purging nothing is no error.
+    assert_eq!(
+        store.purge_leftovers(t, &p).await.unwrap(),
+        DeleteReport::default()
+    );
+}

@@ -24,13 +24,13 @@ use crate::config::{self, ConfigChange, PluginConfig, StoredValue};
 use crate::error::{Record, RegistryError, Result};
 use crate::event::{Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, NewEvent};
 use crate::grant::{Grant, NewGrant};
-use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::kv::{self, KvList, KvQuota, KvUsage};
 use crate::page;
 use crate::plugin::{
     self, DeleteOptions, DeleteReport, LastError, NewPlugin, NewVersion, PluginPage, PluginQuery,
     PluginRecord, PluginSource, PluginUpdate, VersionRecord,
 };
+use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::secret::{KeyFingerprint, SecretKey};
 use crate::store::{RegistryStore, StoreInfo};
 use crate::tenant::TenantId;
@@ -197,6 +197,19 @@ async fn require_plugin(tx: &mut Tx, tenant: &TenantId, id: &PluginId) -> Result
     fetch_plugin(&mut **tx, tenant, id)
         .await?
         .ok_or_else(|| RegistryError::not_found(Record::Plugin, tenant, id.to_string()))
+}
+
+/// Deletes a plugin's rows from `table` (one of the plugin tables) in
+/// `tx`; how many there were.
+async fn purge_rows(tx: &mut Tx, table: &str, tenant: &TenantId, id: &PluginId) -> Result<u64> {
+    let sql = format!("DELETE FROM {table} WHERE tenant = $1 AND plugin = $2");
+    let done = sqlx::query(&sql)
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err(format!("purging {table} of plugin `{id}`")))?;
+    Ok(done.rows_affected())
 }
 
 /// The current row version of a plugin that an optimistic write missed.
@@ -651,14 +664,7 @@ impl RegistryStore for Store {
             if !enabled {
                 return Ok(0);
             }
-            let sql = format!("DELETE FROM {table} WHERE tenant = $1 AND plugin = $2");
-            let done = sqlx::query(&sql)
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err(format!("purging {table} of plugin `{id}`")))?;
-            Ok(done.rows_affected())
+            purge_rows(&mut tx, table, tenant, id).await
         };
         report.config_keys = purge_table("plugin_config", purge.config).await?;
         purge_table("plugin_config_revisions", purge.config).await?;
@@ -700,6 +706,26 @@ impl RegistryStore for Store {
         }
         let change = self.change(tenant, Some(id), ChangeKind::PluginDeleted, None);
         self.commit(tx, vec![change], "deleting a plugin").await?;
+        Ok(report)
+    }
+
+    async fn purge_leftovers(&self, tenant: &TenantId, id: &PluginId) -> Result<DeleteReport> {
+        let mut tx = self.begin_write().await?;
+        if fetch_plugin(&mut *tx, tenant, id).await?.is_some() {
+            return Err(backend::still_installed(tenant, id));
+        }
+        let config_keys = purge_rows(&mut tx, "plugin_config", tenant, id).await?;
+        purge_rows(&mut tx, "plugin_config_revisions", tenant, id).await?;
+        let kv_entries = purge_rows(&mut tx, "plugin_kv", tenant, id).await?;
+        purge_rows(&mut tx, "plugin_kv_usage", tenant, id).await?;
+        let report = DeleteReport {
+            config_keys,
+            kv_entries,
+            grants: purge_rows(&mut tx, "plugin_grants", tenant, id).await?,
+            ..DeleteReport::default()
+        };
+        self.commit(tx, Vec::new(), "purging what a plugin left")
+            .await?;
         Ok(report)
     }
 
@@ -1162,7 +1188,9 @@ impl RegistryStore for Store {
         .bind(publisher)
         .fetch_optional(self.reader())
         .await
-        .map_err(db_err(format!("reading the key of publisher `{publisher}`")))?;
+        .map_err(db_err(format!(
+            "reading the key of publisher `{publisher}`"
+        )))?;
         row.as_ref().map(publisher_from_row).transpose()
     }
 
