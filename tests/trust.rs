@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use tenon_engine::{
-    Checked, EngineError, GrantPolicy, InstallSource, PluginEngine, PluginId, TrustLevel,
-    TrustPolicy,
+    Checked, EngineError, GrantPolicy, GrantRequest, InstallSource, PluginEngine, PluginId,
+    TrustLevel, TrustPolicy, UninstallOptions,
 };
 use tenon_marketplace::{AllowUnsigned, KeyRotation, Role, SignatureFile, SigningKey};
 use tenon_tests::{builder, copy_plugin, plugin, set_field};
@@ -50,7 +50,11 @@ fn archive(dir: &Path, name: &str, version: &str, sig: Sig<'_>) -> PathBuf {
     std::fs::write(&path, &packed.bytes).unwrap();
     let mut file = SignatureFile::for_package(&packed.info);
     match sig {
-        Sig::None => return path,
+        Sig::None => {
+            // (An earlier signed archive of the same version may lie here.)
+            let _ = std::fs::remove_file(SignatureFile::path_for(&path));
+            return path;
+        }
         Sig::By(key) => file.sign(Role::Author, key),
         Sig::Altered(key) => {
             file.sign(Role::Author, key);
@@ -71,6 +75,7 @@ fn code(error: &EngineError) -> String {
         EngineError::TrustLevel { .. } => "trust-level".to_owned(),
         EngineError::SecretReclassified { .. } => "secret-reclassified".to_owned(),
         EngineError::Version { .. } => "version".to_owned(),
+        EngineError::PublisherKey { .. } => "publisher-key".to_owned(),
         other => format!("other: {other}"),
     }
 }
@@ -181,7 +186,17 @@ async fn installs_are_checked_against_the_policy_before_anything_is_stored() {
             lenient.clone(),
             "counter",
             Sig::By(&k.stranger),
-            Expect::Installed(TrustLevel::Untrusted, Checked::Untrusted, false),
+            Expect::Refused(
+                "publisher-key",
+                "publisher `tenon-examples` is bound to key",
+            ),
+        ),
+        (
+            "claiming a trusted publisher unsigned",
+            lenient.clone(),
+            "counter",
+            Sig::None,
+            Expect::Refused("publisher-key", "but this package is not signed"),
         ),
         (
             "untrusted with a fail-closed hook",
@@ -349,4 +364,245 @@ async fn upgrades_never_go_back_and_secrets_stay_secret() {
     engine.unset_config(&notifier, "token").await.unwrap();
     engine.upgrade(plain.as_path()).await.unwrap();
     engine.shutdown().await;
+}
+
+/// One step of a publisher-binding case.
+enum Step<'a> {
+    /// Install the counter at this version, signed so.
+    Install(&'a str, Sig<'a>),
+    /// Upgrade the counter to this version, signed so.
+    Upgrade(&'a str, Sig<'a>),
+    /// Grant what it declares, then uninstall it keeping what it leaves.
+    GrantAndUninstall,
+}
+
+/// What the last step should come to.
+enum Outcome {
+    /// Done, the publisher bound to this key (by seed) so; for an install,
+    /// whether an earlier install's grant passed to it.
+    Done(u8, &'static str, Option<bool>),
+    /// Refused with this code and text; nothing stored, the binding (to the
+    /// key with this seed) and the leftovers as they were.
+    Refused(&'static str, &'static str, u8),
+}
+
+#[tokio::test]
+async fn publishers_are_bound_to_keys_and_leftovers_follow_them() {
+    let k = keys();
+    // Every key is trusted for every publisher: only the binding decides.
+    let all = TrustPolicy::default()
+        .with_author_key(k.author.public_key())
+        .with_author_key(k.next.public_key())
+        .with_author_key(k.stranger.public_key());
+    let rotated = TrustPolicy {
+        rotations: vec![KeyRotation::sign(&k.author, &k.next.public_key())],
+        ..all.clone()
+    };
+    let lenient = TrustPolicy {
+        allow_unsigned: AllowUnsigned::Local,
+        ..all.clone()
+    };
+    use Step::*;
+    type Case<'a> = (&'a str, TrustPolicy, Vec<Step<'a>>, Outcome);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "a later version signed by a rotated key, without the rotation statement",
+            all.clone(),
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                Upgrade("0.2.0", Sig::By(&k.next)),
+            ],
+            Outcome::Refused("publisher-key", "is bound to key", 1),
+        ),
+        (
+            "a later version signed by a rotated key, with the rotation statement",
+            rotated.clone(),
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                Upgrade("0.2.0", Sig::By(&k.next)),
+            ],
+            Outcome::Done(3, "rotation", None),
+        ),
+        (
+            "a later version unsigned",
+            lenient.clone(),
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                Upgrade("0.2.0", Sig::None),
+            ],
+            Outcome::Refused("publisher-key", "but this package is not signed", 1),
+        ),
+        (
+            "a reinstall of an uninstalled id by another publisher",
+            all.clone(),
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                GrantAndUninstall,
+                Install("0.1.0", Sig::By(&k.stranger)),
+            ],
+            Outcome::Refused("publisher-key", "is bound to key", 1),
+        ),
+        (
+            "a reinstall by the bound publisher",
+            all.clone(),
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                GrantAndUninstall,
+                Install("0.1.0", Sig::By(&k.author)),
+            ],
+            Outcome::Done(1, "first-signature", Some(true)),
+        ),
+        (
+            "a reinstall by the bound publisher's rotated key",
+            rotated,
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                GrantAndUninstall,
+                Install("0.1.0", Sig::By(&k.next)),
+            ],
+            Outcome::Done(3, "rotation", Some(true)),
+        ),
+        (
+            "an unsigned reinstall of a bound publisher's id",
+            lenient,
+            vec![
+                Install("0.1.0", Sig::By(&k.author)),
+                GrantAndUninstall,
+                Install("0.1.0", Sig::None),
+            ],
+            Outcome::Done(1, "first-signature", Some(false)),
+        ),
+    ];
+    let counter: PluginId = COUNTER.parse().unwrap();
+    for (name, policy, steps, outcome) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with(dir.path(), policy, GrantPolicy::default()).await;
+        let (setup, last) = steps.split_at(steps.len() - 1);
+        let run = async |step: &Step<'_>| match step {
+            Install(version, sig) => engine
+                .install(InstallSource::Archive(archive(
+                    dir.path(),
+                    "counter",
+                    version,
+                    *sig,
+                )))
+                .await
+                .map(|r| r.leftovers.map(|l| l.passed)),
+            Upgrade(version, sig) => engine
+                .upgrade(InstallSource::Archive(archive(
+                    dir.path(),
+                    "counter",
+                    version,
+                    *sig,
+                )))
+                .await
+                .map(|_| None),
+            GrantAndUninstall => {
+                engine.grant(&counter, GrantRequest::all("op")).await?;
+                engine
+                    .uninstall(&counter, UninstallOptions::default())
+                    .await?;
+                Ok(None)
+            }
+        };
+        for step in setup {
+            run(step)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: a setup step: {e}"));
+        }
+        let plugins_before = engine.list().await.unwrap();
+        let grants_before = engine
+            .store()
+            .list_grants(engine.tenant(), &counter)
+            .await
+            .unwrap();
+        let result = run(&last[0]).await;
+        let bindings = engine.publisher_bindings().await.unwrap();
+        let bound = |seed: u8| SigningKey::from_seed(&[seed; 32]).key_id().to_string();
+        match (result, outcome) {
+            (Ok(leftovers), Outcome::Done(seed, how, passed)) => {
+                assert_eq!(
+                    bindings
+                        .iter()
+                        .map(|b| (b.publisher.as_str(), b.key_id.clone(), b.bound_by.as_str()))
+                        .collect::<Vec<_>>(),
+                    [("tenon-examples", bound(seed), how)],
+                    "{name}"
+                );
+                assert_eq!(leftovers, passed, "{name}: leftovers");
+                let grants = engine
+                    .store()
+                    .list_grants(engine.tenant(), &counter)
+                    .await
+                    .unwrap();
+                if let Some(passed) = passed {
+                    assert_eq!(
+                        grants.len(),
+                        usize::from(passed),
+                        "{name}: the grant passed or was purged"
+                    );
+                }
+                let record = engine.record(&counter).await.unwrap();
+                let trust =
+                    tenon_engine::TrustRecord::from_stored(record.verification.as_ref()).unwrap();
+                let expected_level = if matches!(trust.checked, Checked::Trusted) {
+                    TrustLevel::Partner
+                } else {
+                    TrustLevel::Untrusted
+                };
+                assert_eq!(
+                    (trust.level, trust.posture.level),
+                    (expected_level, expected_level),
+                    "{name}"
+                );
+            }
+            (Err(error), Outcome::Refused(expected, text, seed)) => {
+                assert_eq!(code(&error), expected, "{name}: {error}");
+                assert!(error.to_string().contains(text), "{name}: {error}");
+                assert!(
+                    error.to_string().contains(&bound(seed)),
+                    "{name}: names the bound key: {error}"
+                );
+                let plugins = engine.list().await.unwrap();
+                assert_eq!(
+                    plugins
+                        .iter()
+                        .map(|p| (p.id.clone(), p.version.clone()))
+                        .collect::<Vec<_>>(),
+                    plugins_before
+                        .iter()
+                        .map(|p| (p.id.clone(), p.version.clone()))
+                        .collect::<Vec<_>>(),
+                    "{name}: nothing stored"
+                );
+                if let Some(installed) = plugins.first() {
+                    assert_eq!(
+                        engine.versions(&installed.id).await.unwrap().len(),
+                        1,
+                        "{name}: no version stored"
+                    );
+                }
+                assert_eq!(
+                    bindings
+                        .iter()
+                        .map(|b| b.key_id.clone())
+                        .collect::<Vec<_>>(),
+                    [bound(seed)],
+                    "{name}: the binding stays"
+                );
+                assert_eq!(
+                    engine
+                        .store()
+                        .list_grants(engine.tenant(), &counter)
+                        .await
+                        .unwrap(),
+                    grants_before,
+                    "{name}: the leftovers stay"
+                );
+            }
+            (Ok(_), _) => panic!("{name}: accepted"),
+            (Err(error), _) => panic!("{name}: refused: {error}"),
+        }
+        engine.shutdown().await;
+    }
 }

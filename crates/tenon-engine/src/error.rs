@@ -7,6 +7,30 @@ use tenon_registry::PluginState;
 
 use crate::lifecycle::InvalidTransition;
 
+/// Why a package does not fit its publisher's binding
+/// ([`EngineError::PublisherKey`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refused {id} {version}: publisher `{publisher}` is bound to key {} ({}), but this package is {}; sign it with that key, or add the bound key's rotation statement to the trust policy (`tenon keygen NEW --rotate-from OLD`, then `tenon trust add --rotation STATEMENT`), or name the new key for the publisher (`tenon trust add KEY --publisher {publisher}`)",
+    .bound.join(" or "),
+    bound_how(.bound_by),
+    describe_signers(.signed_by)
+)]
+pub struct PublisherMismatch {
+    /// The plugin.
+    pub id: PluginId,
+    /// Its version.
+    pub version: Version,
+    /// Its publisher.
+    pub publisher: String,
+    /// The ids of the keys the publisher is bound to.
+    pub bound: Vec<String>,
+    /// How: `first-signature`, `policy` or `rotation`.
+    pub bound_by: String,
+    /// The ids of the keys that signed the package as its author.
+    pub signed_by: Vec<String>,
+}
+
 /// An engine error: what was attempted, on what, and why it failed or was
 /// refused, in words an operator can act on.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +104,12 @@ pub enum EngineError {
         /// What the level does not allow, described.
         refused: Vec<String>,
     },
+    /// A package does not fit its publisher's binding: signed by another
+    /// key than the one the publisher is bound to (without a rotation
+    /// statement), unsigned where the publisher's key is required, or
+    /// claiming a publisher the trust policy names other keys for.
+    #[error("{0}")]
+    PublisherKey(Box<PublisherMismatch>),
     /// A version would receive in clear a config value stored as a secret.
     #[error(
         "refused {id} {version}: config {} stored as a secret, but this version does not declare {} secret; the value stays a secret until the operator re-classifies it (`tenon config unset {id} KEY`, then set it again)",
@@ -343,5 +373,22 @@ impl EngineError {
             ),
             _ => true,
         }
+    }
+}
+
+fn bound_how(bound_by: &str) -> String {
+    match bound_by {
+        "first-signature" => "since the first package it signed was installed here".to_owned(),
+        "policy" => "by the trust policy".to_owned(),
+        "rotation" => "by a rotation statement".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn describe_signers(keys: &[String]) -> String {
+    if keys.is_empty() {
+        "not signed".to_owned()
+    } else {
+        format!("signed by {}", keys.join(", "))
     }
 }

@@ -59,6 +59,7 @@ pub mod lifecycle;
 mod market;
 mod observe;
 mod ops;
+mod publisher;
 mod receipts;
 mod reload;
 mod resources;
@@ -75,13 +76,17 @@ pub use builder::{BootFailures, EngineBuilder, SAFE_MODE_ENV};
 pub use config::{EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;
-pub use error::{EngineError, Result};
+pub use error::{EngineError, PublisherMismatch, Result};
 pub use host::DEFAULT_KV_QUOTA;
 pub use market::{AvailableUpdate, MarketPlan, MarketplaceOptions, PlannedPlugin};
 pub use observe::StoredStats;
 pub use ops::{
     ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, RevokeReport,
     UninstallOptions, UpgradeReport,
+};
+pub use publisher::{
+    BOUND_BY_FIRST_SIGNATURE, BOUND_BY_POLICY, BOUND_BY_ROTATION, Leftovers, PackageCheck,
+    PublisherBinding,
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};

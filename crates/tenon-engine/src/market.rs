@@ -312,10 +312,13 @@ impl PluginEngine {
     /// all of the plan is installed, or none of it.
     pub async fn install_plan(&self, plan: MarketPlan) -> Result<Vec<InstallReport>> {
         let _ops = self.tenant.ops.lock().await;
-        self.check_set(&plan.candidates).await?;
+        let standings = match self.check_set(&plan.candidates).await? {
+            Some((_, standings)) => standings,
+            None => Vec::new(),
+        };
         let mut reports = Vec::new();
-        for candidate in plan.candidates {
-            match self.store_candidate(candidate, Vec::new()).await {
+        for (candidate, standing) in plan.candidates.into_iter().zip(standings) {
+            match self.store_candidate(candidate, standing, Vec::new()).await {
                 Ok(report) => reports.push(report),
                 Err(error) => {
                     for done in reports.iter().rev() {

@@ -14,6 +14,7 @@ use tenon_registry::{PluginSource, SourceKind};
 
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
+use crate::publisher::Arrival;
 use crate::trust::{self, Checked, TrustRecord};
 
 /// The largest module read from a plugin directory: 256 MiB.
@@ -152,6 +153,9 @@ pub(crate) struct Candidate {
     pub(crate) warnings: Vec<Diagnostic>,
     /// What checking its origin found.
     pub(crate) trust: TrustRecord,
+    /// The keys of its author signatures (all verified); empty when
+    /// unsigned.
+    pub(crate) authors: Vec<tenon_marketplace::PublicKey>,
 }
 
 fn source_error(path: &Path, message: impl Into<String>) -> EngineError {
@@ -337,6 +341,7 @@ impl PluginEngine {
             manifest,
             module,
             warnings,
+            authors: Vec::new(),
         })
     }
 
@@ -379,6 +384,7 @@ impl PluginEngine {
             module,
             source: PluginSource::new(SourceKind::Directory, &reference.to_string_lossy()),
             warnings,
+            authors: Vec::new(),
         })
     }
 
@@ -427,6 +433,12 @@ impl PluginEngine {
             path: path.to_path_buf(),
             source,
         };
+        let authors: Vec<tenon_marketplace::PublicKey> = signatures
+            .iter()
+            .flat_map(|file| &file.signatures)
+            .filter(|s| s.role == tenon_marketplace::Role::Author)
+            .map(|s| s.public_key)
+            .collect();
         let trust = self.shared.trust.clone();
         let (contents, verification) = tokio::task::spawn_blocking(move || {
             let verified = tenon_marketplace::verify(&bytes, signatures.as_ref(), &trust, origin)?;
@@ -454,6 +466,7 @@ impl PluginEngine {
             module,
             source,
             warnings,
+            authors,
         })
     }
 }
@@ -531,20 +544,31 @@ impl PluginEngine {
             } else {
                 continue;
             };
-            match self.read_source(&source).await {
+            let checked = match self.read_source(&source).await {
                 Ok(candidate) => {
-                    let id = candidate.manifest.plugin.id;
                     let installed = self
                         .shared
                         .store
-                        .get_plugin(&self.tenant.id, &id)
-                        .await?
-                        .map(|record| record.version);
+                        .get_plugin(&self.tenant.id, &candidate.manifest.plugin.id)
+                        .await?;
+                    let arrival = if installed.is_some() {
+                        Arrival::Upgrade
+                    } else {
+                        Arrival::Install
+                    };
+                    self.check_publisher(&candidate, arrival)
+                        .await
+                        .map(|_| (candidate, installed))
+                }
+                Err(error) => Err(error),
+            };
+            match checked {
+                Ok((candidate, installed)) => {
                     found.push(Discovered {
                         source,
-                        id,
+                        id: candidate.manifest.plugin.id,
                         version: candidate.manifest.plugin.version,
-                        installed,
+                        installed: installed.map(|record| record.version),
                     });
                 }
                 Err(error) => refused.push((path, error.to_string())),

@@ -404,7 +404,7 @@ pub enum PackageError {
     /// Signed, but no author signature is by a key the policy trusts for
     /// the plugin's publisher.
     #[error(
-        "{plugin} is not signed by an author key the trust policy trusts for publisher `{}`{}; add the author's public key to the policy",
+        "{plugin} is not signed by an author key the trust policy trusts for publisher `{}`{}; add the author's public key to the policy (`tenon trust add KEY`)",
         plugin.publisher(),
         KeyList(key_ids, " (signed by keys ", ")", " (no author signature)")
     )]

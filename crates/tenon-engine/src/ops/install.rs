@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use tenon_manifest::{Manifest, PluginId, Version, VersionReq};
+use tenon_marketplace::PublicKey;
 use tenon_registry::{NewPlugin, PluginState, Sha256Digest};
 use tenon_resolver::{
     HostVersions, Index, IndexVersion, Options, Request, Requirement, Resolution, Strategy,
@@ -16,6 +17,7 @@ use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
 use crate::grants;
 use crate::lifecycle::Action;
+use crate::publisher::{self, Arrival, Standing};
 use crate::source::{Candidate, InstallSource};
 
 impl PluginEngine {
@@ -49,8 +51,9 @@ impl PluginEngine {
         let candidate = self.read_source(&source).await?;
         let _ops = self.tenant.ops.lock().await;
         self.check_new(&candidate.manifest).await?;
+        let standing = self.check_publisher(&candidate, Arrival::Install).await?;
         let notes = self.check_dependencies(&candidate.manifest).await?;
-        self.store_candidate(candidate, notes).await
+        self.store_candidate(candidate, standing, notes).await
     }
 
     /// Installs several plugins that may depend on each other: they are
@@ -63,17 +66,22 @@ impl PluginEngine {
             candidates.push(self.read_source(source).await?);
         }
         let _ops = self.tenant.ops.lock().await;
-        let Some(resolution) = self.check_set(&candidates).await? else {
+        let Some((resolution, standings)) = self.check_set(&candidates).await? else {
             return Ok(Vec::new());
         };
+        let mut candidates: Vec<(Candidate, Option<Standing>)> =
+            candidates.into_iter().zip(standings).collect();
         let mut reports = Vec::new();
         for selected in &resolution.order {
             if let Some(at) = candidates
                 .iter()
-                .position(|c| c.manifest.plugin.id == selected.id)
+                .position(|(c, _)| c.manifest.plugin.id == selected.id)
             {
-                let candidate = candidates.remove(at);
-                reports.push(self.store_candidate(candidate, Vec::new()).await?);
+                let (candidate, standing) = candidates.remove(at);
+                reports.push(
+                    self.store_candidate(candidate, standing, Vec::new())
+                        .await?,
+                );
             }
         }
         Ok(reports)
@@ -82,9 +90,34 @@ impl PluginEngine {
     /// Checks plugins to install together: none installed yet, each runnable
     /// here, and all of them resolving with the installed plugins. `None`
     /// for no plugin at all.
-    pub(crate) async fn check_set(&self, candidates: &[Candidate]) -> Result<Option<Resolution>> {
+    pub(crate) async fn check_set(
+        &self,
+        candidates: &[Candidate],
+    ) -> Result<Option<(Resolution, Vec<Option<Standing>>)>> {
+        let mut standings = Vec::new();
+        let mut binding: BTreeMap<String, PublicKey> = BTreeMap::new();
         for candidate in candidates {
             self.check_new(&candidate.manifest).await?;
+            let standing = self.check_publisher(candidate, Arrival::Install).await?;
+            // Two packages of one publisher in one set must agree on its
+            // key, as they would one after the other.
+            if let Some((key, bound_by)) = standing.as_ref().and_then(Standing::binds) {
+                let name = candidate.manifest.plugin.id.publisher().to_owned();
+                match binding.get(&name) {
+                    Some(first) if first != key && !candidate.authors.contains(first) => {
+                        return Err(publisher::refusal(
+                            candidate,
+                            vec![first.key_id().to_string()],
+                            bound_by,
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        binding.insert(name, *key);
+                    }
+                }
+            }
+            standings.push(standing);
         }
         let Some(first) = candidates.first() else {
             return Ok(None);
@@ -97,7 +130,7 @@ impl PluginEngine {
                 id: first.manifest.plugin.id.clone(),
                 explanation,
             })?;
-        Ok(Some(resolution))
+        Ok(Some((resolution, standings)))
     }
 
     /// Refuses a plugin this host cannot run, or one already installed.
@@ -220,6 +253,7 @@ impl PluginEngine {
     pub(crate) async fn store_candidate(
         &self,
         candidate: Candidate,
+        standing: Option<Standing>,
         notes: Vec<String>,
     ) -> Result<InstallReport> {
         let Candidate {
@@ -228,8 +262,10 @@ impl PluginEngine {
             source,
             warnings,
             trust,
+            authors: _,
         } = candidate;
         let id = manifest.plugin.id.clone();
+        let leftovers = self.settle_leftovers(&id, standing.as_ref()).await?;
         let artifact = self.store_module(module.as_deref()).await?;
         let trusted =
             self.shared
@@ -241,6 +277,7 @@ impl PluginEngine {
             new = new.with_artifact(artifact);
         }
         let record = self.shared.store.insert_plugin(&new).await?;
+        self.record_publisher(standing.as_ref()).await?;
         self.announce(
             topic(PluginState::Installed),
             &id,
@@ -277,6 +314,7 @@ impl PluginEngine {
             warnings,
             notes,
             trust,
+            leftovers,
         })
     }
 }

@@ -40,6 +40,10 @@ pub struct InstallReport {
     pub notes: Vec<String>,
     /// What checking its origin found: signers, trust level, posture.
     pub trust: crate::trust::TrustRecord,
+    /// What became of the config, grants, KV and data an uninstalled
+    /// plugin of this id left, when it left any: passed on (the same
+    /// publisher) or purged.
+    pub leftovers: Option<crate::publisher::Leftovers>,
 }
 
 /// What a config change did.

@@ -11,6 +11,7 @@ use crate::activate::{self, LoadSpec, Module};
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
 use crate::lifecycle::Action;
+use crate::publisher::Arrival;
 use crate::slot::Loaded;
 use crate::source::InstallSource;
 use crate::trust::TrustRecord;
@@ -54,6 +55,7 @@ impl PluginEngine {
         }
         Self::allowed(&record, Action::Upgrade)?;
         self.check_runtime(&candidate.manifest)?;
+        let standing = self.check_publisher(&candidate, Arrival::Upgrade).await?;
         self.check_secrets_kept(&candidate.manifest).await?;
         self.check_dependencies(&candidate.manifest).await?;
         let existing = self
@@ -88,8 +90,11 @@ impl PluginEngine {
             )
             .await?;
         }
-        self.switch_version(record, &version, "plugin.upgraded")
-            .await
+        let report = self
+            .switch_version(record, &version, "plugin.upgraded")
+            .await?;
+        self.record_publisher(standing.as_ref()).await?;
+        Ok(report)
     }
 
     /// Makes an earlier version current again (the newest one below the
