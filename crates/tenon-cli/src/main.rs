@@ -52,8 +52,18 @@ enum Command {
     Build(author::BuildArgs),
     /// Make a package archive (.tenon) of a plugin, optionally signed.
     Pack(author::PackArgs),
-    /// Make an ed25519 key for signing packages (`pack --sign`).
+    /// Make an ed25519 key for signing packages (`pack --sign`), or a new
+    /// key and its rotation statement signed by the old one
+    /// (`--rotate-from`).
     Keygen(author::KeygenArgs),
+    /// Edit and show the trust policy: trusted, publisher, marketplace and
+    /// revoked keys, levels, rotations; and the publishers bound to keys.
+    #[command(subcommand)]
+    Trust(commands::trust::TrustCommand),
+    /// What a package's signatures prove under the trust policy in force:
+    /// signer keys and roles, trust level, its publisher's binding, or why
+    /// it would be refused.
+    Verify(commands::trust::VerifyArgs),
     /// Install a plugin from a directory, a project or a package archive.
     Install(plugins::InstallArgs),
     /// List the installed plugins.
@@ -135,6 +145,8 @@ fn run(cli: Cli) -> CommandResult {
         Command::Build(args) => author::build(args, &output),
         Command::Pack(args) => author::pack(args, &output),
         Command::Keygen(args) => author::keygen(args, &output),
+        Command::Trust(command) => block_on(commands::trust::run(command, global)),
+        Command::Verify(args) => block_on(commands::trust::verify(args, global)),
         Command::Install(args) => block_on(plugins::install(args, global)),
         Command::List => block_on(plugins::list(global)),
         Command::Info(args) => block_on(plugins::info(args, global)),

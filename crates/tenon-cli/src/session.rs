@@ -281,6 +281,25 @@ impl GlobalArgs {
         })
     }
 
+    /// The trust policy file `tenon trust add|remove` edit:
+    /// `--trust-policy`, else `trust.toml` beside a SQLite registry (which
+    /// need not exist yet).
+    pub(crate) fn trust_policy_file(&self) -> Result<PathBuf, Failure> {
+        if let Some(path) = &self.trust_policy {
+            return Ok(path.clone());
+        }
+        match self.location()? {
+            RegistryLocation::Sqlite(path)
+                if path.as_os_str() != RegistryLocation::SQLITE_MEMORY =>
+            {
+                Ok(registry_dir(&path).join(TRUST_POLICY_FILE))
+            }
+            _ => Err(Failure::usage(
+                "this registry keeps no trust policy file beside it: name the file with --trust-policy FILE (or TENON_TRUST_POLICY)",
+            )),
+        }
+    }
+
     /// The trust policy: the file's (see [`Self::trust_policy_path`]), with
     /// the development switch applied when `--dev` is given.
     pub(crate) fn trust(&self) -> Result<TrustPolicy, Failure> {

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tenon_build::{BuildOptions, BuiltPlugin, PdkSource, Profile, ScaffoldOptions};
 use tenon_manifest::{Format as ManifestFormat, RuntimeKind, ValidationContext};
-use tenon_marketplace::{FileInfo, PackOptions, Role, SignatureFile, SigningKey};
+use tenon_marketplace::{FileInfo, KeyRotation, PackOptions, Role, SignatureFile, SigningKey};
 
 use crate::exit::{CommandResult, Failure};
 use crate::output::Output;
@@ -132,6 +132,16 @@ pub(crate) struct PackArgs {
 pub(crate) struct KeygenArgs {
     /// Where to write the new secret key (mode 0600; it must not exist).
     file: PathBuf,
+    /// Rotate: also write a statement, signed by the signing key in this
+    /// file, that the new key speaks for it from now on (for publishers
+    /// bound to the old key; add it to the trust policy with `tenon trust
+    /// add --rotation STATEMENT`).
+    #[arg(long, value_name = "OLD_KEYFILE")]
+    rotate_from: Option<PathBuf>,
+    /// Where the rotation statement goes (default: FILE.rotation.json; it
+    /// must not exist).
+    #[arg(long, value_name = "FILE", requires = "rotate_from")]
+    rotation_out: Option<PathBuf>,
 }
 
 /// What `tenon new` prints in JSON.
@@ -485,7 +495,7 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, Failure> {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -506,26 +516,86 @@ struct KeygenJson {
     file: String,
     key_id: String,
     public_key: String,
+    /// With `--rotate-from`: the statement and where it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation: Option<RotationJson>,
+}
+
+/// A rotation statement `tenon keygen --rotate-from` wrote.
+#[derive(Serialize)]
+struct RotationJson {
+    file: String,
+    from_key_id: String,
+    to_key_id: String,
+    statement: KeyRotation,
 }
 
 /// Runs `tenon keygen`.
 pub(crate) fn keygen(args: KeygenArgs, output: &Output) -> CommandResult {
+    // The old key is read, and the statement's file checked, before anything
+    // is written.
+    let old = args
+        .rotate_from
+        .as_deref()
+        .map(read_signing_key)
+        .transpose()?;
+    let rotation_path = args.rotate_from.as_ref().map(|_| {
+        args.rotation_out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.rotation.json", args.file.display())))
+    });
+    if let Some(path) = &rotation_path
+        && path.exists()
+    {
+        return Err(Failure::usage(format!(
+            "cannot create {}: it exists",
+            path.display()
+        )));
+    }
     let key = SigningKey::generate();
     crate::session::write_private(&args.file, format!("{}\n", key.to_base64()).as_bytes())
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.file.display())))?;
+    let rotation = match (old, rotation_path) {
+        (Some(old), Some(path)) => {
+            let statement = KeyRotation::sign(&old, &key.public_key());
+            crate::session::write_private(&path, statement.to_json().as_bytes())
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?;
+            Some(RotationJson {
+                file: path.display().to_string(),
+                from_key_id: old.key_id().to_string(),
+                to_key_id: key.key_id().to_string(),
+                statement,
+            })
+        }
+        _ => None,
+    };
     let report = KeygenJson {
         file: args.file.display().to_string(),
         key_id: key.key_id().to_string(),
         public_key: key.public_key().to_base64(),
+        rotation,
     };
     if output.is_json() {
         return output.json(&report);
     }
-    output.text(&format!(
+    let mut text = format!(
         "{} signing key {} in {} (keep it secret)\npublic key: {}\n",
         output.good("Wrote"),
         report.key_id,
         report.file,
         report.public_key
-    ))
+    );
+    if let Some(rotation) = &report.rotation {
+        text.push_str(&format!(
+            "{} rotation statement {} → {} in {}\n  operators add it to their trust policy with `tenon trust add --rotation {}`;\n  from then on packages signed by {} install wherever {} was trusted or bound\n",
+            output.good("Wrote"),
+            rotation.from_key_id,
+            rotation.to_key_id,
+            rotation.file,
+            rotation.file,
+            rotation.to_key_id,
+            rotation.from_key_id,
+        ));
+    }
+    output.text(&text)
 }

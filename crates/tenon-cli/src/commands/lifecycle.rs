@@ -323,7 +323,8 @@ pub(crate) struct UninstallArgs {
     /// The plugin id (publisher/name).
     id: String,
     /// Also delete its config, KV data, grants, events and data files
-    /// (otherwise they are kept, and reinstalling finds them).
+    /// (otherwise they are kept, and a reinstall signed by its publisher's
+    /// key finds them).
     #[arg(long)]
     purge_data: bool,
 }
@@ -382,7 +383,7 @@ pub(crate) async fn uninstall(args: UninstallArgs, global: &GlobalArgs) -> Comma
             d.versions, d.config_keys, d.kv_entries, d.grants, d.events
         )
     } else {
-        "its config, KV data, grants and events are kept for a reinstall (--purge-data deletes them)"
+        "its config, KV data, grants and events are kept for a reinstall signed by its publisher's key (--purge-data deletes them)"
             .to_owned()
     };
     output.text(&format!(

@@ -39,6 +39,9 @@ struct InstallJson {
     notes: Vec<String>,
     built: bool,
     trust: TrustRecord,
+    /// What became of an uninstalled plugin's leftovers, when there were
+    /// any.
+    leftovers: Option<tenon_engine::Leftovers>,
 }
 
 /// Runs `tenon install`.
@@ -62,6 +65,7 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
         notes: report.notes,
         built: prepared.built(),
         trust: report.trust,
+        leftovers: report.leftovers,
     };
     if output.is_json() {
         return output.json(&json);
@@ -82,6 +86,24 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
     );
     for note in &json.notes {
         text.push_str(&format!("  note: {note}\n"));
+    }
+    if let Some(left) = &json.leftovers {
+        let what = format!(
+            "what an earlier install left ({} config keys, {} grants, {} KV entries{})",
+            left.config_keys,
+            left.grants,
+            left.kv_entries,
+            if left.files { ", data files" } else { "" }
+        );
+        if left.passed {
+            text.push_str(&format!("  kept {what}: {}\n", left.reason));
+        } else {
+            text.push_str(&format!(
+                "  {} {what}: {}\n",
+                output.notice("purged"),
+                left.reason
+            ));
+        }
     }
     text.push_str(&format!(
         "  permissions: {}\n",
