@@ -279,7 +279,7 @@ fn error_messages_name_the_keys() {
     assert_eq!(
         error.to_string(),
         format!(
-            "acme/hello is not signed by an author key the trust policy trusts for publisher `acme` (signed by keys {}); add the author's public key to the policy",
+            "acme/hello is not signed by an author key the trust policy trusts for publisher `acme` (signed by keys {}); add the author's public key to the policy (`tenon trust add KEY`)",
             stranger.key_id()
         )
     );
