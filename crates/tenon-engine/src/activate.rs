@@ -513,8 +513,14 @@ fn subscribe(
                     let started = tokio::time::Instant::now();
                     let delivered = match slot.plugin().await {
                         Ok(plugin) => {
+                            // What it publishes while handling the event
+                            // continues the event's chain.
+                            let options = CallOptions {
+                                cause: event.caused(),
+                                ..CallOptions::default()
+                            };
                             plugin
-                                .call(EVENT_FUNCTION, input.as_bytes(), CallOptions::default())
+                                .call(EVENT_FUNCTION, input.as_bytes(), options)
                                 .await
                         }
                         Err(error) => Err(error),

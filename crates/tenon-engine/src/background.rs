@@ -1,7 +1,8 @@
 //! The engine's background work: acting on the crash guard's decisions,
 //! following the registry's change feed so that every engine of a fleet
 //! converges on what any of them changed, keeping each tenant's event log
-//! within its retention, and sampling plugin resources (`resources.rs`).
+//! within its retention, sampling plugin resources (`resources.rs`), and
+//! exporting the host's counters as metrics.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -37,6 +38,8 @@ pub(crate) async fn start(
             "no registry change feed ({error}); changes made by other hosts are seen at the next boot"
         ),
     }
+    tasks.push(tokio::spawn(export_counters(Arc::downgrade(shared))));
+    tasks.push(tokio::spawn(report_denials(Arc::downgrade(shared))));
     if shared.retention.prunes() {
         tasks.push(tokio::spawn(retain_events(
             Arc::downgrade(shared),
@@ -84,6 +87,33 @@ pub(crate) async fn prune(
             .record_events_pruned(tenant.as_str(), "count", report.by_count);
     }
     Ok(report)
+}
+
+/// How often the host's counters are exported as metrics.
+const COUNTERS_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Exports the host's counters (events dropped, cache rejections…) as
+/// metrics every [`COUNTERS_EXPORT_INTERVAL`].
+async fn export_counters(shared: Weak<Shared>) {
+    every(shared, COUNTERS_EXPORT_INTERVAL, |shared| async move {
+        shared.host_counters();
+    })
+    .await;
+}
+
+/// Reports, at the end of each window, the permission denials counted
+/// rather than logged (a plugin that stopped hammering gets its last window
+/// reported too).
+async fn report_denials(shared: Weak<Shared>) {
+    let Some(window) = shared.upgrade().map(|s| s.host.denials.limits().window) else {
+        return;
+    };
+    every(shared, window, |shared| async move {
+        for suppressed in shared.host.denials.ended(std::time::Instant::now()) {
+            shared.host.report_suppressed(suppressed);
+        }
+    })
+    .await;
 }
 
 /// Applies the retention to every tenant served, at once and then every

@@ -14,7 +14,8 @@ use tenon_registry::{
 };
 use tenon_sandbox::{Runtime, SandboxConfig};
 
-use crate::config::{EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
+use crate::config::{DenialLogLimits, EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
+use crate::denials::DenialLog;
 use crate::engine::{PluginEngine, Shared};
 use crate::error::{EngineError, Result};
 use crate::host::{EngineHost, KvWriteLimiter};
@@ -72,6 +73,8 @@ pub struct EngineBuilder {
     retention: EventRetention,
     sampling: Option<Duration>,
     kv: KvLimits,
+    event_depth: usize,
+    denials: DenialLogLimits,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -110,6 +113,8 @@ impl Default for EngineBuilder {
             retention: EventRetention::default(),
             sampling: Some(DEFAULT_RESOURCE_SAMPLING),
             kv: KvLimits::default(),
+            event_depth: tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH,
+            denials: DenialLogLimits::default(),
         }
     }
 }
@@ -299,6 +304,26 @@ impl EngineBuilder {
         self
     }
 
+    /// How many events may lead to an event on a tenant's bus (default
+    /// [`tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH`], 8; at most
+    /// [`tenon_hooks::MAX_CAUSATION_DEPTH`], 64). An event a plugin publishes
+    /// while handling an event continues that event's chain; one deeper than
+    /// this is not delivered: the plugin's `emit-event` fails with
+    /// `quota-exceeded`, and the cut is recorded (an `error` event naming the
+    /// chain) and counted (`tenon_event_chains_cut_total`).
+    pub fn event_chain_depth(mut self, depth: usize) -> Self {
+        self.event_depth = depth.min(tenon_hooks::MAX_CAUSATION_DEPTH);
+        self
+    }
+
+    /// How many permission denials are logged and audited one by one per
+    /// plugin, tenant, permission kind and window (default 5 per 10 s);
+    /// the rest are counted and reported together when the window ends.
+    pub fn denial_log(mut self, limits: DenialLogLimits) -> Self {
+        self.denials = limits;
+        self
+    }
+
     /// How hook receipts and other events are batched into the registry.
     pub fn event_writer(mut self, config: EventWriterConfig) -> Self {
         self.events = config;
@@ -346,14 +371,16 @@ impl EngineBuilder {
         });
         let writer = EventWriter::spawn(store.clone(), self.events);
         let tenants = Arc::new(Tenants::default());
+        let (decisions, decided) = crate::background::Decisions::new();
+        let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(decisions.clone()));
         let host = Arc::new(EngineHost {
             store: store.clone(),
             writer: writer.clone(),
             tenants: Arc::downgrade(&tenants),
             kv_writes: KvWriteLimiter::new(self.kv),
+            telemetry: telemetry.clone(),
+            denials: DenialLog::new(self.denials),
         });
-        let (decisions, decided) = crate::background::Decisions::new();
-        let telemetry = Arc::new(Telemetry::new(self.telemetry).with_sink(decisions.clone()));
         let shared = Arc::new(Shared {
             profile: self.profile,
             specs: self.specs,
@@ -375,6 +402,7 @@ impl EngineBuilder {
             boot_records_failures: self.boot_failures == BootFailures::Record,
             retention: self.retention,
             sampling: self.sampling,
+            event_depth: self.event_depth,
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;

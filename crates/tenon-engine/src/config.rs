@@ -271,6 +271,41 @@ impl KvLimits {
     }
 }
 
+/// How many permission denials are logged and audited one by one. A
+/// plugin hammering a permission it was not granted cannot flood the log or
+/// the event log: per plugin, tenant and permission kind, the first
+/// `per_window` denials of each `window` are logged (a `warn` line) and
+/// audited (a `permission_denied` event) one by one; the rest are counted
+/// and reported together when the window ends: one line and one
+/// `permission_denied` event whose detail holds `suppressed` (how many)
+/// and the last attempt, and `tenon_permission_denials_suppressed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenialLogLimits {
+    /// Denials logged one by one per window (default 5).
+    pub per_window: u32,
+    /// The window (default 10 seconds).
+    pub window: Duration,
+}
+
+impl Default for DenialLogLimits {
+    fn default() -> Self {
+        Self {
+            per_window: 5,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DenialLogLimits {
+    /// At most `denials` logged one by one per `window`.
+    pub fn new(denials: u32, window: Duration) -> Self {
+        Self {
+            per_window: denials,
+            window: window.max(Duration::from_millis(1)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 use tenon_manifest::{HostInfo, PluginId, Version, check_engine};
-use tenon_metrics::{GuardStatus, HealthSnapshot, HealthStatus, PluginStats, ResourceUsage};
+use tenon_metrics::{
+    GuardStatus, HealthSnapshot, HealthStatus, HostCounters, PluginStats, ResourceUsage,
+};
 
 /// How many of the newest stored hook receipts doctor judges health by.
 const STORED_RECEIPTS: usize = 10_000;
@@ -42,6 +44,12 @@ pub struct HostSection {
     pub safe_mode: bool,
     /// The tenant examined.
     pub tenant: String,
+    /// Compiled artifacts the runtimes refused from their caches since the
+    /// engine started (forged, foreign or corrupt; each was recompiled).
+    pub cache_rejections: u64,
+    /// What needs attention in the host itself (a cache rejection, dropped
+    /// or unwritten events), in words.
+    pub problems: Vec<String>,
 }
 
 /// The registry's part.
@@ -119,7 +127,7 @@ impl PluginEngine {
     pub async fn doctor(&self) -> Result<DoctorReport> {
         self.shared.writer.flush().await;
         let info = self.shared.store.info();
-        let writer = self.shared.writer.stats();
+        let counters = self.shared.host_counters();
         let profile = &self.shared.profile;
         let host = HostSection {
             name: profile.name.clone(),
@@ -137,14 +145,16 @@ impl PluginEngine {
                 .collect(),
             safe_mode: self.shared.safe_mode,
             tenant: self.tenant.id.as_str().to_owned(),
+            cache_rejections: counters.cache_rejections,
+            problems: self.host_problems(&counters),
         };
         let registry = RegistrySection {
             backend: info.backend.as_str().to_owned(),
             location: info.location.clone(),
             schema_version: info.schema_version,
-            events_written: writer.written,
-            events_dropped: writer.dropped,
-            events_failed: writer.failed,
+            events_written: counters.events_written,
+            events_dropped: counters.events_dropped,
+            events_failed: counters.events_failed,
         };
         let stored = self.stored_stats(None, STORED_RECEIPTS).await?;
         let mut plugins = Vec::new();
@@ -159,15 +169,40 @@ impl PluginEngine {
                 );
             plugins.push(self.diagnose(record, health).await?);
         }
-        let healthy = plugins.iter().all(|p| p.problems.is_empty())
-            && registry.events_dropped == 0
-            && registry.events_failed == 0;
+        let healthy = plugins.iter().all(|p| p.problems.is_empty()) && host.problems.is_empty();
         Ok(DoctorReport {
             host,
             registry,
             plugins,
             healthy,
         })
+    }
+
+    /// The host's own findings: every non-zero counter of something that
+    /// should not happen.
+    fn host_problems(&self, counters: &HostCounters) -> Vec<String> {
+        let mut problems = Vec::new();
+        if counters.cache_rejections > 0 {
+            problems.push(format!(
+                "{} compiled module(s) in the cache were refused (forged, foreign or corrupt: \
+                 each was recompiled, none was loaded); check who can write {}",
+                counters.cache_rejections,
+                self.shared.paths.cache().display()
+            ));
+        }
+        if counters.events_dropped > 0 {
+            problems.push(format!(
+                "{} event(s) were dropped before reaching the event log: its writer's queue was full",
+                counters.events_dropped
+            ));
+        }
+        if counters.events_failed > 0 {
+            problems.push(format!(
+                "{} event(s) could not be written to the registry",
+                counters.events_failed
+            ));
+        }
+        problems
     }
 
     async fn diagnose(

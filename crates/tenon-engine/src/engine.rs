@@ -13,12 +13,12 @@ use tenon_hooks::{
 };
 use tenon_manifest::{PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
-use tenon_metrics::{PluginStats, Telemetry, trace};
+use tenon_metrics::{HostCounters, PluginStats, Telemetry, trace};
 use tenon_registry::{
     EventKind, EventPage, EventQuery, EventStatus, EventWriter, NewEvent, PluginQuery,
     PluginRecord, RegistryStore, TenantId,
 };
-use tenon_sandbox::{CallOptions, Runtime};
+use tenon_sandbox::{CallOptions, Runtime, RuntimeCounters};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) retention: crate::config::EventRetention,
     /// How often the background samples plugin resources.
     pub(crate) sampling: Option<std::time::Duration>,
+    /// How many events may lead to an event on a tenant's bus.
+    pub(crate) event_depth: usize,
 }
 
 impl Drop for Shared {
@@ -69,10 +71,33 @@ impl Drop for Shared {
 }
 
 impl Shared {
+    /// The host's counters, exported as metrics on the way.
+    pub(crate) fn host_counters(&self) -> HostCounters {
+        let writer = self.writer.stats();
+        let runtimes = self
+            .runtimes
+            .values()
+            .map(|runtime| runtime.counters())
+            .fold(RuntimeCounters::default(), |a, b| a + b);
+        let counters = HostCounters {
+            events_written: writer.written,
+            events_dropped: writer.dropped,
+            events_failed: writer.failed,
+            cache_rejections: runtimes.cache_rejections,
+        };
+        self.telemetry.record_host_counters(&counters);
+        counters
+    }
+
     /// The state of `tenant`, created on first use.
     pub(crate) fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantState>> {
         Ok(self.tenants.get_or_create(tenant, || {
-            let state = TenantState::new(tenant.clone(), &self.specs, self.dispatch.clone())?;
+            let state = TenantState::new(
+                tenant.clone(),
+                &self.specs,
+                self.dispatch.clone(),
+                self.event_depth,
+            )?;
             state.dispatcher.add_observer(self.telemetry.clone());
             state.dispatcher.add_observer(Arc::new(ReceiptLog {
                 tenant: tenant.clone(),
@@ -359,6 +384,16 @@ impl PluginEngine {
             .stats(self.tenant.id.as_str(), id.as_str())
     }
 
+    /// The host's own counters since the engine started (shared by every
+    /// tenant): what the event writer wrote, dropped and gave up on, and
+    /// the compiled artifacts the runtimes refused from their caches. Also
+    /// exported as metrics (`tenon_events_dropped_total`,
+    /// `tenon_events_write_failed_total`, `tenon_cache_rejections_total`),
+    /// every second and whenever this is called.
+    pub fn host_counters(&self) -> HostCounters {
+        self.shared.host_counters()
+    }
+
     /// Waits until every queued event is in the registry.
     pub async fn flush(&self) {
         self.shared.writer.flush().await;
@@ -385,6 +420,12 @@ impl PluginEngine {
             for id in ids {
                 crate::activate::stop_local(&self.shared, &tenant, &id).await;
             }
+        }
+        // Denials counted in windows not over yet are reported now.
+        let host = &self.shared.host;
+        let end = std::time::Instant::now() + host.denials.limits().window;
+        for suppressed in host.denials.ended(end) {
+            host.report_suppressed(suppressed);
         }
         self.shared.writer.flush().await;
     }

@@ -8,13 +8,18 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use tenon_hooks::BusError;
+use tenon_metrics::Telemetry;
 use tenon_registry::{
     EventKind, EventStatus, EventWriter, KvList, KvQuota, NewEvent, RegistryError, RegistryStore,
     TenantId,
 };
-use tenon_sandbox::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
+use tenon_sandbox::{
+    Caller, Causation, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver,
+};
 
 use crate::config::KvLimits;
+use crate::denials::{DenialLog, Suppressed};
 use crate::tenant::Tenants;
 
 /// Quota for a plugin that may use KV but declares no quota: 1 MiB.
@@ -30,6 +35,8 @@ pub(crate) struct EngineHost {
     /// plugins; a strong reference would keep an engine alive forever.
     pub(crate) tenants: Weak<Tenants>,
     pub(crate) kv_writes: KvWriteLimiter,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) denials: DenialLog,
 }
 
 /// The per-plugin, per-tenant KV key quota and write rate.
@@ -217,18 +224,116 @@ impl HostApi for EngineHost {
         caller: &Caller,
         topic: &str,
         payload: &Value,
+        cause: &Causation,
     ) -> Result<(), HostError> {
-        let tenant = self.tenant_state(caller)?;
-        tenant
-            .bus
-            .publish_from(caller.plugin.as_str(), topic, payload.clone())
-            .map(drop)
-            .map_err(|e| HostError::InvalidInput(e.to_string()))
+        let state = self.tenant_state(caller)?;
+        match state.bus.publish_caused(
+            Some(caller.plugin.as_str()),
+            topic,
+            payload.clone(),
+            cause.clone(),
+        ) {
+            Ok(_) => Ok(()),
+            Err(error @ BusError::CausationTooDeep { .. }) => {
+                self.chain_cut(caller, &state.id, &error);
+                Err(HostError::QuotaExceeded(error.to_string()))
+            }
+            Err(error) => Err(HostError::InvalidInput(error.to_string())),
+        }
+    }
+}
+
+impl EngineHost {
+    /// Records and counts an event the bus refused for a causation chain
+    /// deeper than its limit: a loop between plugins, cut.
+    fn chain_cut(&self, caller: &Caller, tenant: &TenantId, error: &BusError) {
+        let BusError::CausationTooDeep {
+            topic,
+            cause,
+            limit,
+        } = error
+        else {
+            return;
+        };
+        let chain = loggable(cause);
+        tracing::warn!(
+            target: "tenon::plugin",
+            plugin = caller.plugin.as_str(),
+            tenant = caller.tenant.as_str(),
+            "event chain cut: `{topic}` would be caused by {} events, more than the limit of {limit}: {chain}",
+            cause.depth()
+        );
+        self.telemetry
+            .record_chain_cut(tenant.as_str(), caller.plugin.as_str());
+        self.writer.record(
+            NewEvent::new(tenant.clone(), EventKind::Error, EventStatus::Blocked)
+                .with_plugin(caller.plugin.clone())
+                .with_version(caller.version.clone())
+                .with_detail(json!({
+                    "operation": "emit",
+                    "topic": topic,
+                    "error": "event_chain_too_deep",
+                    "depth": cause.depth(),
+                    "limit": limit,
+                    "chain": chain,
+                })),
+        );
+    }
+}
+
+impl EngineHost {
+    /// Reports the denials of a window that were counted rather than
+    /// logged: one line, one `permission_denied` event with their count and
+    /// the last of them, and the suppressed-denials metric.
+    pub(crate) fn report_suppressed(&self, suppressed: Suppressed) {
+        let Suppressed {
+            tenant,
+            plugin,
+            version,
+            last,
+            count,
+            window,
+        } = suppressed;
+        tracing::warn!(
+            target: "tenon::plugin",
+            plugin = plugin.as_str(),
+            tenant = tenant.as_str(),
+            permission = last.permission.as_str(),
+            suppressed = count,
+            "permission denied {count} more times in {window:?} (not logged one by one); the last: {} ({})",
+            last.attempted,
+            last.reason
+        );
+        self.telemetry
+            .record_denials_suppressed(&tenant, plugin.as_str(), count);
+        let Ok(tenant) = TenantId::new(&tenant) else {
+            return;
+        };
+        self.writer.record(
+            NewEvent::new(tenant, EventKind::PermissionDenied, EventStatus::Blocked)
+                .with_plugin(plugin)
+                .with_version(version)
+                .with_detail(json!({
+                    "permission": last.permission,
+                    "attempted": last.attempted,
+                    "reason": last.reason,
+                    "enforcement": "host_boundary",
+                    "suppressed": count,
+                    "window_ms": u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+                })),
+        );
     }
 }
 
 impl SandboxObserver for EngineHost {
     fn permission_denied(&self, caller: &Caller, denial: &PermissionDenial) {
+        let admission = self.denials.admit(caller, denial, Instant::now());
+        if let Some(ended) = admission.ended {
+            self.report_suppressed(ended);
+        }
+        if !admission.log {
+            return;
+        }
         tracing::warn!(
             target: "tenon::plugin",
             plugin = caller.plugin.as_str(),

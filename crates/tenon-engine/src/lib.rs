@@ -50,6 +50,7 @@ mod background;
 mod boot;
 mod builder;
 mod config;
+mod denials;
 mod doctor;
 mod engine;
 mod error;
@@ -73,7 +74,7 @@ pub use activate::EVENT_FUNCTION;
 pub use background::PruneReport;
 pub use boot::BootReport;
 pub use builder::{BootFailures, EngineBuilder, SAFE_MODE_ENV};
-pub use config::{EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
+pub use config::{DenialLogLimits, EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;
 pub use error::{EngineError, PublisherMismatch, Result};
@@ -97,13 +98,13 @@ pub use trust::{Checked, RuntimePosture, TrustRecord};
 // What hosts need from the layers, re-exported so that they depend on this
 // crate alone.
 pub use tenon_hooks::{
-    BusItem, DispatchConfig, DispatchOutcome, ErrorKind, Event as BusEvent, EventBus, FailPolicy,
-    HandlerError, HandlerInfo, HookAction, HookContext, HookReceipt, HookSpec, ReceiptStatus,
-    Subscription,
+    BusItem, Causation, DEFAULT_MAX_CAUSATION_DEPTH, DispatchConfig, DispatchOutcome, ErrorKind,
+    Event as BusEvent, EventBus, FailPolicy, HandlerError, HandlerInfo, HookAction, HookContext,
+    HookReceipt, HookSpec, MAX_CAUSATION_DEPTH, ReceiptStatus, Subscription,
 };
 pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
-pub use tenon_metrics::{HealthStatus, PluginStats, ResourceUsage, TelemetryConfig};
+pub use tenon_metrics::{HealthStatus, HostCounters, PluginStats, ResourceUsage, TelemetryConfig};
 pub use tenon_registry::{
     Event, EventKind, EventQuery, EventStatus, PluginRecord, PluginState, RegistryOptions,
     SecretKey, SourceKind, TenantId,

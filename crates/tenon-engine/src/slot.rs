@@ -156,6 +156,7 @@ impl HookHandler for SlotHandler {
                             call.time_limit
                                 .map_or(self.timeout, |limit| limit.min(self.timeout)),
                         ),
+                        ..CallOptions::default()
                     },
                 })
                 .await

@@ -56,6 +56,7 @@ impl TenantState {
         id: TenantId,
         specs: &[HookSpec],
         dispatch: DispatchConfig,
+        event_depth: usize,
     ) -> Result<Self, tenon_hooks::HookError> {
         let hooks = HookRegistry::new();
         hooks.declare_all(specs.iter().cloned())?;
@@ -64,7 +65,7 @@ impl TenantState {
             dispatcher: HookDispatcher::with_config(hooks.clone(), dispatch),
             hooks,
             commands: CommandRegistry::new(),
-            bus: EventBus::new(),
+            bus: EventBus::with_max_depth(event_depth),
             running: RwLock::new(HashMap::new()),
             configs: RwLock::new(HashMap::new()),
             ops: AsyncMutex::new(()),

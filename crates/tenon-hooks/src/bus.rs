@@ -10,10 +10,18 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenon_types::TopicError;
+pub use tenon_types::{Causation, CauseLink};
 use tokio::sync::Notify;
 
 /// The queue length of a subscription made with [`EventBus::subscribe`].
 pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 1024;
+
+/// How deep a causation chain may grow by default: an event may be caused
+/// by at most this many events (see [`EventBus::with_max_depth`]).
+pub const DEFAULT_MAX_CAUSATION_DEPTH: usize = 8;
+
+/// The deepest causation chain a bus can be set to allow.
+pub const MAX_CAUSATION_DEPTH: usize = 64;
 
 /// The longest topic or pattern accepted, in bytes.
 pub use tenon_types::MAX_TOPIC_LEN;
@@ -34,6 +42,17 @@ pub struct Event {
     pub payload: Value,
     /// When it was published.
     pub timestamp: SystemTime,
+    /// The events that led to it (empty when it starts a chain). Kept in
+    /// memory only: a serialized event does not carry it.
+    #[serde(skip)]
+    pub cause: Causation,
+}
+
+impl Event {
+    /// The causation of an event published while handling this one.
+    pub fn caused(&self) -> Causation {
+        self.cause.then(&self.topic, self.source.as_deref())
+    }
 }
 
 /// What a subscription receives.
@@ -68,6 +87,20 @@ pub enum BusError {
     /// A queue of zero events was asked for.
     #[error("a subscription's queue must hold at least one event")]
     ZeroCapacity,
+    /// The event would be caused by more events than the bus allows: the
+    /// chain is cut here, it is not delivered.
+    #[error(
+        "`{topic}` is not delivered: it would be caused by {depth} events, more than the causation depth limit of {limit} (a loop?): {cause}",
+        depth = cause.depth()
+    )]
+    CausationTooDeep {
+        /// The refused event's topic.
+        topic: String,
+        /// The events that led to it, oldest first.
+        cause: Causation,
+        /// The bus's limit.
+        limit: usize,
+    },
 }
 
 /// Checks a topic for publication.
@@ -120,6 +153,8 @@ struct BusInner {
     writer: Mutex<()>,
     next_event: AtomicU64,
     next_subscriber: AtomicU64,
+    max_depth: usize,
+    cut: AtomicU64,
 }
 
 impl BusInner {
@@ -162,6 +197,18 @@ impl Drop for BusInner {
 /// [`BusItem::Lagged`]`(n)`, the number of events it missed, before the events
 /// still queued.
 ///
+/// # Causation
+///
+/// Every event carries its [`Causation`]: the events that led to it. One
+/// the host publishes ([`publish`](Self::publish)) or a plugin publishes on
+/// its own ([`publish_from`](Self::publish_from)) starts a chain; one a
+/// plugin publishes while handling an event ([`publish_caused`](Self::publish_caused),
+/// with [`Event::caused`]) continues it. An event that would be caused by
+/// more than the bus's limit ([`DEFAULT_MAX_CAUSATION_DEPTH`] by default) is
+/// refused with [`BusError::CausationTooDeep`], naming the chain, and
+/// counted ([`EventBus::cut_chains`]): two subscribers answering each other's
+/// events stop after at most that many rounds.
+///
 /// Cheap to clone (clones share subscribers); when the last clone is dropped,
 /// subscriptions drain their queues and then end.
 ///
@@ -199,16 +246,35 @@ impl fmt::Debug for EventBus {
 }
 
 impl EventBus {
-    /// A bus with no subscribers.
+    /// A bus with no subscribers and the default causation depth limit.
     pub fn new() -> Self {
+        Self::with_max_depth(DEFAULT_MAX_CAUSATION_DEPTH)
+    }
+
+    /// A bus whose events may be caused by at most `max_depth` events
+    /// (at most [`MAX_CAUSATION_DEPTH`]; 0 refuses every caused event).
+    pub fn with_max_depth(max_depth: usize) -> Self {
         Self {
             inner: Arc::new(BusInner {
                 subscribers: ArcSwap::from_pointee(Vec::new()),
                 writer: Mutex::new(()),
                 next_event: AtomicU64::new(1),
                 next_subscriber: AtomicU64::new(1),
+                max_depth: max_depth.min(MAX_CAUSATION_DEPTH),
+                cut: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// How many events an event may be caused by.
+    pub fn max_depth(&self) -> usize {
+        self.inner.max_depth
+    }
+
+    /// How many events were refused for a causation chain deeper than the
+    /// limit since the bus was made.
+    pub fn cut_chains(&self) -> u64 {
+        self.inner.cut.load(Ordering::Relaxed)
     }
 
     /// Subscribes to topics matching `pattern`, with a queue of
@@ -250,28 +316,42 @@ impl EventBus {
     /// Publishes an event from the host; returns how many subscriptions it
     /// was queued for. Never waits.
     pub fn publish(&self, topic: &str, payload: Value) -> Result<usize, BusError> {
-        self.publish_event(None, topic, payload)
+        self.publish_caused(None, topic, payload, Causation::default())
     }
 
-    /// Publishes an event on behalf of `source` (a plugin id).
+    /// Publishes an event on behalf of `source` (a plugin id), starting a
+    /// causation chain.
     pub fn publish_from(
         &self,
         source: &str,
         topic: &str,
         payload: Value,
     ) -> Result<usize, BusError> {
-        self.publish_event(Some(source), topic, payload)
+        self.publish_caused(Some(source), topic, payload, Causation::default())
     }
 
-    fn publish_event(
+    /// Publishes an event on behalf of `source` (a plugin id, or `None` for
+    /// the host) that `cause` led to (see [`Event::caused`]). Refused, and
+    /// counted, when `cause` is deeper than the bus's limit.
+    pub fn publish_caused(
         &self,
         source: Option<&str>,
         topic: &str,
         payload: Value,
+        cause: Causation,
     ) -> Result<usize, BusError> {
         validate_topic(topic)?;
+        if cause.depth() > self.inner.max_depth {
+            self.inner.cut.fetch_add(1, Ordering::Relaxed);
+            return Err(BusError::CausationTooDeep {
+                topic: topic.to_owned(),
+                cause,
+                limit: self.inner.max_depth,
+            });
+        }
         let id = self.inner.next_event.fetch_add(1, Ordering::Relaxed);
         let mut payload = Some(payload);
+        let mut cause = Some(cause);
         let mut event: Option<Arc<Event>> = None;
         let mut delivered = 0;
         for subscriber in self.inner.subscribers.load().iter() {
@@ -285,6 +365,7 @@ impl EventBus {
                     source: source.map(str::to_owned),
                     payload: payload.take().unwrap_or(Value::Null),
                     timestamp: SystemTime::now(),
+                    cause: cause.take().unwrap_or_default(),
                 })
             });
             subscriber.push(Arc::clone(event));

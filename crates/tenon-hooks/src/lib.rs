@@ -130,7 +130,8 @@ mod typed;
 mod util;
 
 pub use bus::{
-    BusError, BusItem, DEFAULT_SUBSCRIBER_CAPACITY, Event, EventBus, MAX_TOPIC_LEN, Subscription,
+    BusError, BusItem, Causation, CauseLink, DEFAULT_MAX_CAUSATION_DEPTH,
+    DEFAULT_SUBSCRIBER_CAPACITY, Event, EventBus, MAX_CAUSATION_DEPTH, MAX_TOPIC_LEN, Subscription,
     TopicPattern, validate_topic,
 };
 pub use command::{

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 use serde_json::json;
-use tenon_hooks::{BusError, BusItem, EventBus, Subscription};
+use tenon_hooks::{
+    BusError, BusItem, Causation, DEFAULT_MAX_CAUSATION_DEPTH, EventBus, MAX_CAUSATION_DEPTH,
+    Subscription,
+};
 
 fn topics(items: &[BusItem]) -> Vec<String> {
     items
@@ -185,5 +188,95 @@ fn invalid_topics_patterns_and_capacities_are_refused() {
     assert_eq!(
         err.to_string(),
         "`a b` is not a valid event topic: it contains whitespace or control characters"
+    );
+}
+
+/// Two subscribers that answer each other's events, as two hostile plugins
+/// would: `acme/a` answers every `b.*` with `a.x`, `acme/b` every `a.*`
+/// with `b.y`, each publishing what the event it handles caused. Without a
+/// causation limit they bounce for ever; with one, the chain stops after the
+/// limit, the refusal names the loop, and the bus counts it.
+#[test]
+fn two_subscribers_bouncing_events_stop_at_the_causation_limit() {
+    // (limit, events delivered in all: the host's and one per allowed depth)
+    for (limit, delivered) in [(0, 1), (1, 2), (3, 4), (DEFAULT_MAX_CAUSATION_DEPTH, 9)] {
+        let bus = if limit == DEFAULT_MAX_CAUSATION_DEPTH {
+            EventBus::new()
+        } else {
+            EventBus::with_max_depth(limit)
+        };
+        assert_eq!(bus.max_depth(), limit);
+        let mut players = [
+            ("acme/a", bus.subscribe("b.*").unwrap(), "a.x"),
+            ("acme/b", bus.subscribe("a.*").unwrap(), "b.y"),
+        ];
+        bus.publish("b.start", json!({})).unwrap();
+        let (mut handled, mut refusal) = (0, None);
+        // Far more rounds than any limit: only the guard ends the game.
+        'game: for _ in 0..1000 {
+            let mut moved = false;
+            for (id, subscription, answer) in &mut players {
+                while let Some(BusItem::Event(event)) = subscription.try_recv() {
+                    moved = true;
+                    handled += 1;
+                    assert_eq!(event.cause.depth(), handled - 1, "{limit}");
+                    if let Err(error) =
+                        bus.publish_caused(Some(id), answer, json!({}), event.caused())
+                    {
+                        refusal = Some(error);
+                        break 'game;
+                    }
+                }
+            }
+            assert!(moved, "limit {limit}: the game stopped without a refusal");
+        }
+        assert_eq!(handled, delivered, "limit {limit}");
+        let Some(BusError::CausationTooDeep {
+            topic,
+            cause,
+            limit: named,
+        }) = refusal
+        else {
+            panic!("limit {limit}: no causation refusal: {refusal:?}");
+        };
+        assert_eq!((cause.depth(), named), (limit + 1, limit));
+        assert_eq!(cause.links()[0].topic, "b.start");
+        assert_eq!(cause.links()[0].source, None);
+        assert_eq!(topic, if limit % 2 == 0 { "a.x" } else { "b.y" });
+        assert_eq!(bus.cut_chains(), 1, "limit {limit}");
+        // Both queues are empty: nothing more is coming.
+        for (_, subscription, _) in &mut players {
+            assert_eq!(subscription.try_recv(), None);
+        }
+    }
+}
+
+#[test]
+fn a_refused_chain_names_the_loop_and_events_outside_handling_start_afresh() {
+    let bus = EventBus::with_max_depth(2);
+    let cause = Causation::default()
+        .then("b.start", None)
+        .then("a.x", Some("acme/a"))
+        .then("b.y", Some("acme/b"));
+    let error = bus
+        .publish_caused(Some("acme/a"), "a.x", json!({}), cause)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`a.x` is not delivered: it would be caused by 3 events, more than the causation depth \
+         limit of 2 (a loop?): b.start from the host → a.x from acme/a → b.y from acme/b"
+    );
+    // A plugin publishing on its own (not while handling an event) starts a
+    // new chain, whatever it published before.
+    let mut all = bus.subscribe("**").unwrap();
+    assert_eq!(bus.publish_from("acme/a", "a.x", json!({})), Ok(1));
+    let Some(BusItem::Event(event)) = all.try_recv() else {
+        panic!("delivered")
+    };
+    assert_eq!(event.cause.depth(), 0);
+    assert_eq!(event.caused().to_string(), "a.x from acme/a");
+    assert_eq!(
+        EventBus::with_max_depth(1000).max_depth(),
+        MAX_CAUSATION_DEPTH
     );
 }

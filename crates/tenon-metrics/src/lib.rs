@@ -79,4 +79,4 @@ pub use stats::{
     CpuUsage, DiskIo, ExecutionStats, HealthSnapshot, InstanceUsage, MemoryUsage, NetworkIo,
     Outcome, PluginStats, ResourceSample, ResourceUsage, StorageUsage,
 };
-pub use telemetry::{Telemetry, TelemetryConfig};
+pub use telemetry::{HostCounters, Telemetry, TelemetryConfig};

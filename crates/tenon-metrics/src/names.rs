@@ -61,5 +61,22 @@ pub const PLUGIN_AUTO_DISABLED: &str = "tenon_plugin_auto_disabled_total";
 /// Counter: events deleted from a tenant's event log by its retention,
 /// labelled with the rule that deleted them (`kind`: `age` or `count`).
 pub const EVENTS_PRUNED: &str = "tenon_events_pruned_total";
+/// Counter: events a plugin published while handling an event that the
+/// tenant's bus refused because their causation chain ran deeper than its
+/// limit (a loop between plugins, cut), by tenant and plugin.
+pub const EVENT_CHAINS_CUT: &str = "tenon_event_chains_cut_total";
+/// Counter: events the engine's event writer dropped because its queue was
+/// full (they never reached the event log).
+pub const EVENTS_DROPPED: &str = "tenon_events_dropped_total";
+/// Counter: events the event writer gave up on after the registry kept
+/// failing.
+pub const EVENTS_WRITE_FAILED: &str = "tenon_events_write_failed_total";
+/// Counter: compiled artifacts found in a runtime's cache and refused
+/// (forged, foreign or corrupt): never loaded, each recompiled.
+pub const CACHE_REJECTIONS: &str = "tenon_cache_rejections_total";
+/// Counter: permission denials that were counted rather than logged and
+/// audited one by one (a plugin hammering a permission it lacks), by tenant
+/// and plugin.
+pub const PERMISSION_DENIALS_SUPPRESSED: &str = "tenon_permission_denials_suppressed_total";
 /// Gauge: a plugin's health: 0 healthy, 1 warning, 2 critical.
 pub const PLUGIN_HEALTH: &str = "tenon_plugin_health";

@@ -22,6 +22,20 @@ use crate::stats::{
     ExecutionStats, HealthSnapshot, Outcome, PluginStats, ResourceSample, ResourceUsage,
 };
 
+/// The host's own counters since it started, exported by
+/// [`Telemetry::record_host_counters`] and shown by the doctor and stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostCounters {
+    /// Events written to the event log.
+    pub events_written: u64,
+    /// Events dropped because the event writer's queue was full.
+    pub events_dropped: u64,
+    /// Events given up after the registry kept failing.
+    pub events_failed: u64,
+    /// Compiled artifacts refused from the runtimes' caches.
+    pub cache_rejections: u64,
+}
+
 /// What [`Telemetry`] judges by.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TelemetryConfig {
@@ -161,6 +175,36 @@ impl Telemetry {
             EVENTS_PRUNED,
             LABEL_TENANT => tenant.to_owned(),
             LABEL_KIND => rule
+        )
+        .increment(count);
+    }
+
+    /// Records an event of `plugin` that the bus refused for a causation
+    /// chain deeper than its limit.
+    pub fn record_chain_cut(&self, tenant: &str, plugin: &str) {
+        metrics::counter!(
+            EVENT_CHAINS_CUT,
+            LABEL_TENANT => tenant.to_owned(),
+            LABEL_PLUGIN => plugin.to_owned()
+        )
+        .increment(1);
+    }
+
+    /// Exports the host's own counters (they are counted where they happen:
+    /// the event writer, the runtimes) as metrics, at their current values.
+    pub fn record_host_counters(&self, counters: &HostCounters) {
+        metrics::counter!(EVENTS_DROPPED).absolute(counters.events_dropped);
+        metrics::counter!(EVENTS_WRITE_FAILED).absolute(counters.events_failed);
+        metrics::counter!(CACHE_REJECTIONS).absolute(counters.cache_rejections);
+    }
+
+    /// Records `count` permission denials of `plugin` that were counted
+    /// rather than logged one by one.
+    pub fn record_denials_suppressed(&self, tenant: &str, plugin: &str, count: u64) {
+        metrics::counter!(
+            PERMISSION_DENIALS_SUPPRESSED,
+            LABEL_TENANT => tenant.to_owned(),
+            LABEL_PLUGIN => plugin.to_owned()
         )
         .increment(count);
     }

@@ -13,7 +13,7 @@ use tenon_hooks::{
 };
 use tenon_metrics::{
     CrashGuard, CrashGuardConfig, DisableDecision, Failure, FailureKind, HealthStatus,
-    ResourceSample, Telemetry, TelemetryConfig,
+    HostCounters, ResourceSample, Telemetry, TelemetryConfig,
 };
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
@@ -145,6 +145,35 @@ fn pruned_events_are_counted_per_tenant_and_rule() {
         [
             "counter tenon_events_pruned_total{kind=age,tenant=t1} = 12",
             "counter tenon_events_pruned_total{kind=count,tenant=t1} = 3",
+        ]
+    );
+}
+
+#[test]
+fn containment_counters_are_exported() {
+    let recorder = DebuggingRecorder::new();
+    let telemetry = Telemetry::default();
+    metrics::with_local_recorder(&recorder, || {
+        telemetry.record_chain_cut("t1", "a/x");
+        telemetry.record_chain_cut("t1", "a/x");
+        telemetry.record_denials_suppressed("t1", "a/y", 1997);
+        // Absolute values: the latest wins (a zero is not shown).
+        for (dropped, rejected) in [(3, 1), (7, 2)] {
+            telemetry.record_host_counters(&HostCounters {
+                events_written: 100,
+                events_dropped: dropped,
+                events_failed: 0,
+                cache_rejections: rejected,
+            });
+        }
+    });
+    assert_eq!(
+        render(&recorder),
+        [
+            "counter tenon_cache_rejections_total{} = 2",
+            "counter tenon_event_chains_cut_total{plugin=a/x,tenant=t1} = 2",
+            "counter tenon_events_dropped_total{} = 7",
+            "counter tenon_permission_denials_suppressed_total{plugin=a/y,tenant=t1} = 1997",
         ]
     );
 }

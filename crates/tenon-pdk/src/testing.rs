@@ -743,6 +743,7 @@ impl TestHost {
     pub fn timeout(timeout: Duration) -> CallOptions {
         CallOptions {
             timeout: Some(timeout),
+            ..CallOptions::default()
         }
     }
 }

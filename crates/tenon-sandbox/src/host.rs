@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tenon_manifest::{Permissions, PluginId, Version};
+use tenon_types::Causation;
 
 /// Who is calling the host: one plugin, for one tenant, with the permissions
 /// in force for it (declared ∩ granted, computed by the embedder).
@@ -123,12 +124,17 @@ pub trait HostApi: Send + Sync + 'static {
     /// Lists KV keys starting with `prefix`, in order.
     async fn kv_list(&self, caller: &Caller, prefix: &str) -> Result<Vec<String>, HostError>;
 
-    /// Publishes an event.
+    /// Publishes an event. `cause` is the chain of events that led to it:
+    /// the event the plugin is handling and what led to that, or nothing
+    /// when the plugin publishes outside the handling of an event (see
+    /// [`crate::CallOptions::cause`]). A host bounds the chain's depth, so
+    /// that plugins answering each other's events cannot loop for ever.
     async fn emit_event(
         &self,
         caller: &Caller,
         topic: &str,
         payload: &serde_json::Value,
+        cause: &Causation,
     ) -> Result<(), HostError>;
 }
 

@@ -26,6 +26,8 @@ mod limits;
 mod memory_host;
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(any(feature = "component", feature = "extism"))]
+mod private;
 mod runtime;
 mod stats;
 
@@ -46,6 +48,7 @@ pub use memory_host::{DenialRecord, EventRecord, LogRecord, MemoryHost};
 pub use native::{NativeContext, NativePlugin, NativeRuntime, PluginError};
 pub use runtime::{
     CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
-    ResourceStats, Runtime,
+    ResourceStats, Runtime, RuntimeCounters,
 };
 pub use stats::{HealthState, PluginStats};
+pub use tenon_types::{Causation, CauseLink};

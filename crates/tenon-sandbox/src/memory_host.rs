@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use tenon_manifest::PluginId;
+use tenon_types::Causation;
 
 use crate::host::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
 
@@ -39,6 +40,8 @@ pub struct EventRecord {
     pub topic: String,
     /// The payload.
     pub payload: serde_json::Value,
+    /// The events that led to it.
+    pub cause: Causation,
 }
 
 /// A refused host call.
@@ -257,12 +260,14 @@ impl HostApi for MemoryHost {
         caller: &Caller,
         topic: &str,
         payload: &serde_json::Value,
+        cause: &Causation,
     ) -> Result<(), HostError> {
         let record = EventRecord {
             plugin: caller.plugin.clone(),
             tenant: caller.tenant.clone(),
             topic: topic.to_owned(),
             payload: payload.clone(),
+            cause: cause.clone(),
         };
         let limit = self.record_limit;
         push_bounded(&mut self.inner.lock().events, record, limit);

@@ -363,9 +363,11 @@ impl NativeLoaded {
         let timeout = options
             .timeout
             .map_or(self.timeout, |t| t.min(self.timeout));
+        let mut scope = CallScope::new(timeout);
+        scope.reset_caused(scope.deadline(), options.cause);
         let cx = Arc::new(NativeContext {
             boundary: self.boundary.clone(),
-            scope: CallScope::new(timeout),
+            scope,
         });
         let work = async {
             let value = match &self.shared {

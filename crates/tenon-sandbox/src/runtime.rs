@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tenon_manifest::{Manifest, RuntimeKind};
+use tenon_types::Causation;
 
 use crate::error::SandboxError;
 use crate::host::{Caller, HostApi, SandboxObserver};
@@ -53,14 +54,44 @@ pub trait Runtime: Send + Sync + 'static {
     /// [`Plugin::start`]. Fails on a module that does not fit the runtime or
     /// the plugin API versions the host serves.
     async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError>;
+
+    /// What the runtime counted across every plugin it ran since it was
+    /// made. The default counts nothing.
+    fn counters(&self) -> RuntimeCounters {
+        RuntimeCounters::default()
+    }
+}
+
+/// What a runtime counts across every plugin it runs, for the host's
+/// metrics and its doctor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeCounters {
+    /// Compiled artifacts found in the runtime's cache and refused (forged,
+    /// foreign or corrupt): never deserialized, each recompiled.
+    pub cache_rejections: u64,
+}
+
+impl std::ops::Add for RuntimeCounters {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            cache_rejections: self.cache_rejections + other.cache_rejections,
+        }
+    }
 }
 
 /// Per-call options.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallOptions {
     /// Overrides the manifest's `limits.timeout` for this call when shorter
     /// (a hook's own timeout, or the remainder of a dispatch budget).
     pub timeout: Option<Duration>,
+    /// The causation of the events the plugin publishes during this call:
+    /// when the call delivers an event, the chain that event continues
+    /// (`Event::caused` in `tenon-hooks`); empty otherwise. Every runtime
+    /// hands it to [`crate::HostApi::emit_event`] with each event.
+    pub cause: Causation,
 }
 
 /// The context of one hook dispatch, as a plugin sees it.
@@ -81,7 +112,7 @@ pub struct HookContextData {
 }
 
 /// One hook call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HookCall<'a> {
     /// The hook's name.
     pub hook: &'a str,

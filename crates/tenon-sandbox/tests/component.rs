@@ -34,6 +34,7 @@ suite::suite_tests!(
         fresh_instances_keep_no_state,
         busy_after_wait_timeout,
         stop_and_restart,
+        events_carry_their_causation,
     ]
 );
 
@@ -333,6 +334,7 @@ async fn a_call_timeout_shorter_than_the_manifest_wins() {
         .await;
     let options = tenon_sandbox::CallOptions {
         timeout: Some(std::time::Duration::from_millis(50)),
+        ..tenon_sandbox::CallOptions::default()
     };
     let err = looper.call("loop", b"", options).await.unwrap_err();
     let SandboxError::Timeout { after, .. } = err else {

@@ -33,6 +33,7 @@ suite::suite_tests!(
         fresh_instances_keep_no_state,
         busy_after_wait_timeout,
         stop_and_restart,
+        events_carry_their_causation,
     ]
 );
 
@@ -188,6 +189,7 @@ async fn a_cancelled_call_keeps_its_slot_on_the_blocking_pool() {
 fn with_timeout(timeout: Duration) -> CallOptions {
     CallOptions {
         timeout: Some(timeout),
+        ..CallOptions::default()
     }
 }
 
@@ -797,4 +799,39 @@ async fn wasi_sleep_cannot_hold_the_call_threads_past_the_deadline() {
     other.start(&serde_json::json!({})).await.unwrap();
     let answer = tokio::time::timeout(Duration::from_secs(3), call(&*other, "ping", "")).await;
     assert!(matches!(&answer, Ok(Ok(_))), "{answer:?}");
+}
+
+/// wasmtime loads what it finds in its disk cache without authenticating
+/// it, so the runtime keeps that cache owner-only: its directories 0700
+/// (an existing one open to others is closed), its configuration 0600; a
+/// cache directory that cannot be made owner-only (here, a symbolic link)
+/// turns the cache off, and plugins still run, compiled afresh.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compiled_code_cache_is_owner_only_or_off() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cache");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    for (cache, enabled) in [(&dir, true), (&link, false)] {
+        let runtime = tenon_sandbox::ExtismRuntime::new(
+            tenon_sandbox::ExtismConfig::default().with_cache_dir(cache),
+        );
+        assert_eq!(runtime.cache_enabled(), enabled, "{}", cache.display());
+        let h = Harness {
+            host: Arc::new(tenon_sandbox::MemoryHost::new()),
+            runtime: Arc::new(runtime),
+            data_dir: tempfile::tempdir().unwrap(),
+        };
+        let echo = h.start(&DEDICATED, Role::Echo, |_| {}).await;
+        assert_eq!(call(&*echo, "echo", "hi").await.unwrap(), "hi");
+    }
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("extism")), 0o700);
+    assert_eq!(mode(&dir.join("extism-cache.toml")), 0o600);
 }

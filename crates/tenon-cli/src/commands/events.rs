@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 use tenon_engine::{
-    Event, EventKind, EventQuery, Permissions, PluginEngine, PluginId, PluginStats,
+    Event, EventKind, EventQuery, HostCounters, Permissions, PluginEngine, PluginId, PluginStats,
 };
 use tenon_registry::{EventCursor, EventOrder};
 
@@ -412,6 +412,8 @@ pub(crate) struct StatsArgs {
 struct StatsJson {
     receipts: usize,
     plugins: Vec<PluginStats>,
+    /// This process's own counters (events dropped, cache rejections).
+    host: HostCounters,
 }
 
 /// Runs `tenon stats`.
@@ -423,10 +425,11 @@ pub(crate) async fn stats(args: StatsArgs, global: &GlobalArgs) -> CommandResult
     if output.is_json() {
         return output.json(&report);
     }
+    let host = host_counters_line(&report.host);
     if report.plugins.is_empty() {
-        return output.text(
-            "no hook receipts stored yet: they are recorded when plugins handle hooks (`tenon hooks dispatch`)",
-        );
+        return output.text(&format!(
+            "no hook receipts stored yet: they are recorded when plugins handle hooks (`tenon hooks dispatch`){host}"
+        ));
     }
     let mut table = output.table([
         "PLUGIN", "RUNS", "OK", "ERRORS", "TIMEOUTS", "SKIPPED", "AVG ms", "MAX ms", "HEALTH",
@@ -481,7 +484,26 @@ pub(crate) async fn stats(args: StatsArgs, global: &GlobalArgs) -> CommandResult
             ));
         }
     }
+    text.push_str(&host);
     output.text(&text)
+}
+
+/// The host counters worth a line (`\nhost: …`): those of things that
+/// should not happen, when any is non-zero; nothing otherwise.
+fn host_counters_line(counters: &HostCounters) -> String {
+    let HostCounters {
+        events_dropped,
+        events_failed,
+        cache_rejections,
+        ..
+    } = *counters;
+    if events_dropped == 0 && events_failed == 0 && cache_rejections == 0 {
+        return String::new();
+    }
+    format!(
+        "\nhost: {events_dropped} events dropped, {events_failed} failed to write, \
+         {cache_rejections} cached modules refused"
+    )
 }
 
 async fn compute_stats(engine: &PluginEngine, args: &StatsArgs) -> Result<StatsJson, Failure> {
@@ -493,5 +515,6 @@ async fn compute_stats(engine: &PluginEngine, args: &StatsArgs) -> Result<StatsJ
     Ok(StatsJson {
         receipts: stored.receipts,
         plugins: stored.plugins,
+        host: engine.host_counters(),
     })
 }

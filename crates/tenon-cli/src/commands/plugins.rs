@@ -804,6 +804,12 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
                 }
             }
         }
+        if !host.problems.is_empty() {
+            text.push_str(&format!("\n{}:\n", output.bold("host")));
+            for problem in &host.problems {
+                text.push_str(&format!("  - {problem}\n"));
+            }
+        }
         let count = report
             .plugins
             .iter()
@@ -812,19 +818,24 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> CommandResult {
         text.push('\n');
         text.push_str(&if report.healthy {
             output.good("healthy: nothing needs attention")
+        } else if count == 0 {
+            output.bad("the host needs attention")
         } else {
             output.bad(&format!(
-                "{} need{} attention",
+                "{}{} need{} attention",
                 plural(count, "plugin"),
-                if count == 1 { "s" } else { "" }
+                if host.problems.is_empty() {
+                    ""
+                } else {
+                    " and the host"
+                },
+                if count == 1 && host.problems.is_empty() {
+                    "s"
+                } else {
+                    ""
+                }
             ))
         });
-        if registry.events_dropped > 0 || registry.events_failed > 0 {
-            text.push_str(&format!(
-                "\nevents: {} dropped, {} failed to write",
-                registry.events_dropped, registry.events_failed
-            ));
-        }
         output.text(&text)?;
     }
     if report.healthy {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tenon_manifest::Manifest;
+use tenon_types::Causation;
 use tokio::time::Instant;
 
 pub use self::dirs::{GrantedDirectory, granted_directories};
@@ -59,14 +60,16 @@ impl std::fmt::Debug for Boundary {
 }
 
 /// The state of one call into a plugin that its host requests share: the
-/// deadline every request must end by, how many log lines it wrote, and the
-/// last permission it was refused (a runtime reports a call that fails after
+/// deadline every request must end by, the causation of the events it
+/// publishes, how many log lines it wrote, and the last permission it was
+/// refused (a runtime reports a call that fails after
 /// a refusal as [`crate::SandboxError::PermissionDenied`]).
 ///
 /// Runtimes keep one per instance and [`CallScope::reset`] it per call.
 #[derive(Debug)]
 pub struct CallScope {
     deadline: Instant,
+    cause: Causation,
     log_lines: AtomicU32,
     output_bytes: AtomicU32,
     denial: Mutex<Option<PermissionDenial>>,
@@ -82,19 +85,32 @@ impl CallScope {
     pub fn with_deadline(deadline: Instant) -> Self {
         Self {
             deadline,
+            cause: Causation::default(),
             log_lines: AtomicU32::new(0),
             output_bytes: AtomicU32::new(0),
             denial: Mutex::new(None),
         }
     }
 
-    /// Starts a new call in this scope: a new deadline, counters at zero, no
-    /// refusal.
+    /// Starts a new call in this scope: a new deadline, no causation,
+    /// counters at zero, no refusal.
     pub fn reset(&mut self, deadline: Instant) {
+        self.reset_caused(deadline, Causation::default());
+    }
+
+    /// Starts a new call in this scope whose events continue the chain
+    /// `cause` ([`crate::CallOptions::cause`]).
+    pub fn reset_caused(&mut self, deadline: Instant, cause: Causation) {
         self.deadline = deadline;
+        self.cause = cause;
         *self.log_lines.get_mut() = 0;
         *self.output_bytes.get_mut() = 0;
         *self.denial.get_mut() = None;
+    }
+
+    /// The causation of the events this call publishes.
+    pub fn cause(&self) -> &Causation {
+        &self.cause
     }
 
     /// When the call's requests must have ended.
@@ -382,7 +398,8 @@ impl Boundary {
         bounded(
             call,
             "emit-event",
-            self.host.emit_event(&self.caller, topic, &payload),
+            self.host
+                .emit_event(&self.caller, topic, &payload, call.cause()),
         )
         .await
     }
@@ -399,7 +416,8 @@ impl Boundary {
         bounded(
             call,
             "emit-event",
-            self.host.emit_event(&self.caller, topic, payload),
+            self.host
+                .emit_event(&self.caller, topic, payload, call.cause()),
         )
         .await
     }

@@ -72,7 +72,7 @@ impl DiskCache {
     pub(crate) fn new(dir: Option<PathBuf>, key_file: Option<PathBuf>) -> Self {
         let opened = dir.and_then(|dir| {
             let key_file = key_file.unwrap_or_else(|| dir.join(KEY_FILE));
-            match prepare_dir(&dir).and_then(|()| cache_key(&key_file)) {
+            match crate::private::private_dir(&dir).and_then(|()| cache_key(&key_file)) {
                 Ok(key) => Some((dir, key)),
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), error = %e, "the artifact cache is disabled");
@@ -151,31 +151,6 @@ impl DiskCache {
     }
 }
 
-#[cfg(unix)]
-fn prepare_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mode = fs::metadata(dir)?.permissions().mode();
-    if mode & 0o022 != 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "group or others may write to it (mode {:o}); make it 0700",
-                mode & 0o777
-            ),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn prepare_dir(dir: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
 impl DiskCache {
     /// `Ok(None)` when there is no cached file; `Err` when there is one
     /// that cannot be trusted.
@@ -213,7 +188,7 @@ impl DiskCache {
         let payload = component.serialize().map_err(|e| e.to_string())?;
         let tag = self.mac(engine, sha256, &payload).finalize().into_bytes();
         let dir = path.parent().ok_or("the cache path has no directory")?;
-        prepare_dir(dir).map_err(|e| e.to_string())?;
+        crate::private::private_dir(dir).map_err(|e| e.to_string())?;
         let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
         file.write_all(MAGIC).map_err(|e| e.to_string())?;
         file.write_all(&tag).map_err(|e| e.to_string())?;
@@ -242,7 +217,7 @@ fn cache_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
     let mut key = [0; KEY_LEN];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
     let dir = path.parent().unwrap_or(Path::new("."));
-    prepare_dir(dir)?;
+    crate::private::private_dir(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     #[cfg(unix)]
     {

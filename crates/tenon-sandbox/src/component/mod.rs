@@ -44,7 +44,7 @@ use self::version::{Api, Detected};
 use crate::boundary::Boundary;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
-use crate::runtime::{LoadRequest, Plugin, Runtime};
+use crate::runtime::{LoadRequest, Plugin, Runtime, RuntimeCounters};
 
 /// The wasmtime major version compiled in (artifact caches are also keyed by
 /// wasmtime's own exact version through its compatibility hash).
@@ -464,6 +464,12 @@ fn preopens(request: &LoadRequest) -> Result<Vec<Preopen>, SandboxError> {
 impl Runtime for ComponentRuntime {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Component
+    }
+
+    fn counters(&self) -> RuntimeCounters {
+        RuntimeCounters {
+            cache_rejections: self.cache_rejections(),
+        }
     }
 
     async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError> {

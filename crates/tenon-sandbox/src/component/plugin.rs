@@ -76,7 +76,7 @@ enum Op<'a> {
     /// Nothing beyond bringing the instance up to date.
     Sync,
     Deactivate,
-    Hook(HookCall<'a>),
+    Hook(&'a HookCall<'a>),
     Call {
         function: &'a str,
         input: &'a [u8],
@@ -333,7 +333,11 @@ impl ComponentPlugin {
             Some(instance) => instance,
             None => self.new_instance().await?,
         };
-        instance.store.data_mut().call.reset(tokio_deadline);
+        instance
+            .store
+            .data_mut()
+            .call
+            .reset_caused(tokio_deadline, options.cause);
         instance.store.data_mut().deadline = deadline;
         arm(&mut instance.store, self.limits.fuel, deadline);
         // A backstop for host calls that ignore the deadline: the epoch
@@ -658,8 +662,8 @@ impl Plugin for ComponentPlugin {
     }
 
     async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
-        let options = call.options;
-        match self.run(Op::Hook(call), options).await? {
+        let options = call.options.clone();
+        match self.run(Op::Hook(&call), options).await? {
             Done::Hook(response) => Ok(response),
             _ => unreachable!("a hook op answers with a hook response"),
         }

@@ -38,6 +38,7 @@ use ::extism::{CurrentPlugin, Error, Function, UserData, Val, ValType};
 use base64::Engine as _;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use tenon_types::Causation;
 use tokio::runtime::Handle;
 
 use crate::boundary::{Boundary, CallScope};
@@ -176,15 +177,16 @@ struct Active {
 
 impl Link {
     /// Starts a call of the plugin whose host side is `host`, ending by
-    /// `deadline`.
+    /// `deadline`, its events continuing the chain `cause`.
     pub(super) fn begin(
         &self,
         host: &Arc<HostSide>,
         deadline: tokio::time::Instant,
+        cause: Causation,
         bridge: Option<Handle>,
     ) {
         let mut state = self.state.lock();
-        state.scope.reset(deadline);
+        state.scope.reset_caused(deadline, cause);
         state.active = Some(Active {
             host: host.clone(),
             bridge,

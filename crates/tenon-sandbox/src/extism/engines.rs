@@ -190,10 +190,15 @@ impl Engines {
 
 /// Writes the wasmtime cache configuration that keeps compiled code in
 /// `dir/extism/`, and returns its path (`dir/extism-cache.toml`, outside
-/// the directory wasmtime's cache worker cleans up).
+/// the directory wasmtime's cache worker cleans up). wasmtime loads what it
+/// finds there without authenticating it, so both directories are made
+/// owner-only (0700) and the configuration file 0600; when a directory
+/// cannot be made owner-only this fails, and the runtime runs without the
+/// cache.
 pub(super) fn write_cache_config(dir: &Path) -> std::io::Result<PathBuf> {
     let artifacts = dir.join("extism");
-    std::fs::create_dir_all(&artifacts)?;
+    crate::private::private_dir(dir)?;
+    crate::private::private_dir(&artifacts)?;
     let artifacts = std::fs::canonicalize(&artifacts)?;
     let text = artifacts.to_str().ok_or_else(|| {
         std::io::Error::new(
@@ -213,10 +218,6 @@ pub(super) fn write_cache_config(dir: &Path) -> std::io::Result<PathBuf> {
     }
     // Written aside then renamed, so that a concurrent reader (another
     // runtime, another process) never sees half a file.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let partial = dir.join(format!("extism-cache.toml.{}.{n}", std::process::id()));
-    std::fs::write(&partial, body)?;
-    std::fs::rename(&partial, &path)?;
+    crate::private::write_private_file(&path, body.as_bytes())?;
     Ok(path)
 }

@@ -201,23 +201,31 @@ impl ExtismRuntime {
         format!("tenon:extism@{EXTISM_ABI_VERSION}")
     }
 
-    fn cache_config(&self, plugin: &str) -> Result<Option<PathBuf>, SandboxError> {
-        let Some(dir) = &self.inner.cache_dir else {
-            return Ok(None);
-        };
+    /// wasmtime's cache configuration, or `None` to compile without a
+    /// cache: none was asked for, or its directory cannot be made private
+    /// (then a warning says why, once).
+    fn cache_config(&self) -> Option<PathBuf> {
+        let dir = self.inner.cache_dir.as_ref()?;
         self.inner
             .cache_config
             .get_or_init(|| {
                 engines::write_cache_config(dir).map_err(|e| {
-                    format!(
-                        "cannot prepare the compiled-code cache in {}: {e}",
-                        dir.display()
-                    )
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        error = %e,
+                        "the Extism compiled-code cache is disabled: its directory cannot be made owner-only"
+                    );
+                    e.to_string()
                 })
             })
             .clone()
-            .map(Some)
-            .map_err(|message| host_error(plugin, message))
+            .ok()
+    }
+
+    /// Whether compiled code is kept in wasmtime's disk cache (a cache
+    /// directory was given and it is owner-only).
+    pub fn cache_enabled(&self) -> bool {
+        self.cache_config().is_some()
     }
 
     /// Like [`Runtime::load`], with nothing boxed.
@@ -301,7 +309,7 @@ impl ExtismRuntime {
             wasi: info.uses_wasi,
             paths,
         };
-        let cache_config = self.cache_config(plugin)?;
+        let cache_config = self.cache_config();
         let engines = self.inner.engines.set(
             key,
             &request.module,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use tenon_manifest::Isolation;
+use tenon_types::Causation;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::SandboxError;
@@ -136,6 +137,26 @@ enum Target {
     Deactivate,
 }
 
+/// One call of an export on an instance: the job's own, or a setup step
+/// (activate, configure, restore, deactivate), whose events start chains.
+#[derive(Clone, Copy)]
+struct Invocation<'a> {
+    function: &'a str,
+    input: &'a [u8],
+    /// What led to the events it publishes (`None`: they start chains).
+    cause: Option<&'a Causation>,
+}
+
+impl<'a> Invocation<'a> {
+    fn setup(function: &'a str, input: &'a [u8]) -> Self {
+        Self {
+            function,
+            input,
+            cause: None,
+        }
+    }
+}
+
 /// One export to call, with its input.
 struct Job<'a> {
     target: Target,
@@ -144,6 +165,8 @@ struct Job<'a> {
     timeout: Duration,
     /// When the job starts running: its deadline is `timeout` after that.
     started: Instant,
+    /// The causation of the events the export publishes.
+    cause: Causation,
 }
 
 impl<'a> Job<'a> {
@@ -159,7 +182,13 @@ impl<'a> Job<'a> {
             input: input.into(),
             timeout,
             started,
+            cause: Causation::default(),
         }
+    }
+
+    /// The same job, its events continuing the chain `cause`.
+    fn caused(self, cause: Causation) -> Self {
+        Self { cause, ..self }
     }
 
     fn lifecycle(target: Target, timeout: Duration) -> Self {
@@ -169,6 +198,7 @@ impl<'a> Job<'a> {
             input: Cow::Borrowed(&[]),
             timeout,
             started: Instant::now(),
+            cause: Causation::default(),
         }
     }
 
@@ -179,6 +209,7 @@ impl<'a> Job<'a> {
             input: Cow::Owned(self.input.into_owned()),
             timeout: self.timeout,
             started: self.started,
+            cause: self.cause,
         }
     }
 }
@@ -212,7 +243,7 @@ impl ExtismPlugin {
     }
 
     /// The effective timeout of a call with `options`.
-    fn timeout(&self, options: CallOptions) -> Duration {
+    fn timeout(&self, options: &CallOptions) -> Duration {
         let limit = self.inner.parts.limits.timeout;
         options.timeout.map_or(limit, |t| t.min(limit))
     }
@@ -539,7 +570,13 @@ impl Inner {
             if !self.parts.info.exports(module::DEACTIVATE) {
                 return Outcome::ok(Vec::new());
             }
-            return self.invoke(instance, engine, module::DEACTIVATE, &[], deadline, &bridge);
+            return self.invoke(
+                instance,
+                engine,
+                Invocation::setup(module::DEACTIVATE, &[]),
+                deadline,
+                &bridge,
+            );
         }
         let reusable = instance.as_ref().is_some_and(|i| i.run == run)
             && self.parts.limits.isolation == Isolation::Reuse;
@@ -572,8 +609,11 @@ impl Inner {
             Target::Export => self.invoke(
                 instance,
                 engine,
-                &job.function,
-                &job.input,
+                Invocation {
+                    function: &job.function,
+                    input: &job.input,
+                    cause: Some(&job.cause),
+                },
                 deadline,
                 &bridge,
             ),
@@ -602,7 +642,8 @@ impl Inner {
             };
             if self.parts.info.exports(lifecycle) {
                 let config = serde_json::to_vec(&*setup.config).unwrap_or_else(|_| b"{}".to_vec());
-                let outcome = self.invoke(instance, engine, lifecycle, &config, deadline, bridge);
+                let call = Invocation::setup(lifecycle, &config);
+                let outcome = self.invoke(instance, engine, call, deadline, bridge);
                 self.setup_step(outcome, deadline)?;
             }
             instance.config = setup.config_generation;
@@ -611,7 +652,8 @@ impl Inner {
             && *generation > instance.setup
             && self.parts.info.exports(module::RESTORE)
         {
-            let outcome = self.invoke(instance, engine, module::RESTORE, state, deadline, bridge);
+            let call = Invocation::setup(module::RESTORE, state);
+            let outcome = self.invoke(instance, engine, call, deadline, bridge);
             self.setup_step(outcome, deadline)?;
         }
         instance.setup = setup.generation;
@@ -641,16 +683,23 @@ impl Inner {
         &self,
         instance: &mut Instance,
         engine: &Engine,
-        function: &str,
-        input: &[u8],
+        call: Invocation<'_>,
         deadline: &Deadline,
         bridge: &Option<Handle>,
     ) -> Outcome {
+        let Invocation {
+            function,
+            input,
+            cause,
+        } = call;
         // The call's context for host functions, when the plugin has any.
         if let Some(tokio_deadline) = deadline.tokio {
-            engine
-                .link
-                .begin(&self.parts.host, tokio_deadline, bridge.clone());
+            engine.link.begin(
+                &self.parts.host,
+                tokio_deadline,
+                cause.cloned().unwrap_or_default(),
+                bridge.clone(),
+            );
         }
         engine.guard.arm(deadline.std);
         let answer = self.parts.limits.answer;
@@ -830,7 +879,7 @@ impl Plugin for ExtismPlugin {
                 });
             }
             let input = protocol::hook_input(&call);
-            let timeout = self.timeout(call.options);
+            let timeout = self.timeout(&call.options);
             let job = Job::export(module::HANDLE_HOOK, input, timeout, started);
             let output = self.execute(job).await?;
             protocol::hook_output(&output).map_err(|message| SandboxError::Protocol {
@@ -851,7 +900,8 @@ impl Plugin for ExtismPlugin {
         let started = Instant::now();
         let result = match self.callable(function) {
             Ok(()) => {
-                let job = Job::export(function, input, self.timeout(options), started);
+                let timeout = self.timeout(&options);
+                let job = Job::export(function, input, timeout, started).caused(options.cause);
                 self.execute(job).await
             }
             Err(error) => Err(error),

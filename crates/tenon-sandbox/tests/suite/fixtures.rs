@@ -65,6 +65,7 @@ mod component {
                 Role::ForbiddenHost => "hostile-forbidden-host",
                 Role::PathEscape => "hostile-path-escape",
                 Role::HugeOutput => "hostile-huge-output",
+                Role::PingPong => "hostile-ping-pong",
             })
         }
     }
@@ -118,6 +119,7 @@ mod extism {
                 Role::DeepRecursion => "hostile-extism-deep-recursion",
                 Role::Panicker => "hostile-extism-panicker",
                 Role::ForbiddenHost => "hostile-extism-forbidden-host",
+                Role::PingPong => "hostile-extism-ping-pong",
                 Role::PathEscape => "hostile-extism-path-escape",
                 Role::HugeOutput => "hostile-extism-huge-output",
             })

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use tenon_manifest::{Isolation, Manifest};
 use tenon_sandbox::{
-    CallOptions, Caller, HookCall, HookContextData, HookResponse, LoadRequest, MemoryHost, Plugin,
-    Runtime, SandboxConfig, SandboxError, TrapKind,
+    CallOptions, Caller, Causation, HookCall, HookContextData, HookResponse, LoadRequest,
+    MemoryHost, Plugin, Runtime, SandboxConfig, SandboxError, TrapKind,
 };
 
 /// The plugins the suite needs, by what they do.
@@ -45,6 +45,9 @@ pub enum Role {
     PathEscape,
     /// `call("print", n)` prints n MiB; `call("log", n)` logs n MiB.
     HugeOutput,
+    /// `call("on-event", event)` publishes `bounce.back` with the event's
+    /// `payload.round` plus one.
+    PingPong,
 }
 
 /// How to run the suite on one runtime.
@@ -125,6 +128,47 @@ impl Harness {
             .unwrap_or_else(|e| panic!("starting {role:?}: {e}"));
         plugin
     }
+}
+
+/// What a plugin publishes while handling an event continues the event's
+/// causation chain (the host bounds its depth); what it publishes outside
+/// the handling of an event starts a chain.
+pub async fn events_carry_their_causation(fixture: &dyn Fixture) {
+    let h = Harness::new(fixture);
+    let plugin = h.start(fixture, Role::PingPong, |_| {}).await;
+    let event = r#"{"topic":"bounce.start","source":null,"payload":{"round":3}}"#;
+    let cause = Causation::default()
+        .then("bounce.start", None)
+        .then("bounce.back", Some("acme/other"));
+    let options = CallOptions {
+        cause: cause.clone(),
+        ..CallOptions::default()
+    };
+    plugin
+        .call("on-event", event.as_bytes(), options)
+        .await
+        .expect("handled");
+    plugin
+        .call("on-event", event.as_bytes(), CallOptions::default())
+        .await
+        .expect("handled");
+    let published: Vec<_> = h
+        .host
+        .events()
+        .into_iter()
+        .map(|e| (e.topic, e.payload["round"].clone(), e.cause))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            ("bounce.back".to_owned(), serde_json::json!(4), cause),
+            (
+                "bounce.back".to_owned(),
+                serde_json::json!(4),
+                Causation::default()
+            ),
+        ]
+    );
 }
 
 pub async fn call(

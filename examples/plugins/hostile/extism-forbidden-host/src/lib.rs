@@ -13,6 +13,8 @@
 //!   Extism's `config::get`, answers `{"tenon": outcome, "extism": value}`;
 //! - `probe`: tries [`FORBIDDEN_URLS`], an undeclared secret, an undeclared
 //!   config key and a forbidden topic; answers `{target: outcome}`;
+//! - `flood` (input: a count): tries to publish on an undeclared topic that
+//!   many times in a row (a denial flood), answers `{"denied": N}`;
 //! - `ping`: `pong`.
 
 use std::collections::BTreeMap;
@@ -112,6 +114,17 @@ fn probe(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(serde_json::to_vec(&outcomes)?)
 }
 
+fn flood(input: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let times: u32 = std::str::from_utf8(&input)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| extism_tenon::error("invalid-input", "`flood` takes a count"))?;
+    let denied = (0..times)
+        .filter(|_| host::emit("forbidden.topic", &json!({})).is_err())
+        .count();
+    Ok(serde_json::to_vec(&json!({ "denied": denied }))?)
+}
+
 fn ping(_input: Vec<u8>) -> Result<Vec<u8>, Error> {
     Ok(b"pong".to_vec())
 }
@@ -121,4 +134,5 @@ extism_tenon::export!("get" => get);
 extism_tenon::export!("extism-get" => extism_get);
 extism_tenon::export!("config" => config);
 extism_tenon::export!("probe" => probe);
+extism_tenon::export!("flood" => flood);
 extism_tenon::export!("ping" => ping);

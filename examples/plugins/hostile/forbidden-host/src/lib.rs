@@ -8,6 +8,8 @@
 //!   host's error code;
 //! - `call("probe")`: tries [`FORBIDDEN_URLS`], an undeclared secret and an
 //!   undeclared topic; answers `{target: outcome}`;
+//! - `call("flood", n)`: tries to publish on an undeclared topic `n` times
+//!   in a row (a denial flood), answers how many were refused;
 //! - `call("ping")`: `pong`.
 
 use std::collections::BTreeMap;
@@ -88,6 +90,16 @@ impl Plugin for ForbiddenHost {
                     }),
                 );
                 tenon_pdk::json::encode(&outcomes)
+            }
+            "flood" => {
+                let times: u32 = std::str::from_utf8(input)
+                    .ok()
+                    .and_then(|n| n.trim().parse().ok())
+                    .ok_or_else(|| Error::invalid_input("`flood` takes a count"))?;
+                let denied = (0..times)
+                    .filter(|_| events::emit("forbidden.topic", &json!({})).is_err())
+                    .count();
+                tenon_pdk::json::encode(&json!({ "denied": denied }))
             }
             "ping" => Ok(b"pong".to_vec()),
             other => Err(Error::unknown_function(other)),
