@@ -157,6 +157,14 @@ fn keys_are_managed_verified_and_rotated_and_publishers_stay_bound() {
         t.fails(&args, code, text);
     }
     assert_eq!(policy_text(), before, "nothing was written");
+    // A policy file named elsewhere is created, with its directory.
+    let elsewhere = path("policies/new/trust.toml");
+    t.json(&["--trust-policy", &elsewhere, "trust", "add", &key(&old)]);
+    assert!(
+        std::fs::read_to_string(&elsewhere)
+            .unwrap()
+            .contains(&key(&old))
+    );
 
     // What a package proves: its signer, level, and the binding it makes.
     let first = pack("0.1.0", "old");

@@ -132,6 +132,10 @@ impl PolicyFile {
                 self.path.display()
             ))
         })?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", dir.display())))?;
+        }
         write_atomically(&self.path, text.as_bytes())
     }
 
