@@ -109,6 +109,12 @@ enum Command {
     /// Choose plugin versions and a load order from an index, or explain why
     /// none exist.
     Resolve(commands::resolve::ResolveArgs),
+    /// Serve the engine over HTTP: the admin API (/api/v1), events,
+    /// metrics; callers need a token from `tenon token create`.
+    Serve(commands::serve::ServeArgs),
+    /// Make, list and revoke the bearer tokens of `tenon serve`.
+    #[command(subcommand)]
+    Token(commands::serve::TokenCommand),
     /// Run a marketplace server: make its keys, tokens, and serve it.
     #[command(subcommand)]
     Market(commands::market::MarketCommand),
@@ -166,6 +172,8 @@ fn run(cli: Cli) -> CommandResult {
         Command::Doctor => block_on(plugins::doctor(global)),
         Command::Manifest(command) => commands::manifest::run(command, global.format),
         Command::Resolve(args) => commands::resolve::run(args, global.format),
+        Command::Serve(args) => block_on(commands::serve::serve(args, global)),
+        Command::Token(command) => block_on(commands::serve::token(command, global)),
         Command::Market(command) => block_on(commands::market::run(command, &output)),
     }
 }

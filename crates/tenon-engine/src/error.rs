@@ -132,6 +132,12 @@ pub enum EngineError {
         /// Installed ids close to it.
         suggestions: Vec<String>,
     },
+    /// A token name or role that cannot be used.
+    #[error("{message}")]
+    InvalidToken {
+        /// What is wrong.
+        message: String,
+    },
     /// The plugin is installed already.
     #[error(
         "{id} is already installed at version {version}; use upgrade to install another version"

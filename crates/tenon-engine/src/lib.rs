@@ -68,6 +68,7 @@ mod slot;
 mod source;
 mod specs;
 mod tenant;
+mod tokens;
 mod trust;
 
 pub use activate::EVENT_FUNCTION;
@@ -82,8 +83,8 @@ pub use host::DEFAULT_KV_QUOTA;
 pub use market::{AvailableUpdate, MarketPlan, MarketplaceOptions, PlannedPlugin};
 pub use observe::StoredStats;
 pub use ops::{
-    ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, RevokeReport,
-    UninstallOptions, UpgradeReport,
+    ConfigReport, DisableOptions, GrantRequest, InstallReport, PermissionReport, Preview,
+    RevokeReport, UninstallOptions, UpgradeReport,
 };
 pub use publisher::{
     BOUND_BY_FIRST_SIGNATURE, BOUND_BY_POLICY, BOUND_BY_ROTATION, Leftovers, PackageCheck,
@@ -91,8 +92,9 @@ pub use publisher::{
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};
-pub use source::{Discovered, HostPlugin, InstallSource};
+pub use source::{Discovered, HostPlugin, InstallSource, UploadedPackage};
 pub use specs::agent_runner_hooks;
+pub use tokens::{API_EVENT_KIND, CreatedToken, Role, TokenInfo};
 pub use trust::{Checked, RuntimePosture, TrustRecord};
 
 // What hosts need from the layers, re-exported so that they depend on this
@@ -104,10 +106,13 @@ pub use tenon_hooks::{
 };
 pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
 pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
+#[cfg(feature = "prometheus")]
+pub use tenon_metrics::prometheus;
 pub use tenon_metrics::{HealthStatus, HostCounters, PluginStats, ResourceUsage, TelemetryConfig};
 pub use tenon_registry::{
-    Event, EventKind, EventQuery, EventStatus, PluginRecord, PluginState, RegistryOptions,
-    SecretKey, SourceKind, TenantId,
+    DeleteReport, Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, EventStatus,
+    LastError, PluginRecord, PluginState, RegistryError, RegistryOptions, SecretKey, SourceKind,
+    TenantId, VersionRecord,
 };
 #[cfg(feature = "native")]
 pub use tenon_sandbox::{

@@ -45,6 +45,32 @@ pub enum InstallSource {
         /// Which versions are acceptable.
         req: tenon_manifest::VersionReq,
     },
+    /// A package archive received in memory (an upload), checked exactly
+    /// like one read from a file.
+    Upload(UploadedPackage),
+}
+
+/// A package archive received in memory, with the bytes of its signature
+/// file (`<archive>.sig`) when it came with one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UploadedPackage {
+    /// What to call it in messages and in the recorded source (a file
+    /// name, an upload id); it is never opened.
+    pub name: String,
+    /// The `.tenon` archive.
+    pub archive: Vec<u8>,
+    /// The signature file, when sent.
+    pub signatures: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for UploadedPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadedPackage")
+            .field("name", &self.name)
+            .field("archive_bytes", &self.archive.len())
+            .field("signed", &self.signatures.is_some())
+            .finish()
+    }
 }
 
 /// A plugin the host application itself provides, with its manifest: native
@@ -115,7 +141,7 @@ impl InstallSource {
     pub fn as_path(&self) -> Option<&Path> {
         match self {
             Self::Directory(path) | Self::Archive(path) => Some(path),
-            Self::Host(_) | Self::Marketplace { .. } => None,
+            Self::Host(_) | Self::Marketplace { .. } | Self::Upload(_) => None,
         }
     }
 }
@@ -135,6 +161,12 @@ impl From<PathBuf> for InstallSource {
 impl From<HostPlugin> for InstallSource {
     fn from(plugin: HostPlugin) -> Self {
         Self::Host(plugin)
+    }
+}
+
+impl From<UploadedPackage> for InstallSource {
+    fn from(package: UploadedPackage) -> Self {
+        Self::Upload(package)
     }
 }
 
@@ -276,6 +308,7 @@ impl PluginEngine {
             InstallSource::Marketplace { url, id, req } => {
                 self.read_marketplace(url, id, req).await?
             }
+            InstallSource::Upload(package) => self.read_upload(package).await?,
         };
         let refused = trust::exceeds(candidate.trust.level, &candidate.manifest);
         if !refused.is_empty() {
@@ -417,6 +450,49 @@ impl PluginEngine {
             .await
     }
 
+    /// An uploaded archive: the same checks as a file's, under the same
+    /// size limit, named by the upload's name.
+    async fn read_upload(&self, package: &UploadedPackage) -> Result<Candidate> {
+        let limits = UnpackLimits::default();
+        let place = PathBuf::from(format!("<upload {}>", package.name.escape_default()));
+        let size = package.archive.len() as u64;
+        if size > limits.max_archive_bytes {
+            return Err(invalid(
+                &place,
+                format!(
+                    "the package is {size} bytes, more than the {} allowed",
+                    limits.max_archive_bytes
+                ),
+            ));
+        }
+        let signatures = package
+            .signatures
+            .as_ref()
+            .map(|text| {
+                SignatureFile::from_json(text).map_err(|source| EngineError::Package {
+                    path: PathBuf::from(format!("{}.{SIGNATURE_EXTENSION}", place.display())),
+                    source,
+                })
+            })
+            .transpose()?;
+        let source = PluginSource::new(
+            SourceKind::Archive,
+            &format!(
+                "upload {} (sha256 {})",
+                package.name.escape_default(),
+                sha256_hex(&package.archive)
+            ),
+        );
+        self.read_package(
+            &place,
+            package.archive.clone(),
+            signatures,
+            Origin::Local,
+            source,
+        )
+        .await
+    }
+
     /// Verifies a package's signatures against the trust policy (from its
     /// sha256 and signature file alone), then unpacks it in memory and checks
     /// its manifest against this host. `path` names it in errors.
@@ -507,6 +583,9 @@ impl serde::Serialize for InstallSource {
             Self::Host(plugin) => serializer.collect_str(&format_args!("host:{}", plugin.kind)),
             Self::Marketplace { url, id, req } => {
                 serializer.collect_str(&format_args!("{url}#{id}@{req}"))
+            }
+            Self::Upload(package) => {
+                serializer.collect_str(&format_args!("upload:{}", package.name.escape_default()))
             }
         }
     }

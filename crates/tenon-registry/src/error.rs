@@ -31,6 +31,8 @@ pub enum Record {
     KvEntry,
     /// A row of `plugin_events`.
     Event,
+    /// A row of `api_tokens`.
+    ApiToken,
 }
 
 impl Record {
@@ -44,6 +46,7 @@ impl Record {
             Self::Grant => "permission grant",
             Self::KvEntry => "kv entry",
             Self::Event => "event",
+            Self::ApiToken => "API token",
         }
     }
 }

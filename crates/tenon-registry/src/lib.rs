@@ -60,6 +60,7 @@ mod schema;
 mod secret;
 mod store;
 mod tenant;
+mod token;
 mod writer;
 
 #[cfg(all(
@@ -93,4 +94,5 @@ pub use schema::LATEST_SCHEMA_VERSION;
 pub use secret::{KeyFingerprint, SecretKey};
 pub use store::{BackendKind, RegistryStore, StoreInfo};
 pub use tenant::TenantId;
+pub use token::{ApiToken, NewApiToken};
 pub use writer::{EventWriter, EventWriterConfig, EventWriterStats};

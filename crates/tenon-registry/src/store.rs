@@ -21,6 +21,7 @@ use crate::plugin::{
 };
 use crate::publisher::{NewPublisherKey, PublisherKey};
 use crate::tenant::TenantId;
+use crate::token::{ApiToken, NewApiToken};
 
 /// Which backend holds a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -309,6 +310,26 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
 
     /// Every binding of a tenant, by publisher.
     async fn list_publisher_keys(&self, tenant: &TenantId) -> Result<Vec<PublisherKey>>;
+
+    // ----- API tokens -----
+
+    /// Records a token. Fails with `AlreadyExists` when the tenant has a
+    /// token of that name (or, vanishingly unlikely, of that hash); nothing
+    /// is stored then.
+    async fn insert_api_token(&self, token: &NewApiToken) -> Result<ApiToken>;
+
+    /// The tenant's token whose secret hashes to `token_sha256`.
+    async fn find_api_token(
+        &self,
+        tenant: &TenantId,
+        token_sha256: &str,
+    ) -> Result<Option<ApiToken>>;
+
+    /// Every token of a tenant, by name.
+    async fn list_api_tokens(&self, tenant: &TenantId) -> Result<Vec<ApiToken>>;
+
+    /// Deletes a token by name; whether there was one.
+    async fn delete_api_token(&self, tenant: &TenantId, name: &str) -> Result<bool>;
 
     // ----- plugin KV -----
 

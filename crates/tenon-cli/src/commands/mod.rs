@@ -9,6 +9,7 @@ pub(crate) mod manifest;
 pub(crate) mod market;
 pub(crate) mod plugins;
 pub(crate) mod resolve;
+pub(crate) mod serve;
 pub(crate) mod trust;
 
 use serde::Serialize;

@@ -11,7 +11,7 @@ use tenon_resolver::{
     HostVersions, Index, IndexVersion, Options, Request, Requirement, Resolution, Strategy,
 };
 
-use super::{InstallReport, topic};
+use super::{InstallReport, Preview, topic};
 use crate::activate;
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
@@ -54,6 +54,44 @@ impl PluginEngine {
         let standing = self.check_publisher(&candidate, Arrival::Install).await?;
         let notes = self.check_dependencies(&candidate.manifest).await?;
         self.store_candidate(candidate, standing, notes).await
+    }
+
+    /// What installing (or, for an installed plugin, upgrading to) the
+    /// plugin at `source` would ask for, checked like an install — trust,
+    /// manifest, runtime, dependencies — with nothing stored.
+    pub async fn preview(&self, source: impl Into<InstallSource>) -> Result<Preview> {
+        let candidate = self.read_source(&source.into()).await?;
+        let manifest = &candidate.manifest;
+        self.check_runtime(manifest)?;
+        let installed = self
+            .shared
+            .store
+            .get_plugin(&self.tenant.id, &manifest.plugin.id)
+            .await?
+            .map(|record| record.version);
+        let notes = match installed {
+            None => self.check_dependencies(manifest).await?,
+            Some(_) => Vec::new(),
+        };
+        let trusted = self.shared.grant_policy.trusts(
+            manifest,
+            candidate.source.kind,
+            candidate.trust.publisher_proven,
+        );
+        Ok(Preview {
+            id: manifest.plugin.id.clone(),
+            version: manifest.plugin.version.clone(),
+            installed,
+            permissions: grants::describe(&manifest.permissions),
+            granted_by_policy: trusted,
+            config: manifest.config.clone(),
+            hooks: manifest.hooks.iter().map(|h| h.name.clone()).collect(),
+            sha256: candidate.module.as_deref().map(Sha256Digest::of),
+            manifest: manifest.clone(),
+            trust: candidate.trust.clone(),
+            warnings: candidate.warnings.clone(),
+            notes,
+        })
     }
 
     /// Installs several plugins that may depend on each other: they are

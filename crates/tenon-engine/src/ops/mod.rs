@@ -46,6 +46,35 @@ pub struct InstallReport {
     pub leftovers: Option<crate::publisher::Leftovers>,
 }
 
+/// What a plugin would ask for if installed: [`PluginEngine::preview`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    /// The plugin.
+    pub id: PluginId,
+    /// The version offered.
+    pub version: Version,
+    /// The version installed now, when this would be an upgrade.
+    pub installed: Option<Version>,
+    /// The permissions it declares, described, for the operator to review.
+    pub permissions: Vec<String>,
+    /// Whether the grant policy would grant them without the operator.
+    pub granted_by_policy: bool,
+    /// Its configuration schema.
+    pub config: ConfigSpec,
+    /// The hooks it handles.
+    pub hooks: Vec<String>,
+    /// The sha256 of its module (none for a native plugin).
+    pub sha256: Option<tenon_registry::Sha256Digest>,
+    /// Its whole manifest.
+    pub manifest: tenon_manifest::Manifest,
+    /// What checking its origin found: signers, trust level, posture.
+    pub trust: crate::trust::TrustRecord,
+    /// Warnings about its manifest.
+    pub warnings: Vec<Diagnostic>,
+    /// What the dependency check noticed.
+    pub notes: Vec<String>,
+}
+
 /// What a config change did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigReport {

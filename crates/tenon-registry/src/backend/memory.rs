@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::artifact::{ArtifactInfo, Sha256Digest};
 use crate::audit;
-use crate::backend::{bound, kv_key, purge_detail, sort_grants, verified};
+use crate::backend::{self, bound, kv_key, purge_detail, sort_grants, verified};
 use crate::change::{Change, ChangeHub, ChangeKind, ChangeSubscription};
 use crate::clock;
 use crate::config::{self, ConfigChange, PluginConfig, StoredValue};
@@ -31,6 +31,7 @@ use crate::schema::LATEST_SCHEMA_VERSION;
 use crate::secret::SecretKey;
 use crate::store::{BackendKind, RegistryStore, StoreInfo};
 use crate::tenant::TenantId;
+use crate::token::{ApiToken, NewApiToken};
 
 /// A registry kept in this process only: for tests, and for hosts that
 /// rebuild their plugin set at every start.
@@ -58,6 +59,7 @@ struct Tenant {
     grants: BTreeMap<(PluginId, Version), Grant>,
     kv: HashMap<PluginId, BTreeMap<Vec<u8>, Vec<u8>>>,
     publishers: BTreeMap<String, PublisherKey>,
+    tokens: BTreeMap<String, ApiToken>,
 }
 
 #[derive(Debug, Clone)]
@@ -876,6 +878,46 @@ impl RegistryStore for MemoryStore {
     async fn list_publisher_keys(&self, tenant: &TenantId) -> Result<Vec<PublisherKey>> {
         self.read(tenant, |data| {
             Ok(data.publishers.values().cloned().collect())
+        })
+    }
+
+    async fn insert_api_token(&self, new: &NewApiToken) -> Result<ApiToken> {
+        self.write(&new.tenant, |data, _log| {
+            let taken = data.tokens.contains_key(&new.name)
+                || data
+                    .tokens
+                    .values()
+                    .any(|t| t.token_sha256 == new.token_sha256);
+            if taken {
+                return Err(backend::token_exists(new));
+            }
+            let token = backend::token_made(new, clock::now());
+            data.tokens.insert(new.name.clone(), token.clone());
+            Ok((token, Vec::new()))
+        })
+    }
+
+    async fn find_api_token(
+        &self,
+        tenant: &TenantId,
+        token_sha256: &str,
+    ) -> Result<Option<ApiToken>> {
+        self.read(tenant, |data| {
+            Ok(data
+                .tokens
+                .values()
+                .find(|t| t.token_sha256 == token_sha256)
+                .cloned())
+        })
+    }
+
+    async fn list_api_tokens(&self, tenant: &TenantId) -> Result<Vec<ApiToken>> {
+        self.read(tenant, |data| Ok(data.tokens.values().cloned().collect()))
+    }
+
+    async fn delete_api_token(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        self.write(tenant, |data, _log| {
+            Ok((data.tokens.remove(name).is_some(), Vec::new()))
         })
     }
 

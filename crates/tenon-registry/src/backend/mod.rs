@@ -78,3 +78,29 @@ pub(crate) fn still_installed(tenant: &TenantId, id: &tenon_manifest::PluginId) 
         hint: "; what a plugin left is purged only once it is uninstalled",
     }
 }
+
+/// The record of a token made `now`.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+pub(crate) fn token_made(
+    new: &crate::token::NewApiToken,
+    now: time::OffsetDateTime,
+) -> crate::token::ApiToken {
+    crate::token::ApiToken {
+        tenant: new.tenant.clone(),
+        name: new.name.clone(),
+        role: new.role.clone(),
+        token_sha256: new.token_sha256.clone(),
+        created_at: now,
+    }
+}
+
+/// A token's name (or hash) taken.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+pub(crate) fn token_exists(new: &crate::token::NewApiToken) -> RegistryError {
+    RegistryError::AlreadyExists {
+        record: crate::error::Record::ApiToken,
+        tenant: new.tenant.clone(),
+        key: new.name.clone(),
+        hint: "; choose another name, or revoke the existing token first",
+    }
+}

@@ -98,6 +98,7 @@ macro_rules! suite {
 }
 
 suite!(
+    api_tokens,
     verification_and_publisher_keys,
     plugin_crud,
     plugin_listing,

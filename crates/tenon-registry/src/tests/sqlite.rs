@@ -88,6 +88,7 @@ async fn migrations_create_upgrade_and_reopen() {
             .unwrap();
     }
     for undo in [
+        "DROP TABLE api_tokens",
         "DROP TABLE publisher_keys",
         "ALTER TABLE plugin_versions DROP COLUMN verification",
     ] {
@@ -165,7 +166,7 @@ async fn a_newer_schema_is_refused_untouched() {
             err,
             RegistryError::NewerSchema {
                 found: 7,
-                supported: 3,
+                supported: LATEST_SCHEMA_VERSION,
                 ..
             }
         ),
@@ -175,7 +176,7 @@ async fn a_newer_schema_is_refused_untouched() {
         err.to_string(),
         format!(
             "the registry at {} has schema version 7, written by a newer Tenon; this Tenon knows \
-             schema versions up to 3. Upgrade Tenon, or point it at another registry; nothing was changed",
+             schema versions up to {LATEST_SCHEMA_VERSION}. Upgrade Tenon, or point it at another registry; nothing was changed",
             path.display()
         )
     );

@@ -2020,6 +2020,74 @@ pub(super) async fn event_writer(fx: &Fixture) {
     );
 }
 
+pub(super) async fn api_tokens(fx: &Fixture) {
+    let store = &*fx.store;
+    let t = default_tenant();
+    let new = |name: &str, role: &str, hash: &str| NewApiToken {
+        tenant: t.clone(),
+        name: name.to_owned(),
+        role: role.to_owned(),
+        token_sha256: hash.repeat(64),
+    };
+    assert_eq!(store.list_api_tokens(&t).await.unwrap(), []);
+    let ci = store
+        .insert_api_token(&new("ci", "operator", "a"))
+        .await
+        .unwrap();
+    assert_eq!((ci.name.as_str(), ci.role.as_str()), ("ci", "operator"));
+    store
+        .insert_api_token(&new("alice", "admin", "b"))
+        .await
+        .unwrap();
+    // A name or a hash taken is refused, and nothing changes.
+    for (name, hash) in [("ci", "c"), ("bob", "a")] {
+        let err = store
+            .insert_api_token(&new(name, "viewer", hash))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RegistryError::AlreadyExists {
+                    record: Record::ApiToken,
+                    ..
+                }
+            ),
+            "{name}: {err}"
+        );
+    }
+    let names: Vec<String> = store
+        .list_api_tokens(&t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| format!("{}:{}", t.name, t.role))
+        .collect();
+    assert_eq!(names, ["alice:admin", "ci:operator"]);
+    assert_eq!(
+        store.find_api_token(&t, &"a".repeat(64)).await.unwrap(),
+        Some(ci.clone())
+    );
+    assert_eq!(
+        store.find_api_token(&t, &"c".repeat(64)).await.unwrap(),
+        None
+    );
+    // Tokens belong to their tenant.
+    assert_eq!(
+        store
+            .find_api_token(&tenant("other"), &"a".repeat(64))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.delete_api_token(&t, "ci").await.unwrap());
+    assert!(!store.delete_api_token(&t, "ci").await.unwrap());
+    assert_eq!(
+        store.find_api_token(&t, &"a".repeat(64)).await.unwrap(),
+        None
+    );
+}
+
 pub(super) async fn verification_and_publisher_keys(fx: &Fixture) {
     let store = &*fx.store;
     let t = default_tenant();

@@ -24,6 +24,7 @@ use crate::config::{self, ConfigChange, PluginConfig, StoredValue};
 use crate::error::{Record, RegistryError, Result};
 use crate::event::{Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, NewEvent};
 use crate::grant::{Grant, NewGrant};
+use crate::token::{ApiToken, NewApiToken};
 use crate::kv::{self, KvList, KvQuota, KvUsage};
 use crate::page;
 use crate::plugin::{
@@ -121,6 +122,19 @@ fn publisher_from_row(row: &DbRow) -> Result<PublisherKey> {
         key_id: get(row, "key_id")?,
         bound_by: get(row, "bound_by")?,
         bound_at: clock::from_micros(get(row, "bound_at")?)?,
+    })
+}
+
+const TOKEN_SELECT: &str =
+    "SELECT tenant, name, role, token_sha256, created_at FROM api_tokens";
+
+fn token_from_row(row: &DbRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        tenant: parse_tenant(&get::<String>(row, "tenant")?)?,
+        name: get(row, "name")?,
+        role: get(row, "role")?,
+        token_sha256: get(row, "token_sha256")?,
+        created_at: clock::from_micros(get(row, "created_at")?)?,
     })
 }
 
@@ -1226,6 +1240,66 @@ impl RegistryStore for Store {
         .await
         .map_err(db_err("listing publisher keys".to_owned()))?;
         rows.iter().map(publisher_from_row).collect()
+    }
+
+    async fn insert_api_token(&self, new: &NewApiToken) -> Result<ApiToken> {
+        let token = backend::token_made(new, clock::now());
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (tenant, name, role, token_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token.tenant.as_str())
+        .bind(&token.name)
+        .bind(&token.role)
+        .bind(&token.token_sha256)
+        .bind(clock::to_micros(token.created_at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(backend::token_exists(new)),
+            other => other.map_err(db_err(format!("recording API token `{}`", new.name)))?,
+        };
+        self.commit(tx, Vec::new(), "recording an API token").await?;
+        Ok(token)
+    }
+
+    async fn find_api_token(
+        &self,
+        tenant: &TenantId,
+        token_sha256: &str,
+    ) -> Result<Option<ApiToken>> {
+        let row = sqlx::query(&format!(
+            "{TOKEN_SELECT} WHERE tenant = $1 AND token_sha256 = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(token_sha256)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_err("looking up an API token".to_owned()))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_api_tokens(&self, tenant: &TenantId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(&format!("{TOKEN_SELECT} WHERE tenant = $1 ORDER BY name"))
+            .bind(tenant.as_str())
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err("listing API tokens".to_owned()))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn delete_api_token(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE tenant = $1 AND name = $2")
+            .bind(tenant.as_str())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err(format!("deleting API token `{name}`")))?
+            .rows_affected();
+        self.commit(tx, Vec::new(), "deleting an API token").await?;
+        Ok(deleted > 0)
     }
 
     async fn get_grant(

@@ -1,0 +1,181 @@
+//! What the API answers when a request fails: a JSON body with a stable
+//! code and the CLI's exit category, and the status that goes with it.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tenon_engine::EngineError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The engine refused or failed; its error keeps its kind.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The route needs a bearer token and the request carried none.
+    #[error(
+        "this route needs a bearer token: send `Authorization: Bearer tenon_…` (make one with `tenon token create NAME --role ROLE`)"
+    )]
+    Unauthenticated,
+    /// The bearer token is not one of the tenant's.
+    #[error("the bearer token is unknown or revoked")]
+    BadToken,
+    /// The token's role does not allow the route.
+    #[error("{operation} needs the {needed} role; token `{name}` has the {has} role")]
+    Forbidden {
+        /// The route's operation.
+        operation: &'static str,
+        /// The role it needs.
+        needed: tenon_engine::Role,
+        /// The token's name.
+        name: String,
+        /// The token's role.
+        has: tenon_engine::Role,
+    },
+    /// The request is malformed: what and where.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the route allows.
+    #[error("the request body is larger than the {limit} bytes this route accepts")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The headers are larger than the server accepts.
+    #[error("the request headers take {size} bytes, more than the {limit} allowed")]
+    HeadersTooLarge {
+        /// Their size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No route has this path and method.
+    #[error("no route {method} {path}; the routes are listed in /api/v1/openapi.json")]
+    NoRoute {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// An upload id that is unknown or has expired.
+    #[error("upload `{0}` is unknown or expired; upload the package again")]
+    UnknownUpload(String),
+    /// Too many uploads wait for an install.
+    #[error("{0} uploads already wait for an install; install or let them expire first")]
+    TooManyUploads(usize),
+    /// The request took longer than the server allows.
+    #[error("the request took longer than {0} ms and was abandoned")]
+    Timeout(u128),
+    /// The host serves no metrics.
+    #[error("this server exports no Prometheus metrics (the host set no metrics renderer)")]
+    NoMetrics,
+}
+
+/// The CLI's exit categories: `refused` (exit 1) and `usage` or
+/// `environment` (exit 2).
+fn category(exit_code: u8, environment: bool) -> &'static str {
+    match (exit_code, environment) {
+        (1, _) => "refused",
+        (_, true) => "environment",
+        _ => "usage",
+    }
+}
+
+impl HttpError {
+    /// The status, the stable code, and the CLI exit code it matches.
+    pub fn parts(&self) -> (StatusCode, &'static str, u8) {
+        match self {
+            Self::Engine(error) => engine_parts(error),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", 1),
+            Self::BadToken => (StatusCode::UNAUTHORIZED, "bad_token", 1),
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", 1),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", 2),
+            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", 2),
+            Self::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                2,
+            ),
+            Self::NoRoute { .. } => (StatusCode::NOT_FOUND, "no_route", 2),
+            Self::UnknownUpload(_) => (StatusCode::NOT_FOUND, "unknown_upload", 1),
+            Self::TooManyUploads(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_uploads", 2),
+            Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout", 2),
+            Self::NoMetrics => (StatusCode::NOT_FOUND, "no_metrics", 2),
+        }
+    }
+}
+
+fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, u8) {
+    use tenon_engine::EngineError as E;
+    let refusal = if error.is_refusal() { 1 } else { 2 };
+    let (status, code) = match error {
+        E::NotInstalled { .. } => (StatusCode::NOT_FOUND, "not_installed"),
+        E::AlreadyInstalled { .. } => (StatusCode::CONFLICT, "already_installed"),
+        E::InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
+        E::DependentsActive { .. } => (StatusCode::CONFLICT, "dependents_active"),
+        E::InvalidManifest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
+        E::InvalidPlugin { .. } | E::Package { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_package")
+        }
+        E::UnsignedDirectory { .. } | E::TrustLevel { .. } | E::Trusted { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "untrusted")
+        }
+        E::MissingConfig { .. } | E::ConfigRequired { .. } | E::InvalidConfig { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "config")
+        }
+        E::NotGranted { .. } | E::UnknownPermission { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "permissions")
+        }
+        E::Dependencies { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "dependencies"),
+        E::InvalidToken { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+        E::Registry(e) if error.is_refusal() => match e {
+            tenon_engine::RegistryError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            _ => (StatusCode::CONFLICT, "conflict"),
+        },
+        E::Source { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "source"),
+        _ if error.is_refusal() => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "environment"),
+    };
+    (status, code, refusal)
+}
+
+/// The message of a failed request, kept in the response's extensions so
+/// that the audit record can name it.
+#[derive(Debug, Clone)]
+pub(crate) struct FailureNote(pub(crate) String);
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, code, exit_code) = self.parts();
+        let environment = status.is_server_error() && !matches!(self, Self::TooManyUploads(_));
+        let message = self.to_string();
+        if status.is_server_error() {
+            tracing::warn!(code, "request failed: {message}");
+        }
+        let mut response = (
+            status,
+            Json(json!({
+                "error": {
+                    "code": code,
+                    "category": category(exit_code, environment),
+                    "exit_code": exit_code,
+                    "message": message,
+                }
+            })),
+        )
+            .into_response();
+        if matches!(self, Self::Unauthenticated | Self::BadToken) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tenon\""),
+            );
+        }
+        response.extensions_mut().insert(FailureNote(message));
+        response
+    }
+}
+
+/// A handler's result.
+pub type ApiResult<T> = Result<T, HttpError>;
