@@ -64,8 +64,12 @@ enum Command {
     /// signer keys and roles, trust level, its publisher's binding, or why
     /// it would be refused.
     Verify(commands::trust::VerifyArgs),
-    /// Install a plugin from a directory, a project or a package archive.
+    /// Install a plugin from a directory, a project, a package archive, or
+    /// by id from a marketplace with its dependencies.
     Install(plugins::InstallArgs),
+    /// List (--check) or install the newer versions a marketplace has of
+    /// the installed plugins.
+    Update(commands::catalog::UpdateArgs),
     /// List the installed plugins.
     List,
     /// Show a plugin: manifest summary, state, versions, permissions
@@ -154,6 +158,7 @@ fn run(cli: Cli) -> CommandResult {
         Command::Trust(command) => block_on(commands::trust::run(command, global)),
         Command::Verify(args) => block_on(commands::trust::verify(args, global)),
         Command::Install(args) => block_on(plugins::install(args, global)),
+        Command::Update(args) => block_on(commands::catalog::update(args, global)),
         Command::List => block_on(plugins::list(global)),
         Command::Info(args) => block_on(plugins::info(args, global)),
         Command::Config(command) => block_on(config::run(command, global)),

@@ -77,6 +77,10 @@ pub(crate) struct GlobalArgs {
     /// directories.
     #[arg(long, global = true, env = "TENON_TRUST_POLICY", value_name = "FILE")]
     pub(crate) trust_policy: Option<PathBuf>,
+    /// Use only the marketplace cache (metadata, index files, packages);
+    /// never touch the network.
+    #[arg(long, global = true, env = "TENON_OFFLINE")]
+    pub(crate) offline: bool,
     /// The development switch: install plugin directories and unsigned
     /// packages, at trust level `internal` (keys in the policy still count;
     /// bad and revoked signatures are still refused).
@@ -190,6 +194,10 @@ impl GlobalArgs {
         if let Some(dir) = &self.data_dir {
             builder = builder.data_dir(dir);
         }
+        builder = builder.marketplace(tenon_engine::MarketplaceOptions {
+            offline: self.offline,
+            ..tenon_engine::MarketplaceOptions::default()
+        });
         let output = self.output();
         let spinner = output.spinner("opening the registry");
         let engine = builder.build().await?;

@@ -19,19 +19,29 @@ fn tenon(args: &[&str], dir: &Path) -> std::process::Output {
 /// A signed package of `acme/hello` 1.0.0 written as `hello.tenon` (and
 /// `hello.tenon.sig`) in `dir`.
 fn signed_package(dir: &Path) {
-    let src = dir.join("src");
+    let (archive, signatures) = hello(dir, "1.0.0");
+    std::fs::write(dir.join("hello.tenon"), archive).unwrap();
+    std::fs::write(dir.join("hello.tenon.sig"), signatures.to_json()).unwrap();
+}
+
+/// `acme/hello` at `version`, packed and signed by the seed key.
+fn hello(dir: &Path, version: &str) -> (Vec<u8>, SignatureFile) {
+    let src = dir.join(format!("src-{version}"));
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join("tenon.toml"),
-        "manifest_version = 1\n\n[plugin]\nid = \"acme/hello\"\nname = \"Hello\"\nversion = \"1.0.0\"\ndescription = \"Says hello.\"\nlicense = \"MIT\"\ncategories = [\"greeting\"]\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
+        format!("manifest_version = 1\n\n[plugin]\nid = \"acme/hello\"\nname = \"Hello\"\nversion = \"{version}\"\ndescription = \"Says hello.\"\nlicense = \"MIT\"\ncategories = [\"greeting\"]\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n"),
     )
     .unwrap();
     std::fs::write(src.join("plugin.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let packed = pack(&src, &PackOptions::default()).unwrap();
     let mut signatures = SignatureFile::for_package(&packed.info);
-    signatures.sign(Role::Author, &SigningKey::from_seed(&[3; 32]));
-    std::fs::write(dir.join("hello.tenon"), &packed.bytes).unwrap();
-    std::fs::write(dir.join("hello.tenon.sig"), signatures.to_json()).unwrap();
+    signatures.sign(Role::Author, &seed_key());
+    (packed.bytes, signatures)
+}
+
+fn seed_key() -> SigningKey {
+    SigningKey::from_seed(&[3; 32])
 }
 
 /// A plain HTTP/1.0 GET; the response body.
@@ -42,6 +52,159 @@ fn get(addr: &str, path: &str) -> (String, String) {
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+/// `tenon market token ACCOUNT --scope SCOPE` in `dir`.
+fn market_token(dir: &Path, account: &str, scope: &str) -> std::process::Output {
+    tenon(
+        &[
+            "market",
+            "token",
+            "--keys",
+            "keys",
+            "--db",
+            "market.db",
+            account,
+            "--scope",
+            scope,
+        ],
+        dir,
+    )
+}
+
+/// A plain HTTP/1.0 PUT of `body` with a bearer token; the status line.
+fn put(addr: &str, path: &str, token: &str, body: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "PUT {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Starts `tenon market serve` in `dir` (keys made), seeded with
+/// `hello.tenon`; the server and its address.
+fn serve_seeded(dir: &Path) -> (Killed, String) {
+    let init = tenon(&["market", "init", "--keys", "keys"], dir);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    signed_package(dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenon"))
+        .args([
+            "market",
+            "serve",
+            "--keys",
+            "keys",
+            "--db",
+            "market.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "hello.tenon",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "seeded acme/hello 1.0.0");
+    let listening = lines.next().unwrap().unwrap();
+    let addr = listening
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{listening}"))
+        .to_owned();
+    (child, addr)
+}
+
+fn json_of(output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn install_by_name_shows_the_plan_and_update_check_sees_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = serve_seeded(dir.path());
+    let url = format!("http://{addr}");
+    // The operator trusts the seed key for `acme`.
+    std::fs::create_dir_all(dir.path().join(".tenon")).unwrap();
+    std::fs::write(
+        dir.path().join(".tenon/trust.toml"),
+        format!(
+            "[publisher_keys]\nacme = [\"{}\"]\n",
+            seed_key().public_key().to_base64()
+        ),
+    )
+    .unwrap();
+
+    // Without --yes and without a terminal: the plan, and nothing installed.
+    let asked = tenon(&["install", "acme/hello", "--from", &url], dir.path());
+    assert_eq!(asked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    for needle in ["acme/hello", "1.0.0", "requested", "--yes"] {
+        assert!(stderr.contains(needle), "`{needle}` missing from: {stderr}");
+    }
+    let listed = json_of(&tenon(&["list", "--format", "json"], dir.path()));
+    assert_eq!(listed, serde_json::json!({"plugins": []}));
+
+    let installed = json_of(&tenon(
+        &[
+            "install",
+            "acme/hello@^1",
+            "--from",
+            &url,
+            "--yes",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(
+        installed["installed"],
+        serde_json::json!(["acme/hello 1.0.0"])
+    );
+    assert_eq!(installed["plan"][0]["dependency"], false);
+
+    let check = |dir: &Path| {
+        json_of(&tenon(
+            &["update", "--check", "--from", &url, "--format", "json"],
+            dir,
+        ))
+    };
+    assert_eq!(check(dir.path()), serde_json::json!({"updates": []}));
+
+    // A new version is published while the server runs.
+    let token = market_token(dir.path(), "seed", "publish");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let (archive, signatures) = hello(dir.path(), "1.1.0");
+    let body = tenon_market_server::encode_upload(signatures.to_json().as_bytes(), &archive);
+    let status = put(&addr, "/api/v1/publish", &token, &body);
+    assert!(status.contains("201"), "{status}");
+    assert_eq!(
+        check(dir.path()),
+        serde_json::json!({"updates": [{"id": "acme/hello", "installed": "1.0.0", "available": "1.1.0"}]})
+    );
+    let upgraded = json_of(&tenon(
+        &["update", "--from", &url, "--format", "json"],
+        dir.path(),
+    ));
+    assert_eq!(upgraded["to"], "1.1.0", "{upgraded}");
+    assert_eq!(check(dir.path()), serde_json::json!({"updates": []}));
 }
 
 struct Killed(Child);
@@ -56,46 +219,12 @@ impl Drop for Killed {
 #[test]
 fn market_init_serve_seed_and_search() {
     let dir = tempfile::tempdir().unwrap();
-    let init = tenon(&["market", "init", "--keys", "keys"], dir.path());
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let (child, addr) = serve_seeded(dir.path());
     assert!(dir.path().join("keys/root.json").exists());
     // A second init refuses to overwrite the root.
     let again = tenon(&["market", "init", "--keys", "keys"], dir.path());
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("initialised once"));
-
-    signed_package(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenon"))
-        .args([
-            "market",
-            "serve",
-            "--keys",
-            "keys",
-            "--db",
-            "market.db",
-            "--listen",
-            "127.0.0.1:0",
-            "--seed",
-            "hello.tenon",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stdout).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "seeded acme/hello 1.0.0");
-    let listening = lines.next().unwrap().unwrap();
-    let addr = listening
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{listening}"))
-        .to_owned();
 
     let (status, body) = get(&addr, "/api/v1/search?q=hello&api=1.0.0");
     assert!(status.contains("200"), "{status}");
@@ -108,20 +237,7 @@ fn market_init_serve_seed_and_search() {
     assert!(body.contains("\"version\":\"1.0.0\""), "{body}");
 
     // A token made while the server runs works against it.
-    let token = tenon(
-        &[
-            "market",
-            "token",
-            "--keys",
-            "keys",
-            "--db",
-            "market.db",
-            "ops",
-            "--scope",
-            "yank",
-        ],
-        dir.path(),
-    );
+    let token = market_token(dir.path(), "ops", "yank");
     assert!(
         token.status.success(),
         "{}",

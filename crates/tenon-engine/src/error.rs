@@ -370,6 +370,14 @@ impl EngineError {
     pub fn is_refusal(&self) -> bool {
         match self {
             Self::Source { .. } | Self::Config(_) => false,
+            // The network, the cache or the URL: the environment, not a refusal.
+            Self::Marketplace { source } => !matches!(
+                **source,
+                tenon_marketplace::client::ClientError::Http { .. }
+                    | tenon_marketplace::client::ClientError::Cache { .. }
+                    | tenon_marketplace::client::ClientError::Url { .. }
+                    | tenon_marketplace::client::ClientError::NotCached { .. }
+            ),
             Self::Registry(e) => matches!(
                 e,
                 tenon_registry::RegistryError::Conflict { .. }

@@ -1,6 +1,7 @@
 //! One module per top-level command (or group of related commands).
 
 pub(crate) mod author;
+pub(crate) mod catalog;
 pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod hooks;

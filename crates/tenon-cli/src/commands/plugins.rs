@@ -19,11 +19,17 @@ use crate::session::{Boot, GlobalArgs, find_plugin};
 #[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
     /// A plugin directory (manifest and module), a plugin project (built
-    /// first when its module is missing), or a package archive (.tenon,
-    /// with its signatures in <archive>.sig when present).
+    /// first when its module is missing), a package archive (.tenon, with
+    /// its signatures in <archive>.sig when present), or, when no such path
+    /// exists, ID[@REQ] from a marketplace (with the dependencies it needs).
     path: PathBuf,
     #[command(flatten)]
     flags: BuildFlags,
+    #[command(flatten)]
+    from: super::catalog::FromArgs,
+    /// Install from a marketplace without asking (the plan is still shown).
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 /// What `tenon install` prints in JSON.
@@ -47,6 +53,11 @@ struct InstallJson {
 /// Runs `tenon install`.
 pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
+    if !args.path.exists()
+        && let Some(wanted) = args.path.to_str().and_then(super::catalog::parse_wanted)
+    {
+        return super::catalog::install(wanted?, &args.from, args.yes, global).await;
+    }
     let prepared = prepare(&args.path, &args.flags, &output)?;
     let report = global
         .with_engine(Boot::No, async |engine| {
