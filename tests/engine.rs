@@ -1678,3 +1678,97 @@ async fn resources_are_sampled_per_plugin() {
     );
     assert!(!engine.doctor().await.unwrap().healthy);
 }
+
+/// `[config.environments.NAME]` values replace a plugin's defaults in the
+/// environment the host names (here on the builder; `TENON_ENV` otherwise),
+/// a required key included, and only there; an operator's value wins; an
+/// environment override is validated like the base config at install.
+#[tokio::test]
+async fn environment_overrides_apply_where_the_host_runs() {
+    let sink = WebhookSink::start().await;
+    let source = tempfile::tempdir().unwrap();
+    let overrides = format!(
+        "\n[config.environments.production]\nwebhook_url = \"{}\"\nmax_excerpt = 5\n",
+        sink.url
+    );
+    let dir = copy_plugin("notifier", &source.path().join("notifier"), |text| {
+        text + &overrides
+    });
+    let notifier = id("tenon-examples/notifier");
+
+    let t = engine().await;
+    t.engine.install(dir.as_path()).await.unwrap();
+    assert_eq!(
+        t.engine.record(&notifier).await.unwrap().state,
+        PluginState::PendingConfig,
+        "without an environment the webhook URL is missing"
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let engine = builder(home.path())
+        .environment("production")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(engine.environment(), Some("production"));
+    engine.install(dir.as_path()).await.unwrap();
+    assert_eq!(
+        engine.record(&notifier).await.unwrap().state,
+        PluginState::Resolved,
+        "production supplies the webhook URL"
+    );
+    engine
+        .grant(&notifier, GrantRequest::all("op"))
+        .await
+        .unwrap();
+    engine.enable(&notifier).await.unwrap();
+    let deliver = async |content: &str| {
+        engine
+            .dispatch(
+                "response.post_deliver",
+                &context(),
+                json!({"content": content, "pluginType": "demo", "result": {}}),
+            )
+            .await
+            .unwrap();
+    };
+    deliver("abcdefghij").await;
+    assert!(eventually(Duration::from_secs(5), async || sink.received().len() == 1).await);
+    assert_eq!(
+        sink.received()[0].1["text"],
+        "response delivered via demo: abcde…",
+        "production's excerpt length"
+    );
+    // The operator's value wins over the environment's.
+    engine
+        .set_config(&notifier, "max_excerpt", json!(3))
+        .await
+        .unwrap();
+    deliver("abcdefghij").await;
+    assert!(eventually(Duration::from_secs(5), async || sink.received().len() == 2).await);
+    assert_eq!(
+        sink.received()[1].1["text"],
+        "response delivered via demo: abc…"
+    );
+    engine.shutdown().await;
+
+    // Validated like the base config: a secret's value is refused, and
+    // nothing is installed.
+    let bad = copy_plugin("notifier", &source.path().join("bad"), |text| {
+        text + "\n[config.environments.staging]\ntoken = \"s3cret\"\n"
+    });
+    let refused = t.engine.install(bad.as_path()).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`token` is a secret: its value never belongs in a manifest"),
+        "{refused}"
+    );
+    // A host naming an environment that cannot be one does not start.
+    let refused = builder(home.path())
+        .environment("Prod uction")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("is not a name"), "{refused}");
+}

@@ -198,7 +198,11 @@ impl LoadSpec {
             });
         }
         let values = stored_config(shared, tenant, &manifest.plugin.id).await?;
-        let config = resolve_config(&manifest.plugin.id, &manifest.config, &values)?;
+        let config = resolve_config(
+            &manifest.plugin.id,
+            &shared.config_spec(&manifest.config),
+            &values,
+        )?;
         Ok(Self {
             permissions: grants::effective(&manifest.permissions, &granted),
             manifest: Arc::new(manifest.clone()),

@@ -25,6 +25,11 @@ use crate::tenant::Tenants;
 /// `1` or `true`.
 pub const SAFE_MODE_ENV: &str = "TENON_SAFE_MODE";
 
+/// The environment variable naming the environment the host runs in
+/// (`development`, `staging`, `production`, …), whose config overrides
+/// (`[config.environments.NAME]`) apply, unless the builder names one.
+pub const ENVIRONMENT_ENV: &str = "TENON_ENV";
+
 /// What a boot does with the plugins that fail to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BootFailures {
@@ -72,6 +77,7 @@ pub struct EngineBuilder {
     events: EventWriterConfig,
     retention: EventRetention,
     sampling: Option<Duration>,
+    environment: Option<String>,
     kv: KvLimits,
     event_depth: usize,
     denials: DenialLogLimits,
@@ -112,6 +118,7 @@ impl Default for EngineBuilder {
             events: EventWriterConfig::default(),
             retention: EventRetention::default(),
             sampling: Some(DEFAULT_RESOURCE_SAMPLING),
+            environment: None,
             kv: KvLimits::default(),
             event_depth: tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH,
             denials: DenialLogLimits::default(),
@@ -282,6 +289,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The environment the host runs in (default: `TENON_ENV`, else none):
+    /// plugins' `[config.environments.NAME]` values replace their config
+    /// defaults. 1-32 of `a-z`, `0-9`, `_`, `-`.
+    pub fn environment(mut self, name: &str) -> Self {
+        self.environment = Some(name.to_owned());
+        self
+    }
+
     /// How often the background samples the resources of every served
     /// tenant's plugins (default: every 15 s; `None`: only when statistics
     /// are asked for, see [`PluginEngine::sample_resources`]).
@@ -366,6 +381,19 @@ impl EngineBuilder {
         if !self.api_versions_set {
             self.profile.api_versions = served_api_versions(&self.runtimes);
         }
+        let environment = match self.environment.take() {
+            Some(name) => Some(name),
+            None => std::env::var(ENVIRONMENT_ENV)
+                .ok()
+                .filter(|name| !name.is_empty()),
+        };
+        if let Some(name) = &environment
+            && !tenon_manifest::is_environment_name(name)
+        {
+            return Err(EngineError::Config(format!(
+                "the environment {name:?} (builder or {ENVIRONMENT_ENV}) is not a name: use 1-32 of a-z, 0-9, '_' or '-', such as `production`"
+            )));
+        }
         let safe_mode = self.safe_mode.unwrap_or_else(|| {
             std::env::var(SAFE_MODE_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
         });
@@ -403,6 +431,7 @@ impl EngineBuilder {
             retention: self.retention,
             sampling: self.sampling,
             event_depth: self.event_depth,
+            environment,
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;

@@ -282,7 +282,10 @@ impl PluginEngine {
             }
         };
         let missing_config = match activate::stored_config(&self.shared, &self.tenant, &id).await {
-            Ok(values) => manifest.config.missing_required(&values),
+            Ok(values) => self
+                .shared
+                .config_spec(&manifest.config)
+                .missing_required(&values),
             Err(error) => {
                 problems.push(format!("its config cannot be read: {error}"));
                 Vec::new()

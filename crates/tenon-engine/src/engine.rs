@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) sampling: Option<std::time::Duration>,
     /// How many events may lead to an event on a tenant's bus.
     pub(crate) event_depth: usize,
+    /// The environment whose config overrides apply.
+    pub(crate) environment: Option<String>,
 }
 
 impl Drop for Shared {
@@ -87,6 +89,14 @@ impl Shared {
         };
         self.telemetry.record_host_counters(&counters);
         counters
+    }
+
+    /// A plugin's config spec as it applies in this engine's environment.
+    pub(crate) fn config_spec<'a>(
+        &self,
+        spec: &'a tenon_manifest::ConfigSpec,
+    ) -> std::borrow::Cow<'a, tenon_manifest::ConfigSpec> {
+        spec.for_environment(self.environment.as_deref())
     }
 
     /// The state of `tenant`, created on first use.
@@ -182,6 +192,11 @@ impl PluginEngine {
     /// What the host is.
     pub fn host_profile(&self) -> &HostProfile {
         &self.shared.profile
+    }
+
+    /// The environment whose config overrides apply, if any.
+    pub fn environment(&self) -> Option<&str> {
+        self.shared.environment.as_deref()
     }
 
     /// Whether the engine booted in safe mode.

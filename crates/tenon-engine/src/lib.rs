@@ -74,7 +74,7 @@ mod trust;
 pub use activate::EVENT_FUNCTION;
 pub use background::PruneReport;
 pub use boot::BootReport;
-pub use builder::{BootFailures, EngineBuilder, SAFE_MODE_ENV};
+pub use builder::{BootFailures, ENVIRONMENT_ENV, EngineBuilder, SAFE_MODE_ENV};
 pub use config::{DenialLogLimits, EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 pub use doctor::{DoctorReport, HostSection, PluginDiagnosis, RegistrySection};
 pub use engine::PluginEngine;

@@ -284,7 +284,7 @@ fn push(out: &mut Vec<Problem>, path: &str, message: String) {
 }
 
 /// `a string`, `an integer`… of a JSON value.
-fn describe(value: &Value) -> &'static str {
+pub(crate) fn describe(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -587,6 +587,7 @@ pub(crate) fn check_spec(
     {
         check_schema_shape(schema, "config.schema", 0, &mut out);
     }
+    check_environments(spec, &mut out);
     let keys = spec.keys();
     for (key, value) in &spec.defaults {
         let path = join("config.defaults", key);
@@ -610,6 +611,54 @@ pub(crate) fn check_spec(
         }
     }
     out
+}
+
+/// Each environment's name, and each of its overrides as a default is
+/// checked (a declared key, a value that fits), and never a secret: a
+/// manifest holds no secret values.
+fn check_environments(spec: &ConfigSpec, out: &mut Vec<Diagnostic>) {
+    let keys = spec.keys();
+    for (name, overrides) in &spec.environments {
+        let path = join("config.environments", name);
+        if !crate::model::is_environment_name(name) {
+            out.push(Diagnostic::error(
+                Code::InvalidValue,
+                path.clone(),
+                format!(
+                    "`{name}` cannot name an environment: use 1-32 of a-z, 0-9, '_' or '-', such as `production`"
+                ),
+            ));
+        }
+        for (key, value) in overrides {
+            let path = join(&path, key);
+            match spec.key_spec(key) {
+                None => {
+                    let hint = did_you_mean(key, keys.iter().copied());
+                    out.push(Diagnostic::error(
+                        Code::UnknownConfigKey,
+                        path,
+                        format!("`{key}` is not a config key{hint}: an environment overrides declared keys"),
+                    ));
+                }
+                Some(_) if spec.is_secret(key) => out.push(Diagnostic::error(
+                    Code::InvalidDefault,
+                    path,
+                    format!("`{key}` is a secret: its value never belongs in a manifest; set it with `tenon config set`"),
+                )),
+                Some(key_spec) => {
+                    let mut problems = Vec::new();
+                    check_key(key_spec, value, key, &mut problems);
+                    for p in problems {
+                        out.push(Diagnostic::error(
+                            Code::InvalidDefault,
+                            path.clone(),
+                            format!("the `{name}` value does not fit: {}", p.message),
+                        ));
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn is_key_char(c: char) -> bool {

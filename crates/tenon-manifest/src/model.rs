@@ -1016,13 +1016,45 @@ pub struct ConfigSpec {
     /// Defaults for keys of the schema form.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// Per environment (`development`, `staging`, `production`, or any
+    /// name of 1-32 `a-z`, `0-9`, `_`, `-`), values that replace the
+    /// defaults when the host runs in it (`TENON_ENV`); values an operator
+    /// set still win. Never secrets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ConfigSpec {
     /// Whether no configuration is declared.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.schema.is_none() && self.defaults.is_empty()
+        self.fields.is_empty()
+            && self.schema.is_none()
+            && self.defaults.is_empty()
+            && self.environments.is_empty()
     }
+
+    /// The spec as it applies in `environment`: its overrides become the
+    /// defaults of their keys. Borrowed unchanged when there is no
+    /// environment or it declares no overrides for it.
+    pub fn for_environment(&self, environment: Option<&str>) -> std::borrow::Cow<'_, Self> {
+        match environment.and_then(|name| self.environments.get(name)) {
+            Some(overrides) if !overrides.is_empty() => {
+                let mut spec = self.clone();
+                spec.defaults
+                    .extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+                std::borrow::Cow::Owned(spec)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+}
+
+/// Whether `name` can name an environment: 1-32 of `a-z`, `0-9`, `_`, `-`.
+pub fn is_environment_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A configuration field of the simple form.

@@ -355,7 +355,16 @@ pub fn manifest_json_schema() -> Value {
                         "type": "object",
                         "additionalProperties": { "$ref": "#/$defs/data" }
                     },
-                    "defaults": { "type": "object", "additionalProperties": { "$ref": "#/$defs/data" } }
+                    "defaults": { "type": "object", "additionalProperties": { "$ref": "#/$defs/data" } },
+                    "environments": {
+                        "description": "Per environment (TENON_ENV), values that replace the defaults.",
+                        "type": "object",
+                        "propertyNames": { "pattern": "^[a-z0-9_-]{1,32}$" },
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": { "$ref": "#/$defs/data" }
+                        }
+                    }
                 }
             }
         }

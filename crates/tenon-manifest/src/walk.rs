@@ -1137,7 +1137,11 @@ impl Walker {
 
     fn config(&mut self, root: &Table<'_>) -> ConfigSpec {
         let mut spec = ConfigSpec::default();
-        let Some(t) = self.sub_table(root, "config", &["fields", "schema", "defaults"]) else {
+        let Some(t) = self.sub_table(
+            root,
+            "config",
+            &["fields", "schema", "defaults", "environments"],
+        ) else {
             return spec;
         };
         if let Some(node) = self.get(&t, "fields") {
@@ -1163,6 +1167,41 @@ impl Walker {
                 }
             } else {
                 self.wrong(node, "config.defaults", "a table of config keys to values");
+            }
+        }
+        if let Some(node) = self.get(&t, "environments") {
+            let json = match node.value {
+                Value::Table(_) => self.json(node, "config.environments"),
+                _ => None,
+            };
+            match json {
+                Some(serde_json::Value::Object(map)) => {
+                    for (name, overrides) in map {
+                        match overrides {
+                            serde_json::Value::Object(overrides) => {
+                                spec.environments.insert(name, overrides);
+                            }
+                            other => {
+                                let path = format!("config.environments.{name}");
+                                let pos = self.positions.get(&path).copied();
+                                self.error(
+                                    Code::WrongType,
+                                    &path,
+                                    format!(
+                                        "expected a table of config keys to values, found {}",
+                                        crate::config::describe(&other)
+                                    ),
+                                    pos,
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => self.wrong(
+                    node,
+                    "config.environments",
+                    "a table of environments, each a table of config keys to values",
+                ),
             }
         }
         spec

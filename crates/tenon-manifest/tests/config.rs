@@ -237,3 +237,130 @@ fn no_config_refuses_every_key() {
     );
     assert!(spec.validate(&Map::new()).unwrap().values.is_empty());
 }
+
+/// `[config.environments.NAME]`: in that environment its values replace the
+/// defaults (and satisfy required keys); outside it, or without one, the
+/// base applies; a value the operator set always wins. Both forms.
+#[test]
+fn environments_override_the_defaults_where_selected() {
+    for (form, environments) in [
+        (
+            FIELDS,
+            "[config.environments.production]\nretries = 9\nchannel = \"#prod\"\n[config.environments.development]\nmode = \"fast\"\n",
+        ),
+        (
+            SCHEMA,
+            "[config.environments.production]\nretries = 9\nchannel = \"#prod\"\n[config.environments.development]\nmode = \"fast\"\n",
+        ),
+    ] {
+        let spec = spec(&format!("{form}{environments}"));
+        let cases: [(Option<&str>, Value, Value); 5] = [
+            (
+                None,
+                json!({"channel": "#a", "token": "t"}),
+                json!({"channel": "#a", "token": "t", "retries": 3, "mode": "safe"}),
+            ),
+            (
+                Some("production"),
+                json!({"token": "t"}),
+                json!({"channel": "#prod", "token": "t", "retries": 9, "mode": "safe"}),
+            ),
+            (
+                Some("production"),
+                json!({"token": "t", "retries": 1}),
+                json!({"channel": "#prod", "token": "t", "retries": 1, "mode": "safe"}),
+            ),
+            (
+                Some("development"),
+                json!({"channel": "#a", "token": "t"}),
+                json!({"channel": "#a", "token": "t", "retries": 3, "mode": "fast"}),
+            ),
+            // An environment the manifest does not name: the base.
+            (
+                Some("staging"),
+                json!({"channel": "#a", "token": "t"}),
+                json!({"channel": "#a", "token": "t", "retries": 3, "mode": "safe"}),
+            ),
+        ];
+        for (environment, input, expected) in cases {
+            check(&spec.for_environment(environment), input, Ok(expected));
+        }
+        assert_eq!(
+            spec.for_environment(Some("production"))
+                .missing_required(&values(json!({}))),
+            ["token"],
+            "the production channel satisfies the required key"
+        );
+        assert_eq!(
+            spec.missing_required(&values(json!({}))),
+            ["channel", "token"]
+        );
+    }
+}
+
+/// Environments are validated like defaults: declared keys, values that
+/// fit, names that can be selected, and never a secret's value.
+#[test]
+fn bad_environments_are_refused_with_their_place() {
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "[config.environments.production]\nretries = 11\n",
+            &[
+                "invalid-default config.environments.production.retries:37: the `production` value does not fit: `retries` is 11 but must be at most 10",
+            ],
+        ),
+        (
+            "[config.environments.production]\nretry = 1\n",
+            &[
+                "unknown-config-key config.environments.production.retry:37: `retry` is not a config key (did you mean `retries`?): an environment overrides declared keys",
+            ],
+        ),
+        (
+            "[config.environments.production]\ntoken = \"xoxb-1\"\n",
+            &[
+                "invalid-default config.environments.production.token:37: `token` is a secret: its value never belongs in a manifest; set it with `tenon config set`",
+            ],
+        ),
+        (
+            "[config.environments.Prod]\nretries = 1\n",
+            &[
+                "invalid-value config.environments.Prod:36: `Prod` cannot name an environment: use 1-32 of a-z, 0-9, '_' or '-', such as `production`",
+            ],
+        ),
+        (
+            "[config]\nenvironments = { production = 3 }\n",
+            &[
+                "wrong-type config.environments.production:13: expected a table of config keys to values, found an integer",
+            ],
+        ),
+    ];
+    for (environments, expected) in cases {
+        let form = if environments.starts_with("[config]") {
+            "[[config.fields]]\nkey = \"retries\"\ntype = \"integer\"\n".to_owned()
+        } else {
+            FIELDS.to_owned()
+        };
+        let text = if environments.starts_with("[config]") {
+            format!("{environments}{form}")
+        } else {
+            format!("{form}{environments}")
+        };
+        let source = format!(
+            "manifest_version = 1\n[plugin]\nid = \"acme/c\"\nname = \"C\"\nversion = \"1.0.0\"\ndescription = \"d\"\nlicense = \"MIT\"\n[engine]\ntenon = \"^1\"\n[runtime]\nkind = \"native\"\n{text}"
+        );
+        let parsed = parse(&source, Format::Toml, &ValidationContext::default());
+        let got: Vec<String> = parsed
+            .errors()
+            .map(|d| {
+                format!(
+                    "{} {}:{}: {}",
+                    d.code,
+                    d.path,
+                    d.line.unwrap_or(0),
+                    d.message
+                )
+            })
+            .collect();
+        pretty_assertions::assert_eq!(got, expected, "{text}");
+    }
+}

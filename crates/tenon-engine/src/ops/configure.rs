@@ -273,7 +273,7 @@ impl PluginEngine {
     ) -> Result<ConfigReport> {
         let _ops = self.tenant.ops.lock().await;
         let record = self.record(id).await?;
-        let spec = &record.manifest.config;
+        let spec = &*self.shared.config_spec(&record.manifest.config);
         let mut problems = Vec::new();
         let mut change = ConfigChange::new();
         for (key, value) in &set {
@@ -376,7 +376,7 @@ impl PluginEngine {
         };
         let config = Arc::new(activate::resolve_config(
             &record.id,
-            &record.manifest.config,
+            &self.shared.config_spec(&record.manifest.config),
             values,
         )?);
         if let Some(loaded) = running.slot.current() {

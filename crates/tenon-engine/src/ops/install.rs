@@ -322,7 +322,10 @@ impl PluginEngine {
             json!({ "version": record.version.to_string() }),
         );
         let values = activate::stored_config(&self.shared, &self.tenant, &id).await?;
-        let missing = manifest.config.missing_required(&values);
+        let missing = self
+            .shared
+            .config_spec(&manifest.config)
+            .missing_required(&values);
         let (action, reason) = if missing.is_empty() {
             (
                 Action::ConfigComplete,

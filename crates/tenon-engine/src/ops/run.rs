@@ -42,7 +42,10 @@ impl PluginEngine {
             let values = activate::stored_config(&self.shared, &self.tenant, id).await?;
             return Err(EngineError::MissingConfig {
                 id: id.clone(),
-                keys: record.manifest.config.missing_required(&values),
+                keys: self
+                    .shared
+                    .config_spec(&record.manifest.config)
+                    .missing_required(&values),
             });
         }
         Self::allowed(&record, Action::Load)?;

@@ -199,7 +199,10 @@ impl PluginEngine {
             })?;
         self.check_dependencies(&target.manifest).await?;
         let values = activate::stored_config(&self.shared, &self.tenant, &id).await?;
-        let missing = target.manifest.config.missing_required(&values);
+        let missing = self
+            .shared
+            .config_spec(&target.manifest.config)
+            .missing_required(&values);
         let from = record.version.clone();
         let runs_here = self.tenant.running(&id).is_some();
         let active = record.state == PluginState::Active;
