@@ -66,7 +66,7 @@ async fn the_full_lifecycle_with_config_gating() {
     );
     assert_eq!(
         refused.to_string(),
-        "cannot enable tenon-examples/moderator: required config missing: blocked_words"
+        "cannot enable tenon-examples/moderator: required config missing: blocked_words; set it with `tenon config set tenon-examples/moderator blocked_words VALUE`"
     );
 
     let bad = engine
@@ -146,7 +146,7 @@ async fn the_full_lifecycle_with_config_gating() {
         .expect_err("active plugins are disabled first");
     assert_eq!(
         refused.to_string(),
-        "tenon-examples/moderator: cannot uninstall a plugin that is active (disable it first)"
+        "tenon-examples/moderator: cannot uninstall a plugin that is active (disable it first: `tenon disable tenon-examples/moderator`)"
     );
     engine
         .disable(&moderator, DisableOptions::default())
@@ -360,7 +360,7 @@ async fn an_upgrade_asking_for_more_needs_a_new_grant() {
         .expect_err("asks for more");
     assert_eq!(
         refused.to_string(),
-        "cannot upgrade to tenon-examples/counter 0.2.0: the operator has not granted kv: quota 4MiB (granted 64KiB); review them with `tenon info tenon-examples/counter` and grant with `tenon grant tenon-examples/counter --version 0.2.0`"
+        "cannot upgrade to tenon-examples/counter 0.2.0: the operator has not granted kv: quota 4MiB (granted 64KiB); review them with `tenon info tenon-examples/counter` and grant with `tenon grant tenon-examples/counter --all --plugin-version 0.2.0` (or name the permissions instead of --all)"
     );
     assert_eq!(
         engine.record(&counter).await.unwrap().version.to_string(),
@@ -756,7 +756,7 @@ async fn dependencies_activate_first_and_guard_deactivation() {
         .expect_err("app needs core");
     assert_eq!(
         refused.to_string(),
-        "cannot disable acme/core: acme/app depend on it; disable them first or cascade"
+        "cannot disable acme/core: acme/app depend on it; disable them first, or all together with `tenon disable acme/core --cascade`"
     );
     let disabled = engine
         .disable(&id("acme/core"), DisableOptions { cascade: true })

@@ -9,9 +9,12 @@
 use std::process::ExitCode;
 
 use owo_colors::OwoColorize;
+use serde::Serialize;
 use tenon_build::BuildError;
 use tenon_engine::EngineError;
 use tenon_marketplace::PackageError;
+
+use crate::Format;
 
 /// A command's failure, carrying its exit code.
 #[derive(Debug)]
@@ -21,9 +24,38 @@ pub(crate) enum Failure {
     Operation(String),
     /// Bad usage or an IO error (exit 2).
     Usage(anyhow::Error),
+    /// The engine refused or failed: its own code, exit 1 for a refusal and
+    /// 2 for the environment.
+    Engine(EngineError),
+    /// A failure with a stable code of its own.
+    Coded {
+        /// The stable code (`unknown_function`, `registry_missing` …).
+        code: &'static str,
+        /// What to say.
+        message: String,
+        /// The exit status (1 or 2).
+        exit: u8,
+    },
     /// Whoever read the output stopped reading (`tenon events | head`):
     /// exit 0 quietly.
     Closed,
+}
+
+/// What `--format json` prints on stdout when a command fails.
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    exit: u8,
+    /// An invalid manifest's diagnostics (as `manifest validate` reports
+    /// them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a [tenon_manifest::Diagnostic]>,
 }
 
 impl Failure {
@@ -32,24 +64,104 @@ impl Failure {
         Self::Usage(anyhow::Error::msg(message.into()))
     }
 
+    /// A refusal (exit 1) with a stable code.
+    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Coded {
+            code,
+            message: message.into(),
+            exit: 1,
+        }
+    }
+
+    /// A usage or environment error (exit 2) with a stable code.
+    pub(crate) fn environment(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Coded {
+            code,
+            message: message.into(),
+            exit: 2,
+        }
+    }
+
     /// The exit code.
     pub(crate) fn code(&self) -> u8 {
         match self {
             Self::Closed => 0,
             Self::Operation(_) => 1,
             Self::Usage(_) => 2,
+            Self::Engine(error) => {
+                if error.is_refusal() {
+                    1
+                } else {
+                    2
+                }
+            }
+            Self::Coded { exit, .. } => *exit,
         }
     }
 
-    /// Prints the failure to stderr and returns the exit code.
-    pub(crate) fn report(self) -> ExitCode {
+    /// The stable name of the failure's kind, as JSON reports it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Operation(_) => "failed",
+            Self::Usage(_) => "usage",
+            Self::Engine(error) => error.code(),
+            Self::Coded { code, .. } => code,
+        }
+    }
+
+    /// Prints the failure (`error: …` on stderr; under `--format json` also
+    /// `{"error": {"code", "message", "exit"}}` on stdout) and returns the
+    /// exit code. An empty message prints nothing: the command printed its
+    /// own report.
+    pub(crate) fn report(self, format: Format) -> ExitCode {
         let code = self.code();
+        let kind = self.kind();
+        let mut diagnostics = None;
         let message = match self {
             Failure::Closed => String::new(),
-            Failure::Operation(message) => message,
+            Failure::Operation(message) | Failure::Coded { message, .. } => message,
             Failure::Usage(error) => format!("{error:#}"),
+            Failure::Engine(EngineError::InvalidManifest {
+                path,
+                diagnostics: found,
+            }) => {
+                let file = path
+                    .as_ref()
+                    .map_or_else(|| "the manifest".to_owned(), |p| p.display().to_string());
+                if format == Format::Human {
+                    for d in &found {
+                        eprintln!("{}", crate::commands::manifest::human_line(&file, d));
+                    }
+                }
+                let errors = found.iter().filter(|d| d.is_error()).count();
+                diagnostics = Some(found);
+                format!(
+                    "invalid manifest {file}: {}{}",
+                    crate::commands::plural(errors, "error"),
+                    if format == Format::Human {
+                        " (listed above; `tenon manifest validate FILE` checks it alone)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            Failure::Engine(error) => error.to_string(),
         };
         if !message.is_empty() {
+            if format == Format::Json {
+                let json = ErrorJson {
+                    error: ErrorBody {
+                        code: kind,
+                        message: &message,
+                        exit: code,
+                        diagnostics: diagnostics.as_deref(),
+                    },
+                };
+                if let Ok(text) = serde_json::to_string_pretty(&json) {
+                    println!("{text}");
+                }
+            }
             if crate::output::stderr_colour() {
                 eprintln!("{} {message}", "error:".red().bold());
             } else {
@@ -80,11 +192,7 @@ impl From<EngineError> for Failure {
     /// Refusals (the engine's own verdicts) exit 1; IO, registry and setup
     /// failures exit 2.
     fn from(error: EngineError) -> Self {
-        if error.is_refusal() {
-            Failure::Operation(error.to_string())
-        } else {
-            Failure::Usage(anyhow::Error::msg(error.to_string()))
-        }
+        Failure::Engine(error)
     }
 }
 
@@ -102,9 +210,9 @@ impl From<BuildError> for Failure {
             | BuildError::CargoOutput { .. }
             | BuildError::InvalidName { .. }
             | BuildError::DirectoryNotEmpty { .. } => {
-                Failure::Usage(anyhow::Error::msg(error.to_string()))
+                Failure::environment("build_environment", error.to_string())
             }
-            _ => Failure::Operation(error.to_string()),
+            _ => Failure::refused("build_failed", error.to_string()),
         }
     }
 }
@@ -117,9 +225,9 @@ impl From<PackageError> for Failure {
             error,
             PackageError::Io { .. } | PackageError::NotADirectory { .. }
         ) {
-            Failure::Usage(anyhow::Error::msg(error.to_string()))
+            Failure::environment("io", error.to_string())
         } else {
-            Failure::Operation(error.to_string())
+            Failure::refused("package_refused", error.to_string())
         }
     }
 }

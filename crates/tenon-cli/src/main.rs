@@ -14,6 +14,7 @@
 //! shapes are documented in docs/cli.md.
 
 mod commands;
+mod console;
 mod exit;
 mod output;
 mod session;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{author, config, events, hooks, lifecycle, plugins};
 use crate::exit::{CommandResult, Failure};
 pub(crate) use crate::output::Format;
-use crate::session::GlobalArgs;
+use crate::session::{Access, GlobalArgs};
 
 /// Install, configure, run and diagnose Tenon plugins.
 #[derive(Debug, Parser)]
@@ -34,7 +35,7 @@ use crate::session::GlobalArgs;
     version,
     about,
     propagate_version = true,
-    after_help = "Exit status: 0 success, 1 the operation failed or was refused, 2 usage, IO or environment error.\nJSON output (--format json) is documented in docs/cli.md."
+    after_help = "Examples:\n  tenon install examples/plugins/moderator\n  tenon config set tenon-examples/moderator blocked_words '[\"secret\"]'\n  tenon grant tenon-examples/moderator --all && tenon enable tenon-examples/moderator\n  tenon hooks dispatch response.pre_deliver --data '{\"content\": \"a secret\"}'\n\nExit status: 0 success, 1 the operation failed or was refused, 2 usage, IO or environment error.\nJSON output (--format json) is documented in docs/cli.md."
 )]
 struct Cli {
     #[command(flatten)]
@@ -71,6 +72,9 @@ enum Command {
     /// the installed plugins.
     Update(commands::catalog::UpdateArgs),
     /// List the installed plugins.
+    #[command(after_help = "Examples:
+  tenon list
+  tenon --tenant acme --format json list")]
     List,
     /// Show a plugin: manifest summary, state, versions, permissions
     /// declared and granted, config keys, last error.
@@ -79,7 +83,6 @@ enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Grant the permissions a plugin version declares (some or all).
-    #[command(disable_version_flag = true)]
     Grant(lifecycle::GrantArgs),
     /// Take permissions back; a running plugin that needs them stops.
     Revoke(lifecycle::RevokeArgs),
@@ -106,6 +109,9 @@ enum Command {
     Stats(events::StatsArgs),
     /// Check every plugin and the registry; exit 1 when something needs
     /// attention.
+    #[command(after_help = "Examples:
+  tenon doctor
+  tenon --format json doctor")]
     Doctor,
     /// Validate, convert and describe plugin manifests.
     #[command(subcommand)]
@@ -125,29 +131,149 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    init_logging(cli.global.verbose);
+    let format = cli.global.format;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(),
+        Err(failure) => failure.report(format),
     }
 }
 
-/// Log lines (the engine's warnings, plugin logs) go to stderr, filtered by
-/// `TENON_LOG` (`warn` by default; `info`, `debug`, or per target).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TENON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(output::stderr_colour())
-        .with_target(false)
-        .without_time()
+/// Reports what clap refused: help and the version print as usual; a
+/// mistyped subcommand gets only the close suggestions (the shared
+/// did-you-mean rule), and `--format json` gets the error as JSON too.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !error.use_stderr() {
+        return match error.print() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(2),
+        };
+    }
+    let mut text = error.to_string();
+    if error.kind() == ErrorKind::InvalidSubcommand
+        && let Some(ContextValue::String(typed)) = error.get(ContextKind::InvalidSubcommand)
+    {
+        let known: Vec<String> = match error.get(ContextKind::SuggestedSubcommand) {
+            Some(ContextValue::Strings(known)) => known.clone(),
+            Some(ContextValue::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        let close = tenon_types::similar(typed, known.iter().map(String::as_str));
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("tip: a similar subcommand"))
+            .filter(|line| {
+                !line
+                    .trim_start()
+                    .starts_with("tip: some similar subcommands")
+            })
+            .map(str::to_owned)
+            .collect();
+        let tip = match close.as_slice() {
+            [] => None,
+            [one] => Some(format!("  tip: a similar subcommand exists: '{one}'")),
+            many => Some(format!(
+                "  tip: some similar subcommands exist: {}",
+                many.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        if let Some(tip) = tip {
+            lines.insert(1.min(lines.len()), String::new());
+            lines.insert(2.min(lines.len()), tip);
+        }
+        text = lines.join("\n");
+        while text.contains("\n\n\n") {
+            text = text.replace("\n\n\n", "\n\n");
+        }
+        text.push('\n');
+    }
+    if json_asked() {
+        let message = text.lines().next().unwrap_or_default();
+        let message = message.strip_prefix("error: ").unwrap_or(message);
+        let json = serde_json::json!({
+            "error": { "code": "usage", "message": message, "exit": 2 }
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    }
+    eprint!("{text}");
+    ExitCode::from(2)
+}
+
+/// Whether the command line asks for `--format json` (read before clap
+/// has parsed it, for reporting its refusal).
+fn json_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().enumerate().any(|(i, arg)| {
+        arg == "--format=json"
+            || (arg == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
+}
+
+/// Log lines (the engine's warnings, plugin logs, the runtimes' logs) go
+/// to stderr as `warning: …`, filtered by `TENON_LOG` (`warn` by default,
+/// `info` with `-v`; `debug`, or per target), each line once (see
+/// [`console`]).
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let asked = std::env::var("TENON_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let whole = verbose
+        || asked
+            .as_deref()
+            .is_some_and(|v| v.contains("debug") || v.contains("trace"));
+    let filter = match &asked {
+        Some(text) => tracing_subscriber::EnvFilter::try_new(text)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        None if verbose => tracing_subscriber::EnvFilter::new("info"),
+        None => tracing_subscriber::EnvFilter::new("warn"),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(console::Console { verbose: whole })
         .try_init();
 }
 
-fn run(cli: Cli) -> CommandResult {
+/// What a command may do to its registry: only `install` makes a new one;
+/// commands that only look create nothing (see [`Access`]).
+fn access(command: &Command) -> Access {
+    match command {
+        Command::List
+        | Command::Info(_)
+        | Command::Stats(_)
+        | Command::Doctor
+        | Command::Events(_)
+        | Command::Config(config::ConfigCommand::Get { .. })
+        | Command::Hooks(hooks::HooksCommand::List) => Access::Read,
+        Command::Config(_)
+        | Command::Grant(_)
+        | Command::Revoke(_)
+        | Command::Enable(_)
+        | Command::Disable(_)
+        | Command::Upgrade(_)
+        | Command::Rollback(_)
+        | Command::Uninstall(_)
+        | Command::Hooks(_)
+        | Command::Call(_)
+        | Command::PruneEvents(_) => Access::Write,
+        _ => Access::Create,
+    }
+}
+
+fn run(mut cli: Cli) -> CommandResult {
+    cli.global.access = access(&cli.command);
     let global = &cli.global;
     let output = global.output();
     match cli.command {
@@ -193,4 +319,14 @@ fn block_on(future: impl Future<Output = CommandResult>) -> CommandResult {
     // Plugins' blocking work must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,7 +6,9 @@
 //! JSON mode prints exactly one document on stdout (streams print one object
 //! per line) and nothing decorative anywhere.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use comfy_table::{
@@ -42,14 +44,59 @@ pub(crate) fn stderr_colour() -> bool {
     colour_for(std::io::stderr().is_terminal())
 }
 
-/// Prints `warning: …` on stderr.
+/// Prints `warning: …` on stderr (once per command: a warning repeated
+/// by the engine or a plugin is shown the first time only).
 pub(crate) fn warn(message: &str) {
-    if stderr_colour() {
-        eprintln!("{} {message}", "warning:".yellow().bold());
+    notice_line("warning", message);
+}
+
+/// Prints `LABEL: message` on stderr, coloured by its label, above the
+/// spinner if one is drawn, unless the same line was printed already.
+pub(crate) fn notice_line(label: &str, message: &str) {
+    let line = format!("{label}: {message}");
+    {
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !seen.insert(line.clone()) {
+            return;
+        }
+    }
+    let painted = if stderr_colour() {
+        let head = format!("{label}:");
+        let head = match label {
+            "error" => head.red().bold().to_string(),
+            "warning" => head.yellow().bold().to_string(),
+            _ => head.dimmed().to_string(),
+        };
+        format!("{head} {message}")
     } else {
-        eprintln!("warning: {message}");
+        line
+    };
+    above_spinner(|| eprintln!("{painted}"));
+}
+
+/// The lines [`notice_line`] printed, so that none is printed twice.
+static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// The spinner drawn now, if any: lines on stderr are printed above it.
+static DRAWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `print` with the spinner (if one is drawn) taken off the screen.
+fn above_spinner(print: impl FnOnce()) {
+    let drawn = DRAWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    match drawn {
+        Some(bar) => bar.suspend(print),
+        None => print(),
     }
 }
+
+/// How long a step runs before its spinner shows: fast commands never
+/// flash one.
+const SPINNER_DELAY: Duration = Duration::from_millis(400);
 
 /// Where and how a command prints.
 #[derive(Debug, Clone, Copy)]
@@ -224,19 +271,34 @@ impl Output {
     }
 
     /// A spinner on stderr saying what a long step is doing; invisible in
-    /// JSON mode and when stderr is not a terminal. It clears itself when
+    /// JSON mode and when stderr is not a terminal, and shown only once the
+    /// step has taken longer than [`SPINNER_DELAY`]. It clears itself when
     /// dropped.
     pub(crate) fn spinner(&self, message: &str) -> Spinner {
         if !self.progress {
             return Spinner(None);
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}") {
             bar.set_style(style.tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "));
         }
         bar.set_message(message.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Spinner(Some(bar))
+        let done = Arc::new(Mutex::new(false));
+        let (later, flag) = (bar.clone(), done.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(SPINNER_DELAY);
+            let done = flag
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*done {
+                later.set_draw_target(ProgressDrawTarget::stderr());
+                later.enable_steady_tick(Duration::from_millis(100));
+                *DRAWN
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(later.clone());
+            }
+        });
+        Spinner(Some((bar, done)))
     }
 }
 
@@ -251,20 +313,19 @@ fn state_colour(state: PluginState) -> Option<Color> {
 }
 
 /// A running spinner (see [`Output::spinner`]).
-pub(crate) struct Spinner(Option<ProgressBar>);
-
-impl Spinner {
-    /// Changes what the spinner says.
-    pub(crate) fn set_message(&self, message: &str) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(message.to_owned());
-        }
-    }
-}
+pub(crate) struct Spinner(Option<(ProgressBar, Arc<Mutex<bool>>)>);
 
 impl Drop for Spinner {
     fn drop(&mut self) {
-        if let Some(bar) = &self.0 {
+        if let Some((bar, done)) = &self.0 {
+            let mut done = done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *done = true;
+            DRAWN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             bar.finish_and_clear();
         }
     }

@@ -25,10 +25,12 @@ pub(crate) const SECRET_KEY_FILE: &str = "secret.key";
 /// The trust policy file read beside a SQLite registry.
 pub(crate) const TRUST_POLICY_FILE: &str = "trust.toml";
 
-/// Options shared by every command (`tenon --help` lists them).
+/// Options shared by every command (`tenon --help` lists them; each
+/// command's help lists them under their own heading).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
-    /// The registry: a SQLite file (created on first use), `sqlite://PATH`,
+    /// The registry: a SQLite file (created by `install`), `sqlite://PATH`,
     /// a `postgres://` URL, or `memory:` (gone when the command ends).
     #[arg(
         long,
@@ -54,28 +56,46 @@ pub(crate) struct GlobalArgs {
     /// The host's hook specs, as JSON: [{"name", "mutable": ["/ptr"…],
     /// "can_block", "timeout_ms"}…]. Without it, the nine hooks of an agent
     /// runner (work_item.*, run.pre_prompt, model.*, tool.*, response.*).
-    #[arg(long, global = true, env = "TENON_HOOKS", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        hide_short_help = true,
+        env = "TENON_HOOKS",
+        value_name = "FILE"
+    )]
     pub(crate) hooks: Option<PathBuf>,
     /// A file holding the key for secret config values (64 hex digits).
     /// Default: $TENON_SECRET_KEY, else `secret.key` beside a SQLite
-    /// registry (created, mode 0600, on first use). A PostgreSQL registry
+    /// registry (created, mode 0600, by the first command that changes it). A PostgreSQL registry
     /// needs the environment variable or this option.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, hide_short_help = true, value_name = "FILE")]
     pub(crate) secret_key_file: Option<PathBuf>,
     /// Where plugin data and the compiled-module cache live (default: the
     /// SQLite registry's directory, else ./.tenon).
-    #[arg(long, global = true, env = "TENON_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        hide_short_help = true,
+        env = "TENON_DATA_DIR",
+        value_name = "DIR"
+    )]
     pub(crate) data_dir: Option<PathBuf>,
     /// Let plugins reach private and loopback addresses their grant allows
     /// (a local webhook sink, a service on this machine).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide_short_help = true)]
     pub(crate) allow_private_networks: bool,
     /// The operator's trust policy (TOML: trusted and revoked keys, levels,
     /// rotations, the development switch; see docs/package-format.md).
     /// Default: `trust.toml` beside a SQLite registry when it exists, else a
     /// policy that trusts no key and refuses unsigned packages and plugin
     /// directories.
-    #[arg(long, global = true, env = "TENON_TRUST_POLICY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        hide_short_help = true,
+        env = "TENON_TRUST_POLICY",
+        value_name = "FILE"
+    )]
     pub(crate) trust_policy: Option<PathBuf>,
     /// Use only the marketplace cache (metadata, index files, packages);
     /// never touch the network.
@@ -84,13 +104,14 @@ pub(crate) struct GlobalArgs {
     /// The development switch: install plugin directories and unsigned
     /// packages, at trust level `internal` (keys in the policy still count;
     /// bad and revoked signatures are still refused).
-    #[arg(long, global = true, env = "TENON_DEV")]
+    #[arg(long, global = true, hide_short_help = true, env = "TENON_DEV")]
     pub(crate) dev: bool,
     /// PostgreSQL: the schema holding the registry's tables (created if
     /// missing), so that several registries can share a database.
     #[arg(
         long,
         global = true,
+        hide_short_help = true,
         env = "TENON_REGISTRY_SCHEMA",
         value_name = "SCHEMA"
     )]
@@ -98,12 +119,34 @@ pub(crate) struct GlobalArgs {
     /// How long to wait for a PostgreSQL registry to accept a connection.
     #[arg(
         long,
-        global = true,
+        global = true, hide_short_help = true,
         value_name = "DURATION",
         default_value = "3s",
         value_parser = parse_duration
     )]
     pub(crate) connect_timeout: Duration,
+    /// Show more: informational log lines, and the runtimes' own logs
+    /// whole (a trapped plugin's backtrace) rather than summarised.
+    #[arg(long, short = 'v', global = true)]
+    pub(crate) verbose: bool,
+    /// What the command may do to the registry (set by the command, not an
+    /// option).
+    #[arg(skip)]
+    pub(crate) access: Access,
+}
+
+/// What a command may do to the registry it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Access {
+    /// Create it, and the key for secrets, when missing (`install`).
+    #[default]
+    Create,
+    /// Change an existing registry (creating the key for secrets when
+    /// missing); a missing registry is an error naming its path.
+    Write,
+    /// Read an existing registry only: nothing is created, not even the
+    /// key for secrets.
+    Read,
 }
 
 /// `250ms`, `3s`, `1m`, `2h`, `30d`, or a bare number of seconds.
@@ -125,6 +168,79 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("`{text}`: the unit is one of ms, s, m, h, d")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Refuses at once a PostgreSQL registry whose server refuses connections
+/// (rather than waiting out the connect timeout).
+fn refuse_unreachable(url: &str, timeout: Duration) -> Result<(), Failure> {
+    let Some((host, port)) = postgres_host_port(url) else {
+        return Ok(());
+    };
+    let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) else {
+        return Ok(());
+    };
+    let addresses: Vec<_> = addresses.collect();
+    let mut refused = None;
+    for address in &addresses {
+        match std::net::TcpStream::connect_timeout(address, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused = Some(e),
+            // Anything else (a slow network) is left to the driver.
+            Err(_) => return Ok(()),
+        }
+    }
+    match refused {
+        Some(error) => Err(Failure::environment(
+            "registry_unreachable",
+            format!(
+                "cannot open the PostgreSQL registry at {}: {error} (is the server running and listening on {host}:{port}?)",
+                without_password(url)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The host and port of a `postgres://` URL with a TCP host (not a Unix
+/// socket directory, not several hosts).
+fn postgres_host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() || host_port.contains(',') || host_port.starts_with('%') {
+        return None;
+    }
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse().ok()?,
+        None => 5432,
+    };
+    Some((host.to_owned(), port))
+}
+
+/// A URL without the password in its user info.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Whether the engine starts the enabled plugins.
@@ -162,15 +278,13 @@ impl GlobalArgs {
     pub(crate) async fn engine(&self, boot: Boot) -> Result<PluginEngine, Failure> {
         let location = self.location()?;
         let specs = self.hook_specs()?;
-        let key = self.secret_key(&location)?;
-        let mut options = RegistryOptions {
-            secret_key: key,
-            ..RegistryOptions::default()
-        };
+        tenon_registry::TenantId::new(&self.tenant).map_err(|e| Failure::usage(e.to_string()))?;
+        let mut options = RegistryOptions::default();
         match (&location, &self.registry_schema) {
-            (RegistryLocation::Postgres(_), schema) => {
+            (RegistryLocation::Postgres(url), schema) => {
                 options.acquire_timeout = self.connect_timeout;
                 options.postgres_schema = schema.clone();
+                refuse_unreachable(url, self.connect_timeout)?;
             }
             (_, Some(_)) => {
                 return Err(Failure::usage(
@@ -179,6 +293,8 @@ impl GlobalArgs {
             }
             (_, None) => {}
         }
+        self.check_exists(&location)?;
+        options.secret_key = self.secret_key(&location)?;
         let trust = self.trust()?;
         let mut builder = PluginEngine::builder()
             .trust_policy(trust)
@@ -201,32 +317,41 @@ impl GlobalArgs {
         let output = self.output();
         let spinner = output.spinner("opening the registry");
         let engine = builder.build().await?;
-        if boot == Boot::Plugins {
-            spinner.set_message("starting the enabled plugins");
-            let report = match engine.boot().await {
-                Ok(report) => report,
-                Err(error) => {
-                    engine.shutdown().await;
-                    return Err(error.into());
-                }
-            };
-            drop(spinner);
-            for (id, why) in &report.failed {
-                warn(&format!("{id} could not start: {why}"));
-            }
-            if !report.skipped_safe_mode.is_empty() {
-                warn(&format!(
-                    "safe mode: left inactive {}",
-                    report
-                        .skipped_safe_mode
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+        drop(spinner);
+        if let Err(error) = self.check_tenant(&engine).await {
+            engine.shutdown().await;
+            return Err(error);
+        }
+        if boot == Boot::Plugins
+            && let Err(error) = self.start_plugins(&engine).await
+        {
+            engine.shutdown().await;
+            return Err(error);
         }
         Ok(engine)
+    }
+
+    /// Starts the enabled plugins; those that cannot start are reported as
+    /// warnings.
+    pub(crate) async fn start_plugins(&self, engine: &PluginEngine) -> Result<(), Failure> {
+        let spinner = self.output().spinner("starting the enabled plugins");
+        let report = engine.boot().await?;
+        drop(spinner);
+        for (id, why) in &report.failed {
+            warn(&format!("{id} could not start: {why}"));
+        }
+        if !report.skipped_safe_mode.is_empty() {
+            warn(&format!(
+                "safe mode: left inactive {}",
+                report
+                    .skipped_safe_mode
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(())
     }
 
     /// Opens the engine, runs `work` with it, and shuts it down (stopping
@@ -241,6 +366,81 @@ impl GlobalArgs {
         let result = work(&engine).await;
         engine.shutdown().await;
         result
+    }
+
+    /// Like [`Self::with_engine`] with the plugins started, but `check`
+    /// runs first, on the records alone: a mistyped id, hook or function
+    /// is refused before any plugin starts.
+    pub(crate) async fn with_checked_engine<C, T>(
+        &self,
+        check: impl AsyncFnOnce(&PluginEngine) -> Result<C, Failure>,
+        work: impl AsyncFnOnce(&PluginEngine, C) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let engine = self.engine(Boot::No).await?;
+        let result = async {
+            let checked = check(&engine).await?;
+            self.start_plugins(&engine).await?;
+            work(&engine, checked).await
+        }
+        .await;
+        engine.shutdown().await;
+        result
+    }
+
+    /// Refuses a tenant the registry does not know (one without plugins or
+    /// events), unless the command may create it (`install`) or it is the
+    /// default tenant; close known tenants are suggested.
+    async fn check_tenant(&self, engine: &PluginEngine) -> Result<(), Failure> {
+        if self.access == Access::Create || self.tenant == tenon_registry::TenantId::DEFAULT {
+            return Ok(());
+        }
+        let known = engine
+            .store()
+            .list_tenants()
+            .await
+            .map_err(EngineError::from)?;
+        if known.iter().any(|t| t.as_str() == self.tenant) {
+            return Ok(());
+        }
+        let names: Vec<&str> = known.iter().map(tenon_registry::TenantId::as_str).collect();
+        let close = tenon_types::similar(&self.tenant, names.iter().copied());
+        Err(Failure::refused(
+            "unknown_tenant",
+            format!(
+                "the registry {} knows no tenant `{}`{}; {}",
+                without_password(&self.registry),
+                self.tenant,
+                crate::commands::did_you_mean(&close),
+                if names.is_empty() {
+                    "it holds no tenant yet (`tenon install` makes one)".to_owned()
+                } else {
+                    format!("its tenants: {}", names.join(", "))
+                }
+            ),
+        ))
+    }
+
+    /// Refuses a command that does not create registries a SQLite registry
+    /// file that does not exist (a mistyped `--registry` must not make a
+    /// new, empty registry).
+    fn check_exists(&self, location: &RegistryLocation) -> Result<(), Failure> {
+        if self.access == Access::Create {
+            return Ok(());
+        }
+        match location {
+            RegistryLocation::Sqlite(path)
+                if path.as_os_str() != RegistryLocation::SQLITE_MEMORY && !path.exists() =>
+            {
+                Err(Failure::environment(
+                    "no_registry",
+                    format!(
+                        "no registry at {}: check --registry (or TENON_REGISTRY); `tenon install PATH` creates one",
+                        path.display()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The key for secret config values: `$TENON_SECRET_KEY`, else
@@ -263,7 +463,13 @@ impl GlobalArgs {
             RegistryLocation::Sqlite(path)
                 if path.as_os_str() != RegistryLocation::SQLITE_MEMORY =>
             {
-                key_beside(&registry_dir(path).join(SECRET_KEY_FILE)).map(Some)
+                let file = registry_dir(path).join(SECRET_KEY_FILE);
+                if self.access == Access::Read && !file.exists() {
+                    // Reading creates nothing; without the key no secret
+                    // can be read, and none was stored with it.
+                    return Ok(None);
+                }
+                key_beside(&file).map(Some)
             }
             RegistryLocation::Sqlite(_) | RegistryLocation::Memory => {
                 Ok(Some(SecretKey::generate()))
@@ -472,20 +678,17 @@ pub(crate) async fn find_plugin(
         Ok(id) => Ok(engine.record(&id).await?),
         Err(_) => {
             let wanted = text.trim().to_ascii_lowercase();
-            let suggestions = engine
+            let installed: Vec<String> = engine
                 .list()
                 .await?
                 .into_iter()
-                .map(|r| r.id)
-                .filter(|id| {
-                    id.name() == wanted || (!wanted.is_empty() && id.as_str().contains(&wanted))
-                })
-                .take(3)
-                .map(|id| id.to_string())
+                .map(|r| r.id.to_string())
                 .collect();
+            let suggestions = tenon_types::similar(&wanted, installed.iter().map(String::as_str));
             Err(EngineError::NotInstalled {
                 id: text.to_owned(),
                 suggestions,
+                kept: false,
             }
             .into())
         }
@@ -555,6 +758,50 @@ mod tests {
         check("plain words", serde_json::json!("plain words"));
         check("http://x/y", serde_json::json!("http://x/y"));
         check("{oops", serde_json::json!("{oops"));
+    }
+
+    #[test]
+    fn postgres_addresses() {
+        let cases: &[(&str, Option<(&str, u16)>, &str)] = &[
+            (
+                "postgres://tenon@127.0.0.1:1/x",
+                Some(("127.0.0.1", 1)),
+                "postgres://tenon@127.0.0.1:1/x",
+            ),
+            (
+                "postgres://u:secret@db.example/x?sslmode=require",
+                Some(("db.example", 5432)),
+                "postgres://u@db.example/x?sslmode=require",
+            ),
+            (
+                "postgresql://[::1]:6543/db",
+                Some(("::1", 6543)),
+                "postgresql://[::1]:6543/db",
+            ),
+            (
+                "postgres://h1:5432,h2:5432/db",
+                None,
+                "postgres://h1:5432,h2:5432/db",
+            ),
+            (
+                "postgres:///db?host=/run/postgresql",
+                None,
+                "postgres:///db?host=/run/postgresql",
+            ),
+            (
+                "postgres://host:notaport/db",
+                None,
+                "postgres://host:notaport/db",
+            ),
+        ];
+        for (url, expected, shown) in cases {
+            assert_eq!(
+                postgres_host_port(url),
+                expected.map(|(h, p)| (h.to_owned(), p)),
+                "{url}"
+            );
+            assert_eq!(without_password(url), *shown, "{url}");
+        }
     }
 
     #[test]

@@ -346,18 +346,28 @@ impl PluginEngine {
     }
 
     pub(crate) async fn not_installed(&self, id: &str) -> EngineError {
-        let mut suggestions: Vec<(f64, String)> = match self.list().await {
-            Ok(records) => records
-                .iter()
-                .map(|r| (strsim_ratio(id, r.id.as_str()), r.id.to_string()))
-                .filter(|(score, _)| *score >= 0.7)
-                .collect(),
+        let suggestions = match self.list().await {
+            Ok(records) => tenon_types::similar(id, records.iter().map(|r| r.id.as_str())),
             Err(_) => Vec::new(),
         };
-        suggestions.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // An uninstall that purges deletes the plugin's events; one that
+        // keeps its data keeps them.
+        let kept = match PluginId::new(id) {
+            Ok(plugin) => self
+                .shared
+                .store
+                .list_events(
+                    &self.tenant.id,
+                    &EventQuery::default().with_plugin(plugin).with_limit(1),
+                )
+                .await
+                .is_ok_and(|page| !page.events.is_empty()),
+            Err(_) => false,
+        };
         EngineError::NotInstalled {
             id: id.to_owned(),
-            suggestions: suggestions.into_iter().take(3).map(|(_, id)| id).collect(),
+            suggestions,
+            kept,
         }
     }
 
@@ -471,25 +481,4 @@ impl PluginEngine {
     pub(crate) fn paths(&self) -> &Paths {
         &self.shared.paths
     }
-}
-
-/// Similarity of two ids in 0..=1 (normalized Levenshtein).
-pub(crate) fn strsim_ratio(a: &str, b: &str) -> f64 {
-    let distance = levenshtein(a, b) as f64;
-    let longest = a.chars().count().max(b.chars().count()).max(1) as f64;
-    1.0 - distance / longest
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }

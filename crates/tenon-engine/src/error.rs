@@ -125,12 +125,19 @@ pub enum EngineError {
         keys: Vec<String>,
     },
     /// No plugin with this id is installed.
-    #[error("{id} is not installed{}", suggest(.suggestions))]
+    #[error(
+        "{id} is not installed{}{}",
+        suggest(.suggestions),
+        if *.kept { " (it was uninstalled and its config, KV data, grants and events were kept: `tenon install PATH` installs it again with them)" } else { "" }
+    )]
     NotInstalled {
         /// The id asked for.
         id: String,
         /// Installed ids close to it.
         suggestions: Vec<String>,
+        /// Whether it was uninstalled with its data kept (events about it
+        /// remain).
+        kept: bool,
     },
     /// A token name or role that cannot be used.
     #[error("{message}")]
@@ -140,16 +147,20 @@ pub enum EngineError {
     },
     /// The plugin is installed already.
     #[error(
-        "{id} is already installed at version {version}; use upgrade to install another version"
+        "{id} is already installed at version {version}{}",
+        if *.same { " (the same version, manifest and module): nothing to do" } else { "; install another version with `tenon upgrade PATH`" }
     )]
     AlreadyInstalled {
         /// The plugin.
         id: PluginId,
         /// The installed version.
         version: Version,
+        /// Whether what was offered is what is installed (the same version,
+        /// manifest and module): installing it again changes nothing.
+        same: bool,
     },
     /// The plugin's state does not allow the operation.
-    #[error("{id}: {transition}")]
+    #[error("{id}: {}", next_step(.id, .transition))]
     InvalidTransition {
         /// The plugin.
         id: PluginId,
@@ -157,7 +168,12 @@ pub enum EngineError {
         transition: InvalidTransition,
     },
     /// Activation waits for required config.
-    #[error("cannot enable {id}: required config missing: {}", .keys.join(", "))]
+    #[error(
+        "cannot enable {id}: required config missing: {}; set {} with `tenon config set {id} {} VALUE`",
+        .keys.join(", "),
+        if .keys.len() == 1 { "it" } else { "each" },
+        if .keys.len() == 1 { .keys[0].as_str() } else { "KEY" }
+    )]
     MissingConfig {
         /// The plugin.
         id: PluginId,
@@ -165,7 +181,7 @@ pub enum EngineError {
         keys: Vec<String>,
     },
     /// A change would leave a running plugin without required config.
-    #[error("cannot leave {id} without {}: required while it is {state}; disable it first", .keys.join(", "))]
+    #[error("cannot leave {id} without {}: required while it is {state}; disable it first with `tenon disable {id}`", .keys.join(", "))]
     ConfigRequired {
         /// The plugin.
         id: PluginId,
@@ -185,7 +201,7 @@ pub enum EngineError {
     /// Running a version needs the operator's grant of the permissions it
     /// declares.
     #[error(
-        "cannot {operation} {id} {version}: the operator has not granted {}; review them with `tenon info {id}` and grant with `tenon grant {id} --version {version}`",
+        "cannot {operation} {id} {version}: the operator has not granted {}; review them with `tenon info {id}` and grant with `tenon grant {id} --all --plugin-version {version}` (or name the permissions instead of --all)",
         .missing.join(", ")
     )]
     NotGranted {
@@ -236,7 +252,7 @@ pub enum EngineError {
     },
     /// Other active plugins depend on this one.
     #[error(
-        "cannot disable {id}: {} depend on it; disable them first or cascade",
+        "cannot disable {id}: {} depend on it; disable them first, or all together with `tenon disable {id} --cascade`",
         .dependents.join(", ")
     )]
     DependentsActive {
@@ -264,7 +280,7 @@ pub enum EngineError {
         message: String,
     },
     /// The plugin failed to load, start or answer.
-    #[error("{id}: {source}")]
+    #[error("{}", once(.id, .source))]
     Plugin {
         /// The plugin.
         id: PluginId,
@@ -291,7 +307,10 @@ pub enum EngineError {
         context: String,
     },
     /// The plugin is not running in this engine.
-    #[error("{id} is not running (it is {state})")]
+    #[error(
+        "{id} is not running (it is {state}){}",
+        if *.state == PluginState::Active { String::new() } else { format!("; start it with `tenon enable {id}`") }
+    )]
     NotRunning {
         /// The plugin.
         id: PluginId,
@@ -346,6 +365,37 @@ fn summarize(diagnostics: &[Diagnostic]) -> String {
     }
 }
 
+/// A refused transition, with the command that gets past it when there is
+/// one.
+fn next_step(id: &PluginId, transition: &InvalidTransition) -> String {
+    use crate::lifecycle::Action;
+    let command = match (transition.state, transition.action) {
+        (PluginState::Active, Action::Uninstall) | (PluginState::Error, Action::Load) => {
+            format!("tenon disable {id}")
+        }
+        (PluginState::PendingConfig, Action::Load) => format!("tenon config set {id} KEY VALUE"),
+        _ => return transition.to_string(),
+    };
+    match transition.hint() {
+        Some(hint) => format!(
+            "cannot {} a plugin that is {} ({hint}: `{command}`)",
+            transition.action, transition.state
+        ),
+        None => transition.to_string(),
+    }
+}
+
+/// A plugin's failure, its id said once: the sandbox's messages name the
+/// plugin already.
+fn once(id: &PluginId, source: &tenon_sandbox::SandboxError) -> String {
+    let message = source.to_string();
+    if message.contains(id.as_str()) {
+        message
+    } else {
+        format!("{id}: {message}")
+    }
+}
+
 fn listed(among: &str, known: &[String]) -> String {
     if known.is_empty() {
         format!("it {among} none")
@@ -363,6 +413,50 @@ fn suggest(suggestions: &[String]) -> String {
 }
 
 impl EngineError {
+    /// A stable, machine-readable name of the error's kind (`not_installed`,
+    /// `missing_config`, `invalid_manifest` …), as `tenon --format json`
+    /// reports it. Codes are never renamed; new kinds get new codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidManifest { .. } => "invalid_manifest",
+            Self::InvalidPlugin { .. } => "invalid_plugin",
+            Self::Source { .. } => "unreadable_source",
+            Self::Package { .. } => "package_refused",
+            Self::UnsignedDirectory { .. } => "unsigned_directory",
+            Self::TrustLevel { .. } => "trust_level",
+            Self::SecretReclassified { .. } => "secret_reclassified",
+            Self::NotInstalled { .. } => "not_installed",
+            Self::AlreadyInstalled { .. } => "already_installed",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::MissingConfig { .. } => "missing_config",
+            Self::ConfigRequired { .. } => "config_required",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::NotGranted { .. } => "not_granted",
+            Self::UnknownPermission { .. } => "unknown_permission",
+            Self::Trusted { .. } => "trusted",
+            Self::Dependencies { .. } => "dependencies",
+            Self::DependentsActive { .. } => "dependents_active",
+            Self::NoRuntime { .. } => "no_runtime",
+            Self::Version { .. } => "version",
+            Self::Plugin { .. } => "plugin_failed",
+            Self::SafeMode { .. } => "safe_mode",
+            Self::TenantMismatch { .. } => "tenant_mismatch",
+            Self::NotRunning { .. } => "not_running",
+            Self::Hook(_) => "hook",
+            Self::Registry(e) => match e {
+                tenon_registry::RegistryError::Conflict { .. } => "conflict",
+                tenon_registry::RegistryError::NotFound { .. } => "not_found",
+                tenon_registry::RegistryError::AlreadyExists { .. } => "already_exists",
+                tenon_registry::RegistryError::QuotaExceeded { .. }
+                | tenon_registry::RegistryError::KeyQuotaExceeded { .. } => "quota_exceeded",
+                tenon_registry::RegistryError::BackendUnavailable { .. } => "backend_unavailable",
+                _ => "registry",
+            },
+            Self::Config(_) => "engine_config",
+            Self::UnsafeDataPath { .. } => "unsafe_data_path",
+        }
+    }
+
     /// Whether the operation was refused or failed on its own terms (an
     /// invalid manifest, a conflict, a refused transition): exit code 1 in the
     /// CLI. `false` for environment failures (IO, the registry, the engine's

@@ -151,6 +151,7 @@ impl PluginEngine {
             return Err(EngineError::AlreadyInstalled {
                 id: id.clone(),
                 version: existing.version,
+                same: false,
             });
         }
         let client = self.market_client(url).await?;

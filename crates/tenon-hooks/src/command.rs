@@ -13,9 +13,9 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 
 use crate::spec::duration_ms;
-use crate::suggest::similar;
 use crate::util::{CatchUnwind, Ms, panic_message};
 use crate::{BoxFuture, HandlerError};
+use tenon_types::similar;
 
 /// A command's timeout when it was registered without one.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

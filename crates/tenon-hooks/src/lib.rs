@@ -125,7 +125,6 @@ mod policy;
 mod receipt;
 mod registry;
 mod spec;
-mod suggest;
 mod typed;
 mod util;
 

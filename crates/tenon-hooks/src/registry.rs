@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::patch::MutablePaths;
 use crate::policy::{Backoff, FailPolicy, HandlerOptions, Priority};
 use crate::spec::duration_ms;
-use crate::suggest::similar;
 use crate::{HookError, HookHandler, HookSpec};
+use tenon_types::similar;
 
 /// Identifies one handler registration (unique within a registry, increasing
 /// in registration order).

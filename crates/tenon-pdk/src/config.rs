@@ -47,8 +47,7 @@ impl Config {
             None | Some(Value::Null) => Ok(None),
             Some(value) => T::deserialize(value).map(Some).map_err(|e| {
                 Error::invalid_config(format!(
-                    "config key `{key}` should be a {}: {e}",
-                    std::any::type_name::<T>()
+                    "config key `{key}` does not have the expected shape: {e}"
                 ))
             }),
         }
@@ -69,10 +68,7 @@ impl Config {
     /// `#[serde(default)]` fields).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
         T::deserialize(&Value::Object(self.values.clone())).map_err(|e| {
-            Error::invalid_config(format!(
-                "the config is not a valid {}: {e}",
-                std::any::type_name::<T>()
-            ))
+            Error::invalid_config(format!("the config does not have the expected shape: {e}"))
         })
     }
 

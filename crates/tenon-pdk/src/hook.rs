@@ -62,8 +62,7 @@ impl HookData {
     pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, Error> {
         serde_json::from_str(&self.json).map_err(|e| {
             Error::invalid_data(format!(
-                "the hook data is not a {}: {e}",
-                std::any::type_name::<T>()
+                "the hook data does not have the expected shape: {e}"
             ))
         })
     }
@@ -84,8 +83,7 @@ impl HookData {
             .map(Some)
             .map_err(|e| {
                 Error::invalid_data(format!(
-                    "`{pointer}` in the hook data is not a {}: {e}",
-                    std::any::type_name::<T>()
+                    "`{pointer}` in the hook data does not have the expected shape: {e}"
                 ))
             })
     }

@@ -116,8 +116,7 @@ fn unescape(token: &str) -> Option<String> {
 pub fn decode<T: DeserializeOwned>(input: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(input).map_err(|e| {
         Error::invalid_input(format!(
-            "the input is not a JSON {}: {e}",
-            std::any::type_name::<T>()
+            "the input does not have the expected JSON shape: {e}"
         ))
     })
 }

@@ -99,6 +99,11 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     /// A page of plugins ordered by id.
     async fn list_plugins(&self, tenant: &TenantId, query: &PluginQuery) -> Result<PluginPage>;
 
+    /// The tenants that have plugins or events, ordered by id: the tenants
+    /// this registry knows (a tenant exists only through what is stored for
+    /// it).
+    async fn list_tenants(&self) -> Result<Vec<TenantId>>;
+
     /// Applies `update` if the plugin's row version is still
     /// `update.expected_row_version`, and returns the new record (row
     /// version + 1). Records `state_changed`, `enabled_changed` and

@@ -12,22 +12,32 @@ use tenon_engine::{ConfigReport, PluginEngine, PluginRecord};
 use tenon_manifest::Code;
 
 use crate::exit::{CommandResult, Failure};
-use crate::output::Output;
+use crate::output::{Output, warn};
 use crate::session::{Boot, GlobalArgs, SECRET_KEY_ENV, find_plugin, json_or_string};
 
 /// `tenon config` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Show a plugin's config (secrets as ********), or one key's value.
+    #[command(after_help = "Examples:
+  tenon config get tenon-examples/moderator
+  tenon config get tenon-examples/moderator blocked_words")]
     Get {
         /// The plugin id (publisher/name).
         id: String,
         /// Only this key.
         key: Option<String>,
     },
-    /// Set one key. VALUE is read as JSON when it is JSON (`42`, `true`,
-    /// `["a","b"]`, `{"k":1}`, `"text"`), else taken as a string; `-`
-    /// reads it from stdin (keeps secrets out of shell history).
+    /// Set one key. VALUE is read by the key's declared type: a string
+    /// key takes the text as it is (`123456` is the string "123456"); a
+    /// number, boolean, array or object key reads it as JSON (`42`,
+    /// `true`, `["a","b"]`, `{"k":1}`); an untyped key takes JSON when it
+    /// parses, else the text. `-` reads it from stdin (keeps secrets out of
+    /// shell history).
+    #[command(after_help = "Examples:
+  tenon config set tenon-examples/moderator blocked_words '[\"secret\"]'
+  tenon config set tenon-examples/notifier webhook_url https://hooks.example.com/x
+  printf %s \"$TOKEN\" | tenon config set tenon-examples/notifier token -")]
     Set {
         /// The plugin id (publisher/name).
         id: String,
@@ -37,6 +47,8 @@ pub(crate) enum ConfigCommand {
         value: String,
     },
     /// Remove keys, so that their defaults apply again.
+    #[command(after_help = "Examples:
+  tenon config unset tenon-examples/notifier webhook_url token")]
     Unset {
         /// The plugin id (publisher/name).
         id: String,
@@ -212,17 +224,58 @@ async fn set(
             .map_err(|e| Failure::usage(format!("cannot read the value from stdin: {e}")))?;
         text.trim_end_matches(['\n', '\r']).to_owned()
     } else {
+        if secret {
+            warn(&format!(
+                "`{key}` is a secret given as an argument: shell history and the process list keep it; give `-` and pipe it on stdin instead"
+            ));
+        }
         value.to_owned()
     };
+    let ty = super::plugins::config_type(&record.manifest.config, key);
+    let parsed = typed_value(&text, ty.as_deref()).map_err(|why| {
+        Failure::refused(
+            "invalid_config",
+            format!("invalid config for {}: `{key}` {why}", record.id),
+        )
+    })?;
     let mut set = Map::new();
-    set.insert(key.to_owned(), json_or_string(&text));
+    set.insert(key.to_owned(), parsed.clone());
     let report = engine.configure(&record.id, set, &[]).await?;
     let what = if secret {
         format!("{key} (secret, not shown)")
     } else {
-        format!("{key} = {}", display(&json_or_string(&text)))
+        format!("{key} = {}", display(&parsed))
     };
     print_report(&report, &format!("Set {what}"), output)
+}
+
+/// A value from the command line, read by the key's declared JSON type: a
+/// string key takes the text itself (or the string a JSON string literal
+/// holds); other typed keys read JSON; untyped keys read JSON when it
+/// parses, else take the text.
+fn typed_value(text: &str, ty: Option<&str>) -> Result<Value, String> {
+    match ty {
+        Some("string") => Ok(match serde_json::from_str::<Value>(text) {
+            Ok(Value::String(inner)) if text.trim_start().starts_with('"') => Value::String(inner),
+            _ => Value::String(text.to_owned()),
+        }),
+        Some(ty @ ("integer" | "number" | "boolean" | "array" | "object")) => {
+            serde_json::from_str(text).map_err(|e| {
+                format!(
+                    "is declared {ty}, and `{text}` is not {}: {}",
+                    match ty {
+                        "integer" => "an integer (write 42)",
+                        "number" => "a number (write 4.2)",
+                        "boolean" => "a boolean (write true or false)",
+                        "array" => "a JSON array (write [\"a\", \"b\"])",
+                        _ => "a JSON object (write {\"k\": 1})",
+                    },
+                    crate::session::strip_position(&e)
+                )
+            })
+        }
+        _ => Ok(json_or_string(text)),
+    }
 }
 
 async fn unset(engine: &PluginEngine, id: &str, keys: &[String], output: &Output) -> CommandResult {
@@ -271,4 +324,48 @@ fn print_report(report: &ConfigReport, done: &str, output: &Output) -> CommandRe
         text.push_str("  delivered to the running plugin\n");
     }
     output.text(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::typed_value;
+
+    #[test]
+    fn values_by_declared_type() {
+        let cases: &[(&str, Option<&str>, Result<Value, &str>)] = &[
+            ("123456", Some("string"), Ok(json!("123456"))),
+            ("true", Some("string"), Ok(json!("true"))),
+            ("\"quoted\"", Some("string"), Ok(json!("quoted"))),
+            ("[1]", Some("string"), Ok(json!("[1]"))),
+            ("plain words", Some("string"), Ok(json!("plain words"))),
+            ("42", Some("integer"), Ok(json!(42))),
+            ("4.5", Some("number"), Ok(json!(4.5))),
+            (
+                "forty",
+                Some("integer"),
+                Err("is declared integer, and `forty` is not an integer"),
+            ),
+            (
+                "yes",
+                Some("boolean"),
+                Err("is not a boolean (write true or false)"),
+            ),
+            ("[\"a\"]", Some("array"), Ok(json!(["a"]))),
+            ("a,b", Some("array"), Err("is not a JSON array")),
+            ("42", None, Ok(json!(42))),
+            ("words", None, Ok(json!("words"))),
+        ];
+        for (text, ty, expected) in cases {
+            let got = typed_value(text, *ty);
+            match expected {
+                Ok(value) => assert_eq!(got.as_ref(), Ok(value), "{text} as {ty:?}"),
+                Err(part) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(part)),
+                    "{text} as {ty:?}: {got:?}"
+                ),
+            }
+        }
+    }
 }

@@ -25,6 +25,10 @@ const PAGE: usize = 1000;
 
 /// `tenon events` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon events -n 50
+  tenon events tenon-examples/moderator --kind hook,error
+  tenon --format json events --follow")]
 pub(crate) struct EventsArgs {
     /// Only events about this plugin.
     id: Option<String>,
@@ -44,8 +48,25 @@ pub(crate) struct EventsArgs {
     kinds: Vec<EventKind>,
 }
 
+/// A kind to filter by: a built-in one, or a host's own, unless it is so
+/// close to a built-in one that it is surely a typo (`hok`).
 fn parse_kind(text: &str) -> Result<EventKind, String> {
-    EventKind::parse(text.trim()).map_err(|e| e.to_string())
+    let kind = EventKind::parse(text.trim()).map_err(|e| e.to_string())?;
+    if let EventKind::Custom(name) = &kind {
+        let close = tenon_types::similar(name, EventKind::BUILTIN.iter().map(EventKind::as_str));
+        if !close.is_empty() {
+            return Err(format!(
+                "`{name}` is not an event kind{}; the kinds are {}",
+                super::did_you_mean(&close),
+                EventKind::BUILTIN
+                    .iter()
+                    .map(EventKind::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(kind)
 }
 
 /// One event in JSON.
@@ -399,6 +420,9 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// `tenon stats` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon stats
+  tenon stats tenon-examples/moderator")]
 pub(crate) struct StatsArgs {
     /// Only this plugin (with a breakdown per hook).
     id: Option<String>,

@@ -8,17 +8,21 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use tenon_engine::{EngineError, HookContext, HookReceipt, PluginEngine};
+use tenon_engine::{EngineError, HookContext, HookReceipt, PluginEngine, PluginRecord};
 
+use super::{did_you_mean, list_or_none, plural};
 use crate::exit::{CommandResult, Failure};
 use crate::output::Output;
-use crate::session::{Boot, GlobalArgs, parse_json, plugin_id};
+use crate::session::{Boot, GlobalArgs, find_plugin, parse_json};
 
 /// `tenon hooks` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum HooksCommand {
     /// List the host's hooks (from --hooks FILE or the agent runner's nine)
     /// and the handlers the enabled plugins register, in dispatch order.
+    #[command(after_help = "Examples:
+  tenon hooks list
+  tenon --hooks my-host-hooks.json hooks list")]
     List,
     /// Run a hook through the enabled plugins and print the final data,
     /// who blocked it, and one receipt per handler.
@@ -27,10 +31,15 @@ pub(crate) enum HooksCommand {
 
 /// `tenon hooks dispatch` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon hooks dispatch response.pre_deliver --data '{\"content\": \"hello\"}'
+  tenon hooks dispatch tool.pre_exec --data @request.json
+  generate-request | tenon hooks dispatch tool.pre_exec --data -")]
 pub(crate) struct DispatchArgs {
     /// The hook, such as `response.pre_deliver`.
     hook: String,
-    /// The hook's data, as JSON.
+    /// The hook's data, as JSON; `@FILE` reads it from a file, `-` from
+    /// stdin.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     data: String,
     /// The user the dispatch is for (passed to plugins in the context).
@@ -156,9 +165,50 @@ struct DispatchJson {
     receipts: Vec<HookReceipt>,
 }
 
+/// The text of `--data`: as given, `@FILE` read from the file, `-` read
+/// from stdin.
+fn read_data(data: &str) -> Result<(String, String), Failure> {
+    if data == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Failure::usage(format!("cannot read --data from stdin: {e}")))?;
+        return Ok((text, "--data (stdin)".to_owned()));
+    }
+    if let Some(path) = data.strip_prefix('@') {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read --data @{path}: {e}")))?;
+        return Ok((text, format!("--data @{path}")));
+    }
+    Ok((data.to_owned(), "--data".to_owned()))
+}
+
+/// Refuses a hook the host does not declare, before any plugin starts.
+fn check_hook(engine: &PluginEngine, hook: &str, global: &GlobalArgs) -> Result<(), Failure> {
+    let specs = engine.hook_specs();
+    if specs.iter().any(|spec| spec.name == hook) {
+        return Ok(());
+    }
+    let close = tenon_types::similar(hook, specs.iter().map(|spec| spec.name.as_str()));
+    let hint = did_you_mean(&close);
+    let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+    let source = if global.hooks.is_none() {
+        format!(
+            "the built-in host declares the agent runner's nine hooks ({}); give your host's with --hooks FILE",
+            names.join(", ")
+        )
+    } else {
+        format!("--hooks FILE declares {}", list_or_none(&names))
+    };
+    Err(Failure::refused(
+        "unknown_hook",
+        format!("the host declares no hook `{hook}`{hint}; {source}"),
+    ))
+}
+
 async fn dispatch(args: DispatchArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
-    let data = parse_json(&args.data, "--data")?;
+    let (text, what) = read_data(&args.data)?;
+    let data = parse_json(&text, &what)?;
     let mut context = HookContext::new(&global.tenant);
     if let Some(user) = &args.user {
         context = context.with_user(user);
@@ -167,23 +217,13 @@ async fn dispatch(args: DispatchArgs, global: &GlobalArgs) -> CommandResult {
         context = context.with_session(session);
     }
     let outcome = global
-        .with_engine(Boot::Plugins, async |engine| {
-            let _spinner = output.spinner(&format!("dispatching {}", args.hook));
-            engine
-                .dispatch(&args.hook, &context, data)
-                .await
-                .map_err(|error| match error {
-                    EngineError::Hook(hook) => Failure::Operation(format!(
-                        "{hook}{}",
-                        if global.hooks.is_none() {
-                            " (the built-in host declares the agent runner's nine hooks; give your host's with --hooks FILE)"
-                        } else {
-                            ""
-                        }
-                    )),
-                    other => other.into(),
-                })
-        })
+        .with_checked_engine(
+            async |engine| check_hook(engine, &args.hook, global),
+            async |engine, ()| {
+                let _spinner = output.spinner(&format!("dispatching {}", args.hook));
+                Ok(engine.dispatch(&args.hook, &context, data).await?)
+            },
+        )
         .await?;
     let json = DispatchJson {
         hook: args.hook.clone(),
@@ -219,7 +259,16 @@ async fn dispatch(args: DispatchArgs, global: &GlobalArgs) -> CommandResult {
             stopped.error
         ));
     } else {
-        text.push_str(&format!("{}\n", output.good("proceeded")));
+        let failed = outcome.receipts.iter().filter(|r| failed(r)).count();
+        if failed == 0 {
+            text.push_str(&format!("{}\n", output.good("proceeded")));
+        } else {
+            text.push_str(&format!(
+                "{} ({} failed open)\n",
+                output.notice("proceeded"),
+                plural(failed, "handler")
+            ));
+        }
     }
     text.push_str(&format!(
         "{} in {:.1} ms, execution {}\n\ndata:\n{}\n\n",
@@ -236,6 +285,11 @@ async fn dispatch(args: DispatchArgs, global: &GlobalArgs) -> CommandResult {
     output.text(&text)
 }
 
+/// Whether a handler failed (an error, a timeout, a rejected patch).
+fn failed(receipt: &HookReceipt) -> bool {
+    !matches!(receipt.status.as_str(), "ok" | "blocked" | "skipped")
+}
+
 /// One row per receipt: plugin, status, attempts, duration, changed fields,
 /// error or skip reason.
 fn receipt_table(receipts: &[HookReceipt], output: &Output) -> String {
@@ -244,7 +298,7 @@ fn receipt_table(receipts: &[HookReceipt], output: &Output) -> String {
     ]);
     for r in receipts {
         let status = r.status.as_str();
-        let good = matches!(status, "ok" | "blocked");
+        let good = !failed(r) && status != "skipped";
         let note = match (&r.error, &r.skip_reason) {
             (Some(error), _) => error.clone(),
             (None, Some(reason)) => serde_json::to_value(reason)
@@ -268,8 +322,45 @@ fn receipt_table(receipts: &[HookReceipt], output: &Output) -> String {
     output.render(&mut table)
 }
 
+/// Refuses, before any plugin starts, to call a plugin that is not enabled
+/// or a function its manifest does not declare.
+fn check_callable(record: &PluginRecord, function: &str) -> Result<(), Failure> {
+    let id = &record.id;
+    if !record.enabled {
+        return Err(EngineError::NotRunning {
+            id: id.clone(),
+            state: record.state,
+        }
+        .into());
+    }
+    let declared: Vec<&str> = record
+        .manifest
+        .commands
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if declared.contains(&function) {
+        return Ok(());
+    }
+    let close = tenon_types::similar(function, declared.iter().copied());
+    let hint = did_you_mean(&close);
+    let known = if declared.is_empty() {
+        "it declares no functions".to_owned()
+    } else {
+        format!("its functions: {}", declared.join(", "))
+    };
+    Err(Failure::refused(
+        "unknown_function",
+        format!("{id} has no function `{function}`{hint}; {known} (`tenon info {id}`)"),
+    ))
+}
+
 /// `tenon call` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon call tenon-examples/counter count
+  tenon call tenon-examples/counter get --input tool.pre_exec
+  echo '{\"a\": 1}' | tenon call tenon-examples/echo parse --input -")]
 pub(crate) struct CallArgs {
     /// The plugin id (publisher/name).
     id: String,
@@ -318,13 +409,19 @@ pub(crate) async fn call(args: CallArgs, global: &GlobalArgs) -> CommandResult {
         args.input.clone().into_bytes()
     };
     let (id, bytes, elapsed) = global
-        .with_engine(Boot::Plugins, async |engine| {
-            let id = plugin_id(engine, &args.id).await?;
-            let _spinner = output.spinner(&format!("calling {id} {}", args.function));
-            let started = Instant::now();
-            let bytes = engine.call(&id, &args.function, &input).await?;
-            Ok((id, bytes, started.elapsed()))
-        })
+        .with_checked_engine(
+            async |engine| {
+                let record = find_plugin(engine, &args.id).await?;
+                check_callable(&record, &args.function)?;
+                Ok(record.id)
+            },
+            async |engine, id| {
+                let _spinner = output.spinner(&format!("calling {id} {}", args.function));
+                let started = Instant::now();
+                let bytes = engine.call(&id, &args.function, &input).await?;
+                Ok((id, bytes, started.elapsed()))
+            },
+        )
         .await?;
     let (value, encoding) = decode_output(&bytes);
     if output.is_json() {

@@ -17,14 +17,14 @@ use crate::session::{Boot, GlobalArgs, plugin_id};
 #[command(after_help = "Examples:
   tenon grant tenon-examples/notifier --all
   tenon grant tenon-examples/notifier secrets 'network: outbound *.example.com'
-  tenon grant tenon-examples/counter kv --version 0.2.0")]
+  tenon grant tenon-examples/counter kv --plugin-version 0.2.0")]
 pub(crate) struct GrantArgs {
     /// The plugin id (publisher/name).
     id: String,
     /// The permissions to grant, as `tenon info` lists them: a whole line
     /// (`network: outbound *.example.com`) or its leading words (`secrets`,
     /// `network`, `kv`). Added to what the version holds already. Without
-    /// any (and without `--version`), a terminal asks for each one not
+    /// any (and without `--plugin-version`), a terminal asks for each one not
     /// granted yet.
     #[arg(value_name = "PERMISSION", conflicts_with = "all")]
     permissions: Vec<String>,
@@ -34,7 +34,7 @@ pub(crate) struct GrantArgs {
     /// Grant what this installed version declares (default: the current
     /// version).
     #[arg(long, value_name = "V")]
-    version: Option<Version>,
+    plugin_version: Option<Version>,
     /// Who grants, as recorded with the grant.
     #[arg(long, value_name = "NAME", default_value = "operator")]
     granted_by: String,
@@ -55,7 +55,7 @@ struct GrantJson {
 pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !args.all && args.permissions.is_empty() && (!interactive || args.version.is_some()) {
+    if !args.all && args.permissions.is_empty() && (!interactive || args.plugin_version.is_some()) {
         return Err(Failure::usage(format!(
             "name the permissions to grant (`tenon info {id}` lists them), for example `tenon grant {id} secrets`, or grant everything with `tenon grant {id} --all`",
             id = args.id
@@ -66,7 +66,7 @@ pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult
             let id = plugin_id(engine, &args.id).await?;
             if args.all {
                 let request = GrantRequest {
-                    version: args.version.clone(),
+                    version: args.plugin_version.clone(),
                     permissions: None,
                     granted_by: args.granted_by.clone(),
                 };
@@ -78,7 +78,7 @@ pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult
                 args.permissions.clone()
             };
             Ok(engine
-                .grant_named(&id, args.version.as_ref(), &names, &args.granted_by)
+                .grant_named(&id, args.plugin_version.as_ref(), &names, &args.granted_by)
                 .await?)
         })
         .await?;
@@ -201,6 +201,8 @@ pub(crate) async fn revoke(args: RevokeArgs, global: &GlobalArgs) -> CommandResu
 
 /// `tenon enable` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon enable tenon-examples/moderator")]
 pub(crate) struct EnableArgs {
     /// The plugin id (publisher/name).
     id: String,
@@ -245,6 +247,9 @@ pub(crate) async fn enable(args: EnableArgs, global: &GlobalArgs) -> CommandResu
 
 /// `tenon disable` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon disable tenon-examples/moderator
+  tenon disable tenon-examples/core --cascade     # and the active plugins needing it")]
 pub(crate) struct DisableArgs {
     /// The plugin id (publisher/name).
     id: String,
@@ -295,6 +300,9 @@ pub(crate) async fn disable(args: DisableArgs, global: &GlobalArgs) -> CommandRe
 
 /// `tenon rollback` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon rollback tenon-examples/counter
+  tenon rollback tenon-examples/counter --to 0.1.0")]
 pub(crate) struct RollbackArgs {
     /// The plugin id (publisher/name).
     id: String,
@@ -319,6 +327,9 @@ pub(crate) async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Command
 
 /// `tenon uninstall` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon disable tenon-examples/moderator && tenon uninstall tenon-examples/moderator
+  tenon uninstall tenon-examples/moderator --purge-data")]
 pub(crate) struct UninstallArgs {
     /// The plugin id (publisher/name).
     id: String,

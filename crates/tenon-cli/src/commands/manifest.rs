@@ -164,7 +164,9 @@ struct FileReport<'a> {
     error: Option<String>,
 }
 
-fn human_line(file: &str, d: &Diagnostic) -> String {
+/// A diagnostic as `manifest validate` prints it:
+/// `FILE:LINE:COLUMN: SEVERITY[CODE] PATH: MESSAGE`.
+pub(crate) fn human_line(file: &str, d: &Diagnostic) -> String {
     let place = match (d.line, d.column) {
         (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
         (Some(line), None) => format!("{file}:{line}"),

@@ -24,11 +24,12 @@ pub(crate) fn timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
-/// A shorter timestamp for tables: `2026-11-22 23:35:02`.
+/// A shorter timestamp for tables, with its time zone: `2026-11-22
+/// 23:35:02 UTC`.
 pub(crate) fn short_timestamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
         at.year(),
         u8::from(at.month()),
         at.day(),
@@ -75,5 +76,15 @@ pub(crate) fn list_or_none<S: AsRef<str>>(items: &[S]) -> String {
             .map(AsRef::as_ref)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// ` (did you mean `x`?)`, ` (did you mean one of x, y?)`, or nothing, for
+/// the close names [`tenon_types::similar`] found.
+pub(crate) fn did_you_mean(close: &[String]) -> String {
+    match close {
+        [] => String::new(),
+        [one] => format!(" (did you mean `{one}`?)"),
+        many => format!(" (did you mean one of {}?)", many.join(", ")),
     }
 }

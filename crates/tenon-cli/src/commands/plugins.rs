@@ -1,22 +1,28 @@
 //! What operators run to see and change which plugins exist: `install`,
 //! `upgrade`, `list`, `info`, `doctor`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
-use tenon_engine::{PluginEngine, PluginRecord, PluginState, TrustRecord, UpgradeReport};
+use tenon_engine::{
+    EngineError, PluginEngine, PluginRecord, PluginState, TrustRecord, UpgradeReport,
+};
 use tenon_manifest::Diagnostic;
 
 use super::author::{BuildFlags, prepare};
 use super::{LastErrorJson, list_or_none, plural, timestamp};
 use crate::exit::{CommandResult, Failure};
-use crate::output::{Output, warn};
+use crate::output::Output;
 use crate::session::{Boot, GlobalArgs, find_plugin};
 
 /// `tenon install` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon install examples/plugins/moderator        # a project: built first when needed
+  tenon install target/tenon/my-plugin            # a plugin directory
+  tenon install acme-notifier-1.2.0.tenon         # a package (signatures in .tenon.sig)")]
 pub(crate) struct InstallArgs {
     /// A plugin directory (manifest and module), a plugin project (built
     /// first when its module is missing), a package archive (.tenon, with
@@ -59,12 +65,37 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
         return super::catalog::install(wanted?, &args.from, args.yes, global).await;
     }
     let prepared = prepare(&args.path, &args.flags, &output)?;
-    let report = global
+    let installed = global
         .with_engine(Boot::No, async |engine| {
             let _spinner = output.spinner(&format!("installing {}", prepared.path().display()));
-            Ok(engine.install(prepared.path()).await?)
+            match engine.install(prepared.path()).await {
+                Ok(report) => Ok(Ok(report)),
+                // Installing again what is installed changes nothing.
+                Err(EngineError::AlreadyInstalled {
+                    id,
+                    version,
+                    same: true,
+                }) => Ok(Err((id, version))),
+                Err(error) => Err(error.into()),
+            }
         })
         .await?;
+    let report = match installed {
+        Ok(report) => report,
+        Err((id, version)) if output.is_json() => {
+            return output.json(&serde_json::json!({
+                "id": id.as_str(),
+                "version": version.to_string(),
+                "already_installed": true,
+            }));
+        }
+        Err((id, version)) => {
+            return output.text(&format!(
+                "{} {version} is already installed (the same version, manifest and module): nothing to do",
+                output.bold(id.as_str())
+            ));
+        }
+    };
     let json = InstallJson {
         id: report.id.to_string(),
         version: report.version.to_string(),
@@ -81,12 +112,9 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
     if output.is_json() {
         return output.json(&json);
     }
+    let file = manifest_file(prepared.path());
     for d in &json.warnings {
-        let place = match (d.line, d.column) {
-            (Some(line), Some(column)) => format!("{line}:{column}: "),
-            _ => String::new(),
-        };
-        warn(&format!("{place}{}: {} ({})", d.path, d.message, d.code));
+        eprintln!("{}", super::manifest::human_line(&file, d));
     }
     let mut text = format!(
         "{} {} {} ({})\n",
@@ -142,8 +170,25 @@ pub(crate) async fn install(args: InstallArgs, global: &GlobalArgs) -> CommandRe
     output.text(&text)
 }
 
+/// The manifest file of what is installed, for naming it in warnings: the
+/// directory's `tenon.toml` (or `.json`, `.yaml`, `.yml`), or the archive.
+fn manifest_file(path: &Path) -> String {
+    if path.is_dir()
+        && let Some(file) = tenon_marketplace::MANIFEST_FILES
+            .iter()
+            .map(|name| path.join(name))
+            .find(|file| file.is_file())
+    {
+        return file.display().to_string();
+    }
+    path.display().to_string()
+}
+
 /// `tenon upgrade` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon upgrade acme-notifier-1.3.0.tenon
+  tenon upgrade examples/plugins/counter")]
 pub(crate) struct UpgradeArgs {
     /// The new version: a plugin directory, a plugin project, or a package
     /// archive.
@@ -323,6 +368,9 @@ pub(crate) async fn list(global: &GlobalArgs) -> CommandResult {
 
 /// `tenon info` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tenon info tenon-examples/moderator
+  tenon --format json info tenon-examples/moderator")]
 pub(crate) struct InfoArgs {
     /// The plugin id (publisher/name).
     id: String,
@@ -421,7 +469,7 @@ struct ConfigKeyJson {
 }
 
 /// The JSON type a config key takes, from either form of the spec.
-fn config_type(spec: &tenon_manifest::ConfigSpec, key: &str) -> Option<String> {
+pub(crate) fn config_type(spec: &tenon_manifest::ConfigSpec, key: &str) -> Option<String> {
     if let Some(field) = spec.fields.iter().find(|f| f.key == key) {
         return Some(field.ty.as_str().to_owned());
     }
@@ -454,7 +502,7 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
         .store()
         .list_versions(engine.tenant(), &record.id)
         .await
-        .map_err(tenon_engine::EngineError::from)?;
+        .map_err(EngineError::from)?;
     versions.sort_by(|a, b| a.version.cmp_precedence(&b.version));
     let permissions = engine.permissions(&record.id).await?;
     let values = engine.config(&record.id).await?;

@@ -107,6 +107,25 @@ impl Tenon {
         Run::from(self.command(args).output().expect("tenon runs"))
     }
 
+    /// Runs `tenon ARGS` with `input` on its standard input.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tenon runs");
+        child
+            .stdin
+            .take()
+            .expect("a stdin")
+            .write_all(input)
+            .expect("writing stdin");
+        Run::from(child.wait_with_output().expect("tenon runs"))
+    }
+
     /// Runs `tenon ARGS`, expecting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let run = self.run(args);

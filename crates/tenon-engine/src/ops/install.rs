@@ -50,7 +50,7 @@ impl PluginEngine {
         }
         let candidate = self.read_source(&source).await?;
         let _ops = self.tenant.ops.lock().await;
-        self.check_new(&candidate.manifest).await?;
+        self.check_new(&candidate).await?;
         let standing = self.check_publisher(&candidate, Arrival::Install).await?;
         let notes = self.check_dependencies(&candidate.manifest).await?;
         self.store_candidate(candidate, standing, notes).await
@@ -135,7 +135,7 @@ impl PluginEngine {
         let mut standings = Vec::new();
         let mut binding: BTreeMap<String, PublicKey> = BTreeMap::new();
         for candidate in candidates {
-            self.check_new(&candidate.manifest).await?;
+            self.check_new(candidate).await?;
             let standing = self.check_publisher(candidate, Arrival::Install).await?;
             // Two packages of one publisher in one set must agree on its
             // key, as they would one after the other.
@@ -171,14 +171,21 @@ impl PluginEngine {
         Ok(Some((resolution, standings)))
     }
 
-    /// Refuses a plugin this host cannot run, or one already installed.
-    async fn check_new(&self, manifest: &Manifest) -> Result<()> {
+    /// Refuses a plugin this host cannot run, or one already installed
+    /// (saying whether it is installed as offered: the same version, with
+    /// the same manifest and module).
+    async fn check_new(&self, candidate: &Candidate) -> Result<()> {
+        let manifest = &candidate.manifest;
         self.check_runtime(manifest)?;
         let id = &manifest.plugin.id;
         if let Some(existing) = self.shared.store.get_plugin(&self.tenant.id, id).await? {
+            let same = existing.version == manifest.plugin.version
+                && existing.manifest == *manifest
+                && existing.artifact == candidate.module.as_deref().map(Sha256Digest::of);
             return Err(EngineError::AlreadyInstalled {
                 id: id.clone(),
                 version: existing.version,
+                same,
             });
         }
         Ok(())

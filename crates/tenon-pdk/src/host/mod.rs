@@ -43,8 +43,7 @@ pub mod config {
             None | Some(Value::Null) => Ok(None),
             Some(value) => serde_json::from_value(value).map(Some).map_err(|e| {
                 HostError::Decode(format!(
-                    "config key `{key}` is not a {}: {e}",
-                    std::any::type_name::<T>()
+                    "config key `{key}` does not have the expected shape: {e}"
                 ))
             }),
         }
@@ -92,8 +91,7 @@ pub mod kv {
             .map(|bytes| {
                 serde_json::from_slice(&bytes).map_err(|e| {
                     HostError::Decode(format!(
-                        "KV key `{key}` does not hold a JSON {}: {e}",
-                        std::any::type_name::<T>()
+                        "KV key `{key}` does not hold JSON of the expected shape: {e}"
                     ))
                 })
             })

@@ -385,6 +385,18 @@ impl RegistryStore for MemoryStore {
         })
     }
 
+    async fn list_tenants(&self) -> Result<Vec<TenantId>> {
+        let state = self.state.lock();
+        let mut tenants: Vec<TenantId> = state
+            .tenants
+            .iter()
+            .filter(|(_, data)| !data.plugins.is_empty() || !data.events.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect();
+        tenants.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(tenants)
+    }
+
     async fn list_plugins(&self, tenant: &TenantId, query: &PluginQuery) -> Result<PluginPage> {
         let limit = query.checked_limit()?;
         self.read(tenant, |data| {

@@ -122,4 +122,5 @@ suite!(
     change_feed,
     invalid_input,
     event_writer,
+    tenants_are_listed,
 );

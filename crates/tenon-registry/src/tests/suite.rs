@@ -2236,3 +2236,20 @@ pub(super) async fn leftovers_purged(fx: &Fixture) {
         DeleteReport::default()
     );
 }
+
+/// The tenants a registry knows are those with plugins or events, in order.
+pub(super) async fn tenants_are_listed(fx: &Fixture) {
+    let store = &*fx.store;
+    assert!(store.list_tenants().await.unwrap().is_empty());
+    let zeta = TenantId::new("zeta").unwrap();
+    store
+        .append_events(&[hook_event(&zeta, "acme/x", 1, OffsetDateTime::now_utc())])
+        .await
+        .unwrap();
+    insert(store, "acme/a", "1.0.0").await;
+    let tenants = store.list_tenants().await.unwrap();
+    assert_eq!(
+        tenants.iter().map(TenantId::as_str).collect::<Vec<_>>(),
+        ["default", "zeta"]
+    );
+}

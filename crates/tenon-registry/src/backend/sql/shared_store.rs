@@ -543,6 +543,16 @@ impl RegistryStore for Store {
         fetch_plugin(self.reader(), tenant, id).await
     }
 
+    async fn list_tenants(&self) -> Result<Vec<TenantId>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT tenant FROM plugins UNION SELECT tenant FROM plugin_events ORDER BY 1",
+        )
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_err("listing the tenants".to_owned()))?;
+        names.iter().map(|name| TenantId::new(name)).collect()
+    }
+
     async fn list_plugins(&self, tenant: &TenantId, query: &PluginQuery) -> Result<PluginPage> {
         let limit = query.checked_limit()?;
         let mut select = QueryBuilder::<Db>::new(PLUGIN_SELECT);

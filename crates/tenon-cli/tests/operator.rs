@@ -1,0 +1,592 @@
+//! The operator's CLI as a new operator meets it: read-only commands create
+//! nothing, mistakes are caught before plugins start and get close
+//! suggestions only, every refusal names the next command, scripts get
+//! JSON errors, values are read by their declared type, install errors
+//! are laid out like `manifest validate`, runtime logs are summarised,
+//! help separates global options and has examples.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Tenon, bare_command, copy_example, example_arg};
+
+const COUNTER: &str = "tenon-examples/counter";
+const MODERATOR: &str = "tenon-examples/moderator";
+const NOTIFIER: &str = "tenon-examples/notifier";
+
+/// A mistyped `--registry` makes nothing: every command that only looks
+/// (and every one that changes an existing registry) fails with the path,
+/// and the directory, the database and the key are not created.
+#[test]
+fn read_only_commands_create_no_registry() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("nonexistent").join("dir");
+    let registry = dir.join("registry.db");
+    let commands: &[&[&str]] = &[
+        &["list"],
+        &["info", MODERATOR],
+        &["config", "get", MODERATOR],
+        &["hooks", "list"],
+        &["events"],
+        &["stats"],
+        &["doctor"],
+        &["enable", MODERATOR],
+        &["call", COUNTER, "count"],
+    ];
+    for args in commands {
+        let run = bare_command()
+            .arg("--registry")
+            .arg(&registry)
+            .args(*args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no registry at {}", registry.display()))
+                && stderr.contains("`tenon install PATH` creates one"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !work.path().join("nonexistent").exists(),
+            "{args:?} created a directory"
+        );
+    }
+    let run = bare_command()
+        .arg("--registry")
+        .arg(&registry)
+        .args(["--format", "json", "list"])
+        .output()
+        .unwrap();
+    let error: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "no_registry");
+    assert_eq!(error["error"]["exit"], 2);
+}
+
+/// Looking at an existing registry creates no key for secrets, and an
+/// unknown tenant is refused with the known ones (the close one first).
+#[test]
+fn reading_creates_no_key_and_no_tenant() {
+    let t = Tenon::new();
+    t.ok(&["--tenant", "acme", "install", &example_arg("counter")]);
+    let key = t.dir.path().join("secret.key");
+    std::fs::remove_file(&key).unwrap();
+    for args in [
+        &["--tenant", "acme", "list"][..],
+        &["--tenant", "acme", "info", COUNTER],
+        &["--tenant", "acme", "events"],
+    ] {
+        t.ok(args);
+        assert!(!key.exists(), "{args:?} created the key");
+    }
+    let cases: &[(&str, &str)] = &[
+        (
+            "acm",
+            "knows no tenant `acm` (did you mean `acme`?); its tenants: acme",
+        ),
+        ("zzz", "knows no tenant `zzz`; its tenants: acme"),
+    ];
+    for (tenant, message) in cases {
+        t.fails(&["--tenant", tenant, "list"], 1, message);
+        let run = t.run(&["--format", "json", "--tenant", tenant, "list"]);
+        assert_eq!(run.json()["error"]["code"], "unknown_tenant");
+    }
+    assert!(
+        t.json(&["--tenant", "acme", "list"])["plugins"][0]["id"] == COUNTER,
+        "the known tenant is untouched"
+    );
+}
+
+/// Under `--format json` every failure is one JSON object on stdout with
+/// a stable code and the exit status, whatever failed: clap, the CLI, the
+/// engine.
+#[test]
+fn json_errors_have_a_stable_code() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["install", &example_arg("counter")]);
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["info", "tenon-examples/nope"], "not_installed", 1),
+        (&["enable", MODERATOR], "missing_config", 1),
+        (&["call", COUNTER, "count"], "not_running", 1),
+        (&["hooks", "dispatch", "tool.pre_exce"], "unknown_hook", 1),
+        (&["grant", COUNTER, "network"], "unknown_permission", 1),
+        (&["list", "--no-such-flag"], "usage", 2),
+        (&["instal"], "usage", 2),
+        (&["events", "--kind", "hok"], "usage", 2),
+        (
+            &["hooks", "dispatch", "tool.pre_exec", "--data", "{oops"],
+            "usage",
+            2,
+        ),
+    ];
+    for (args, code, exit) in cases {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let run = t.run(&all);
+        assert_eq!(run.code, *exit, "{args:?}: {}{}", run.stdout, run.stderr);
+        let error = &run.json()["error"];
+        assert_eq!(error["code"], *code, "{args:?}: {error}");
+        assert_eq!(error["exit"], *exit, "{args:?}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{args:?}: {error}"
+        );
+    }
+}
+
+/// Each refusal says what to run next; suggestions are offered only when
+/// close; an id is not printed twice where the message names it once.
+#[test]
+fn refusals_name_the_next_command() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["install", &example_arg("counter")]);
+    t.ok(&["grant", COUNTER, "--all"]);
+    t.ok(&["enable", COUNTER]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["enable", MODERATOR],
+            "required config missing: blocked_words; set it with `tenon config set tenon-examples/moderator blocked_words VALUE`",
+        ),
+        (
+            &["uninstall", COUNTER],
+            "cannot uninstall a plugin that is active (disable it first: `tenon disable tenon-examples/counter`)",
+        ),
+        (
+            &["call", MODERATOR, "anything"],
+            "tenon-examples/moderator is not running (it is pending_config); start it with `tenon enable tenon-examples/moderator`",
+        ),
+        (
+            &["call", COUNTER, "cout"],
+            "tenon-examples/counter has no function `cout` (did you mean `count`?); its functions: count, get, tally, reset",
+        ),
+        (
+            &["hooks", "dispatch", "tool.pre_exce"],
+            "the host declares no hook `tool.pre_exce` (did you mean `tool.pre_exec`?)",
+        ),
+        (
+            &["info", "tenon-examples/moderater"],
+            "tenon-examples/moderater is not installed (did you mean tenon-examples/moderator?)",
+        ),
+        (
+            &["info", "moderator"],
+            "(did you mean tenon-examples/moderator?)",
+        ),
+    ];
+    for (args, message) in cases {
+        let stderr = t.fails(args, 1, message);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line\n{stderr}");
+    }
+    // Far-off names get no suggestion.
+    let far = t.fails(&["info", "tenon-examples/nope"], 1, "is not installed");
+    assert!(!far.contains("did you mean"), "{far}");
+    let mistyped = t.run(&["instal"]);
+    assert_eq!(mistyped.code, 2);
+    assert!(
+        mistyped
+            .stderr
+            .contains("some similar subcommands exist: 'install', 'uninstall'")
+            && !mistyped.stderr.contains("'list'"),
+        "{}",
+        mistyped.stderr
+    );
+    // An uninstall that kept the data says so when the plugin is asked for.
+    t.ok(&["disable", COUNTER]);
+    t.ok(&["uninstall", COUNTER]);
+    t.fails(
+        &["info", COUNTER],
+        1,
+        "tenon-examples/counter is not installed (it was uninstalled and its config, KV data, grants and events were kept: `tenon install PATH` installs it again with them)",
+    );
+    t.ok(&["uninstall", MODERATOR, "--purge-data"]);
+    let purged = t.fails(&["info", MODERATOR], 1, "is not installed");
+    assert!(!purged.contains("kept"), "{purged}");
+}
+
+/// Mistakes are refused before any plugin starts: nothing but the error is
+/// printed (no start-up warnings), and quickly.
+#[test]
+fn mistakes_are_caught_before_plugins_start() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("counter")]);
+    t.ok(&["grant", COUNTER, "--all"]);
+    t.ok(&["enable", COUNTER]);
+    // A host without the counter's hooks: starting it would warn.
+    let hooks = t.dir.path().join("hooks.json");
+    std::fs::write(&hooks, r#"[{"name": "only.this"}]"#).unwrap();
+    let hooks = hooks.display().to_string();
+    let started = t.run(&["--hooks", &hooks, "hooks", "list"]);
+    assert!(started.stderr.contains("warning: "), "{}", started.stderr);
+    let cases: &[&[&str]] = &[
+        &["call", COUNTER, "cout"],
+        &["call", "tenon-examples/cuonter", "count"],
+        &["hooks", "dispatch", "only.tht"],
+    ];
+    for args in cases {
+        let mut all = vec!["--hooks", hooks.as_str()];
+        all.extend_from_slice(args);
+        let run = t.run(&all);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.lines().count() == 1,
+            "{args:?}: only the error\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// Config values are read by their declared type; a secret given as an
+/// argument is warned about, one piped on stdin is not.
+#[test]
+fn config_values_follow_their_declared_type() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("notifier")]);
+    let piped = t.run_with_stdin(&["config", "set", NOTIFIER, "token", "-"], b"123456\n");
+    let stderr = &piped.stderr;
+    assert_eq!(piped.code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let cases: &[(&str, &str, Result<serde_json::Value, &str>)] = &[
+        ("webhook_url", "8080", Ok(json!("8080"))),
+        ("webhook_url", "\"http://h/x\"", Ok(json!("http://h/x"))),
+        ("max_excerpt", "120", Ok(json!(120))),
+        (
+            "max_excerpt",
+            "lots",
+            Err("`max_excerpt` is declared integer, and `lots` is not an integer (write 42)"),
+        ),
+    ];
+    for (key, value, expected) in cases {
+        match expected {
+            Ok(stored) => {
+                t.ok(&["config", "set", NOTIFIER, key, value]);
+                assert_eq!(
+                    t.json(&["config", "get", NOTIFIER, key])["value"],
+                    *stored,
+                    "{key} = {value}"
+                );
+            }
+            Err(message) => {
+                t.fails(&["config", "set", NOTIFIER, key, value], 1, message);
+            }
+        }
+    }
+    let run = t.run(&["config", "set", NOTIFIER, "token", "hunter2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: `token` is a secret given as an argument: shell history and the process list keep it"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Install errors are laid out like `manifest validate`'s (file, line,
+/// column, one a line) and in JSON; warnings name the file; installing the
+/// same version again is a successful no-op, another build of it is not.
+#[test]
+fn install_reports_like_manifest_validate() {
+    let t = Tenon::new();
+    let work = tempfile::tempdir().unwrap();
+    let broken = copy_example("echo", &work.path().join("broken"), |text| {
+        text.replacen("version = \"0.1.0\"", "version = \"one\"", 1)
+    });
+    let file = broken.join("tenon.toml").display().to_string();
+    let stderr = t.fails(
+        &["install", &broken.display().to_string()],
+        1,
+        &format!("error: invalid manifest {file}: 1 error (listed above"),
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:6:11: error[invalid-version] plugin.version: `one` is not a semver version"
+        )),
+        "{stderr}"
+    );
+    let run = t.run(&["--format", "json", "install", &broken.display().to_string()]);
+    let error = &run.json()["error"];
+    assert_eq!(error["code"], "invalid_manifest");
+    assert_eq!(error["diagnostics"][0]["line"], 6);
+    assert_eq!(error["diagnostics"][0]["column"], 11);
+
+    // Without its [engine] section, a manifest earns a warning.
+    let warned = copy_example("echo", &work.path().join("warned"), |text| {
+        let mut skipping = false;
+        text.lines()
+            .filter(|line| {
+                if line.starts_with('[') {
+                    skipping = *line == "[engine]";
+                }
+                !skipping
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let run = t.run(&["install", &warned.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let file = warned.join("tenon.toml").display().to_string();
+    assert!(
+        run.stderr.contains(&format!(
+            "{file}: warning[missing-engine] engine: no [engine] section"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let again = t.ok(&["install", &warned.display().to_string()]);
+    assert!(
+        again.contains(
+            "tenon-examples/echo 0.1.0 is already installed (the same version, manifest and module): nothing to do"
+        ),
+        "{again}"
+    );
+    assert_eq!(
+        t.json(&["install", &warned.display().to_string()]),
+        json!({"id": "tenon-examples/echo", "version": "0.1.0", "already_installed": true})
+    );
+    t.fails(
+        &["install", &example_arg("echo")],
+        1,
+        "tenon-examples/echo is already installed at version 0.1.0; install another version with `tenon upgrade PATH`",
+    );
+}
+
+/// A trapped Extism plugin costs one summarised warning line, its cause
+/// kept and Extism's wasm backtrace left out; `-v` shows it whole.
+#[test]
+fn runtime_logs_are_summarised() {
+    const PANICKER: &str = "tenon-hostile/extism-panicker";
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("hostile-extism-panicker")]);
+    t.ok(&["enable", PANICKER]);
+    let dispatch = [
+        "hooks",
+        "dispatch",
+        "response.pre_deliver",
+        "--data",
+        r#"{"content": "x"}"#,
+    ];
+    let run = t.run(&dispatch);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with("warning: call to handle_hook encountered an error")
+            && warnings[0].contains("wasm trap: wasm `unreachable` instruction executed")
+            && warnings[0].contains("-v or TENON_LOG=debug shows its whole log"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("backtrace:"), "{}", run.stderr);
+    // A fail-open handler failed: proceeded, but not as if all went well.
+    assert!(
+        run.stdout.starts_with("proceeded (1 handler failed open)"),
+        "{}",
+        run.stdout
+    );
+    let mut verbose = vec!["-v"];
+    verbose.extend_from_slice(&dispatch);
+    let run = t.run(&verbose);
+    assert!(run.stderr.contains("wasm backtrace:"), "{}", run.stderr);
+}
+
+/// `--data @FILE` and `--data -` feed hook data; hook data of the wrong
+/// shape is reported without Rust type names; `--kind hok` is refused
+/// with a suggestion; human event times carry their time zone.
+#[test]
+fn smaller_points() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["config", "set", MODERATOR, "blocked_words", r#"["secret"]"#]);
+    t.ok(&["grant", MODERATOR, "--all"]);
+    t.ok(&["enable", MODERATOR]);
+    let file = t.dir.path().join("data.json");
+    std::fs::write(&file, r#"{"content": "a secret"}"#).unwrap();
+    let from_file = t.json(&[
+        "hooks",
+        "dispatch",
+        "response.pre_deliver",
+        "--data",
+        &format!("@{}", file.display()),
+    ]);
+    assert_eq!(from_file["blocked"]["plugin"], MODERATOR, "{from_file}");
+    let from_stdin = t
+        .run_with_stdin(
+            &[
+                "--format",
+                "json",
+                "hooks",
+                "dispatch",
+                "response.pre_deliver",
+                "--data",
+                "-",
+            ],
+            br#"{"content": "a secret"}"#,
+        )
+        .json();
+    assert_eq!(from_stdin["blocked"]["plugin"], MODERATOR);
+    t.fails(
+        &[
+            "hooks",
+            "dispatch",
+            "response.pre_deliver",
+            "--data",
+            "@/nonexistent/data.json",
+        ],
+        2,
+        "cannot read --data @/nonexistent/data.json",
+    );
+
+    let wrong = t.json(&[
+        "hooks",
+        "dispatch",
+        "response.pre_deliver",
+        "--data",
+        r#"{"content": 42}"#,
+    ]);
+    let error = wrong["receipts"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("does not have the expected shape") && !error.contains("::"),
+        "{error}"
+    );
+
+    let kind = t.run(&["events", "--kind", "hok"]);
+    assert_eq!(kind.code, 2);
+    assert!(
+        kind.stderr
+            .contains("`hok` is not an event kind (did you mean `hook`?)"),
+        "{}",
+        kind.stderr
+    );
+    let events = t.ok(&["events", "-n", "1"]);
+    assert!(
+        events
+            .lines()
+            .nth(1)
+            .is_some_and(|line| line.contains(" UTC  ")),
+        "{events}"
+    );
+}
+
+/// Help lists the command's own options apart from the global ones, has
+/// examples, and `-h` stays short; `grant --version` is tenon's version.
+#[test]
+fn help_separates_global_options_and_has_examples() {
+    let commands: &[&[&str]] = &[
+        &["install"],
+        &["list"],
+        &["info"],
+        &["config", "get"],
+        &["config", "set"],
+        &["config", "unset"],
+        &["grant"],
+        &["revoke"],
+        &["enable"],
+        &["disable"],
+        &["upgrade"],
+        &["rollback"],
+        &["uninstall"],
+        &["hooks", "list"],
+        &["hooks", "dispatch"],
+        &["call"],
+        &["events"],
+        &["prune-events"],
+        &["stats"],
+        &["doctor"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = bare_command().args(&args).output().unwrap();
+        let help = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(run.status.code(), Some(0), "{command:?}");
+        assert!(
+            help.contains("\nExamples:\n  tenon "),
+            "{command:?}:\n{help}"
+        );
+        let global = help
+            .find("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{help}"));
+        assert!(
+            help[global..].contains("--registry <LOCATION>")
+                && !help[..global].contains("--registry <LOCATION>"),
+            "{command:?}:\n{help}"
+        );
+    }
+    let short = bare_command().args(["grant", "-h"]).output().unwrap();
+    let short = String::from_utf8_lossy(&short.stdout);
+    // `-h` keeps to the global options used every day; `--help` has all.
+    let global = short.find("\nGlobal options:\n").expect("a global section");
+    let shown = short[global..]
+        .lines()
+        .take_while(|line| !line.starts_with("Examples:"))
+        .filter(|line| line.trim_start().starts_with('-'))
+        .count();
+    assert_eq!(shown, 4, "{short}");
+    assert!(short.contains("--plugin-version <V>"), "{short}");
+    let version = bare_command()
+        .args(["grant", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(version.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&version.stdout).starts_with("tenon-grant ")
+            || String::from_utf8_lossy(&version.stdout).starts_with("tenon "),
+        "{version:?}"
+    );
+}
+
+/// A PostgreSQL server that refuses connections is reported at once, not
+/// after the connect timeout.
+#[test]
+fn a_refused_postgres_connection_fails_at_once() {
+    let started = Instant::now();
+    let run = bare_command()
+        .args([
+            "--registry",
+            "postgres://tenon:pw@127.0.0.1:1/x",
+            "--connect-timeout",
+            "30s",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the PostgreSQL registry at postgres://tenon@127.0.0.1:1/x")
+            && stderr.contains("is the server running and listening on 127.0.0.1:1?")
+            && !stderr.contains("pw"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// On a terminal, a command faster than the spinner's delay never draws
+/// one.
+#[test]
+fn fast_commands_draw_no_spinner() {
+    let command = format!("{} --registry memory: list", support::tenon_binary());
+    // `script` gives the command a terminal, where spinners are drawn.
+    let run = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(shown.contains("no plugins installed"), "{shown}");
+    assert!(
+        !shown.contains('⠋') && !shown.contains("opening the registry"),
+        "{shown}"
+    );
+}
