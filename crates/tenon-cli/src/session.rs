@@ -760,9 +760,12 @@ mod tests {
         check("{oops", serde_json::json!("{oops"));
     }
 
+    /// A URL, the TCP host and port it names, and how it is shown.
+    type AddressCase = (&'static str, Option<(&'static str, u16)>, &'static str);
+
     #[test]
     fn postgres_addresses() {
-        let cases: &[(&str, Option<(&str, u16)>, &str)] = &[
+        let cases: &[AddressCase] = &[
             (
                 "postgres://tenon@127.0.0.1:1/x",
                 Some(("127.0.0.1", 1)),

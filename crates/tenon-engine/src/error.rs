@@ -422,6 +422,7 @@ impl EngineError {
             Self::InvalidPlugin { .. } => "invalid_plugin",
             Self::Source { .. } => "unreadable_source",
             Self::Package { .. } => "package_refused",
+            Self::Marketplace { .. } => "marketplace",
             Self::UnsignedDirectory { .. } => "unsigned_directory",
             Self::TrustLevel { .. } => "trust_level",
             Self::SecretReclassified { .. } => "secret_reclassified",
