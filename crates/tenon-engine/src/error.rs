@@ -423,6 +423,7 @@ impl EngineError {
             Self::Source { .. } => "unreadable_source",
             Self::Package { .. } => "package_refused",
             Self::Marketplace { .. } => "marketplace",
+            Self::PublisherKey(_) => "publisher_key",
             Self::UnsignedDirectory { .. } => "unsigned_directory",
             Self::TrustLevel { .. } => "trust_level",
             Self::SecretReclassified { .. } => "secret_reclassified",
