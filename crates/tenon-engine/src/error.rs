@@ -424,6 +424,7 @@ impl EngineError {
             Self::Package { .. } => "package_refused",
             Self::Marketplace { .. } => "marketplace",
             Self::PublisherKey(_) => "publisher_key",
+            Self::InvalidToken { .. } => "invalid_token",
             Self::UnsignedDirectory { .. } => "unsigned_directory",
             Self::TrustLevel { .. } => "trust_level",
             Self::SecretReclassified { .. } => "secret_reclassified",
