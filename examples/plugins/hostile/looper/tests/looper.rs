@@ -19,7 +19,7 @@ fn loops_are_stopped_and_the_plugin_recovers() {
         .start()
         .expect("the looper builds and activates");
     let short = TestHost::timeout(Duration::from_millis(50));
-    assert!(is_timeout(host.call_with("loop", "", short)));
+    assert!(is_timeout(host.call_with("loop", "", short.clone())));
     assert!(is_timeout(host.call_with("host-loop", "", short)));
     assert!(is_timeout(
         host.hook("response.pre_deliver", json!({"content": "x"}))
