@@ -1246,6 +1246,24 @@ async fn host_plugins_are_recorded_first_party_and_run_in_safe_mode() {
         "{refused}"
     );
 
+    // A package never takes the place of the host's own plugin: an upgrade
+    // of host/gatekeeper from a directory is refused and changes nothing.
+    let newer = dir.path().join("newer-gatekeeper");
+    std::fs::create_dir_all(&newer).unwrap();
+    std::fs::write(
+        newer.join("tenon.toml"),
+        GATEKEEPER.replace("version = \"1.0.0\"", "version = \"9.0.0\""),
+    )
+    .unwrap();
+    let refused = engine.upgrade(newer.as_path()).await.unwrap_err();
+    assert!(
+        matches!(refused, EngineError::Version { .. }) && refused.to_string().contains("native"),
+        "{refused}"
+    );
+    let record = engine.record(&gatekeeper).await.unwrap();
+    assert_eq!(record.version.to_string(), "1.0.0");
+    assert_eq!(record.source.kind, tenon_engine::SourceKind::Native);
+
     // A host plugin that is not what it claims is refused.
     let wrong = engine
         .install(tenon_engine::HostPlugin::native(

@@ -412,6 +412,13 @@ impl PluginEngine {
             if !only.is_empty() && !only.contains(&record.id) {
                 continue;
             }
+            // The host's own plugins never take a package's place, and a
+            // plugin installed from elsewhere is offered only when named.
+            if record.source.kind.is_host()
+                || (record.source.kind != SourceKind::Marketplace && !only.contains(&record.id))
+            {
+                continue;
+            }
             let listed = match client.index(&record.id).await {
                 Ok(listed) => listed,
                 Err(ClientError::UnknownPlugin { .. }) => continue,

@@ -185,8 +185,9 @@ pub(crate) struct Candidate {
     pub(crate) warnings: Vec<Diagnostic>,
     /// What checking its origin found.
     pub(crate) trust: TrustRecord,
-    /// The keys of its author signatures (all verified); empty when
-    /// unsigned.
+    /// The author key that made it trusted and may bind its publisher
+    /// (`Verification::author_public_key`); empty when unsigned, untrusted,
+    /// or when which author vouched is ambiguous.
     pub(crate) authors: Vec<tenon_marketplace::PublicKey>,
 }
 
@@ -509,12 +510,6 @@ impl PluginEngine {
             path: path.to_path_buf(),
             source,
         };
-        let authors: Vec<tenon_marketplace::PublicKey> = signatures
-            .iter()
-            .flat_map(|file| &file.signatures)
-            .filter(|s| s.role == tenon_marketplace::Role::Author)
-            .map(|s| s.public_key)
-            .collect();
         let trust = self.shared.trust.clone();
         let (contents, verification) = tokio::task::spawn_blocking(move || {
             let verified = tenon_marketplace::verify(&bytes, signatures.as_ref(), &trust, origin)?;
@@ -542,7 +537,7 @@ impl PluginEngine {
             module,
             source,
             warnings,
-            authors,
+            authors: verification.author_public_key.into_iter().collect(),
         })
     }
 }

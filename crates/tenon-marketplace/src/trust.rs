@@ -312,8 +312,10 @@ pub struct Verification {
     pub marketplace_key: Option<KeyId>,
     /// Every signature that verified.
     pub signers: Vec<Signer>,
-    /// The key of the first author signature (trusted or not): the key a
-    /// publisher is bound to.
+    /// The author key that satisfied the policy, when the package is
+    /// trusted and that key is unambiguous: the only key a publisher may be
+    /// bound to. An untrusted signature, or one added beside a trusted one,
+    /// never binds a publisher.
     pub author_public_key: Option<PublicKey>,
     /// The level reached: the trusted author key's, or the policy's
     /// `unsigned_level`.
@@ -398,8 +400,9 @@ pub fn verify<'a>(
     let marketplace =
         by_role(Role::Marketplace).find(|s| policy.marketplace_keys.contains(&s.public_key));
     let vouched = policy.trust_marketplace_countersigned && marketplace.is_some();
-    let author = by_role(Role::Author)
-        .find(|s| vouched || policy.trusts_author(&file.plugin, &s.public_key));
+    let named_author =
+        by_role(Role::Author).find(|s| policy.trusts_author(&file.plugin, &s.public_key));
+    let author = named_author.or_else(|| by_role(Role::Author).find(|_| vouched));
     let marketplace_ok = marketplace.is_some() || !policy.require_marketplace_signature;
     let trust = match (author, marketplace_ok) {
         (Some(_), true) => Trust::Trusted,
@@ -434,7 +437,12 @@ pub fn verify<'a>(
                     role: s.role,
                 })
                 .collect(),
-            author_public_key: by_role(Role::Author).next().map(|s| s.public_key),
+            author_public_key: binding_author(
+                named_author,
+                author,
+                trusted,
+                by_role(Role::Author).count(),
+            ),
             plugin: Some(file.plugin.clone()),
             version: Some(file.version.clone()),
             author_key: author.filter(|_| trusted).map(|s| s.public_key.key_id()),
@@ -511,4 +519,23 @@ impl<'a> VerifiedPackage<'a> {
         }
         Ok(())
     }
+}
+
+/// The author key a trusted package may bind its publisher to: the author
+/// key the policy trusts by name; failing that, under marketplace vouching
+/// (where any author key is accepted), only a package's sole author
+/// signature, since anyone can add a valid signature of their own beside the
+/// real one.
+fn binding_author(
+    named: Option<&SignatureEntry>,
+    vouched: Option<&SignatureEntry>,
+    trusted: bool,
+    author_signatures: usize,
+) -> Option<PublicKey> {
+    if !trusted {
+        return None;
+    }
+    named
+        .or(vouched.filter(|_| author_signatures == 1))
+        .map(|s| s.public_key)
 }

@@ -727,3 +727,66 @@ signature = "{signature}"
         );
     }
 }
+
+/// Only the author key that satisfied the policy may bind a publisher: a
+/// signature anyone can add beside the real one (or put first) never does.
+#[test]
+fn only_the_trusted_author_key_may_bind_a_publisher() {
+    let f = fixture();
+    let stranger = SigningKey::from_seed(&[9; 32]);
+    let trusting = TrustPolicy::default().with_author_key(f.author.public_key());
+    let vouching = TrustPolicy {
+        trust_marketplace_countersigned: true,
+        ..TrustPolicy::default().with_marketplace_key(f.market.public_key())
+    };
+    let dev = TrustPolicy {
+        allow_unsigned: AllowUnsigned::Local,
+        ..TrustPolicy::default()
+    };
+    let cases: [(&str, &TrustPolicy, Option<SignatureFile>, Option<PublicKey>); 6] = [
+        (
+            "the trusted author alone",
+            &trusting,
+            Some(f.signed(&[(Role::Author, &f.author)])),
+            Some(f.author.public_key()),
+        ),
+        (
+            "a stranger's signature put first",
+            &trusting,
+            Some(f.signed(&[(Role::Author, &stranger), (Role::Author, &f.author)])),
+            Some(f.author.public_key()),
+        ),
+        (
+            "vouched, one author",
+            &vouching,
+            Some(f.signed(&[(Role::Author, &f.author), (Role::Marketplace, &f.market)])),
+            Some(f.author.public_key()),
+        ),
+        (
+            "vouched, a second author added",
+            &vouching,
+            Some(f.signed(&[
+                (Role::Author, &stranger),
+                (Role::Author, &f.author),
+                (Role::Marketplace, &f.market),
+            ])),
+            None,
+        ),
+        (
+            "untrusted but allowed",
+            &dev,
+            Some(f.signed(&[(Role::Author, &stranger)])),
+            None,
+        ),
+        ("unsigned but allowed", &dev, None, None),
+    ];
+    for (name, policy, signatures, expected) in cases {
+        let verified = verify(&f.bytes, signatures.as_ref(), policy, Origin::Local)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            verified.verification().author_public_key,
+            expected,
+            "{name}"
+        );
+    }
+}

@@ -120,6 +120,12 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Whether the host itself supplies plugins of this kind (built in, or
+    /// native code it registers), as opposed to a package or a directory.
+    pub const fn is_host(self) -> bool {
+        matches!(self, Self::Builtin | Self::Native)
+    }
+
     /// Every kind.
     pub const ALL: [Self; 5] = [
         Self::Directory,

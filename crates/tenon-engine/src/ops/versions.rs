@@ -54,6 +54,16 @@ impl PluginEngine {
             });
         }
         Self::allowed(&record, Action::Upgrade)?;
+        if record.source.kind.is_host() != candidate.source.kind.is_host() {
+            return Err(EngineError::Version {
+                id,
+                message: format!(
+                    "installed from a {} source, it cannot be upgraded from a {} source: the host's own plugins and packages never replace each other",
+                    record.source.kind.as_str(),
+                    candidate.source.kind.as_str()
+                ),
+            });
+        }
         self.check_runtime(&candidate.manifest)?;
         let standing = self.check_publisher(&candidate, Arrival::Upgrade).await?;
         self.check_secrets_kept(&candidate.manifest).await?;
@@ -80,7 +90,7 @@ impl PluginEngine {
         }
         if self.shared.grant_policy.trusts(
             &candidate.manifest,
-            record.source.kind,
+            candidate.source.kind,
             candidate.trust.publisher_proven,
         ) {
             self.put_grant(
