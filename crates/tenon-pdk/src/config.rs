@@ -148,7 +148,7 @@ mod tests {
         assert!(
             error
                 .message()
-                .starts_with("config key `limit` should be a"),
+                .starts_with("config key `limit` does not have the expected shape: invalid type: integer `3`, expected a string"),
             "{error}"
         );
         assert!(config.contains("off") && !config.is_empty());

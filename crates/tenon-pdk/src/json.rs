@@ -247,7 +247,11 @@ mod tests {
         assert_eq!(value, [1, 2]);
         let error = decode::<Vec<u8>>(b"{").unwrap_err();
         assert_eq!(error.code(), "invalid-input");
-        assert!(error.message().contains("Vec<u8>"), "{error}");
+        assert!(error.message().contains("expected a sequence"), "{error}");
+        assert!(
+            !error.message().contains("Vec<"),
+            "no Rust type name: {error}"
+        );
         assert_eq!(encode(&json!({"a": 1})).unwrap(), br#"{"a":1}"#);
     }
 }
