@@ -10,7 +10,8 @@
 //!   and the **TUF-lite metadata** over it ([`tenon_marketplace::metadata`]):
 //!   the root comes from the offline keys [`keys::init`] makes; the online
 //!   key re-signs targets, snapshot and timestamp in the same transaction as
-//!   every publish and yank, and re-signs the timestamp before it expires;
+//!   every publish and yank, and re-signs each of them when a read finds
+//!   less than half of its lifetime left;
 //! - **search** (FTS5 text, filters, sorts, cursor pages with a total; see
 //!   [`search`]), detail, versions, README, counted downloads, categories,
 //!   featured, popular, updates;

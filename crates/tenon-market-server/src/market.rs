@@ -688,41 +688,89 @@ impl Market {
         }
     }
 
-    /// The newest metadata file of `role`. The timestamp is re-signed first
-    /// when less than half its lifetime is left, so a running server never
-    /// serves a frozen index.
+    /// The newest metadata file of `role`. Targets, snapshot and timestamp
+    /// are re-signed first when less than half of their lifetime is left,
+    /// so a running server never serves a frozen index.
     pub async fn metadata(&self, role: MetaRole) -> Result<Vec<u8>, MarketError> {
+        self.metadata_at(role, OffsetDateTime::now_utc()).await
+    }
+
+    /// [`Market::metadata`] as at `now` (renewing what is due at `now`).
+    pub async fn metadata_at(
+        &self,
+        role: MetaRole,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, MarketError> {
         if role == MetaRole::Root {
             return Ok(self.keys.root.clone());
         }
-        let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await?;
-        let (_, mut bytes) = latest_metadata(&mut tx, role)
-            .await?
-            .ok_or_else(|| MarketError::NotFound(format!("{role} metadata")))?;
-        if role == MetaRole::Timestamp {
-            let body = body_of::<Pinning>(&bytes)?;
-            if body.expires - now < self.config.expiries.timestamp / 2 {
-                let (version, snapshot) = latest_metadata(&mut tx, MetaRole::Snapshot)
-                    .await?
-                    .ok_or_else(|| MarketError::NotFound("snapshot metadata".to_owned()))?;
-                self.sign_pinning(
-                    &mut tx,
-                    MetaRole::Timestamp,
-                    SNAPSHOT_FILE,
-                    &snapshot,
-                    version,
-                    now,
-                )
-                .await?;
-                bytes = latest_metadata(&mut tx, role)
-                    .await?
-                    .map(|(_, b)| b)
-                    .unwrap_or_default();
+        // Concurrent readers may all find the metadata due: one renewal
+        // commits, the others fail on its write (busy, or the same version
+        // stored first) and look again, finding it fresh.
+        let mut attempt = 0;
+        loop {
+            match self.renew(now).await {
+                Ok(()) => break,
+                Err(error) if attempt < 4 => {
+                    tracing::debug!("metadata renewal raced, retrying: {error}");
+                    attempt += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(error) => return Err(error),
             }
         }
+        let mut tx = self.pool.begin().await?;
+        let (_, bytes) = latest_metadata(&mut tx, role)
+            .await?
+            .ok_or_else(|| MarketError::NotFound(format!("{role} metadata")))?;
         tx.commit().await?;
         Ok(bytes)
+    }
+
+    /// Re-signs the online roles that have less than half their lifetime
+    /// left at `now`: targets (and so snapshot and timestamp), else the
+    /// snapshot (and so the timestamp), else the timestamp alone.
+    async fn renew(&self, now: OffsetDateTime) -> Result<(), MarketError> {
+        let expiries = self.config.expiries;
+        let due = |expires: OffsetDateTime, lifetime: Duration| expires - now < lifetime / 2;
+        let mut tx = self.pool.begin().await?;
+        let missing = |role: MetaRole| MarketError::NotFound(format!("{role} metadata"));
+        let (targets_version, targets) = latest_metadata(&mut tx, MetaRole::Targets)
+            .await?
+            .ok_or_else(|| missing(MetaRole::Targets))?;
+        let (snapshot_version, snapshot) = latest_metadata(&mut tx, MetaRole::Snapshot)
+            .await?
+            .ok_or_else(|| missing(MetaRole::Snapshot))?;
+        let (_, timestamp) = latest_metadata(&mut tx, MetaRole::Timestamp)
+            .await?
+            .ok_or_else(|| missing(MetaRole::Timestamp))?;
+        if due(body_of::<Targets>(&targets)?.expires, expiries.targets) {
+            self.resign(&mut tx, None, now).await?;
+        } else if due(body_of::<Pinning>(&snapshot)?.expires, expiries.snapshot) {
+            self.sign_pinning(
+                &mut tx,
+                MetaRole::Snapshot,
+                TARGETS_FILE,
+                &targets,
+                targets_version,
+                now,
+            )
+            .await?;
+        } else if due(body_of::<Pinning>(&timestamp)?.expires, expiries.timestamp) {
+            self.sign_pinning(
+                &mut tx,
+                MetaRole::Timestamp,
+                SNAPSHOT_FILE,
+                &snapshot,
+                snapshot_version,
+                now,
+            )
+            .await?;
+        } else {
+            return Ok(());
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A plugin's index file (one line per version).

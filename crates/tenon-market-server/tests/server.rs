@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenon_manifest::PluginId;
 use tenon_market_server::{HttpLimits, Market, MarketConfig, MarketKeys, Scope, encode_upload};
-use tenon_marketplace::metadata::SeenVersions;
+use tenon_marketplace::metadata::{MetaRole, SeenVersions};
 use tenon_marketplace::{
     Origin, PackOptions, Role, SignatureFile, SigningKey, TrustPolicy, TrustedMetadata,
     UnpackLimits, pack, parse_index_file, verify,
@@ -982,4 +982,103 @@ async fn a_replayed_timestamp_is_refused_by_a_client() {
         .update_timestamp(&old_timestamp, OffsetDateTime::now_utc())
         .unwrap_err();
     assert!(err.to_string().contains("rollback"), "{err}");
+}
+
+/// A server that runs for weeks keeps serving metadata a client accepts:
+/// snapshot (7 days) and targets (30 days) are re-signed like the
+/// timestamp once less than half their lifetime is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_stays_fresh_for_a_long_running_server() {
+    let server = start(MarketConfig::default()).await;
+    let key = SigningKey::from_seed(&[1; 32]);
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    server.publish(&acme, &package(HELLO, &key)).await;
+    let root = server.bytes("/meta/root.json").await;
+    let start = OffsetDateTime::now_utc();
+    let mut seen = SeenVersions::default();
+    for days in [1, 4, 8, 16, 31, 62, 100] {
+        let at = start + time::Duration::days(days);
+        let mut client = TrustedMetadata::new(&root, seen, at).unwrap();
+        let timestamp = server
+            .market
+            .metadata_at(MetaRole::Timestamp, at)
+            .await
+            .unwrap();
+        let snapshot = server
+            .market
+            .metadata_at(MetaRole::Snapshot, at)
+            .await
+            .unwrap();
+        let targets = server
+            .market
+            .metadata_at(MetaRole::Targets, at)
+            .await
+            .unwrap();
+        client
+            .update_timestamp(&timestamp, at)
+            .unwrap_or_else(|e| panic!("day {days}: {e}"));
+        client
+            .update_snapshot(&snapshot, at)
+            .unwrap_or_else(|e| panic!("day {days}: {e}"));
+        let targets = client
+            .update_targets(&targets, at)
+            .unwrap_or_else(|e| panic!("day {days}: {e}"))
+            .clone();
+        let path = tenon_marketplace::index_path(&PluginId::new("acme/hello").unwrap());
+        assert!(
+            targets.targets.contains_key(&path),
+            "day {days}: {path} still listed"
+        );
+        seen = client.versions();
+    }
+}
+
+/// Concurrent readers that all find the metadata due for renewal all get
+/// it: one re-signs, none fails on the others' writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_renewals_all_succeed() {
+    let server = start(MarketConfig::default()).await;
+    let root = server.bytes("/meta/root.json").await;
+    let at = OffsetDateTime::now_utc() + time::Duration::days(20);
+    let readers: Vec<_> = (0..16)
+        .map(|i| {
+            let market = server.market.clone();
+            let role = [MetaRole::Timestamp, MetaRole::Snapshot, MetaRole::Targets][i % 3];
+            tokio::spawn(async move { market.metadata_at(role, at).await })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap().unwrap();
+    }
+    let mut client = TrustedMetadata::new(&root, SeenVersions::default(), at).unwrap();
+    client
+        .update_timestamp(
+            &server
+                .market
+                .metadata_at(MetaRole::Timestamp, at)
+                .await
+                .unwrap(),
+            at,
+        )
+        .unwrap();
+    client
+        .update_snapshot(
+            &server
+                .market
+                .metadata_at(MetaRole::Snapshot, at)
+                .await
+                .unwrap(),
+            at,
+        )
+        .unwrap();
+    client
+        .update_targets(
+            &server
+                .market
+                .metadata_at(MetaRole::Targets, at)
+                .await
+                .unwrap(),
+            at,
+        )
+        .unwrap();
 }
