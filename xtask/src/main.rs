@@ -3,6 +3,7 @@
 //! Run `cargo xtask help` for the list of tasks.
 
 mod fuzz;
+mod market;
 mod plugins;
 mod release;
 
@@ -25,6 +26,11 @@ Tasks:
   build-plugins [--release|--debug] [--locked]
                   build the example and hostile plugins into target/plugins/<name>/
   fmt             format the whole tree
+  market-serve [--listen ADDR]
+                  a marketplace seeded with the example plugins: builds them, makes
+                  a demo author key and the market's keys under target/market-demo
+                  (reused when there), packs and signs the plugins, and runs
+                  `tenon market serve` on SQLite (default 127.0.0.1:8470)
   fuzz [SECONDS]  fuzz the manifest parser with nightly cargo-fuzz (default 60 s)
   release plan [--json] [--write] [--no-semver-checks]
                   the next release of each publishable crate (from its changes
@@ -48,6 +54,7 @@ fn main() -> Result<()> {
         "fmt" => cargo(&["fmt", "--all"]),
         "fuzz" => fuzz::fuzz(rest),
         "build-plugins" => plugins::build_plugins(rest),
+        "market-serve" => market::market_serve(rest),
         "release" => release::release(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

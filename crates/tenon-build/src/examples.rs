@@ -91,6 +91,23 @@ impl ExamplePlugins {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &BuiltPlugin)> {
         self.plugins.iter().map(|(k, v)| (k.as_str(), v))
     }
+
+    /// The example plugins proper (publisher [`EXAMPLES_PUBLISHER`]), by
+    /// package name: what a demo installs or a demo marketplace serves; the
+    /// hostile plugins (`tenon-hostile/…`) are left out.
+    pub fn showcase(&self) -> impl Iterator<Item = (&str, &BuiltPlugin)> {
+        self.iter().filter(|(_, p)| is_showcase(p.id()))
+    }
+}
+
+/// The publisher of the example plugins proper (the hostile plugins are
+/// `tenon-hostile`).
+pub const EXAMPLES_PUBLISHER: &str = "tenon-examples";
+
+/// Whether a plugin id is one of the example plugins proper.
+pub fn is_showcase(id: &str) -> bool {
+    id.split_once('/')
+        .is_some_and(|(publisher, _)| publisher == EXAMPLES_PUBLISHER)
 }
 
 static EXAMPLES: OnceLock<Result<ExamplePlugins, BuildError>> = OnceLock::new();
@@ -115,5 +132,24 @@ pub fn ensure_examples_built() -> &'static ExamplePlugins {
     match try_ensure_examples_built() {
         Ok(examples) => examples,
         Err(error) => panic!("building the example plugins failed: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_showcase;
+
+    #[test]
+    fn only_the_examples_publisher_is_showcased() {
+        for (id, showcased) in [
+            ("tenon-examples/echo", true),
+            ("tenon-examples/extism-counter", true),
+            ("tenon-hostile/looper", false),
+            ("tenon-examples", false),
+            ("tenon-examples-x/echo", false),
+            ("acme/tenon-examples", false),
+        ] {
+            assert_eq!(is_showcase(id), showcased, "{id}");
+        }
     }
 }

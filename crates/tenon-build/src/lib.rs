@@ -35,7 +35,7 @@ pub use build::{BuildOptions, BuiltPlugin, Profile, build_plugin, build_workspac
 pub use cargo::cargo_command;
 pub use error::BuildError;
 pub use examples::{
-    ExamplePlugins, ensure_examples_built, examples_build_options, examples_dir,
-    plugins_target_dir, try_ensure_examples_built,
+    EXAMPLES_PUBLISHER, ExamplePlugins, ensure_examples_built, examples_build_options,
+    examples_dir, is_showcase, plugins_target_dir, try_ensure_examples_built,
 };
 pub use scaffold::{PdkSource, ScaffoldOptions, Scaffolded, scaffold};

@@ -246,3 +246,130 @@ fn market_init_serve_seed_and_search() {
     assert!(String::from_utf8_lossy(&token.stdout).starts_with("tnm_"));
     drop(child);
 }
+
+/// Starts `tenon market serve` in `dir` with `args` after `serve`; the
+/// server, the lines it printed before listening, and its address.
+fn serve_with(dir: &Path, args: &[&str]) -> (Killed, Vec<String>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenon"))
+        .args(["market", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut printed = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(addr) = line.strip_prefix("listening on http://") {
+            return (child, printed, addr.to_owned());
+        }
+        printed.push(line);
+    }
+    panic!("the server stopped before listening; it printed {printed:?}")
+}
+
+/// What `cargo xtask market-serve` does, step by step with the same
+/// commands: every example plugin (and no hostile one) packed, signed and
+/// seeded, found by search and in the index; serving again with the same
+/// keys, database and seeds skips them all and serves the same catalog.
+#[test]
+fn the_example_plugins_seed_a_marketplace_and_seeding_again_skips_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = tenon(args, dir.path());
+        assert!(
+            out.status.success(),
+            "tenon {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&["keygen", "author.key"]);
+    run(&["market", "init", "--keys", "keys"]);
+    let examples: Vec<_> = tenon_build::ensure_examples_built().showcase().collect();
+    assert!(examples.len() >= 4, "{examples:?}");
+    let mut seeds = Vec::new();
+    let mut ids = Vec::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for (name, plugin) in &examples {
+        let out = format!("{name}.tenon");
+        let packed = json_of(&tenon(
+            &[
+                "--format",
+                "json",
+                "pack",
+                plugin.dir.to_str().unwrap(),
+                "--sign",
+                "author.key",
+                "--out",
+                &out,
+            ],
+            dir.path(),
+        ));
+        keys.insert(
+            packed["signature"]["public_key"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        ids.push(format!(
+            "{} {}",
+            packed["id"].as_str().unwrap(),
+            packed["version"].as_str().unwrap()
+        ));
+        seeds.extend(["--seed".to_owned(), out]);
+    }
+    assert_eq!(keys.len(), 1, "one author key signs them all");
+    let mut args = vec!["--keys", "keys", "--db", "market.db"];
+    args.extend(seeds.iter().map(String::as_str));
+
+    let (server, printed, addr) = serve_with(dir.path(), &args);
+    let seeded: Vec<String> = ids.iter().map(|id| format!("seeded {id}")).collect();
+    assert_eq!(printed, seeded);
+    let search_finds_every_example = |addr: &str| {
+        for (name, plugin) in &examples {
+            let (status, body) = get(addr, &format!("/api/v1/search?q={name}&api=1.0.0"));
+            assert!(status.contains("200"), "{status}");
+            let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let hits: Vec<&str> = page["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap())
+                .collect();
+            assert!(hits.contains(&plugin.id()), "search for {name}: {body}");
+            let (status, body) = get(addr, &format!("/index/{}", plugin.id()));
+            assert!(status.contains("200"), "{status}");
+            assert!(body.contains("\"version\":\"0.1.0\""), "{body}");
+        }
+        let (_, body) = get(addr, "/api/v1/search?limit=100");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["total"], examples.len(), "{body}");
+        assert!(!body.contains("tenon-hostile"), "{body}");
+    };
+    search_finds_every_example(&addr);
+    drop(server);
+
+    // Again, as a second `cargo xtask market-serve` does: packed again (the
+    // same bytes), the same keys and database.
+    for (name, plugin) in &examples {
+        run(&[
+            "pack",
+            plugin.dir.to_str().unwrap(),
+            "--sign",
+            "author.key",
+            "--out",
+            &format!("{name}.tenon"),
+        ]);
+    }
+    let (_server, printed, addr) = serve_with(dir.path(), &args);
+    let skipped: Vec<String> = examples
+        .iter()
+        .map(|(name, _)| format!("already published {name}.tenon"))
+        .collect();
+    assert_eq!(printed, skipped);
+    search_finds_every_example(&addr);
+}

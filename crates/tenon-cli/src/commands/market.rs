@@ -151,12 +151,21 @@ async fn token(args: TokenArgs, output: &Output) -> CommandResult {
     output.text(&format!("{token}\n"))
 }
 
-async fn seed(market: &Market, packages: &[PathBuf]) -> Result<Vec<String>, Failure> {
+/// What seeding did: the packages published (`id version`), and those whose
+/// version was published already (by path), skipped so that serving again
+/// with the same seeds works.
+#[derive(Default)]
+struct Seeded {
+    published: Vec<String>,
+    skipped: Vec<String>,
+}
+
+async fn seed(market: &Market, packages: &[PathBuf]) -> Result<Seeded, Failure> {
     let who = market
         .account("seed", &[Scope::Publish])
         .await
         .map_err(failure)?;
-    let mut published = Vec::new();
+    let mut seeded = Seeded::default();
     for path in packages {
         let read = |p: &Path| {
             std::fs::read(p)
@@ -168,8 +177,10 @@ async fn seed(market: &Market, packages: &[PathBuf]) -> Result<Vec<String>, Fail
             .publish(&who, &encode_upload(&signatures, &archive))
             .await
         {
-            Ok(entry) => published.push(format!("{} {}", entry.id, entry.version)),
-            Err(MarketError::Conflict(_)) => {}
+            Ok(entry) => seeded
+                .published
+                .push(format!("{} {}", entry.id, entry.version)),
+            Err(MarketError::Conflict(_)) => seeded.skipped.push(path.display().to_string()),
             Err(e) => {
                 return Err(Failure::Operation(format!(
                     "cannot seed {}: {e}",
@@ -178,7 +189,7 @@ async fn seed(market: &Market, packages: &[PathBuf]) -> Result<Vec<String>, Fail
             }
         }
     }
-    Ok(published)
+    Ok(seeded)
 }
 
 async fn serve(args: ServeArgs, output: &Output) -> CommandResult {
@@ -189,10 +200,17 @@ async fn serve(args: ServeArgs, output: &Output) -> CommandResult {
         .map_err(|e| Failure::usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr()?;
     if output.is_json() {
-        output.json_line(&json!({"listening": format!("http://{addr}"), "seeded": seeded}))?;
+        output.json_line(&json!({
+            "listening": format!("http://{addr}"),
+            "seeded": seeded.published,
+            "already_published": seeded.skipped,
+        }))?;
     } else {
-        for line in &seeded {
+        for line in &seeded.published {
             output.text(&format!("seeded {line}\n"))?;
+        }
+        for line in &seeded.skipped {
+            output.text(&format!("already published {line}\n"))?;
         }
         output.text(&format!("listening on http://{addr}\n"))?;
     }
