@@ -48,6 +48,7 @@ pub(crate) fn error_kind(error: &SandboxError) -> ErrorKind {
         | SandboxError::Host { .. } => ErrorKind::Load,
         SandboxError::MissingExport { .. }
         | SandboxError::Busy { .. }
+        | SandboxError::InstanceCap { .. }
         | SandboxError::NotRunning { .. } => ErrorKind::Unavailable,
         SandboxError::Plugin { code, .. }
             if matches!(code.as_str(), "unknown-function" | "invalid-input") =>
@@ -706,6 +707,15 @@ mod tests {
             ),
             (
                 SandboxError::NotRunning { plugin: p() },
+                ErrorKind::Unavailable,
+            ),
+            // Another tenant's pressure says nothing of this plugin's health.
+            (
+                SandboxError::InstanceCap {
+                    plugin: p(),
+                    cap: "the runtime is at its cap of 2 live instances".to_owned(),
+                    setting: "pool_instances",
+                },
                 ErrorKind::Unavailable,
             ),
             (

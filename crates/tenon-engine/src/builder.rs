@@ -81,6 +81,7 @@ pub struct EngineBuilder {
     kv: KvLimits,
     event_depth: usize,
     denials: DenialLogLimits,
+    fairness: Option<tenon_sandbox::FairnessLimits>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -122,6 +123,7 @@ impl Default for EngineBuilder {
             kv: KvLimits::default(),
             event_depth: tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH,
             denials: DenialLogLimits::default(),
+            fairness: None,
         }
     }
 }
@@ -319,6 +321,25 @@ impl EngineBuilder {
         self
     }
 
+    /// Caps on live WebAssembly instances and the memory they may reserve,
+    /// per plugin, per tenant and per runtime, so that one tenant cannot
+    /// exhaust the instances every tenant shares; idle instances of other
+    /// plugins are dropped to make room before a call is refused with
+    /// [`SandboxError::InstanceCap`]. Each default runtime (component,
+    /// Extism) keeps its own ledger under these caps. Default:
+    /// [`FairnessLimits::for_pool`] of the runtime's instances (1000): 250
+    /// live instances and 15.6 GiB of instance memory per tenant, 62.5 GiB
+    /// per runtime, 7.8 GiB per plugin (each instance counts its
+    /// `limits.memory`). A runtime added with [`EngineBuilder::runtime`]
+    /// keeps its own settings.
+    ///
+    /// [`FairnessLimits::for_pool`]: tenon_sandbox::FairnessLimits::for_pool
+    /// [`SandboxError::InstanceCap`]: tenon_sandbox::SandboxError::InstanceCap
+    pub fn fairness(mut self, limits: tenon_sandbox::FairnessLimits) -> Self {
+        self.fairness = Some(limits);
+        self
+    }
+
     /// How many events may lead to an event on a tenant's bus (default
     /// [`tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH`], 8; at most
     /// [`tenon_hooks::MAX_CAUSATION_DEPTH`], 64). An event a plugin publishes
@@ -432,6 +453,7 @@ impl EngineBuilder {
             sampling: self.sampling,
             event_depth: self.event_depth,
             environment,
+            instance_tenants: parking_lot::Mutex::default(),
         });
         let engine = PluginEngine::new(shared.clone(), &tenant)?;
         crate::background::start(&shared, decided).await?;
@@ -449,6 +471,10 @@ impl EngineBuilder {
                 .with_sandbox(self.sandbox.clone())
                 .with_cache_dir(paths.cache().join("component"))
                 .with_cache_key_file(paths.cache_key());
+            let config = match self.fairness {
+                Some(limits) => config.with_fairness(limits),
+                None => config,
+            };
             let runtime = tenon_sandbox::ComponentRuntime::new(config)
                 .map_err(|e| EngineError::Config(format!("component runtime: {e}")))?;
             self.runtimes
@@ -459,6 +485,10 @@ impl EngineBuilder {
             let config = tenon_sandbox::ExtismConfig::default()
                 .with_sandbox(self.sandbox.clone())
                 .with_cache_dir(paths.cache().join("extism"));
+            let config = match self.fairness {
+                Some(limits) => config.with_fairness(limits),
+                None => config,
+            };
             self.runtimes.insert(
                 RuntimeKind::Extism,
                 Arc::new(tenon_sandbox::ExtismRuntime::new(config)),

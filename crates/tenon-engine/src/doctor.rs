@@ -202,6 +202,18 @@ impl PluginEngine {
                 counters.events_failed
             ));
         }
+        if counters.instance_cap_refusals > 0 {
+            problems.push(format!(
+                "{} instance(s) were refused at a fairness cap (calls or starts failed with \
+                 instance_cap; {} idle instance(s) were reclaimed first); {} instance(s) live now, \
+                 reserving {}: raise EngineBuilder::fairness or lower the plugins' \
+                 limits.max_instances and limits.memory",
+                counters.instance_cap_refusals,
+                counters.instances_reclaimed,
+                counters.instances_live,
+                tenon_manifest::ByteSize(counters.instance_memory)
+            ));
+        }
         problems
     }
 

@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     pub(crate) event_depth: usize,
     /// The environment whose config overrides apply.
     pub(crate) environment: Option<String>,
+    /// The tenants whose live instances were last exported (so that a
+    /// tenant whose instances are gone is exported as 0).
+    pub(crate) instance_tenants: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Drop for Shared {
@@ -86,8 +89,29 @@ impl Shared {
             events_dropped: writer.dropped,
             events_failed: writer.failed,
             cache_rejections: runtimes.cache_rejections,
+            instances_live: runtimes.instances_live,
+            instance_memory: runtimes.instance_memory,
+            instances_reclaimed: runtimes.instances_reclaimed,
+            instance_cap_refusals: runtimes.instance_cap_refusals,
         };
         self.telemetry.record_host_counters(&counters);
+        let mut tenants: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for report in self.runtimes.values().filter_map(|r| r.fairness()) {
+            for (tenant, usage) in report.tenants {
+                let entry = tenants.entry(tenant).or_default();
+                entry.0 += usage.instances;
+                entry.1 += usage.memory;
+            }
+        }
+        let mut reported = self.instance_tenants.lock();
+        for gone in reported.iter().filter(|t| !tenants.contains_key(*t)) {
+            self.telemetry.record_tenant_instances(gone, 0, 0);
+        }
+        for (tenant, (instances, memory)) in &tenants {
+            self.telemetry
+                .record_tenant_instances(tenant, *instances, *memory);
+        }
+        *reported = tenants.into_keys().collect();
         counters
     }
 
@@ -417,6 +441,17 @@ impl PluginEngine {
     /// every second and whenever this is called.
     pub fn host_counters(&self) -> HostCounters {
         self.shared.host_counters()
+    }
+
+    /// Live instances and their memory per tenant, and what the fairness
+    /// caps did under pressure, for each runtime that keeps a fairness
+    /// ledger (every tenant's: the runtimes are shared).
+    pub fn instance_usage(&self) -> Vec<(RuntimeKind, tenon_sandbox::FairnessReport)> {
+        self.shared
+            .runtimes
+            .iter()
+            .filter_map(|(kind, runtime)| runtime.fairness().map(|report| (*kind, report)))
+            .collect()
     }
 
     /// Waits until every queued event is in the registry.

@@ -114,8 +114,10 @@ pub use tenon_registry::{
     LastError, PluginRecord, PluginState, RegistryError, RegistryOptions, SecretKey, SourceKind,
     TenantId, VersionRecord,
 };
+pub use tenon_sandbox::{
+    FairnessLimits, FairnessReport, InstanceUsage, SandboxConfig, SandboxError,
+};
 #[cfg(feature = "native")]
 pub use tenon_sandbox::{
     HookContextData, HookResponse, NativeContext, NativePlugin, NativeRuntime, PluginError,
 };
-pub use tenon_sandbox::{SandboxConfig, SandboxError};

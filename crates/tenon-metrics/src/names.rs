@@ -74,6 +74,18 @@ pub const EVENTS_WRITE_FAILED: &str = "tenon_events_write_failed_total";
 /// Counter: compiled artifacts found in a runtime's cache and refused
 /// (forged, foreign or corrupt): never loaded, each recompiled.
 pub const CACHE_REJECTIONS: &str = "tenon_cache_rejections_total";
+/// Gauge: live WebAssembly instances (idle or running), in all and per
+/// tenant (label `tenant`).
+pub const INSTANCES_LIVE: &str = "tenon_instances_live";
+/// Gauge: the memory live instances may reach together (each counts its
+/// `limits.memory`), in bytes, in all and per tenant (label `tenant`).
+pub const INSTANCE_MEMORY: &str = "tenon_instance_memory_bytes";
+/// Counter: idle instances dropped to make room for another plugin's under
+/// a fairness cap.
+pub const INSTANCES_RECLAIMED: &str = "tenon_instances_reclaimed_total";
+/// Counter: instances refused at a fairness cap (each failed a call or a
+/// start).
+pub const INSTANCE_CAP_REFUSALS: &str = "tenon_instance_cap_refusals_total";
 /// Counter: permission denials that were counted rather than logged and
 /// audited one by one (a plugin hammering a permission it lacks), by tenant
 /// and plugin.

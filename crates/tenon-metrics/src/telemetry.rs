@@ -34,6 +34,14 @@ pub struct HostCounters {
     pub events_failed: u64,
     /// Compiled artifacts refused from the runtimes' caches.
     pub cache_rejections: u64,
+    /// Live WebAssembly instances now, every tenant's.
+    pub instances_live: u64,
+    /// The memory they may reach together, in bytes.
+    pub instance_memory: u64,
+    /// Idle instances dropped to make room under a fairness cap.
+    pub instances_reclaimed: u64,
+    /// Instances refused at a fairness cap.
+    pub instance_cap_refusals: u64,
 }
 
 /// What [`Telemetry`] judges by.
@@ -196,6 +204,16 @@ impl Telemetry {
         metrics::counter!(EVENTS_DROPPED).absolute(counters.events_dropped);
         metrics::counter!(EVENTS_WRITE_FAILED).absolute(counters.events_failed);
         metrics::counter!(CACHE_REJECTIONS).absolute(counters.cache_rejections);
+        metrics::gauge!(INSTANCES_LIVE).set(counters.instances_live as f64);
+        metrics::gauge!(INSTANCE_MEMORY).set(counters.instance_memory as f64);
+        metrics::counter!(INSTANCES_RECLAIMED).absolute(counters.instances_reclaimed);
+        metrics::counter!(INSTANCE_CAP_REFUSALS).absolute(counters.instance_cap_refusals);
+    }
+
+    /// Exports one tenant's live instances and their memory now.
+    pub fn record_tenant_instances(&self, tenant: &str, instances: u64, memory: u64) {
+        metrics::gauge!(INSTANCES_LIVE, LABEL_TENANT => tenant.to_owned()).set(instances as f64);
+        metrics::gauge!(INSTANCE_MEMORY, LABEL_TENANT => tenant.to_owned()).set(memory as f64);
     }
 
     /// Records `count` permission denials of `plugin` that were counted

@@ -164,8 +164,13 @@ fn containment_counters_are_exported() {
                 events_dropped: dropped,
                 events_failed: 0,
                 cache_rejections: rejected,
+                instances_live: 5,
+                instance_memory: 5 << 20,
+                instances_reclaimed: 2,
+                instance_cap_refusals: rejected,
             });
         }
+        telemetry.record_tenant_instances("t1", 3, 3 << 20);
     });
     assert_eq!(
         render(&recorder),
@@ -173,7 +178,13 @@ fn containment_counters_are_exported() {
             "counter tenon_cache_rejections_total{} = 2",
             "counter tenon_event_chains_cut_total{plugin=a/x,tenant=t1} = 2",
             "counter tenon_events_dropped_total{} = 7",
+            "counter tenon_instance_cap_refusals_total{} = 2",
+            "counter tenon_instances_reclaimed_total{} = 2",
             "counter tenon_permission_denials_suppressed_total{plugin=a/y,tenant=t1} = 1997",
+            "gauge tenon_instance_memory_bytes{tenant=t1} = 3145728",
+            "gauge tenon_instance_memory_bytes{} = 5242880",
+            "gauge tenon_instances_live{tenant=t1} = 3",
+            "gauge tenon_instances_live{} = 5",
         ]
     );
 }

@@ -107,6 +107,23 @@ pub enum SandboxError {
         /// The pool's size.
         max_instances: u32,
     },
+    /// A fairness cap (see [`crate::FairnessLimits`]) left no room for
+    /// another live instance, and no idle instance of another plugin could
+    /// be dropped to make room: the call (or start) was refused at once.
+    #[error(
+        "plugin {plugin}: no instance for this call: {cap} (FairnessLimits::{setting}), \
+         and no idle instance of another plugin could be reclaimed"
+    )]
+    InstanceCap {
+        /// The plugin.
+        plugin: String,
+        /// Whose cap, and the cap, in words (``tenant `acme` is at its cap
+        /// of 2 live instances``).
+        cap: String,
+        /// The [`crate::FairnessLimits`] field that sets it
+        /// (`tenant_instances`, `pool_memory`…).
+        setting: &'static str,
+    },
     /// The plugin is not started, or was stopped.
     #[error("plugin {plugin} is not running")]
     NotRunning {
@@ -198,6 +215,7 @@ impl SandboxError {
             | Self::Plugin { plugin, .. }
             | Self::Protocol { plugin, .. }
             | Self::Busy { plugin, .. }
+            | Self::InstanceCap { plugin, .. }
             | Self::NotRunning { plugin }
             | Self::OutputTooLarge { plugin, .. }
             | Self::Filesystem { plugin, .. }
@@ -220,6 +238,7 @@ impl SandboxError {
             Self::Plugin { .. } => "plugin-error",
             Self::Protocol { .. } => "protocol",
             Self::Busy { .. } => "busy",
+            Self::InstanceCap { .. } => "instance_cap",
             Self::NotRunning { .. } => "not-running",
             Self::OutputTooLarge { .. } => "output_too_large",
             Self::Filesystem { .. } => "filesystem",

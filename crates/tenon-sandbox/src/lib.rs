@@ -3,7 +3,8 @@
 //! This crate owns everything between a plugin's bytes and a result: the
 //! runtime contract ([`Runtime`], [`Plugin`]), the runtimes that implement it
 //! (component model on wasmtime, Extism, native Rust), resource limits,
-//! instance pooling, the compiled-module cache, and the host API
+//! instance pooling, fairness caps between tenants on live instances and
+//! their memory, the compiled-module cache, and the host API
 //! ([`HostApi`]) with its permission checks at the boundary.
 //!
 //! It does not own hooks (it answers one hook call at a time; ordering,
@@ -19,8 +20,11 @@ pub mod boundary;
 pub mod component;
 mod config;
 mod error;
+// Only the WebAssembly runtimes lease instances.
 #[cfg(feature = "extism")]
 pub mod extism;
+#[cfg_attr(not(any(feature = "component", feature = "extism")), allow(dead_code))]
+mod fairness;
 mod host;
 mod limits;
 mod memory_host;
@@ -38,6 +42,9 @@ pub use boundary::{Boundary, CallScope};
 pub use component::{ComponentConfig, ComponentPlugin, ComponentRuntime};
 pub use config::SandboxConfig;
 pub use error::{SandboxError, TrapKind};
+pub use fairness::{
+    DEFAULT_POOL_INSTANCES, Fairness, FairnessLimits, FairnessReport, InstanceUsage,
+};
 pub use host::{
     Caller, HostApi, HostError, HttpRequest, HttpResponse, LogLevel, PermissionDenial,
     SandboxObserver,

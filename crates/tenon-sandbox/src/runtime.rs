@@ -60,6 +60,26 @@ pub trait Runtime: Send + Sync + 'static {
     fn counters(&self) -> RuntimeCounters {
         RuntimeCounters::default()
     }
+
+    /// Live instances and their memory per tenant, and what the runtime's
+    /// fairness ledger did under pressure; `None` for a runtime without one
+    /// (the native runtime).
+    fn fairness(&self) -> Option<crate::FairnessReport> {
+        None
+    }
+}
+
+impl RuntimeCounters {
+    /// `counters` with the usage and pressure of `report`.
+    pub fn with_fairness(self, report: &crate::FairnessReport) -> Self {
+        Self {
+            instances_live: report.total.instances,
+            instance_memory: report.total.memory,
+            instances_reclaimed: report.reclaimed,
+            instance_cap_refusals: report.refused,
+            ..self
+        }
+    }
 }
 
 /// What a runtime counts across every plugin it runs, for the host's
@@ -69,6 +89,16 @@ pub struct RuntimeCounters {
     /// Compiled artifacts found in the runtime's cache and refused (forged,
     /// foreign or corrupt): never deserialized, each recompiled.
     pub cache_rejections: u64,
+    /// Live instances now (idle or running), every tenant's.
+    pub instances_live: u64,
+    /// The memory those instances may reach together, in bytes (each counts
+    /// its `limits.memory`).
+    pub instance_memory: u64,
+    /// Idle instances dropped to make room for another plugin's under a
+    /// fairness cap.
+    pub instances_reclaimed: u64,
+    /// Instances refused at a fairness cap (each failed a call or start).
+    pub instance_cap_refusals: u64,
 }
 
 impl std::ops::Add for RuntimeCounters {
@@ -77,6 +107,10 @@ impl std::ops::Add for RuntimeCounters {
     fn add(self, other: Self) -> Self {
         Self {
             cache_rejections: self.cache_rejections + other.cache_rejections,
+            instances_live: self.instances_live + other.instances_live,
+            instance_memory: self.instance_memory + other.instance_memory,
+            instances_reclaimed: self.instances_reclaimed + other.instances_reclaimed,
+            instance_cap_refusals: self.instance_cap_refusals + other.instance_cap_refusals,
         }
     }
 }

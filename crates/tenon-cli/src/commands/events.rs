@@ -519,14 +519,20 @@ fn host_counters_line(counters: &HostCounters) -> String {
         events_dropped,
         events_failed,
         cache_rejections,
+        instance_cap_refusals,
         ..
     } = *counters;
-    if events_dropped == 0 && events_failed == 0 && cache_rejections == 0 {
+    if events_dropped == 0
+        && events_failed == 0
+        && cache_rejections == 0
+        && instance_cap_refusals == 0
+    {
         return String::new();
     }
     format!(
         "\nhost: {events_dropped} events dropped, {events_failed} failed to write, \
-         {cache_rejections} cached modules refused"
+         {cache_rejections} cached modules refused, {instance_cap_refusals} instances refused \
+         at a fairness cap"
     )
 }
 

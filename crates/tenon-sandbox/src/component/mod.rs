@@ -44,6 +44,7 @@ use self::version::{Api, Detected};
 use crate::boundary::Boundary;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
+use crate::fairness::{Fairness, FairnessLimits, FairnessReport, Reclaim};
 use crate::runtime::{LoadRequest, Plugin, Runtime, RuntimeCounters};
 
 /// The wasmtime major version compiled in (artifact caches are also keyed by
@@ -85,6 +86,10 @@ pub struct ComponentConfig {
     /// the next instance from page-faulting on every page it touches, at
     /// the price of this much resident memory per warm slot. Default: 1 MiB.
     pub keep_resident: usize,
+    /// Caps on live instances and their memory per plugin, per tenant and
+    /// for the runtime; `None` (the default) derives them from
+    /// `pool_instances` ([`FairnessLimits::for_pool`]).
+    pub fairness: Option<FairnessLimits>,
 }
 
 impl Default for ComponentConfig {
@@ -99,6 +104,7 @@ impl Default for ComponentConfig {
             max_wasm_stack: 1 << 20,
             epoch_tick: Duration::from_millis(10),
             keep_resident: 1 << 20,
+            fairness: None,
         }
     }
 }
@@ -126,6 +132,19 @@ impl ComponentConfig {
     pub fn with_pooling(mut self, pooling: bool) -> Self {
         self.pooling = pooling;
         self
+    }
+
+    /// Caps live instances and their memory as `limits` says.
+    pub fn with_fairness(mut self, limits: FairnessLimits) -> Self {
+        self.fairness = Some(limits);
+        self
+    }
+
+    /// The caps in force: [`ComponentConfig::fairness`], or those derived
+    /// from the pool.
+    pub fn fairness_limits(&self) -> FairnessLimits {
+        self.fairness
+            .unwrap_or_else(|| FairnessLimits::for_pool(self.pool_instances))
     }
 
     /// Keeps `bytes` of each pooled linear memory resident between
@@ -162,6 +181,8 @@ struct Inner {
     /// async lock makes concurrent loads of one module compile it once.
     compiled: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<Weak<Compiled>>>>>,
     linkers: Mutex<Linkers>,
+    /// Live instances of every plugin and tenant, under their caps.
+    fairness: Fairness,
 }
 
 /// Runs component plugins (see the [module documentation](self)).
@@ -202,6 +223,7 @@ impl ComponentRuntime {
             config.cache_dir.clone(),
             config.cache_key_file.clone(),
         ));
+        let fairness = Fairness::new(config.fairness_limits());
         let engines = Engines::new(config).map_err(|e| host_error("-", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -210,6 +232,7 @@ impl ComponentRuntime {
                 disk,
                 compiled: Mutex::default(),
                 linkers: Mutex::default(),
+                fairness,
             }),
         })
     }
@@ -245,6 +268,12 @@ impl ComponentRuntime {
         let linker = Arc::new(linker);
         linkers.insert((flavor, api), linker.clone());
         Ok(linker)
+    }
+
+    /// Live instances and their memory per tenant, and what the fairness
+    /// caps did under pressure.
+    pub fn fairness_report(&self) -> FairnessReport {
+        self.inner.fairness.report()
     }
 
     /// Cached artifacts refused since this runtime started (forged,
@@ -400,6 +429,10 @@ impl ComponentRuntime {
                 "limits.max_instances is 0; at least one instance is needed".to_owned(),
             ));
         }
+        self.inner
+            .fairness
+            .limits()
+            .check_instance(plugin, limits.memory.bytes())?;
         let answer = crate::limits::answer_limit(&self.inner.sandbox, limits, plugin)?;
         if let Some(pin) = &manifest.runtime.sha256 {
             let actual = hex::encode(Sha256::digest(&request.module));
@@ -432,15 +465,21 @@ impl ComponentRuntime {
             });
         }
         let boundary = Arc::new(Boundary::new(&request, self.inner.sandbox.clone()));
-        Ok(Arc::new(ComponentPlugin::new(
-            self.inner.engines.clone(),
-            compiled,
-            source,
-            boundary,
-            &manifest.limits,
-            answer,
-            preopens,
-        )))
+        let fairness = &self.inner.fairness;
+        let tenant = request.caller.tenant.as_str();
+        Ok(Arc::new_cyclic(|plugin: &Weak<ComponentPlugin>| {
+            let reclaim: Weak<dyn Reclaim> = plugin.clone();
+            ComponentPlugin::new(
+                self.inner.engines.clone(),
+                compiled,
+                source,
+                boundary,
+                &manifest.limits,
+                answer,
+                preopens,
+                fairness.register(tenant, reclaim),
+            )
+        }))
     }
 }
 
@@ -469,7 +508,13 @@ impl Runtime for ComponentRuntime {
     fn counters(&self) -> RuntimeCounters {
         RuntimeCounters {
             cache_rejections: self.cache_rejections(),
+            ..RuntimeCounters::default()
         }
+        .with_fairness(&self.fairness_report())
+    }
+
+    fn fairness(&self) -> Option<FairnessReport> {
+        Some(self.fairness_report())
     }
 
     async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError> {

@@ -23,6 +23,7 @@ use super::v1;
 use super::{Compiled, VersionedPre};
 use crate::boundary::Boundary;
 use crate::error::{SandboxError, TrapKind};
+use crate::fairness::{Account, Lease, Reclaim};
 use crate::host::Caller;
 use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, ResourceStats};
 use crate::stats::HealthState;
@@ -60,6 +61,8 @@ struct Setup {
 /// One instance and its store.
 struct Instance {
     store: Store<StoreData>,
+    /// Its place under the fairness caps, given back when it is dropped.
+    _lease: Lease,
     bindings: Bindings,
     generation: u64,
     activated: bool,
@@ -155,6 +158,8 @@ pub struct ComponentPlugin {
     idle: Mutex<Vec<Instance>>,
     setup: Mutex<Arc<Setup>>,
     generation: AtomicU64,
+    /// Its account with the runtime's fairness ledger.
+    account: Account,
 }
 
 impl std::fmt::Debug for ComponentPlugin {
@@ -169,6 +174,7 @@ impl std::fmt::Debug for ComponentPlugin {
 }
 
 impl ComponentPlugin {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         engines: Arc<Engines>,
         compiled: Arc<Compiled>,
@@ -177,6 +183,7 @@ impl ComponentPlugin {
         limits: &Limits,
         answer: u64,
         preopens: Vec<Preopen>,
+        account: Account,
     ) -> Self {
         let config = boundary.config();
         let limits = CallLimits {
@@ -207,6 +214,7 @@ impl ComponentPlugin {
             })),
             generation: AtomicU64::new(1),
             limits,
+            account,
         }
     }
 
@@ -249,6 +257,7 @@ impl ComponentPlugin {
     }
 
     async fn new_instance(&self) -> Result<Instance, SandboxError> {
+        let lease = self.account.lease(self.name(), self.limits.memory)?;
         let data = StoreData::new(self.boundary.clone(), self.limits.memory, &self.preopens)
             .map_err(|message| SandboxError::Host {
                 plugin: self.name().to_owned(),
@@ -282,6 +291,7 @@ impl ComponentPlugin {
         match bindings {
             Ok(bindings) => Ok(Instance {
                 store,
+                _lease: lease,
                 bindings,
                 generation: 0,
                 activated: false,
@@ -578,6 +588,14 @@ impl ComponentPlugin {
 
     fn current_config(&self) -> serde_json::Value {
         serde_json::from_str(&self.setup.lock().config).unwrap_or_default()
+    }
+}
+
+impl Reclaim for ComponentPlugin {
+    fn reclaim_idle(&self) -> bool {
+        // Dropped once the pool's lock is released.
+        let instance = self.idle.lock().pop();
+        instance.is_some()
     }
 }
 

@@ -52,7 +52,8 @@ use self::watchdog::Watchdog;
 use crate::boundary::{Boundary, GrantedDirectory, granted_directories};
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
-use crate::runtime::{LoadRequest, Plugin, Runtime};
+use crate::fairness::{Fairness, FairnessLimits, FairnessReport};
+use crate::runtime::{LoadRequest, Plugin, Runtime, RuntimeCounters};
 
 /// The version of Tenon's Extism ABI (the `tenon` host functions and the
 /// hook protocol) this runtime serves; a manifest's `engine.tenon` must
@@ -109,6 +110,10 @@ pub struct ExtismConfig {
     /// the runtime); further calls queue, their deadlines running. 0 (the
     /// default): one per CPU, at least 2.
     pub call_threads: usize,
+    /// Caps on live instances and their memory per plugin, per tenant and
+    /// for the runtime; `None` (the default) takes
+    /// [`FairnessLimits::default`].
+    pub fairness: Option<FairnessLimits>,
 }
 
 impl ExtismConfig {
@@ -127,6 +132,12 @@ impl ExtismConfig {
     /// Runs calls as `threading` says.
     pub fn with_threading(mut self, threading: CallThreading) -> Self {
         self.threading = threading;
+        self
+    }
+
+    /// Caps live instances and their memory as `limits` says.
+    pub fn with_fairness(mut self, limits: FairnessLimits) -> Self {
+        self.fairness = Some(limits);
         self
     }
 
@@ -153,6 +164,8 @@ struct Inner {
     /// The plugin-call threads ([`CallThreading::Dedicated`]).
     calls: CallThreads,
     engines: Engines,
+    /// Live instances of every plugin and tenant, under their caps.
+    fairness: Fairness,
 }
 
 impl std::fmt::Debug for ExtismRuntime {
@@ -192,8 +205,15 @@ impl ExtismRuntime {
                 threading: config.threading,
                 calls: CallThreads::new(call_threads(config.call_threads)),
                 engines: Engines::new(Watchdog::new()),
+                fairness: Fairness::new(config.fairness.unwrap_or_default()),
             }),
         }
+    }
+
+    /// Live instances and their memory per tenant, and what the fairness
+    /// caps did under pressure.
+    pub fn fairness_report(&self) -> FairnessReport {
+        self.inner.fairness.report()
     }
 
     /// The ABI version this runtime serves, as `tenon:extism@1.0.0`.
@@ -267,6 +287,10 @@ impl ExtismRuntime {
                     ),
                 )
             })?;
+        self.inner
+            .fairness
+            .limits()
+            .check_instance(plugin, u64::from(memory_pages) * 65_536)?;
         let sha256: [u8; 32] = Sha256::digest(&request.module).into();
         if let Some(pin) = &manifest.runtime.sha256 {
             let actual = hex::encode(sha256);
@@ -331,20 +355,24 @@ impl ExtismRuntime {
             manifest.limits.max_instances,
             manifest.limits.wait_timeout.get(),
         );
-        let loaded = ExtismPlugin::new(Parts {
-            name: plugin.to_owned(),
-            caller: request.caller.clone(),
-            host,
-            engines: engines.clone(),
-            threading: self.inner.threading,
-            calls: self.inner.calls.clone(),
-            info,
-            limits,
-            pool,
-        });
+        let loaded = ExtismPlugin::new(
+            Parts {
+                name: plugin.to_owned(),
+                caller: request.caller.clone(),
+                host,
+                engines: engines.clone(),
+                threading: self.inner.threading,
+                calls: self.inner.calls.clone(),
+                info,
+                limits,
+                pool,
+            },
+            &self.inner.fairness,
+        );
         // Compile (or load from the cache) and link now, so that a module
         // that cannot run fails here rather than at its first call.
         let name = plugin.to_owned();
+        let owner = loaded.clone();
         let slot = tokio::task::spawn_blocking(move || {
             let engine = engines.take().map_err(|message| SandboxError::Compile {
                 plugin: name.clone(),
@@ -357,10 +385,13 @@ impl ExtismRuntime {
                 }
             })?;
             engine.guard.set_instance(instance.cancel_handle());
-            Ok::<_, SandboxError>(Box::new(Slot {
-                engine,
-                instance: Some(Instance::new(instance, 0)),
-            }))
+            // Kept warm only where the fairness caps leave room (never by
+            // reclaiming another plugin's); else made again at the first
+            // call.
+            let instance = owner
+                .try_lease()
+                .map(|lease| Instance::new(instance, 0, lease));
+            Ok::<_, SandboxError>(Box::new(Slot { engine, instance }))
         })
         .await
         .map_err(|e| host_error(plugin, format!("the compiler thread failed: {e}")))??;
@@ -419,5 +450,13 @@ impl Runtime for ExtismRuntime {
 
     async fn load(&self, request: LoadRequest) -> Result<Arc<dyn Plugin>, SandboxError> {
         Ok(Arc::new(self.load_extism(request).await?))
+    }
+
+    fn counters(&self) -> RuntimeCounters {
+        RuntimeCounters::default().with_fairness(&self.fairness_report())
+    }
+
+    fn fairness(&self) -> Option<FairnessReport> {
+        Some(self.fairness_report())
     }
 }

@@ -14,6 +14,7 @@ use tenon_types::Causation;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::SandboxError;
+use crate::fairness::{Account, Fairness, Lease, Reclaim};
 use crate::host::Caller;
 use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, ResourceStats};
 use crate::stats::{HealthState, PluginStats};
@@ -66,6 +67,8 @@ struct Inner {
     setup: Mutex<Setup>,
     /// `Setup::generation`, readable without the lock on the hot path.
     generation: AtomicU64,
+    /// Its account with the runtime's fairness ledger.
+    account: Account,
 }
 
 /// The config and restored state every instance gets before its first call,
@@ -215,18 +218,31 @@ impl<'a> Job<'a> {
 }
 
 impl ExtismPlugin {
-    pub(super) fn new(parts: Parts) -> Self {
+    pub(super) fn new(parts: Parts, fairness: &Fairness) -> Self {
         let stats = parts.host.boundary.stats().clone();
+        let tenant = parts.caller.tenant.clone();
         Self {
-            inner: Arc::new(Inner {
-                parts,
-                stats,
-                health: HealthState::default(),
-                run: AtomicU64::new(0),
-                setup: Mutex::new(Setup::default()),
-                generation: AtomicU64::new(0),
+            inner: Arc::new_cyclic(|inner: &std::sync::Weak<Inner>| {
+                let reclaim: std::sync::Weak<dyn Reclaim> = inner.clone();
+                Inner {
+                    parts,
+                    stats,
+                    health: HealthState::default(),
+                    run: AtomicU64::new(0),
+                    setup: Mutex::new(Setup::default()),
+                    generation: AtomicU64::new(0),
+                    account: fairness.register(&tenant, reclaim),
+                }
             }),
         }
+    }
+
+    /// A lease for one more instance where the fairness caps leave room now,
+    /// without reclaiming any other plugin's.
+    pub(super) fn try_lease(&self) -> Option<Lease> {
+        self.inner
+            .account
+            .try_lease(self.inner.parts.limits.memory_limit)
     }
 
     /// Puts the slot made at load (with the instance that proved the module
@@ -402,6 +418,19 @@ impl ExtismPlugin {
             setup.config = config;
             setup.config_generation = setup.generation;
         })
+    }
+}
+
+impl Reclaim for Inner {
+    fn reclaim_idle(&self) -> bool {
+        match self.parts.pool.reclaim_idle() {
+            Some(instance) => {
+                drop(instance);
+                self.stats.instance_dropped();
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -585,14 +614,23 @@ impl Inner {
                 .as_mut()
                 .unwrap_or_else(|| unreachable!("checked above"))
         } else {
+            // The stale instance goes first: its lease makes room for the
+            // new one's.
+            if instance.take().is_some() {
+                self.stats.instance_dropped();
+            }
+            let lease = match self
+                .account
+                .lease(&self.parts.name, self.parts.limits.memory_limit)
+            {
+                Ok(lease) => lease,
+                Err(refused) => return Outcome::failed(refused),
+            };
             match ::extism::Plugin::new_from_compiled(&engine.compiled) {
                 Ok(plugin) => {
                     engine.guard.set_instance(plugin.cancel_handle());
                     self.stats.instance_created();
-                    if instance.is_some() {
-                        self.stats.instance_dropped();
-                    }
-                    instance.insert(Instance::new(plugin, run))
+                    instance.insert(Instance::new(plugin, run, lease))
                 }
                 Err(e) => {
                     return Outcome::failed(SandboxError::Host {

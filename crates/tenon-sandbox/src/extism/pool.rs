@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 
 use super::engines::Engine;
+use crate::fairness::Lease;
 
 /// A slot, boxed: it is large (an engine and an instance) and moves on every
 /// call, between the pool, the call and back.
@@ -36,15 +37,18 @@ pub(super) struct Instance {
     /// The generation of the config it was activated or configured with
     /// (0: never activated).
     pub(super) config: u64,
+    /// Its place under the fairness caps, given back when it is dropped.
+    _lease: Lease,
 }
 
 impl Instance {
-    pub(super) fn new(plugin: ::extism::Plugin, run: u64) -> Self {
+    pub(super) fn new(plugin: ::extism::Plugin, run: u64, lease: Lease) -> Self {
         Self {
             plugin,
             run,
             setup: 0,
             config: 0,
+            _lease: lease,
         }
     }
 }
@@ -209,6 +213,13 @@ impl Pool {
             .iter()
             .filter(|slot| slot.instance.is_some())
             .count() as u64
+    }
+
+    /// Takes the instance out of one idle slot (the slot, with its engine,
+    /// stays), for the caller to drop.
+    pub(super) fn reclaim_idle(&self) -> Option<Instance> {
+        let mut state = self.state.lock();
+        state.idle.iter_mut().find_map(|slot| slot.instance.take())
     }
 
     /// Puts a slot in the pool without a call (the one made at load).
