@@ -14,7 +14,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use tenon_engine::{
-    EngineError, InstallSource, MarketplaceOptions, PluginEngine, SourceKind, TrustPolicy,
+    EngineError, GrantRequest, InstallSource, MarketplaceOptions, PluginEngine, PluginId,
+    SecretKey, SourceKind, TrustPolicy, UninstallOptions,
 };
 use tenon_market_server::{
     Expiries, HttpLimits, Market, MarketConfig, MarketKeys, Principal, Scope, encode_upload,
@@ -155,6 +156,17 @@ async fn marketplace(expiries: Expiries) -> Marketplace {
 /// A package of `id` `version` depending on `deps` (`("acme/base", "^1")`),
 /// signed by `key`.
 fn package(id: &str, version: &str, deps: &[(&str, &str)], key: &SigningKey) -> Vec<u8> {
+    package_with(id, version, deps, key, "")
+}
+
+/// [`package`], with `extra` appended to its manifest.
+fn package_with(
+    id: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+    key: &SigningKey,
+    extra: &str,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let mut manifest = format!(
         "manifest_version = 1\n\n[plugin]\nid = \"{id}\"\nname = \"{}\"\nversion = \"{version}\"\ndescription = \"A test plugin.\"\nlicense = \"MIT\"\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
@@ -166,6 +178,7 @@ fn package(id: &str, version: &str, deps: &[(&str, &str)], key: &SigningKey) -> 
             manifest.push_str(&format!("\"{dep}\" = \"{req}\"\n"));
         }
     }
+    manifest.push_str(extra);
     std::fs::write(dir.path().join("tenon.toml"), manifest).unwrap();
     std::fs::write(
         dir.path().join("plugin.wasm"),
@@ -655,5 +668,103 @@ async fn offline_installs_from_the_cache_only() {
     assert!(
         matches!(client_error(&missing), ClientError::UnknownPlugin { .. }),
         "{missing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_plan_leaves_the_registry_as_it_was() {
+    let m = marketplace(Expiries::default()).await;
+    // `beta/app` keeps a secret; at 1.0.0 it needs `acme/base` (whose
+    // uninstalled version left a grant) and `gamma/mid` (a publisher not
+    // bound yet).
+    let secret = "\n[permissions]\nsecrets = [\"token\"]\n\n[[config.fields]]\nkey = \"token\"\ntype = \"string\"\nsecret = true\n";
+    m.publish("acme/base", "1.0.0", &[]).await;
+    m.publish("gamma/mid", "1.0.0", &[]).await;
+    for (version, deps) in [
+        ("0.9.0", &[("acme/base", "^1")][..]),
+        ("1.0.0", &[("acme/base", "^1"), ("gamma/mid", "^1")][..]),
+    ] {
+        m.market
+            .publish(
+                &m.alice,
+                &package_with("beta/app", version, deps, &m.key, secret),
+            )
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = ["acme", "beta", "gamma"]
+        .into_iter()
+        .fold(TrustPolicy::default(), |p, publisher| {
+            p.with_publisher_key(publisher, m.key.public_key())
+        });
+    let engine_with_key = async |key: &str| {
+        PluginEngine::builder()
+            .registry(&dir.path().join("registry.db").to_string_lossy())
+            .data_dir(dir.path())
+            .trust_policy(policy.clone())
+            .secret_key(SecretKey::parse(&key.repeat(32)).unwrap())
+            .marketplace(MarketplaceOptions::default())
+            .build()
+            .await
+            .unwrap()
+    };
+    let first = engine_with_key("ab").await;
+    let (app, base): (PluginId, PluginId) =
+        ("beta/app".parse().unwrap(), "acme/base".parse().unwrap());
+    first.install(m.source("beta/app", "=0.9.0")).await.unwrap();
+    first
+        .set_config(&app, "token", serde_json::json!("hunter2"))
+        .await
+        .unwrap();
+    first.grant(&base, GrantRequest::all("op")).await.unwrap();
+    for id in [&app, &base] {
+        first
+            .uninstall(id, UninstallOptions::default())
+            .await
+            .unwrap();
+    }
+    first.shutdown().await;
+
+    // Another key cannot read the secret `beta/app` left: installing it
+    // fails after its dependencies were checked.
+    let engine = engine_with_key("cd").await;
+    let store = engine.store();
+    let bindings = async || {
+        store
+            .list_publisher_keys(engine.tenant())
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.publisher.clone())
+            .collect::<Vec<_>>()
+    };
+    let bound_before = bindings().await;
+    assert_eq!(bound_before, ["acme", "beta"]);
+    let base_grants = store.list_grants(engine.tenant(), &base).await.unwrap();
+    assert_eq!(base_grants.len(), 1);
+    let app_config = store.get_config(engine.tenant(), &app).await.unwrap();
+    let error = engine
+        .install(m.source("beta/app", "^1"))
+        .await
+        .unwrap_err();
+    assert!(
+        installed(&engine).await.is_empty(),
+        "{error}: nothing installed"
+    );
+    assert_eq!(bindings().await, bound_before, "{error}: no new binding");
+    assert_eq!(
+        store.list_grants(engine.tenant(), &base).await.unwrap(),
+        base_grants,
+        "{error}: the leftovers that would have passed stay"
+    );
+    assert_eq!(
+        store
+            .get_config(engine.tenant(), &app)
+            .await
+            .unwrap()
+            .values,
+        app_config.values,
+        "{error}: the secret stays"
     );
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use tenon_engine::{
-    Checked, EngineError, GrantPolicy, GrantRequest, InstallSource, PluginEngine, PluginId,
-    TrustLevel, TrustPolicy, UninstallOptions,
+    Checked, EngineError, EventKind, EventQuery, GrantPolicy, GrantRequest, HostPlugin,
+    InstallSource, PluginEngine, PluginId, TrustLevel, TrustPolicy, UninstallOptions,
 };
 use tenon_marketplace::{AllowUnsigned, KeyRotation, Role, SignatureFile, SigningKey};
 use tenon_tests::{builder, copy_plugin, plugin, set_field};
@@ -91,7 +91,7 @@ async fn engine_with(dir: &Path, policy: TrustPolicy, grants: GrantPolicy) -> Pl
 
 fn strict(k: &Keys) -> TrustPolicy {
     TrustPolicy {
-        key_levels: [(k.internal.key_id(), TrustLevel::Internal)].into(),
+        key_levels: [(k.internal.public_key(), TrustLevel::Internal)].into(),
         ..TrustPolicy::default()
     }
     .with_publisher_key("tenon-examples", k.author.public_key())
@@ -602,6 +602,242 @@ async fn publishers_are_bound_to_keys_and_leftovers_follow_them() {
             }
             (Ok(_), _) => panic!("{name}: accepted"),
             (Err(error), _) => panic!("{name}: refused: {error}"),
+        }
+        engine.shutdown().await;
+    }
+}
+
+/// Who installs a plugin: the host (its own built-in plugin) or a package
+/// (an unsigned plugin directory).
+#[derive(Clone, Copy)]
+enum Installer {
+    Host,
+    Directory,
+}
+
+/// The notifier as `installer` would install it.
+fn notifier_from(installer: Installer) -> InstallSource {
+    let built = plugin("notifier");
+    match installer {
+        Installer::Host => {
+            let manifest = std::fs::read_to_string(built.dir.join("tenon.toml")).unwrap();
+            let module = std::fs::read(built.dir.join("plugin.wasm")).unwrap();
+            HostPlugin::builtin(&manifest, module).into()
+        }
+        Installer::Directory => built.dir.as_path().into(),
+    }
+}
+
+#[tokio::test]
+async fn leftovers_pass_only_to_an_install_of_the_same_kind_and_purges_are_logged() {
+    use Installer::*;
+    // (case, who left them, who reinstalls, whether they pass)
+    let cases = [
+        (
+            "the host's plugin, reinstalled by the host",
+            Host,
+            Host,
+            true,
+        ),
+        (
+            "the host's plugin, reinstalled from an unsigned directory",
+            Host,
+            Directory,
+            false,
+        ),
+        (
+            "a directory's plugin, reinstalled by the host",
+            Directory,
+            Host,
+            false,
+        ),
+        (
+            "a directory's plugin, reinstalled from a directory",
+            Directory,
+            Directory,
+            true,
+        ),
+    ];
+    let notifier: PluginId = "tenon-examples/notifier".parse().unwrap();
+    for (name, first, second, passes) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with(
+            dir.path(),
+            TrustPolicy::development(),
+            GrantPolicy::default(),
+        )
+        .await;
+        engine.install(notifier_from(first)).await.unwrap();
+        engine
+            .set_config(
+                &notifier,
+                "webhook_url",
+                json!("https://hooks.example.com/a"),
+            )
+            .await
+            .unwrap();
+        engine
+            .grant(&notifier, GrantRequest::all("op"))
+            .await
+            .unwrap();
+        engine
+            .uninstall(&notifier, UninstallOptions::default())
+            .await
+            .unwrap();
+        let report = engine.install(notifier_from(second)).await.unwrap();
+        let leftovers = report.leftovers.expect("it left config and a grant");
+        assert_eq!(leftovers.passed, passes, "{name}: {}", leftovers.reason);
+        assert_eq!(
+            (leftovers.config_keys, leftovers.grants),
+            (1, 1),
+            "{name}: what was left"
+        );
+        assert_eq!(leftovers.keys, ["webhook_url"], "{name}: which keys");
+        let config = engine
+            .store()
+            .get_config(engine.tenant(), &notifier)
+            .await
+            .unwrap();
+        assert_eq!(
+            config.values.contains_key("webhook_url"),
+            passes,
+            "{name}: the config passed or was purged"
+        );
+        let operator_grant = engine
+            .store()
+            .list_grants(engine.tenant(), &notifier)
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.granted_by == "op");
+        if !passes {
+            assert!(!operator_grant, "{name}: the operator's grant was purged");
+            assert!(
+                leftovers.reason.contains("purged"),
+                "{name}: {}",
+                leftovers.reason
+            );
+        }
+        // The event log says exactly what was purged.
+        let purges = engine
+            .events(
+                &EventQuery::default()
+                    .with_plugin(notifier.clone())
+                    .with_kinds(&[EventKind::parse("leftovers_purged").unwrap()]),
+            )
+            .await
+            .unwrap()
+            .events;
+        if passes {
+            assert!(purges.is_empty(), "{name}: nothing purged");
+        } else {
+            assert_eq!(purges.len(), 1, "{name}: one purge logged");
+            let detail = &purges[0].detail;
+            assert_eq!(detail["config_keys"], json!(["webhook_url"]), "{name}");
+            assert_eq!(detail["grants"], json!(1), "{name}");
+            assert_eq!(detail["kv_entries"], json!(0), "{name}");
+            assert!(
+                detail["reason"].as_str().unwrap().contains("purged"),
+                "{name}: {detail}"
+            );
+        }
+        engine.shutdown().await;
+    }
+}
+
+/// How a stored secret meets a version that stops declaring it secret.
+#[derive(Clone, Copy)]
+enum Inherit {
+    /// Uninstalled keeping its config, then reinstalled.
+    Reinstall,
+    /// Reloaded from its directory at the same version.
+    Reload,
+}
+
+#[tokio::test]
+async fn secrets_stay_secret_on_every_path_that_inherits_them() {
+    let notifier: PluginId = "tenon-examples/notifier".parse().unwrap();
+    for (name, path) in [
+        ("a reinstall finding the secret left", Inherit::Reinstall),
+        ("a same-version reload", Inherit::Reload),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with(
+            dir.path(),
+            TrustPolicy::development(),
+            GrantPolicy::default(),
+        )
+        .await;
+        let source = copy_plugin("notifier", &dir.path().join("notifier"), |text| text);
+        engine.install(source.as_path()).await.unwrap();
+        engine
+            .set_config(
+                &notifier,
+                "webhook_url",
+                json!("https://hooks.example.com/a"),
+            )
+            .await
+            .unwrap();
+        engine
+            .set_config(&notifier, "token", json!("hunter2"))
+            .await
+            .unwrap();
+        engine
+            .grant(&notifier, GrantRequest::all("op"))
+            .await
+            .unwrap();
+        // The same version, no longer declaring `token` secret.
+        let plain = |text: String| text.replace("secret = true\n", "");
+        let result = match path {
+            Inherit::Reinstall => {
+                engine
+                    .uninstall(&notifier, UninstallOptions::default())
+                    .await
+                    .unwrap();
+                let plain = copy_plugin("notifier", &dir.path().join("plain"), plain);
+                engine.install(plain.as_path()).await.map(|_| ())
+            }
+            Inherit::Reload => {
+                engine.enable(&notifier).await.unwrap();
+                copy_plugin("notifier", &source, plain);
+                engine.reload(&notifier).await.map(|_| ())
+            }
+        };
+        let error = result.expect_err(name);
+        assert_eq!(code(&error), "secret-reclassified", "{name}: {error}");
+        assert!(
+            error.to_string().contains("`token` is stored as a secret"),
+            "{name}: {error}"
+        );
+        assert!(!error.to_string().contains("hunter2"), "{name}");
+        let stored = engine
+            .store()
+            .get_config(engine.tenant(), &notifier)
+            .await
+            .unwrap();
+        assert!(
+            stored.values.get("token").is_some_and(|v| v.is_secret()),
+            "{name}: the secret stays stored as one"
+        );
+        match path {
+            Inherit::Reinstall => {
+                assert!(
+                    engine.list().await.unwrap().is_empty(),
+                    "{name}: nothing installed"
+                );
+                assert!(
+                    error.to_string().contains("not installed"),
+                    "{name}: says how to re-classify it: {error}"
+                );
+            }
+            Inherit::Reload => {
+                let record = engine.record(&notifier).await.unwrap();
+                assert_eq!(
+                    record.state,
+                    tenon_engine::PluginState::Active,
+                    "{name}: the old code keeps running"
+                );
+            }
         }
         engine.shutdown().await;
     }

@@ -275,6 +275,122 @@ fn keys_are_managed_verified_and_rotated_and_publishers_stay_bound() {
     assert!(policy_text().starts_with("# Our keys; keep this comment.\n"));
 }
 
+#[test]
+fn removing_a_key_never_lifts_its_revocation_and_publishers_are_checked() {
+    let t = Tenon::strict();
+    let work = tempfile::tempdir().unwrap();
+    let policy_file = t.registry().with_file_name("trust.toml");
+    let policy = || {
+        tenon_marketplace::TrustPolicy::from_toml(
+            &std::fs::read_to_string(&policy_file).unwrap_or_default(),
+        )
+        .unwrap()
+    };
+    let made = t.json(&["keygen", &work.path().join("k.key").display().to_string()]);
+    let key = made["public_key"].as_str().unwrap().to_owned();
+    let id = made["key_id"].as_str().unwrap().to_owned();
+    let parsed: tenon_marketplace::PublicKey = key.parse().unwrap();
+    t.json(&["trust", "add", &key]);
+    t.json(&["trust", "add", &key, "--revoke"]);
+    // (arguments, exit code, text of the error or the fields changed)
+    let steps: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["trust", "add", &key, "--publisher", "Acme"],
+            2,
+            "`--publisher Acme` is not a publisher name",
+        ),
+        (
+            vec!["trust", "add", &key, "--publisher", "acme/tools"],
+            2,
+            "is not a publisher name",
+        ),
+        (
+            vec!["trust", "add", &key, "--publisher", ""],
+            2,
+            "is not a publisher name",
+        ),
+        (
+            vec!["trust", "remove", &key, "--publisher", "ACME"],
+            2,
+            "is not a publisher name",
+        ),
+        // Removing the trusted key leaves its revocation.
+        (vec!["trust", "remove", &key], 0, "author_keys"),
+        (
+            vec!["trust", "remove", &key],
+            1,
+            "it is revoked, and stays so",
+        ),
+        (vec!["trust", "remove", &id], 1, "--revoked"),
+        // Only `--revoked` lifts it.
+        (
+            vec!["trust", "remove", &key, "--revoked"],
+            0,
+            "revoked_keys",
+        ),
+        (
+            vec!["trust", "remove", &key, "--revoked"],
+            1,
+            "is not revoked in",
+        ),
+    ];
+    for (args, code, text) in steps {
+        let before = std::fs::read_to_string(&policy_file).unwrap();
+        if code == 0 {
+            let done = t.json(&args);
+            assert_eq!(done["changed"], serde_json::json!([text]), "{args:?}");
+            continue;
+        }
+        t.fails(&args, code, text);
+        assert_eq!(
+            std::fs::read_to_string(&policy_file).unwrap(),
+            before,
+            "{args:?}: nothing was written"
+        );
+        if text.contains("stays so") {
+            assert!(policy().is_revoked(&parsed), "still revoked");
+        }
+    }
+    assert!(!policy().is_revoked(&parsed));
+    assert!(policy().publisher_keys.is_empty());
+
+    // A rotation made for one publisher says so, and the policy keeps it.
+    let old = work.path().join("k.key").display().to_string();
+    let next = work.path().join("next.key").display().to_string();
+    t.fails(
+        &[
+            "keygen",
+            &next,
+            "--rotate-from",
+            &old,
+            "--publisher",
+            "Beta",
+        ],
+        2,
+        "is not a publisher name",
+    );
+    let made = t.json(&[
+        "keygen",
+        &next,
+        "--rotate-from",
+        &old,
+        "--publisher",
+        "beta",
+    ]);
+    assert_eq!(made["rotation"]["statement"]["publisher"], "beta");
+    let statement = made["rotation"]["file"].as_str().unwrap().to_owned();
+    t.json(&["trust", "add", "--rotation", &statement]);
+    assert_eq!(
+        policy().rotations[0].publisher.as_deref(),
+        Some("beta"),
+        "kept with its publisher"
+    );
+    assert_eq!(
+        t.json(&["trust", "list"])["rotations"][0]["publisher"],
+        "beta"
+    );
+}
+
 /// Packs the counter example at `version` into `work`, signed by the key in
 /// `work/<signer>.key`; returns the archive's path.
 fn pack_counter(t: &Tenon, work: &std::path::Path, version: &str, signer: &str) -> String {

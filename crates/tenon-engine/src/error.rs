@@ -112,9 +112,10 @@ pub enum EngineError {
     PublisherKey(Box<PublisherMismatch>),
     /// A version would receive in clear a config value stored as a secret.
     #[error(
-        "refused {id} {version}: config {} stored as a secret, but this version does not declare {} secret; the value stays a secret until the operator re-classifies it (`tenon config unset {id} KEY`, then set it again)",
+        "refused {id} {version}: config {} stored as a secret, but this version does not declare {} secret; the value stays a secret until the operator re-classifies it (`tenon config unset {id} KEY`, then set it again){}",
         .keys.iter().map(|k| format!("`{k}` is")).collect::<Vec<_>>().join(", "),
-        if .keys.len() == 1 { "it" } else { "them" }
+        if .keys.len() == 1 { "it" } else { "them" },
+        if *.uninstalled { "; it is not installed: reinstall a version that declares it secret to unset it, and nothing it left is lost meanwhile" } else { "" }
     )]
     SecretReclassified {
         /// The plugin.
@@ -123,6 +124,9 @@ pub enum EngineError {
         version: Version,
         /// The keys stored as secrets that it declares plain.
         keys: Vec<String>,
+        /// Whether the secrets were left by an uninstalled plugin (a
+        /// reinstall would inherit them).
+        uninstalled: bool,
     },
     /// No plugin with this id is installed.
     #[error(

@@ -87,8 +87,8 @@ pub use ops::{
     RevokeReport, UninstallOptions, UpgradeReport,
 };
 pub use publisher::{
-    BOUND_BY_FIRST_SIGNATURE, BOUND_BY_POLICY, BOUND_BY_ROTATION, Leftovers, PackageCheck,
-    PublisherBinding,
+    BOUND_BY_FIRST_SIGNATURE, BOUND_BY_POLICY, BOUND_BY_ROTATION, LEFTOVERS_PURGED, Leftovers,
+    PackageCheck, PublisherBinding,
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};

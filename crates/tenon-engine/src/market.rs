@@ -308,42 +308,76 @@ impl PluginEngine {
     }
 
     /// Installs what [`Self::plan_marketplace_install`] planned, in load
-    /// order, after checking it against what is installed now. When any
-    /// plugin cannot be stored, those stored before it are removed again:
-    /// all of the plan is installed, or none of it.
+    /// order, after checking all of it against what is installed now
+    /// (bindings, leftovers and what they would pass on, dependencies)
+    /// before anything is stored. When a plugin still cannot be stored,
+    /// those stored before it (and it, if stored half-way) are removed
+    /// again, leftovers they inherited handed back as they were, and no
+    /// publisher is bound: all of the plan is installed, or none of it.
     pub async fn install_plan(&self, plan: MarketPlan) -> Result<Vec<InstallReport>> {
         let _ops = self.tenant.ops.lock().await;
-        let standings = match self.check_set(&plan.candidates).await? {
-            Some((_, standings)) => standings,
+        let vetted = match self.check_set(&plan.candidates).await? {
+            Some((_, vetted)) => vetted,
             None => Vec::new(),
         };
         let mut reports = Vec::new();
-        for (candidate, standing) in plan.candidates.into_iter().zip(standings) {
-            match self.store_candidate(candidate, standing, Vec::new()).await {
+        // For each plugin stored: whether it inherited leftovers, and who
+        // had left them.
+        let mut stored: Vec<(PluginId, bool, Option<String>)> = Vec::new();
+        let mut standings = Vec::new();
+        for (candidate, vetted) in plan.candidates.into_iter().zip(vetted) {
+            let id = candidate.manifest.plugin.id.clone();
+            let inherited = vetted.leftovers.as_ref().is_some_and(|l| l.passed);
+            let owner = self
+                .shared
+                .store
+                .get_leftovers_owner(&self.tenant.id, &id)
+                .await?;
+            stored.push((id, inherited, owner));
+            match self
+                .store_candidate(candidate, vetted.leftovers, Vec::new())
+                .await
+            {
                 Ok(report) => reports.push(report),
                 Err(error) => {
-                    for done in reports.iter().rev() {
-                        self.forget(&done.id).await;
+                    for (id, inherited, owner) in stored.into_iter().rev() {
+                        self.forget(&id, inherited, owner).await;
                     }
                     return Err(error);
                 }
             }
+            standings.push(vetted.standing);
+        }
+        for standing in &standings {
+            self.record_publisher(standing.as_ref()).await?;
         }
         Ok(reports)
     }
 
-    /// Removes a plugin stored moments ago by a plan that failed later.
-    async fn forget(&self, id: &PluginId) {
+    /// Removes a plugin stored moments ago by a plan that failed later (if
+    /// it was stored): when it had inherited an uninstalled plugin's
+    /// leftovers, only what the install added goes, and the leftovers stay
+    /// with their owner as before.
+    async fn forget(&self, id: &PluginId, inherited: bool, owner: Option<String>) {
+        match self.shared.store.get_plugin(&self.tenant.id, id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(plugin = %id, "cannot undo a partial marketplace install: {error}");
+                return;
+            }
+        }
         let purge = Purge {
-            config: true,
-            kv: true,
-            events: true,
+            config: !inherited,
+            kv: !inherited,
+            events: !inherited,
             versions: true,
-            grants: true,
+            grants: !inherited,
         };
         let options = DeleteOptions {
             expected_row_version: None,
             purge,
+            leftovers_owner: owner.filter(|_| inherited),
         };
         if let Err(error) = self
             .shared

@@ -11,16 +11,23 @@
 //! for.
 //!
 //! What an uninstalled plugin left (config and secrets, grants, KV, data
-//! files) passes to a reinstall only when the reinstall comes from the same
-//! publisher as far as can be proven: signed by the key the publisher was
-//! bound to (or its rotated successor), or, for a publisher never bound,
-//! unsigned like the install that left it. Otherwise it is purged before
-//! the plugin is stored, and the install report says so.
+//! files) passes to a reinstall only when the reinstall is of the same kind
+//! and binding as the install that left it, as recorded at the uninstall
+//! ([`LeftBy`]): the host's own plugin to the host's own plugin only; a
+//! package signed by a key to a package signed by that key (or its rotated
+//! successor) that its publisher's binding accepts; an unsigned package to
+//! an unsigned one of a publisher bound to no key. Leftovers nobody is
+//! recorded to have left (left before the record was kept) pass only to the
+//! host's own plugin. Otherwise they are purged before the plugin is
+//! stored, and the install report and the event log say exactly what.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tenon_manifest::PluginId;
 use tenon_marketplace::{KeyId, PublicKey, TrustPolicy};
-use tenon_registry::{NewPublisherKey, PublisherKey};
+use tenon_registry::{
+    ConfigValue, EventKind, EventStatus, NewEvent, NewPublisherKey, PublisherKey, SourceKind,
+};
 
 use crate::engine::PluginEngine;
 use crate::error::{EngineError, PublisherMismatch, Result};
@@ -100,7 +107,9 @@ pub(crate) fn decide(
         }
         Some((key, bound_by)) => {
             if !policy.is_revoked(key)
-                && let Some(next) = authors.iter().find(|a| policy.succeeds(key, a))
+                && let Some(next) = authors
+                    .iter()
+                    .find(|a| policy.succeeds_for(publisher, key, a))
             {
                 return decision(
                     Some((*next, BOUND_BY_ROTATION)),
@@ -131,7 +140,7 @@ pub(crate) fn decide(
             }
             if let Some(next) = authors
                 .iter()
-                .find(|a| named.iter().any(|n| policy.succeeds(n, a)))
+                .find(|a| named.iter().any(|n| policy.succeeds_for(publisher, n, a)))
             {
                 return decision(Some((*next, BOUND_BY_ROTATION)), false, UNBOUND);
             }
@@ -181,12 +190,107 @@ impl PublisherBinding {
     }
 }
 
+/// Who left what an uninstalled plugin left, recorded by the uninstall
+/// (the registry keeps it as JSON until a reinstall or a purge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LeftBy {
+    /// The kind of source the uninstalled plugin came from.
+    pub(crate) source: SourceKind,
+    /// The trusted author key that signed it (base64), when signed.
+    #[serde(default)]
+    pub(crate) author_key: Option<String>,
+}
+
+impl LeftBy {
+    /// The record of `record`, an installed plugin about to be uninstalled.
+    pub(crate) fn of(record: &tenon_registry::PluginRecord) -> Self {
+        Self {
+            source: record.source.kind,
+            author_key: crate::trust::TrustRecord::from_stored(record.verification.as_ref())
+                .and_then(|trust| trust.author_key),
+        }
+    }
+
+    /// The stored form.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a leftovers owner always serializes")
+    }
+
+    /// `who`, in words.
+    fn describe(&self) -> String {
+        match (&self.author_key, self.source.is_host()) {
+            (_, true) => format!("the host's own ({}) plugin", self.source.as_str()),
+            (Some(key), false) => match key.parse::<PublicKey>() {
+                Ok(key) => format!("a package signed by key {}", key.key_id()),
+                Err(_) => "a package signed by a key this build cannot read".to_owned(),
+            },
+            (None, false) => format!("an unsigned plugin ({})", self.source.as_str()),
+        }
+    }
+}
+
+/// Whether what `owner` left passes to a candidate from a `source` source
+/// signed by `authors`, whose standing towards its publisher is `standing`
+/// (`None` for the host's own plugins), and why.
+pub(crate) fn leftovers_pass(
+    owner: Option<&LeftBy>,
+    source: SourceKind,
+    authors: &[PublicKey],
+    standing: Option<&Decision>,
+    policy: &TrustPolicy,
+) -> (bool, String) {
+    let Some(owner) = owner else {
+        return if source.is_host() {
+            (
+                true,
+                "the host's own plugin, and no record says who left them".to_owned(),
+            )
+        } else {
+            (
+                false,
+                "no record says who left them (they were left before Tenon kept one)".to_owned(),
+            )
+        };
+    };
+    let left = format!("left by {}", owner.describe());
+    if owner.source.is_host() != source.is_host() {
+        let this = if source.is_host() {
+            "this is the host's own plugin"
+        } else {
+            "this is a package"
+        };
+        return (false, format!("{left}, while {this}"));
+    }
+    let Some(standing) = standing else {
+        return (true, format!("{left}, to the host's own plugin"));
+    };
+    if !standing.leftovers_pass {
+        return (false, format!("{left}; this one is {}", standing.why));
+    }
+    match &owner.author_key {
+        None if authors.is_empty() => (true, format!("{left}; this one is {}", standing.why)),
+        None => (false, format!("{left}, while this one is signed")),
+        Some(key) => match key.parse::<PublicKey>() {
+            Ok(key) if authors.iter().any(|a| policy.succeeds(&key, a)) => {
+                (true, format!("{left}; this one is {}", standing.why))
+            }
+            Ok(_) if authors.is_empty() => (false, format!("{left}, while this one is unsigned")),
+            _ => (
+                false,
+                format!("{left}, while this one is signed by another key"),
+            ),
+        },
+    }
+}
+
 /// What became of an uninstalled plugin's leftovers at a reinstall.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leftovers {
     /// Whether they passed to the new install (otherwise they were
     /// purged).
     pub passed: bool,
+    /// The config keys (secrets included; never their values).
+    pub keys: Vec<String>,
     /// Config keys (secrets included).
     pub config_keys: u64,
     /// Grants.
@@ -382,46 +486,107 @@ impl PluginEngine {
         Ok(())
     }
 
-    /// Decides what an uninstalled plugin's leftovers do at a new install
-    /// of `id`: pass when `standing` allows, else purged (config, grants,
-    /// KV, data files). `None` when it left nothing.
-    pub(crate) async fn settle_leftovers(
+    /// Decides what an uninstalled plugin's leftovers would do at an
+    /// install of `candidate` (whose standing towards its publisher is
+    /// `standing`), without changing anything: they pass when the install
+    /// that left them is of the same kind and binding, else they are to be
+    /// purged. When they pass, checks that the candidate may inherit them
+    /// (a secret stays one; stored secrets are readable). `None` when
+    /// nothing was left.
+    pub(crate) async fn check_leftovers(
         &self,
-        id: &PluginId,
+        candidate: &Candidate,
         standing: Option<&Standing>,
     ) -> Result<Option<Leftovers>> {
         let store = &self.shared.store;
         let tenant = &self.tenant.id;
-        let config_keys = store.get_config(tenant, id).await?.values.len() as u64;
+        let id = &candidate.manifest.plugin.id;
+        let config = store.get_config(tenant, id).await?;
         let grants = store.list_grants(tenant, id).await?.len() as u64;
         let kv_entries = store.kv_usage(tenant, id).await?.keys;
         let dir = self.paths().plugin_data(tenant.as_str(), id)?;
         let files = tokio::fs::symlink_metadata(&dir).await.is_ok();
-        if config_keys == 0 && grants == 0 && kv_entries == 0 && !files {
+        if config.values.is_empty() && grants == 0 && kv_entries == 0 && !files {
             return Ok(None);
         }
-        let passed = standing.is_none_or(|s| s.decision.leftovers_pass);
-        let reason = match standing {
-            None => "the host's own plugin".to_owned(),
-            Some(s) if passed => s.decision.why.to_owned(),
-            Some(s) => format!("{}: they were purged", s.decision.why),
+        let owner = match store.get_leftovers_owner(tenant, id).await? {
+            // A record this build cannot read is nobody's.
+            Some(text) => serde_json::from_str::<LeftBy>(&text).ok(),
+            None => None,
         };
-        if !passed {
-            store.purge_leftovers(tenant, id).await?;
-            if files && let Err(error) = tokio::fs::remove_dir_all(&dir).await {
-                tracing::warn!(plugin = %id, "cannot delete {}: {error}", dir.display());
+        let (passed, why) = leftovers_pass(
+            owner.as_ref(),
+            candidate.source.kind,
+            &candidate.authors,
+            standing.map(|s| &s.decision),
+            &self.shared.trust,
+        );
+        if passed {
+            self.check_secrets_kept(&candidate.manifest, true).await?;
+            if config.values.values().any(ConfigValue::is_secret) {
+                // Fails here, before anything changes, rather than half-way
+                // through storing the plugin.
+                crate::activate::stored_config(&self.shared, &self.tenant, id).await?;
             }
         }
         Ok(Some(Leftovers {
             passed,
-            config_keys,
+            keys: config.values.keys().cloned().collect(),
+            config_keys: config.values.len() as u64,
             grants,
             kv_entries,
             files,
-            reason,
+            reason: if passed {
+                why
+            } else {
+                format!("{why}: they were purged")
+            },
         }))
     }
+
+    /// Carries out what [`check_leftovers`](Self::check_leftovers)
+    /// decided for `id`: purges leftovers that do not pass (config and
+    /// secrets, grants, KV, data files) and records exactly what in the
+    /// event log (`leftovers_purged`).
+    pub(crate) async fn apply_leftovers(
+        &self,
+        id: &PluginId,
+        leftovers: Option<&Leftovers>,
+    ) -> Result<()> {
+        let Some(leftovers) = leftovers.filter(|l| !l.passed) else {
+            return Ok(());
+        };
+        let store = &self.shared.store;
+        let tenant = &self.tenant.id;
+        let purged = store.purge_leftovers(tenant, id).await?;
+        let dir = self.paths().plugin_data(tenant.as_str(), id)?;
+        let mut files = false;
+        if leftovers.files {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => files = true,
+                Err(error) => {
+                    tracing::warn!(plugin = %id, "cannot delete {}: {error}", dir.display());
+                }
+            }
+        }
+        let kind = EventKind::parse(LEFTOVERS_PURGED).expect("a valid event kind");
+        store
+            .append_events(&[NewEvent::new(tenant.clone(), kind, EventStatus::Ok)
+                .with_plugin(id.clone())
+                .with_detail(json!({
+                    "config_keys": leftovers.keys,
+                    "grants": purged.grants,
+                    "kv_entries": purged.kv_entries,
+                    "files": files,
+                    "reason": leftovers.reason,
+                }))])
+            .await?;
+        Ok(())
+    }
 }
+
+/// The event kind recording a purge of what an uninstalled plugin left.
+pub const LEFTOVERS_PURGED: &str = "leftovers_purged";
 
 #[cfg(test)]
 mod tests {
@@ -443,6 +608,16 @@ mod tests {
             ..rotated.clone()
         };
         let named = TrustPolicy::default().with_publisher_key("acme", n);
+        let rotated_for_beta = TrustPolicy {
+            rotations: vec![KeyRotation::sign_for(&old, &n, "beta")],
+            ..TrustPolicy::default()
+        };
+        let (middle, m) = (key(4), key(4).public_key());
+        let through_revoked = TrustPolicy {
+            rotations: vec![KeyRotation::sign(&old, &m), KeyRotation::sign(&middle, &n)],
+            revoked_keys: vec![m],
+            ..TrustPolicy::default()
+        };
         use Arrival::*;
         type Case<'a> = (
             &'a str,
@@ -566,6 +741,22 @@ mod tests {
                 Err(vec![n.key_id()]),
             ),
             (
+                "rotated by a statement made for another publisher",
+                Some(&o),
+                vec![n],
+                &rotated_for_beta,
+                Upgrade,
+                Err(vec![o.key_id()]),
+            ),
+            (
+                "rotated through a revoked key",
+                Some(&o),
+                vec![n],
+                &through_revoked,
+                Upgrade,
+                Err(vec![o.key_id()]),
+            ),
+            (
                 "the bound key among others",
                 Some(&o),
                 vec![x, o],
@@ -585,6 +776,150 @@ mod tests {
             .map(|d| (d.bind, d.leftovers_pass))
             .map_err(|m| m.bound);
             assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn leftovers_pass_only_to_the_same_kind_and_binding() {
+        let key = |n: u8| SigningKey::from_seed(&[n; 32]);
+        let (old, new, other) = (key(1), key(2), key(3));
+        let (o, n, x) = (old.public_key(), new.public_key(), other.public_key());
+        let policy = TrustPolicy {
+            rotations: vec![KeyRotation::sign(&old, &n)],
+            ..TrustPolicy::default()
+        };
+        let left = |source: SourceKind, key: Option<&PublicKey>| LeftBy {
+            source,
+            author_key: key.map(PublicKey::to_base64),
+        };
+        let pass = Decision {
+            bind: None,
+            leftovers_pass: true,
+            why: "signed by the key its publisher is bound to",
+        };
+        let refuse = Decision {
+            leftovers_pass: false,
+            ..pass.clone()
+        };
+        use SourceKind::*;
+        type Case<'a> = (
+            &'a str,
+            Option<LeftBy>,
+            SourceKind,
+            Vec<PublicKey>,
+            Option<&'a Decision>,
+            bool,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "host to host",
+                Some(left(Builtin, None)),
+                Native,
+                vec![],
+                None,
+                true,
+            ),
+            (
+                "host to an unsigned package",
+                Some(left(Builtin, None)),
+                Directory,
+                vec![],
+                Some(&pass),
+                false,
+            ),
+            (
+                "host to a signed package",
+                Some(left(Native, None)),
+                Archive,
+                vec![o],
+                Some(&pass),
+                false,
+            ),
+            (
+                "a package to the host",
+                Some(left(Archive, Some(&o))),
+                Builtin,
+                vec![],
+                None,
+                false,
+            ),
+            (
+                "unsigned to unsigned",
+                Some(left(Directory, None)),
+                Archive,
+                vec![],
+                Some(&pass),
+                true,
+            ),
+            (
+                "unsigned to signed",
+                Some(left(Directory, None)),
+                Archive,
+                vec![o],
+                Some(&pass),
+                false,
+            ),
+            (
+                "signed to unsigned",
+                Some(left(Archive, Some(&o))),
+                Directory,
+                vec![],
+                Some(&pass),
+                false,
+            ),
+            (
+                "signed to the same key",
+                Some(left(Archive, Some(&o))),
+                Marketplace,
+                vec![o],
+                Some(&pass),
+                true,
+            ),
+            (
+                "signed to its rotated successor",
+                Some(left(Archive, Some(&o))),
+                Archive,
+                vec![n],
+                Some(&pass),
+                true,
+            ),
+            (
+                "signed to another key the binding accepts",
+                Some(left(Archive, Some(&o))),
+                Archive,
+                vec![x],
+                Some(&pass),
+                false,
+            ),
+            (
+                "the binding refuses",
+                Some(left(Archive, Some(&o))),
+                Archive,
+                vec![o],
+                Some(&refuse),
+                false,
+            ),
+            (
+                "nobody recorded, to the host",
+                None,
+                Builtin,
+                vec![],
+                None,
+                true,
+            ),
+            (
+                "nobody recorded, to a package",
+                None,
+                Directory,
+                vec![],
+                Some(&pass),
+                false,
+            ),
+        ];
+        for (name, owner, source, authors, standing, expected) in cases {
+            let (passed, why) = leftovers_pass(owner.as_ref(), source, &authors, standing, &policy);
+            assert_eq!(passed, expected, "{name}: {why}");
+            assert!(!why.is_empty(), "{name}");
         }
     }
 }

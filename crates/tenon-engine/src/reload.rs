@@ -113,6 +113,9 @@ impl PluginEngine {
                 state: record.state,
             });
         }
+        // The reloaded manifest receives the stored config: a secret stays
+        // one, as across versions.
+        self.check_secrets_kept(&candidate.manifest, false).await?;
         // Same version: the registry keeps the module it was installed with;
         // the new bytes only run here.
         let module = match candidate.module {

@@ -133,6 +133,11 @@ pub struct TrustRecord {
     /// Whether a signature the policy trusts proves the publisher (so that
     /// publisher-wide grant rules may apply).
     pub publisher_proven: bool,
+    /// The trusted author key that may bind the publisher (base64), when
+    /// there is one: what an uninstall records as the owner of what the
+    /// plugin leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_key: Option<String>,
     /// The package's sha256, for archives.
     pub sha256: Option<String>,
     /// When it was checked.
@@ -155,6 +160,10 @@ impl TrustRecord {
             level: verification.level,
             signers: verification.signers.clone(),
             publisher_proven: verification.trust == Trust::Trusted,
+            author_key: verification
+                .author_public_key
+                .as_ref()
+                .map(tenon_marketplace::PublicKey::to_base64),
             sha256: Some(verification.sha256.to_string()),
             checked_at: OffsetDateTime::now_utc(),
             posture: RuntimePosture::of(verification.level, manifest),
@@ -169,6 +178,7 @@ impl TrustRecord {
             level,
             signers: Vec::new(),
             publisher_proven: false,
+            author_key: None,
             sha256: None,
             checked_at: OffsetDateTime::now_utc(),
             posture: RuntimePosture::of(level, manifest),

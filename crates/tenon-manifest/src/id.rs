@@ -65,28 +65,18 @@ impl PluginId {
             return Err(PluginIdError::Shape(id.to_owned()));
         };
         for (part, text) in [("publisher", publisher), ("name", name)] {
-            if text.is_empty() || text.len() > MAX_ID_PART_LEN {
-                return Err(PluginIdError::Length {
-                    id: id.to_owned(),
-                    part,
-                    len: text.chars().count(),
-                });
-            }
-            if let Some(found) = text
-                .chars()
-                .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-            {
-                return Err(PluginIdError::Character {
-                    id: id.to_owned(),
-                    part,
-                    found,
-                });
-            }
+            check_part(id, part, text)?;
         }
         Ok(Self {
             full: id.to_owned(),
             slash: publisher.len(),
         })
+    }
+
+    /// Checks a publisher name on its own (as a trust policy names one) by
+    /// the rules of an id's publisher part.
+    pub fn check_publisher(publisher: &str) -> Result<(), PluginIdError> {
+        check_part(publisher, "publisher", publisher)
     }
 
     /// The whole id, `publisher/name`.
@@ -115,6 +105,28 @@ impl fmt::Debug for PluginId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.full, f)
     }
+}
+
+/// Checks one part of the id `id`.
+fn check_part(id: &str, part: &'static str, text: &str) -> Result<(), PluginIdError> {
+    if text.is_empty() || text.len() > MAX_ID_PART_LEN {
+        return Err(PluginIdError::Length {
+            id: id.to_owned(),
+            part,
+            len: text.chars().count(),
+        });
+    }
+    if let Some(found) = text
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(PluginIdError::Character {
+            id: id.to_owned(),
+            part,
+            found,
+        });
+    }
+    Ok(())
 }
 
 impl FromStr for PluginId {

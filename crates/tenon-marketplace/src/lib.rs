@@ -69,7 +69,7 @@ pub use limits::UnpackLimits;
 pub use metadata::{MetadataError, TrustedMetadata};
 pub use pack::{PACKAGE_MTIME, PackOptions, PackedPackage, pack};
 pub use path::{MAX_COMPONENT_LEN, MAX_PATH_LEN, PathProblem};
-pub use rotation::{KeyRotation, ROTATION_CONTEXT};
+pub use rotation::{KeyRotation, PUBLISHER_ROTATION_CONTEXT, ROTATION_CONTEXT};
 pub use sign::{
     KeyId, MAX_SIGNATURE_FILE_BYTES, MAX_SIGNATURES, PublicKey, Role, SIGNATURE_CONTEXT,
     SIGNATURE_EXTENSION, SignatureEntry, SignatureFile, SigningKey, signed_message,

@@ -129,8 +129,14 @@ impl std::str::FromStr for TrustLevel {
 /// refused.
 ///
 /// A key in `rotations` (a [`KeyRotation`] signed by a trusted key) is
-/// trusted as the key it rotates from. A trusted author key confers the
-/// level `key_levels` names for it (by key id), else `partner`.
+/// trusted as the key it rotates from, for the plugins that key is trusted
+/// for (only the named publisher's, when the statement names one). Every statement is followed (a key two old keys hand over to
+/// succeeds both); a revoked key cuts every chain through it; one key
+/// handing over to two keys, or a cycle, makes the policy invalid. A
+/// trusted author key confers the level `key_levels` names for it (by the
+/// whole public key), else, when it is trusted for the plugin only through
+/// a rotation, the level of the key it rotated from, else `partner`: a
+/// rotation never raises the level of a key trusted on its own.
 ///
 /// Plugin directories carry no signatures: they are installed only with the
 /// development switch `allow_unsigned_directories`, at `unsigned_level`.
@@ -155,9 +161,9 @@ pub struct TrustPolicy {
     pub allow_unsigned_directories: bool,
     /// The level unsigned and untrusted packages (and directories) reach.
     pub unsigned_level: TrustLevel,
-    /// The level each trusted key confers, by key id (`partner` when not
-    /// named).
-    pub key_levels: BTreeMap<KeyId, TrustLevel>,
+    /// The level each trusted key confers, by public key (base64; a short
+    /// key id is not enough): `partner` when not named.
+    pub key_levels: BTreeMap<PublicKey, TrustLevel>,
     /// Keys whose signatures are refused, whatever else trusts them.
     pub revoked_keys: Vec<PublicKey>,
     /// Signed statements handing a key's trust over to a new key.
@@ -191,9 +197,41 @@ impl TrustPolicy {
         toml::to_string(self).expect("a trust policy always serializes")
     }
 
-    /// Checks every rotation statement's signature.
+    /// Checks every publisher name (by the rules of a plugin id's
+    /// publisher part), every rotation statement's signature, and that no
+    /// two statements conflict (one key handing over to two keys, or a
+    /// cycle).
     pub fn check(&self) -> Result<(), PackageError> {
-        self.rotations.iter().try_for_each(KeyRotation::check)
+        for publisher in self.publisher_keys.keys() {
+            PluginId::check_publisher(publisher).map_err(|e| PackageError::InvalidPolicy {
+                message: format!("`publisher_keys.{publisher}` does not name a publisher: {e}"),
+            })?;
+        }
+        self.rotations.iter().try_for_each(KeyRotation::check)?;
+        let conflict = |message: String| PackageError::InvalidPolicy {
+            message: format!("conflicting rotation statements: {message}; keep one"),
+        };
+        for (i, one) in self.rotations.iter().enumerate() {
+            if let Some(other) = self.rotations[i + 1..]
+                .iter()
+                .find(|r| r.from == one.from && r.to != one.to && r.overlaps(one))
+            {
+                return Err(conflict(format!(
+                    "key {} hands over to both {} and {}",
+                    one.from.key_id(),
+                    one.to.key_id(),
+                    other.to.key_id()
+                )));
+            }
+            if self.walk_back(&one.from, None, false).contains(&one.to) {
+                return Err(conflict(format!(
+                    "key {} hands over to {}, which was rotated from it (a cycle)",
+                    one.from.key_id(),
+                    one.to.key_id()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Whether `key` is revoked.
@@ -201,32 +239,109 @@ impl TrustPolicy {
         self.revoked_keys.contains(key)
     }
 
-    /// The keys `key` was rotated from, nearest first, following verified
-    /// rotation statements (each key once).
+    /// The keys `key` was rotated from, nearest first, following every
+    /// verified rotation statement (each key once). A revoked key hands
+    /// nothing over: a chain through one ends there (and a revoked `key`
+    /// was rotated from nothing).
     pub fn rotated_from(&self, key: &PublicKey) -> Vec<PublicKey> {
-        let mut chain: Vec<PublicKey> = Vec::new();
-        let mut current = *key;
-        while let Some(rotation) = self.rotations.iter().find(|r| {
-            r.to == current && r.from != *key && !chain.contains(&r.from) && r.check().is_ok()
-        }) {
-            chain.push(rotation.from);
-            current = rotation.from;
+        if self.is_revoked(key) {
+            return Vec::new();
         }
-        chain
+        self.walk_back(key, None, true)
+    }
+
+    /// [`rotated_from`](Self::rotated_from), following only the statements
+    /// that speak for `publisher` (those made for it, and those made for
+    /// no publisher in particular).
+    pub fn rotated_from_for(&self, publisher: &str, key: &PublicKey) -> Vec<PublicKey> {
+        if self.is_revoked(key) {
+            return Vec::new();
+        }
+        self.walk_back(key, Some(publisher), true)
+    }
+
+    fn walk_back(
+        &self,
+        key: &PublicKey,
+        publisher: Option<&str>,
+        cut_at_revoked: bool,
+    ) -> Vec<PublicKey> {
+        let mut chain: Vec<PublicKey> = Vec::new();
+        let mut next = 0;
+        let mut current = *key;
+        loop {
+            for rotation in self
+                .rotations
+                .iter()
+                .filter(|r| r.to == current && publisher.is_none_or(|p| r.applies_to(p)))
+            {
+                let from = rotation.from;
+                if from == *key
+                    || chain.contains(&from)
+                    || (cut_at_revoked && self.is_revoked(&from))
+                    || rotation.check().is_err()
+                {
+                    continue;
+                }
+                chain.push(from);
+            }
+            let Some(earlier) = chain.get(next) else {
+                return chain;
+            };
+            current = *earlier;
+            next += 1;
+        }
     }
 
     /// Whether `new` is `old`, or was rotated from it by verified
-    /// statements.
+    /// statements through no revoked key.
     pub fn succeeds(&self, old: &PublicKey, new: &PublicKey) -> bool {
         old == new || self.rotated_from(new).contains(old)
     }
 
-    /// The level a trusted author key confers, following rotations.
+    /// [`succeeds`](Self::succeeds) by the statements that speak for
+    /// `publisher` only: what moves `publisher`'s binding.
+    pub fn succeeds_for(&self, publisher: &str, old: &PublicKey, new: &PublicKey) -> bool {
+        old == new || self.rotated_from_for(publisher, new).contains(old)
+    }
+
+    /// The level a trusted author key confers on its own: the one
+    /// `key_levels` names for it, else `partner`.
     pub fn level_of(&self, key: &PublicKey) -> TrustLevel {
-        std::iter::once(*key)
-            .chain(self.rotated_from(key))
-            .find_map(|k| self.key_levels.get(&k.key_id()).copied())
+        self.key_levels
+            .get(key)
+            .copied()
             .unwrap_or(TrustLevel::Partner)
+    }
+
+    /// The level `key` confers on `plugin`: the level `key_levels` names
+    /// for it; else, when it is trusted for `plugin` only as the successor
+    /// of keys that are, the lowest of those keys' levels; else
+    /// `partner`. A rotation never raises a key trusted on its own, nor
+    /// carries a level to another publisher's plugins.
+    pub fn level_for(&self, plugin: &PluginId, key: &PublicKey) -> TrustLevel {
+        if let Some(level) = self.key_levels.get(key) {
+            return *level;
+        }
+        if self.trusts_directly(plugin, key) {
+            return TrustLevel::Partner;
+        }
+        self.rotated_from_for(plugin.publisher(), key)
+            .iter()
+            .filter(|old| self.trusts_directly(plugin, old))
+            .map(|old| self.level_of(old))
+            .min()
+            .unwrap_or(TrustLevel::Partner)
+    }
+
+    /// Whether the policy names `key` for `plugin` (an author key, or one
+    /// of its publisher's keys).
+    fn trusts_directly(&self, plugin: &PluginId, key: &PublicKey) -> bool {
+        self.author_keys.contains(key)
+            || self
+                .publisher_keys
+                .get(plugin.publisher())
+                .is_some_and(|keys| keys.contains(key))
     }
 
     /// Trusts `key` as an author key for every publisher.
@@ -256,19 +371,12 @@ impl TrustPolicy {
     /// Whether `key` (or a key it was rotated from) is trusted to sign
     /// `plugin` as its author, and not revoked.
     pub fn trusts_author(&self, plugin: &PluginId, key: &PublicKey) -> bool {
-        let direct = |key: &PublicKey| {
-            self.author_keys.contains(key)
-                || self
-                    .publisher_keys
-                    .get(plugin.publisher())
-                    .is_some_and(|keys| keys.contains(key))
-        };
         !self.is_revoked(key)
-            && (direct(key)
+            && (self.trusts_directly(plugin, key)
                 || self
-                    .rotated_from(key)
+                    .rotated_from_for(plugin.publisher(), key)
                     .iter()
-                    .any(|old| !self.is_revoked(old) && direct(old)))
+                    .any(|old| self.trusts_directly(plugin, old)))
     }
 }
 
@@ -421,7 +529,7 @@ pub fn verify<'a>(
     };
     let trusted = trust == Trust::Trusted;
     let level = match author {
-        Some(author) if trusted => policy.level_of(&author.public_key),
+        Some(author) if trusted => policy.level_for(&file.plugin, &author.public_key),
         _ => policy.unsigned_level,
     };
     Ok(VerifiedPackage {
@@ -538,4 +646,162 @@ fn binding_author(
     named
         .or(vouched.filter(|_| author_signatures == 1))
         .map(|s| s.public_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::SigningKey;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_seed(&[n; 32])
+    }
+
+    #[test]
+    fn rotations_are_followed_through_every_statement_and_cut_by_revocations() {
+        let (a, b, c, d) = (key(1), key(2), key(3), key(4));
+        let (pa, pb, pc) = (a.public_key(), b.public_key(), c.public_key());
+        let chain = TrustPolicy {
+            rotations: vec![KeyRotation::sign(&a, &pb), KeyRotation::sign(&b, &pc)],
+            ..TrustPolicy::default()
+        }
+        .with_publisher_key("acme", pa);
+        let middle_revoked = TrustPolicy {
+            revoked_keys: vec![pb],
+            ..chain.clone()
+        };
+        // Two old keys (of two publishers) hand over to the same new key.
+        let merged = TrustPolicy {
+            rotations: vec![KeyRotation::sign(&d, &pc), KeyRotation::sign(&a, &pc)],
+            ..TrustPolicy::default()
+        }
+        .with_publisher_key("acme", pa);
+        // A statement made for beta speaks for beta only.
+        let for_beta = TrustPolicy {
+            rotations: vec![KeyRotation::sign_for(&a, &pc, "beta")],
+            ..TrustPolicy::default()
+        }
+        .with_author_key(pa);
+        let acme: PluginId = "acme/tool".parse().unwrap();
+        assert!(for_beta.succeeds_for("beta", &pa, &pc));
+        assert!(for_beta.trusts_author(&"beta/tool".parse().unwrap(), &pc));
+        assert!(
+            !for_beta.succeeds_for("acme", &pa, &pc),
+            "not acme's binding"
+        );
+        assert!(!for_beta.trusts_author(&acme, &pc), "not acme's trust");
+        // (case, policy, old, new, succeeds, new trusted for acme)
+        let cases = [
+            ("a chain", &chain, pa, pc, true, true),
+            (
+                "a chain through a revoked key",
+                &middle_revoked,
+                pa,
+                pc,
+                false,
+                false,
+            ),
+            (
+                "the revoked key itself",
+                &middle_revoked,
+                pa,
+                pb,
+                false,
+                false,
+            ),
+            (
+                "the first of two statements",
+                &merged,
+                d.public_key(),
+                pc,
+                true,
+                true,
+            ),
+            ("the second of two statements", &merged, pa, pc, true, true),
+        ];
+        for (name, policy, old, new, succeeds, trusted) in cases {
+            assert_eq!(policy.succeeds(&old, &new), succeeds, "{name}: succeeds");
+            assert_eq!(
+                policy.trusts_author(&acme, &new),
+                trusted,
+                "{name}: trusted"
+            );
+        }
+    }
+
+    #[test]
+    fn conflicting_rotations_and_bad_publishers_make_a_policy_invalid() {
+        let (a, b, c) = (key(1), key(2), key(3));
+        let fork = TrustPolicy {
+            rotations: vec![
+                KeyRotation::sign(&a, &b.public_key()),
+                KeyRotation::sign(&a, &c.public_key()),
+            ],
+            ..TrustPolicy::default()
+        };
+        let error = fork.check().unwrap_err().to_string();
+        assert!(error.contains("conflicting rotation statements"), "{error}");
+        assert!(error.contains(a.public_key().key_id().as_str()), "{error}");
+        let cycle = TrustPolicy {
+            rotations: vec![
+                KeyRotation::sign(&a, &b.public_key()),
+                KeyRotation::sign(&b, &a.public_key()),
+            ],
+            ..TrustPolicy::default()
+        };
+        let error = cycle.check().unwrap_err().to_string();
+        assert!(error.contains("conflicting rotation statements"), "{error}");
+        let bad = TrustPolicy::default().with_publisher_key("Acme Corp", a.public_key());
+        let error = bad.check().unwrap_err().to_string();
+        assert!(error.contains("`publisher_keys.Acme Corp`"), "{error}");
+        // Statements from one key for two publishers do not conflict.
+        let per_publisher = TrustPolicy {
+            rotations: vec![
+                KeyRotation::sign_for(&a, &b.public_key(), "acme"),
+                KeyRotation::sign_for(&a, &c.public_key(), "beta"),
+            ],
+            ..TrustPolicy::default()
+        };
+        per_publisher.check().unwrap();
+        // The same statement twice is no conflict.
+        let twice = TrustPolicy {
+            rotations: vec![KeyRotation::sign(&a, &b.public_key()); 2],
+            ..TrustPolicy::default()
+        };
+        twice.check().unwrap();
+    }
+
+    #[test]
+    fn levels_are_keyed_by_the_whole_key_and_never_raised_across_publishers() {
+        let (a, b) = (key(1), key(2));
+        let (pa, pb) = (a.public_key(), b.public_key());
+        // `a` is acme's internal key; it hands over to `b`, which beta
+        // trusts on its own (as a partner).
+        let policy = TrustPolicy {
+            key_levels: [(pa, TrustLevel::Internal)].into(),
+            rotations: vec![KeyRotation::sign(&a, &pb)],
+            ..TrustPolicy::default()
+        }
+        .with_publisher_key("acme", pa)
+        .with_publisher_key("beta", pb);
+        let (acme, beta): (PluginId, PluginId) =
+            ("acme/tool".parse().unwrap(), "beta/tool".parse().unwrap());
+        let cases = [
+            ("acme's key for acme", &acme, pa, TrustLevel::Internal),
+            ("its successor for acme", &acme, pb, TrustLevel::Internal),
+            ("its successor for beta", &beta, pb, TrustLevel::Partner),
+        ];
+        for (name, plugin, key, level) in cases {
+            assert_eq!(policy.level_for(plugin, &key), level, "{name}");
+        }
+        // The policy file names keys whole; a short key id is refused.
+        let text = format!("[key_levels]\n\"{}\" = \"internal\"\n", pa.key_id());
+        let error = TrustPolicy::from_toml(&text).unwrap_err().to_string();
+        assert!(error.contains("public key"), "{error}");
+        let text = format!("[key_levels]\n\"{pa}\" = \"internal\"\n");
+        assert_eq!(
+            TrustPolicy::from_toml(&text).unwrap().key_levels,
+            [(pa, TrustLevel::Internal)].into()
+        );
+    }
 }

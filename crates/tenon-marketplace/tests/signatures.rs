@@ -562,7 +562,7 @@ fn revocation_rotation_and_levels() {
         ..rotated.clone()
     };
     let internal = TrustPolicy {
-        key_levels: [(old.public_key().key_id(), TrustLevel::Internal)].into(),
+        key_levels: [(old.public_key(), TrustLevel::Internal)].into(),
         ..rotated.clone()
     };
     let untrusted_allowed = TrustPolicy {
@@ -693,7 +693,7 @@ revoked_keys = ["{revoked}"]
 [publisher_keys]
 acme = ["{key}"]
 [key_levels]
-"{id}" = "internal"
+"{key}" = "internal"
 [[rotations]]
 from = "{key}"
 to = "{next}"
@@ -702,7 +702,6 @@ signature = "{signature}"
         key = key.public_key(),
         next = next.public_key(),
         revoked = SigningKey::from_seed(&[9; 32]).public_key(),
-        id = key.key_id(),
         signature = KeyRotation::sign(&key, &next.public_key()).signature,
     );
     let policy = TrustPolicy::from_toml(&text).unwrap();
@@ -710,7 +709,10 @@ signature = "{signature}"
     assert_eq!(policy.unsigned_level, TrustLevel::Partner);
     assert_eq!(policy.allow_unsigned, AllowUnsigned::Never);
     assert!(policy.trusts_author(&"acme/x".parse().unwrap(), &next.public_key()));
-    assert_eq!(policy.level_of(&next.public_key()), TrustLevel::Internal);
+    assert_eq!(
+        policy.level_for(&"acme/x".parse().unwrap(), &next.public_key()),
+        TrustLevel::Internal
+    );
     assert!(policy.succeeds(&key.public_key(), &next.public_key()));
     assert!(!policy.succeeds(&next.public_key(), &key.public_key()));
     assert_eq!(TrustPolicy::from_toml(&policy.to_toml()).unwrap(), policy);

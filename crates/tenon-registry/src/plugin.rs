@@ -520,12 +520,17 @@ impl Purge {
 }
 
 /// How to delete a plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeleteOptions {
     /// Delete only if the row version is still this one.
     pub expected_row_version: Option<u64>,
     /// What else to remove.
     pub purge: Purge,
+    /// Who leaves what is kept (an opaque record of the caller's, JSON),
+    /// stored in the same transaction and read back with
+    /// [`get_leftovers_owner`](crate::RegistryStore::get_leftovers_owner);
+    /// `None` records no owner. Any earlier record is replaced.
+    pub leftovers_owner: Option<String>,
 }
 
 /// What [`delete_plugin`](crate::RegistryStore::delete_plugin) removed.

@@ -148,6 +148,14 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     /// while the plugin is installed; its events stay (they are history).
     async fn purge_leftovers(&self, tenant: &TenantId, id: &PluginId) -> Result<DeleteReport>;
 
+    /// Who left what an uninstalled plugin left: the record its
+    /// [`delete_plugin`](Self::delete_plugin) was given
+    /// ([`DeleteOptions::leftovers_owner`]), until
+    /// [`purge_leftovers`](Self::purge_leftovers) or the next deletion
+    /// replaces it. `None` when no record was given.
+    async fn get_leftovers_owner(&self, tenant: &TenantId, id: &PluginId)
+    -> Result<Option<String>>;
+
     // ----- versions -----
 
     /// Adds an installed version (not current: switch with

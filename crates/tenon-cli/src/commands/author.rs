@@ -142,6 +142,11 @@ pub(crate) struct KeygenArgs {
     /// must not exist).
     #[arg(long, value_name = "FILE", requires = "rotate_from")]
     rotation_out: Option<PathBuf>,
+    /// Make the rotation statement for this publisher's plugins only: it
+    /// moves that publisher's binding and no other's, and trusts the new
+    /// key for that publisher only.
+    #[arg(long, value_name = "PUBLISHER", requires = "rotate_from")]
+    publisher: Option<String>,
 }
 
 /// What `tenon new` prints in JSON.
@@ -534,6 +539,13 @@ struct RotationJson {
 pub(crate) fn keygen(args: KeygenArgs, output: &Output) -> CommandResult {
     // The old key is read, and the statement's file checked, before anything
     // is written.
+    if let Some(publisher) = &args.publisher {
+        tenon_manifest::PluginId::check_publisher(publisher).map_err(|e| {
+            Failure::usage(format!(
+                "`--publisher {publisher}` is not a publisher name: {e} (a publisher is the part of a plugin id before `/`)"
+            ))
+        })?;
+    }
     let old = args
         .rotate_from
         .as_deref()
@@ -557,7 +569,10 @@ pub(crate) fn keygen(args: KeygenArgs, output: &Output) -> CommandResult {
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", args.file.display())))?;
     let rotation = match (old, rotation_path) {
         (Some(old), Some(path)) => {
-            let statement = KeyRotation::sign(&old, &key.public_key());
+            let statement = match &args.publisher {
+                Some(publisher) => KeyRotation::sign_for(&old, &key.public_key(), publisher),
+                None => KeyRotation::sign(&old, &key.public_key()),
+            };
             crate::session::write_private(&path, statement.to_json().as_bytes())
                 .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?;
             Some(RotationJson {

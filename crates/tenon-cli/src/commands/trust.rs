@@ -22,7 +22,8 @@ pub(crate) enum TrustCommand {
     /// Trust a key (as an author for every publisher, for one publisher, as
     /// a marketplace), revoke one, or add a key rotation statement.
     Add(AddArgs),
-    /// Take a key out of the policy, wherever it appears.
+    /// Take a trusted key out of the policy, wherever it appears (a
+    /// revocation stays unless `--revoked` lifts it, and only it).
     Remove(RemoveArgs),
     /// Show the policy in force and the publishers bound to keys.
     List,
@@ -61,8 +62,12 @@ pub(crate) struct RemoveArgs {
     /// The public key (base64) or its key id (16 hex digits).
     key: String,
     /// Remove it only from this publisher's keys.
-    #[arg(long, value_name = "PUBLISHER")]
+    #[arg(long, value_name = "PUBLISHER", conflicts_with = "revoked")]
     publisher: Option<String>,
+    /// Lift the key's revocation (`revoked_keys`), and change nothing else.
+    /// Without it, a revoked key stays revoked.
+    #[arg(long)]
+    revoked: bool,
 }
 
 /// `tenon verify` arguments.
@@ -193,6 +198,15 @@ fn drop_key(array: &mut Array, id: &str) -> bool {
     array.len() != before
 }
 
+/// Refuses a publisher name a plugin id could not have.
+fn check_publisher(publisher: &str) -> Result<(), Failure> {
+    tenon_manifest::PluginId::check_publisher(publisher).map_err(|e| {
+        Failure::usage(format!(
+            "`--publisher {publisher}` is not a publisher name: {e} (a publisher is the part of a plugin id before `/`)"
+        ))
+    })
+}
+
 fn parse_key(text: &str) -> Result<PublicKey, Failure> {
     text.trim().parse::<PublicKey>().map_err(|e| {
         Failure::usage(format!(
@@ -229,6 +243,7 @@ fn add(args: AddArgs, global: &GlobalArgs) -> CommandResult {
                 file.array("marketplace_keys")?,
             )
         } else if let Some(publisher) = &args.publisher {
+            check_publisher(publisher)?;
             let bad = file.invalid(&format!("publisher_keys.{publisher}"), "an array");
             let array = file
                 .table("publisher_keys")?
@@ -244,10 +259,12 @@ fn add(args: AddArgs, global: &GlobalArgs) -> CommandResult {
             changed.push(field);
         }
         if let Some(level) = args.level {
+            // By the whole key: a short key id is not enough to confer a
+            // level.
             let levels = file.table("key_levels")?;
-            let id = key.key_id().to_string();
-            if levels.get(&id).and_then(Item::as_str) != Some(level.as_str()) {
-                levels.insert(&id, toml_edit::value(level.as_str()));
+            let name = key.to_base64();
+            if levels.get(&name).and_then(Item::as_str) != Some(level.as_str()) {
+                levels.insert(&name, toml_edit::value(level.as_str()));
                 changed.push("key_levels".to_owned());
             }
         }
@@ -260,11 +277,14 @@ fn add(args: AddArgs, global: &GlobalArgs) -> CommandResult {
 }
 
 fn push_rotation(file: &mut PolicyFile, rotation: &KeyRotation) -> Result<(), Failure> {
-    let fields = [
+    let mut fields = vec![
         ("from", rotation.from.to_base64()),
         ("to", rotation.to.to_base64()),
-        ("signature", rotation.signature.clone()),
     ];
+    if let Some(publisher) = &rotation.publisher {
+        fields.push(("publisher", publisher.clone()));
+    }
+    fields.push(("signature", rotation.signature.clone()));
     let bad = file.invalid("rotations", "an array of tables");
     let item = file
         .doc
@@ -305,9 +325,20 @@ fn remove(args: RemoveArgs, global: &GlobalArgs) -> CommandResult {
         }
     };
     let id = id.as_str();
+    if let Some(publisher) = &args.publisher {
+        check_publisher(publisher)?;
+    }
     let mut changed = Vec::new();
     let doc = file.doc.as_table_mut();
-    if let Some(publisher) = &args.publisher {
+    if args.revoked {
+        if doc
+            .get_mut("revoked_keys")
+            .and_then(Item::as_array_mut)
+            .is_some_and(|array| drop_key(array, id))
+        {
+            changed.push("revoked_keys".to_owned());
+        }
+    } else if let Some(publisher) = &args.publisher {
         let removed = doc
             .get_mut("publisher_keys")
             .and_then(Item::as_table_like_mut)
@@ -318,7 +349,9 @@ fn remove(args: RemoveArgs, global: &GlobalArgs) -> CommandResult {
             changed.push(format!("publisher_keys.{publisher}"));
         }
     } else {
-        for field in ["author_keys", "marketplace_keys", "revoked_keys"] {
+        // Never `revoked_keys`: removing a trusted key must not un-revoke
+        // it (`--revoked` lifts a revocation, explicitly).
+        for field in ["author_keys", "marketplace_keys"] {
             if doc
                 .get_mut(field)
                 .and_then(Item::as_array_mut)
@@ -337,22 +370,41 @@ fn remove(args: RemoveArgs, global: &GlobalArgs) -> CommandResult {
                 }
             }
         }
-        if let Some(levels) = doc.get_mut("key_levels").and_then(Item::as_table_like_mut)
-            && levels.remove(id).is_some()
-        {
-            changed.push("key_levels".to_owned());
+        if let Some(levels) = doc.get_mut("key_levels").and_then(Item::as_table_like_mut) {
+            let named: Vec<String> = levels
+                .iter()
+                .map(|(name, _)| name.to_owned())
+                .filter(|name| {
+                    name.parse::<PublicKey>()
+                        .is_ok_and(|k| k.key_id().as_str() == id)
+                })
+                .collect();
+            for name in &named {
+                levels.remove(name);
+            }
+            if !named.is_empty() {
+                changed.push("key_levels".to_owned());
+            }
         }
         if remove_rotations(doc, id) {
             changed.push("rotations".to_owned());
         }
     }
     if changed.is_empty() {
+        let revoked = TrustPolicy::from_toml(&file.doc.to_string())
+            .is_ok_and(|p| p.revoked_keys.iter().any(|k| k.key_id().as_str() == id));
         return Err(Failure::Operation(format!(
-            "key {id} is not in {}{}",
+            "key {id} is not {}in {}{}{}",
+            if args.revoked { "revoked " } else { "" },
             file.path.display(),
             args.publisher
                 .map(|p| format!(" for publisher `{p}`"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if revoked && !args.revoked {
+                " (it is revoked, and stays so: `tenon trust remove KEY --revoked` lifts the revocation)"
+            } else {
+                ""
+            }
         )));
     }
     file.save()?;
@@ -441,6 +493,8 @@ struct KeyJson {
 struct RotationJson {
     from: String,
     to: String,
+    /// The one publisher the statement speaks for; `null` for every one.
+    publisher: Option<String>,
 }
 
 /// What `trust list` prints in JSON.
@@ -514,6 +568,7 @@ async fn list(global: &GlobalArgs) -> CommandResult {
             .map(|r| RotationJson {
                 from: r.from.key_id().to_string(),
                 to: r.to.key_id().to_string(),
+                publisher: r.publisher.clone(),
             })
             .collect(),
         allow_unsigned: format!("{:?}", policy.allow_unsigned).to_lowercase(),
@@ -554,7 +609,16 @@ async fn list(global: &GlobalArgs) -> CommandResult {
         text.push('\n');
     }
     for rotation in &report.rotations {
-        text.push_str(&format!("rotation: {} → {}\n", rotation.from, rotation.to));
+        text.push_str(&format!(
+            "rotation: {} → {}{}\n",
+            rotation.from,
+            rotation.to,
+            rotation
+                .publisher
+                .as_ref()
+                .map(|p| format!(" (for publisher `{p}` only)"))
+                .unwrap_or_default()
+        ));
     }
     text.push_str(&format!(
         "unsigned packages: {}; plugin directories: {}; unsigned level: {}\n",

@@ -17,7 +17,14 @@ use crate::engine::PluginEngine;
 use crate::error::{EngineError, Result};
 use crate::grants;
 use crate::lifecycle::Action;
-use crate::publisher::{self, Arrival, Standing};
+use crate::publisher::{self, Arrival, Leftovers, Standing};
+
+/// What checking one plugin of a set found: its standing towards its
+/// publisher, and what it would inherit.
+pub(crate) struct Vetted {
+    pub(crate) standing: Option<Standing>,
+    pub(crate) leftovers: Option<Leftovers>,
+}
 use crate::source::{Candidate, InstallSource};
 
 impl PluginEngine {
@@ -52,8 +59,11 @@ impl PluginEngine {
         let _ops = self.tenant.ops.lock().await;
         self.check_new(&candidate).await?;
         let standing = self.check_publisher(&candidate, Arrival::Install).await?;
+        let leftovers = self.check_leftovers(&candidate, standing.as_ref()).await?;
         let notes = self.check_dependencies(&candidate.manifest).await?;
-        self.store_candidate(candidate, standing, notes).await
+        let report = self.store_candidate(candidate, leftovers, notes).await?;
+        self.record_publisher(standing.as_ref()).await?;
+        Ok(report)
     }
 
     /// What installing (or, for an installed plugin, upgrading to) the
@@ -104,34 +114,40 @@ impl PluginEngine {
             candidates.push(self.read_source(source).await?);
         }
         let _ops = self.tenant.ops.lock().await;
-        let Some((resolution, standings)) = self.check_set(&candidates).await? else {
+        let Some((resolution, checked)) = self.check_set(&candidates).await? else {
             return Ok(Vec::new());
         };
-        let mut candidates: Vec<(Candidate, Option<Standing>)> =
-            candidates.into_iter().zip(standings).collect();
+        let mut candidates: Vec<(Candidate, Vetted)> =
+            candidates.into_iter().zip(checked).collect();
         let mut reports = Vec::new();
+        let mut standings = Vec::new();
         for selected in &resolution.order {
             if let Some(at) = candidates
                 .iter()
                 .position(|(c, _)| c.manifest.plugin.id == selected.id)
             {
-                let (candidate, standing) = candidates.remove(at);
+                let (candidate, checked) = candidates.remove(at);
                 reports.push(
-                    self.store_candidate(candidate, standing, Vec::new())
+                    self.store_candidate(candidate, checked.leftovers, Vec::new())
                         .await?,
                 );
+                standings.push(checked.standing);
             }
+        }
+        for standing in &standings {
+            self.record_publisher(standing.as_ref()).await?;
         }
         Ok(reports)
     }
 
     /// Checks plugins to install together: none installed yet, each runnable
-    /// here, and all of them resolving with the installed plugins. `None`
-    /// for no plugin at all.
+    /// here, each fitting its publisher's binding and able to inherit what
+    /// it would inherit, and all of them resolving with the installed
+    /// plugins. `None` for no plugin at all.
     pub(crate) async fn check_set(
         &self,
         candidates: &[Candidate],
-    ) -> Result<Option<(Resolution, Vec<Option<Standing>>)>> {
+    ) -> Result<Option<(Resolution, Vec<Vetted>)>> {
         let mut standings = Vec::new();
         let mut binding: BTreeMap<String, PublicKey> = BTreeMap::new();
         for candidate in candidates {
@@ -155,7 +171,11 @@ impl PluginEngine {
                     }
                 }
             }
-            standings.push(standing);
+            let leftovers = self.check_leftovers(candidate, standing.as_ref()).await?;
+            standings.push(Vetted {
+                standing,
+                leftovers,
+            });
         }
         let Some(first) = candidates.first() else {
             return Ok(None);
@@ -293,12 +313,16 @@ impl PluginEngine {
         })
     }
 
-    /// Stores a checked candidate: its module, its record, its first
-    /// transition, and a grant when the policy trusts it.
+    /// Stores a checked candidate: what it does not inherit of an
+    /// uninstalled plugin's leftovers purged (as `leftovers` decided), its
+    /// module, its record, its first transition, and a grant when the
+    /// policy trusts it. The binding its signature makes is the caller's
+    /// to record ([`record_publisher`](Self::record_publisher)), once all
+    /// it stores is stored.
     pub(crate) async fn store_candidate(
         &self,
         candidate: Candidate,
-        standing: Option<Standing>,
+        leftovers: Option<Leftovers>,
         notes: Vec<String>,
     ) -> Result<InstallReport> {
         let Candidate {
@@ -310,7 +334,7 @@ impl PluginEngine {
             authors: _,
         } = candidate;
         let id = manifest.plugin.id.clone();
-        let leftovers = self.settle_leftovers(&id, standing.as_ref()).await?;
+        self.apply_leftovers(&id, leftovers.as_ref()).await?;
         let artifact = self.store_module(module.as_deref()).await?;
         let trusted =
             self.shared
@@ -322,7 +346,6 @@ impl PluginEngine {
             new = new.with_artifact(artifact);
         }
         let record = self.shared.store.insert_plugin(&new).await?;
-        self.record_publisher(standing.as_ref()).await?;
         self.announce(
             topic(PluginState::Installed),
             &id,

@@ -309,6 +309,7 @@ impl PluginEngine {
         };
         activate::stop_local(&self.shared, &self.tenant, id).await;
         let all = options.purge_data;
+        let files = all || options.purge_files;
         let purge = Purge {
             config: all || options.purge_config,
             kv: all || options.purge_kv,
@@ -325,6 +326,9 @@ impl PluginEngine {
                 &DeleteOptions {
                     expected_row_version: Some(record.row_version),
                     purge,
+                    // Who leaves what is kept, for a later reinstall.
+                    leftovers_owner: (!(purge.config && purge.kv && purge.grants && files))
+                        .then(|| crate::publisher::LeftBy::of(&record).to_json()),
                 },
             )
             .await?;
@@ -332,7 +336,6 @@ impl PluginEngine {
             .store
             .delete_unused_artifacts(&self.tenant.id)
             .await?;
-        let files = all || options.purge_files;
         if files {
             let dir = self.paths().plugin_data(self.tenant.id.as_str(), id)?;
             if let Err(error) = tokio::fs::remove_dir_all(&dir).await

@@ -66,7 +66,7 @@ impl PluginEngine {
         }
         self.check_runtime(&candidate.manifest)?;
         let standing = self.check_publisher(&candidate, Arrival::Upgrade).await?;
-        self.check_secrets_kept(&candidate.manifest).await?;
+        self.check_secrets_kept(&candidate.manifest, false).await?;
         self.check_dependencies(&candidate.manifest).await?;
         let existing = self
             .shared
@@ -150,7 +150,7 @@ impl PluginEngine {
             });
         }
         if let Some(stored) = versions.iter().find(|v| v.version == target) {
-            self.check_secrets_kept(&stored.manifest).await?;
+            self.check_secrets_kept(&stored.manifest, false).await?;
         }
         self.switch_version(record, &target, "plugin.rolled_back")
             .await
@@ -158,8 +158,15 @@ impl PluginEngine {
 
     /// Refuses a version that would receive in clear a config value stored
     /// as a secret: once a secret, a key stays one until the operator
-    /// re-classifies it (unsets it).
-    async fn check_secrets_kept(&self, manifest: &Manifest) -> Result<()> {
+    /// re-classifies it (unsets it). Every path on which stored config
+    /// meets a manifest other than the one it was stored under checks it:
+    /// upgrade, rollback, a same-version reload, and a reinstall inheriting
+    /// what an uninstalled plugin left (`uninstalled`).
+    pub(crate) async fn check_secrets_kept(
+        &self,
+        manifest: &Manifest,
+        uninstalled: bool,
+    ) -> Result<()> {
         let id = &manifest.plugin.id;
         let stored = self.shared.store.get_config(&self.tenant.id, id).await?;
         let keys: Vec<String> = stored
@@ -178,6 +185,7 @@ impl PluginEngine {
             id: id.clone(),
             version: manifest.plugin.version.clone(),
             keys,
+            uninstalled,
         })
     }
 

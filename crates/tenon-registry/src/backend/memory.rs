@@ -59,6 +59,7 @@ struct Tenant {
     grants: BTreeMap<(PluginId, Version), Grant>,
     kv: HashMap<PluginId, BTreeMap<Vec<u8>, Vec<u8>>>,
     publishers: BTreeMap<String, PublisherKey>,
+    leftovers_owners: BTreeMap<PluginId, String>,
     tokens: BTreeMap<String, ApiToken>,
 }
 
@@ -530,6 +531,10 @@ impl RegistryStore for MemoryStore {
                     clock::now(),
                 ));
             }
+            match &options.leftovers_owner {
+                Some(owner) => data.leftovers_owners.insert(id.clone(), owner.clone()),
+                None => data.leftovers_owners.remove(id),
+            };
             let change = self.change(tenant, Some(id), ChangeKind::PluginDeleted, None);
             Ok((report, vec![change]))
         })
@@ -550,8 +555,17 @@ impl RegistryStore for MemoryStore {
             let before = data.grants.len();
             data.grants.retain(|(plugin, _), _| plugin != id);
             report.grants = (before - data.grants.len()) as u64;
+            data.leftovers_owners.remove(id);
             Ok((report, Vec::new()))
         })
+    }
+
+    async fn get_leftovers_owner(
+        &self,
+        tenant: &TenantId,
+        id: &PluginId,
+    ) -> Result<Option<String>> {
+        self.read(tenant, |data| Ok(data.leftovers_owners.get(id).cloned()))
     }
 
     async fn add_version(

@@ -227,7 +227,7 @@ async fn migrations_create_upgrade_refuse_newer() {
             .await
             .unwrap()
     };
-    let expected = vec![(1, true), (2, true), (3, true), (4, true)];
+    let expected = vec![(1, true), (2, true), (3, true), (4, true), (5, true)];
     assert_eq!(history(&store).await, expected);
     store.insert_plugin(&plugin("acme/kept")).await.unwrap();
     store.close().await;
@@ -244,6 +244,7 @@ async fn migrations_create_upgrade_refuse_newer() {
     .await
     .unwrap();
     for undo in [
+        "DROP TABLE plugin_leftovers",
         "DROP TABLE api_tokens",
         "DROP TABLE publisher_keys",
         "ALTER TABLE plugin_versions DROP COLUMN verification",
@@ -273,7 +274,7 @@ async fn migrations_create_upgrade_refuse_newer() {
     // A newer Tenon's schema is refused, and left as it is.
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (5, 'from the future', TRUE, '\\x00', 0)",
+         VALUES (6, 'from the future', TRUE, '\\x00', 0)",
     )
     .execute(store.pool())
     .await
@@ -285,8 +286,8 @@ async fn migrations_create_upgrade_refuse_newer() {
         matches!(
             err,
             RegistryError::NewerSchema {
-                found: 5,
-                supported: 4,
+                found: 6,
+                supported: 5,
                 ..
             }
         ),
@@ -294,17 +295,24 @@ async fn migrations_create_upgrade_refuse_newer() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("has schema version 5, written by a newer Tenon"),
+        message.contains("has schema version 6, written by a newer Tenon"),
         "{message}"
     );
     assert!(
-        message.contains("knows schema versions up to 4"),
+        message.contains("knows schema versions up to 5"),
         "{message}"
     );
     assert!(message.contains(&schema.name), "{message}");
     assert_eq!(
         history(&store).await,
-        [(1, true), (2, true), (3, true), (4, true), (5, true)],
+        [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, true),
+            (6, true)
+        ],
         "the refused open changed nothing"
     );
     store.close().await;

@@ -88,6 +88,7 @@ async fn migrations_create_upgrade_and_reopen() {
             .unwrap();
     }
     for undo in [
+        "DROP TABLE plugin_leftovers",
         "DROP TABLE api_tokens",
         "DROP TABLE publisher_keys",
         "ALTER TABLE plugin_versions DROP COLUMN verification",

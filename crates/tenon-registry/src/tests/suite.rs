@@ -331,6 +331,7 @@ pub(super) async fn optimistic_updates(fx: &Fixture) {
             &DeleteOptions {
                 expected_row_version: Some(1),
                 purge: Purge::ALL,
+                leftovers_owner: None,
             },
         )
         .await
@@ -530,6 +531,7 @@ pub(super) async fn delete_and_purge(fx: &Fixture) {
             &DeleteOptions {
                 expected_row_version: Some(1),
                 purge: Purge::ALL,
+                leftovers_owner: None,
             },
         )
         .await
@@ -1801,6 +1803,7 @@ pub(super) async fn tenant_isolation(fx: &Fixture) {
             &DeleteOptions {
                 expected_row_version: None,
                 purge: Purge::ALL,
+                leftovers_owner: None,
             },
         )
         .await
@@ -2206,10 +2209,30 @@ pub(super) async fn leftovers_purged(fx: &Fixture) {
         "{refused}"
     );
     assert_eq!(store.get_config(t, &p).await.unwrap().values.len(), 1);
+    assert_eq!(store.get_leftovers_owner(t, &p).await.unwrap(), None);
     store
-        .delete_plugin(t, &p, &DeleteOptions::default())
+        .delete_plugin(
+            t,
+            &p,
+            &DeleteOptions {
+                leftovers_owner: Some(r#"{"source":"builtin"}"#.into()),
+                ..DeleteOptions::default()
+            },
+        )
         .await
         .unwrap();
+    // Who left them is recorded with the deletion, per tenant.
+    assert_eq!(
+        store.get_leftovers_owner(t, &p).await.unwrap().as_deref(),
+        Some(r#"{"source":"builtin"}"#)
+    );
+    assert_eq!(
+        store
+            .get_leftovers_owner(&tenant("other"), &p)
+            .await
+            .unwrap(),
+        None
+    );
     let report = store.purge_leftovers(t, &p).await.unwrap();
     assert_eq!(
         report,
@@ -2223,6 +2246,33 @@ pub(super) async fn leftovers_purged(fx: &Fixture) {
     assert!(store.get_config(t, &p).await.unwrap().values.is_empty());
     assert_eq!(store.kv_usage(t, &p).await.unwrap().keys, 0);
     assert!(store.list_grants(t, &p).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_leftovers_owner(t, &p).await.unwrap(),
+        None,
+        "the purge forgets who left them"
+    );
+    // A deletion without an owner forgets an earlier one.
+    for owner in [Some("first"), None] {
+        store
+            .insert_plugin(&new_plugin("acme/left", "1.0.0"))
+            .await
+            .unwrap();
+        store
+            .delete_plugin(
+                t,
+                &p,
+                &DeleteOptions {
+                    leftovers_owner: owner.map(str::to_owned),
+                    ..DeleteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_leftovers_owner(t, &p).await.unwrap().as_deref(),
+            owner
+        );
+    }
     assert!(
         all_events(store, t)
             .await

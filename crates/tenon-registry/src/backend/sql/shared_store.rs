@@ -728,6 +728,19 @@ impl RegistryStore for Store {
             let event = audit::removed(&record, purge_detail(&purge), clock::now());
             self.insert_events(&mut tx, &[event]).await?;
         }
+        purge_rows(&mut tx, "plugin_leftovers", tenant, id).await?;
+        if let Some(owner) = &options.leftovers_owner {
+            sqlx::query(
+                "INSERT INTO plugin_leftovers (tenant, plugin, owner, left_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(clock::now().unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err(format!("recording who left what plugin `{id}` left")))?;
+        }
         let change = self.change(tenant, Some(id), ChangeKind::PluginDeleted, None);
         self.commit(tx, vec![change], "deleting a plugin").await?;
         Ok(report)
@@ -748,9 +761,23 @@ impl RegistryStore for Store {
             grants: purge_rows(&mut tx, "plugin_grants", tenant, id).await?,
             ..DeleteReport::default()
         };
+        purge_rows(&mut tx, "plugin_leftovers", tenant, id).await?;
         self.commit(tx, Vec::new(), "purging what a plugin left")
             .await?;
         Ok(report)
+    }
+
+    async fn get_leftovers_owner(
+        &self,
+        tenant: &TenantId,
+        id: &PluginId,
+    ) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT owner FROM plugin_leftovers WHERE tenant = $1 AND plugin = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err(format!("reading who left what plugin `{id}` left")))
     }
 
     async fn add_version(
