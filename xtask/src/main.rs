@@ -5,6 +5,7 @@
 mod fuzz;
 mod market;
 mod plugins;
+mod proto;
 mod release;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,11 @@ Tasks:
                   a demo author key and the market's keys under target/market-demo
                   (reused when there), packs and signs the plugins, and runs
                   `tenon market serve` on SQLite (default 127.0.0.1:8470)
-  fuzz [SECONDS]  fuzz the manifest parser with nightly cargo-fuzz (default 60 s)
+  fuzz [SECONDS] [TARGET]
+                  fuzz with nightly cargo-fuzz, each target (or TARGET: `parse`, the
+                  manifest parser; `handshake`, the process plugins' handshake line)
+                  for SECONDS (default 60)
+  proto           regenerate the process plugins' gRPC code from proto/ (protox)
   release plan [--json] [--write] [--no-semver-checks]
                   the next release of each publishable crate (from its changes
                   since its last tag), the publish order, tags and CHANGELOG section
@@ -53,6 +58,7 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "fmt" => cargo(&["fmt", "--all"]),
         "fuzz" => fuzz::fuzz(rest),
+        "proto" => proto::proto(rest),
         "build-plugins" => plugins::build_plugins(rest),
         "market-serve" => market::market_serve(rest),
         "release" => release::release(rest),

@@ -494,6 +494,16 @@ impl EngineBuilder {
                 Arc::new(tenon_sandbox::ExtismRuntime::new(config)),
             );
         }
+        #[cfg(feature = "process")]
+        if !self.runtimes.contains_key(&RuntimeKind::Process) {
+            self.runtimes.insert(
+                RuntimeKind::Process,
+                Arc::new(tenon_sandbox::ProcessRuntime::new(
+                    self.sandbox.clone(),
+                    tenon_sandbox::ProcessConfig::default(),
+                )),
+            );
+        }
         #[cfg(feature = "native")]
         if !self.runtimes.contains_key(&RuntimeKind::Native) {
             let native = self.native.take().unwrap_or_else(|| {

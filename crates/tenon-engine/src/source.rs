@@ -398,10 +398,18 @@ impl PluginEngine {
                 path: Some(manifest_path.clone()),
                 diagnostics: parsed.diagnostics.clone(),
             })?;
-        let module = match &manifest.runtime.module {
-            Some(module) if manifest.runtime.kind.is_wasm() => {
+        let module = match (&manifest.runtime.module, &manifest.runtime.command) {
+            (Some(module), _) if manifest.runtime.kind.is_wasm() => {
                 let path = module_path(dir, module)?;
                 let bytes = read_limited(&path, MAX_MODULE_BYTES, "module").await?;
+                check_pin(&manifest, &bytes, &path)?;
+                Some(bytes)
+            }
+            // A process plugin's executable is its module: stored as the
+            // artifact, checked before every start.
+            (_, Some(command)) if manifest.runtime.kind == RuntimeKind::Process => {
+                let path = module_path(dir, command)?;
+                let bytes = read_limited(&path, MAX_MODULE_BYTES, "executable").await?;
                 check_pin(&manifest, &bytes, &path)?;
                 Some(bytes)
             }
@@ -528,6 +536,21 @@ impl PluginEngine {
                 .ok_or_else(|| invalid(path, "the package holds no module for its manifest"))?;
             check_pin(&manifest, module, path)?;
             Some(module.to_vec())
+        } else if manifest.runtime.kind == RuntimeKind::Process {
+            let executable = contents
+                .info
+                .files
+                .iter()
+                .find(|f| f.kind == tenon_marketplace::FileKind::Command)
+                .and_then(|f| contents.get(&f.path))
+                .ok_or_else(|| {
+                    invalid(
+                        path,
+                        "the package holds no executable for its manifest's runtime.command",
+                    )
+                })?;
+            check_pin(&manifest, executable, path)?;
+            Some(executable.to_vec())
         } else {
             None
         };

@@ -136,6 +136,8 @@ pub mod hooks;
 pub mod host;
 pub mod json;
 mod plugin;
+#[cfg(all(feature = "process", not(target_arch = "wasm32")))]
+pub mod process;
 mod sys;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;

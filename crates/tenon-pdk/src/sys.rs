@@ -78,16 +78,32 @@ mod imp {
 mod imp {
     use super::*;
 
+    /// Inside a process plugin's call, the host is reached over its socket.
+    #[cfg(feature = "process")]
+    macro_rules! via_process {
+        ($f:ident($($arg:expr),*)) => {
+            if crate::process::in_call() {
+                return crate::process::$f($($arg),*);
+            }
+        };
+    }
+    #[cfg(not(feature = "process"))]
+    macro_rules! via_process {
+        ($f:ident($($arg:expr),*)) => {};
+    }
+
     fn unavailable<T>() -> Result<T, HostError> {
         Err(HostError::Unavailable(
             "not running inside a Tenon host: host calls work only in the WebAssembly build \
-             (test plugins under the mock host of the `testing` feature)"
+             (test plugins under the mock host of the `testing` feature) or in a process \
+             plugin's call (feature `process`)"
                 .to_owned(),
         ))
     }
 
     #[allow(clippy::print_stderr)]
     pub(crate) fn log(level: Level, message: &str, fields: &[(String, String)]) {
+        via_process!(log(level, message, fields));
         let mut line = format!("[{}] {message}", level.as_str());
         for (key, value) in fields {
             line.push_str(&format!(" {key}={value}"));
@@ -95,31 +111,42 @@ mod imp {
         eprintln!("{line}");
     }
 
-    pub(crate) fn config_get(_key: &str) -> Result<Option<String>, HostError> {
+    pub(crate) fn config_get(key: &str) -> Result<Option<String>, HostError> {
+        via_process!(config_get(key));
         unavailable()
     }
 
-    pub(crate) fn kv_get(_key: &str) -> Result<Option<Vec<u8>>, HostError> {
+    pub(crate) fn kv_get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        via_process!(kv_get(key));
         unavailable()
     }
 
-    pub(crate) fn kv_set(_key: &str, _value: &[u8]) -> Result<(), HostError> {
+    pub(crate) fn kv_set(key: &str, value: &[u8]) -> Result<(), HostError> {
+        via_process!(kv_set(key, value));
         unavailable()
     }
 
-    pub(crate) fn kv_delete(_key: &str) -> Result<(), HostError> {
+    pub(crate) fn kv_delete(key: &str) -> Result<(), HostError> {
+        via_process!(kv_delete(key));
         unavailable()
     }
 
-    pub(crate) fn kv_list(_prefix: &str) -> Result<Vec<String>, HostError> {
+    pub(crate) fn kv_list(prefix: &str) -> Result<Vec<String>, HostError> {
+        via_process!(kv_list(prefix));
         unavailable()
     }
 
-    pub(crate) fn http_request(_request: Request) -> Result<Response, HostError> {
+    pub(crate) fn http_request(request: Request) -> Result<Response, HostError> {
+        #[cfg(feature = "process")]
+        if crate::process::in_call() {
+            return crate::process::http_request(request);
+        }
+        let _ = request;
         unavailable()
     }
 
-    pub(crate) fn emit_event(_topic: &str, _payload: &str) -> Result<(), HostError> {
+    pub(crate) fn emit_event(topic: &str, payload: &str) -> Result<(), HostError> {
+        via_process!(emit_event(topic, payload));
         unavailable()
     }
 }

@@ -159,6 +159,18 @@ pub enum SandboxError {
         /// Why.
         message: String,
     },
+    /// A process plugin's operating-system process failed: it could not be
+    /// started, broke the handshake, was unhealthy, or exited or broke its
+    /// connection mid-call. The message quotes the end of its stderr.
+    #[error("plugin {plugin}: its process {cause}: {message}")]
+    Process {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        cause: ProcessFailure,
+        /// The details, with its exit status and stderr when known.
+        message: String,
+    },
     /// The host side failed (IO, the compiled-module cache, instantiation).
     #[error("plugin {plugin}: host failure: {message}")]
     Host {
@@ -167,6 +179,55 @@ pub enum SandboxError {
         /// What failed.
         message: String,
     },
+}
+
+/// What went wrong with a process plugin's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProcessFailure {
+    /// The executable on disk is not the stored artifact; it was not started.
+    Tampered,
+    /// The operating system refused to start it.
+    Spawn,
+    /// It did not become ready within the start-up timeout.
+    StartTimeout,
+    /// Its handshake line was refused.
+    Handshake,
+    /// Its socket could not be connected to.
+    Connect,
+    /// Its health service did not report `SERVING`.
+    Health,
+    /// It exited, or broke its connection.
+    Exited,
+}
+
+impl ProcessFailure {
+    /// A short stable word (`start-timeout`, `handshake`…).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tampered => "tampered",
+            Self::Spawn => "spawn",
+            Self::StartTimeout => "start-timeout",
+            Self::Handshake => "handshake",
+            Self::Connect => "connect",
+            Self::Health => "health",
+            Self::Exited => "exited",
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tampered => "was not started (its executable is not the stored artifact)",
+            Self::Spawn => "could not be started",
+            Self::StartTimeout => "did not start in time",
+            Self::Handshake => "broke the handshake",
+            Self::Connect => "could not be connected to",
+            Self::Health => "is not healthy",
+            Self::Exited => "exited",
+        })
+    }
 }
 
 /// The kinds of trap a plugin can hit.
@@ -219,6 +280,7 @@ impl SandboxError {
             | Self::NotRunning { plugin }
             | Self::OutputTooLarge { plugin, .. }
             | Self::Filesystem { plugin, .. }
+            | Self::Process { plugin, .. }
             | Self::Host { plugin, .. } => plugin,
         }
     }
@@ -242,6 +304,7 @@ impl SandboxError {
             Self::NotRunning { .. } => "not-running",
             Self::OutputTooLarge { .. } => "output_too_large",
             Self::Filesystem { .. } => "filesystem",
+            Self::Process { .. } => "process",
             Self::Host { .. } => "host",
         }
     }

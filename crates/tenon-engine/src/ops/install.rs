@@ -217,7 +217,7 @@ impl PluginEngine {
         }
         let kind = manifest.runtime.kind.as_str();
         let hint = match kind {
-            "component" | "extism" | "native" => {
+            "component" | "extism" | "native" | "process" => {
                 format!(" (build Tenon with the `{kind}` feature)")
             }
             _ => String::new(),
