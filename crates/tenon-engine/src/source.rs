@@ -45,8 +45,8 @@ pub enum InstallSource {
         /// Which versions are acceptable.
         req: tenon_manifest::VersionReq,
     },
-    /// A package archive received in memory (an upload), checked exactly
-    /// like one read from a file.
+    /// A package archive received in memory (an upload), checked like one
+    /// read from a file except that the trust policy judges it remote.
     Upload(UploadedPackage),
 }
 
@@ -460,7 +460,8 @@ impl PluginEngine {
     }
 
     /// An uploaded archive: the same checks as a file's, under the same
-    /// size limit, named by the upload's name.
+    /// size limit, named by the upload's name, but judged as remote by the
+    /// trust policy (`allow_unsigned = "local"` does not admit it unsigned).
     async fn read_upload(&self, package: &UploadedPackage) -> Result<Candidate> {
         let limits = UnpackLimits::default();
         let place = PathBuf::from(format!("<upload {}>", package.name.escape_default()));
@@ -492,11 +493,13 @@ impl PluginEngine {
                 sha256_hex(&package.archive)
             ),
         );
+        // An upload came over the network: it is never a local package,
+        // whatever `allow_unsigned = "local"` lets through from disk.
         self.read_package(
             &place,
             package.archive.clone(),
             signatures,
-            Origin::Local,
+            Origin::Remote,
             source,
         )
         .await

@@ -65,6 +65,9 @@ pub enum HttpError {
     /// Too many uploads wait for an install.
     #[error("{0} uploads already wait for an install; install or let them expire first")]
     TooManyUploads(usize),
+    /// Too many event streams are open.
+    #[error("{0} event streams are already open; close one or page /api/v1/events instead")]
+    TooManyStreams(usize),
     /// The request took longer than the server allows.
     #[error("the request took longer than {0} ms and was abandoned")]
     Timeout(u128),
@@ -101,6 +104,7 @@ impl HttpError {
             Self::NoRoute { .. } => (StatusCode::NOT_FOUND, "no_route", 2),
             Self::UnknownUpload(_) => (StatusCode::NOT_FOUND, "unknown_upload", 1),
             Self::TooManyUploads(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_uploads", 2),
+            Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams", 2),
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout", 2),
             Self::NoMetrics => (StatusCode::NOT_FOUND, "no_metrics", 2),
         }
@@ -146,13 +150,22 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, u8) {
 #[derive(Debug, Clone)]
 pub(crate) struct FailureNote(pub(crate) String);
 
+/// What a client is told of a server error; the detail (a registry path,
+/// a backend's message) goes to the server's log only.
+pub(crate) const SERVER_ERROR_MESSAGE: &str =
+    "the server failed to carry out this request; its log has the detail";
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let (status, code, exit_code) = self.parts();
-        let environment = status.is_server_error() && !matches!(self, Self::TooManyUploads(_));
-        let message = self.to_string();
+        let environment = status.is_server_error()
+            && !matches!(self, Self::TooManyUploads(_) | Self::TooManyStreams(_));
+        let mut message = self.to_string();
         if status.is_server_error() {
             tracing::warn!(code, "request failed: {message}");
+        }
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            message = SERVER_ERROR_MESSAGE.to_owned();
         }
         let mut response = (
             status,
@@ -179,3 +192,46 @@ impl IntoResponse for HttpError {
 
 /// A handler's result.
 pub type ApiResult<T> = Result<T, HttpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server error tells the client nothing of the server's insides (a
+    /// path, a backend's message); a refusal keeps its whole message.
+    #[tokio::test]
+    async fn server_errors_answer_a_generic_message() {
+        let cases: Vec<(HttpError, u16, Option<&str>)> = vec![
+            (
+                HttpError::Engine(EngineError::Config(
+                    "cannot open /srv/secret/registry.db: disk I/O error".to_owned(),
+                )),
+                500,
+                None,
+            ),
+            (
+                HttpError::BadRequest("`x` is not a plugin id".to_owned()),
+                400,
+                Some("`x` is not a plugin id"),
+            ),
+            (HttpError::Timeout(30_000), 504, Some("30000 ms")),
+        ];
+        for (error, status, shown) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            let note = response.extensions().get::<FailureNote>().cloned();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let message = body["error"]["message"].as_str().unwrap();
+            match shown {
+                Some(text) => assert!(message.contains(text), "{message}"),
+                None => {
+                    assert_eq!(message, SERVER_ERROR_MESSAGE);
+                    assert!(!note.unwrap().0.contains("/srv/secret"));
+                }
+            }
+        }
+    }
+}

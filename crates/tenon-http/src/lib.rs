@@ -17,7 +17,16 @@
 //! checked before its handler runs. Every change is recorded in the event
 //! log with the token's name. Errors are JSON with a stable code and the
 //! exit code the `tenon` CLI would use. Bodies, headers and request time
-//! are bounded ([`HttpConfig`]).
+//! are bounded ([`HttpConfig`]); so are event streams (how many at once,
+//! how long each, and each ends within [`HttpConfig::event_recheck`] of
+//! its token's revocation). Server errors (5xx) answer a generic message;
+//! the detail goes to the server's log.
+//!
+//! [`serve`] holds connections with `tenon-serve` ([`ConnectionLimits`]:
+//! header-read and idle timeouts, a write-stall timeout, connection caps in
+//! total and per address, a bounded graceful shutdown). A host that mounts
+//! [`router`] on a server of its own must set such limits itself: axum's
+//! `serve` sets none of them.
 //!
 //! It does not own the engine's decisions (the engine refuses what it
 //! refuses; this crate only translates), does not make tokens' secrets or
@@ -31,7 +40,6 @@ mod events;
 mod routes;
 mod uploads;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +53,7 @@ use tenon_engine::{PluginEngine, PluginId, TokenInfo};
 
 pub use error::{ApiResult, HttpError};
 pub use routes::{BodyKind, ROUTES, RouteSpec, by_operation, openapi};
+pub use tenon_serve::ConnectionLimits;
 
 /// Renders the Prometheus text exposition (a host passes its recorder's
 /// handle: `move || handle.render()`).
@@ -67,6 +76,17 @@ pub struct HttpConfig {
     pub upload_ttl: Duration,
     /// How often the event stream looks for new events.
     pub event_poll: Duration,
+    /// How many event streams may be open at once (more are refused with
+    /// `too_many_streams`).
+    pub max_event_streams: usize,
+    /// How long one event stream lasts before the server ends it (clients
+    /// resume with `Last-Event-ID`).
+    pub event_stream_lifetime: Duration,
+    /// How often an open event stream checks its token again (a revoked
+    /// token's stream ends).
+    pub event_recheck: Duration,
+    /// How [`serve`] holds connections.
+    pub connections: ConnectionLimits,
     /// The Prometheus renderer for `/metrics`; without one, `/metrics`
     /// answers `no_metrics`.
     pub metrics: Option<MetricsRenderer>,
@@ -82,6 +102,10 @@ impl Default for HttpConfig {
             max_pending_uploads: 16,
             upload_ttl: Duration::from_secs(600),
             event_poll: Duration::from_millis(250),
+            max_event_streams: 32,
+            event_stream_lifetime: Duration::from_secs(3600),
+            event_recheck: Duration::from_secs(5),
+            connections: ConnectionLimits::default(),
             metrics: None,
         }
     }
@@ -97,6 +121,10 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_pending_uploads", &self.max_pending_uploads)
             .field("upload_ttl", &self.upload_ttl)
             .field("event_poll", &self.event_poll)
+            .field("max_event_streams", &self.max_event_streams)
+            .field("event_stream_lifetime", &self.event_stream_lifetime)
+            .field("event_recheck", &self.event_recheck)
+            .field("connections", &self.connections)
             .field("metrics", &self.metrics.is_some())
             .finish()
     }
@@ -107,6 +135,7 @@ pub(crate) struct ApiState {
     pub(crate) engine: PluginEngine,
     pub(crate) config: HttpConfig,
     pub(crate) uploads: uploads::Uploads,
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 pub(crate) type Shared = State<Arc<ApiState>>;
@@ -115,11 +144,22 @@ pub(crate) type Shared = State<Arc<ApiState>>;
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) TokenInfo);
 
+/// The caller's bearer secret, kept for a stream to check it again.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
 /// The admin API as a router for a host to mount (or [`serve`] to run).
-/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`.
+///
+/// It bounds bodies, headers, request time and event streams itself, but
+/// not connections: a host serving it on its own server must add a
+/// header-read timeout, an idle keep-alive timeout, a write timeout and
+/// connection caps there (as [`serve`] does with [`ConnectionLimits`]),
+/// or one slow client can hold a connection, and its file descriptor,
+/// forever.
 pub fn router(engine: PluginEngine, config: HttpConfig) -> Router {
     let state = Arc::new(ApiState {
         uploads: uploads::Uploads::new(config.max_pending_uploads, config.upload_ttl),
+        streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
         engine,
         config,
     });
@@ -150,19 +190,18 @@ pub fn router(engine: PluginEngine, config: HttpConfig) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes.
+/// Serves [`router`] on `listener` until `shutdown` completes, holding
+/// connections within [`HttpConfig::connections`]; requests in flight (open
+/// event streams too) get its `shutdown_grace` to finish.
 pub async fn serve(
     engine: PluginEngine,
     config: HttpConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(engine, config).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = config.connections;
+    tenon_serve::serve(router(engine, config), listener, limits, shutdown).await;
+    Ok(())
 }
 
 async fn no_route(method: Method, uri: axum::http::Uri) -> HttpError {
@@ -215,6 +254,11 @@ async fn authorize(
     };
     if let Some(token) = &caller {
         request.extensions_mut().insert(Caller(token.clone()));
+        if spec.streams()
+            && let Some(secret) = bearer(&request).map(str::to_owned)
+        {
+            request.extensions_mut().insert(Secret(secret));
+        }
     }
     let response = if spec.streams() {
         next.run(request).await

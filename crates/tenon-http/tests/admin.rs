@@ -53,6 +53,10 @@ fn config() -> HttpConfig {
 }
 
 async fn start() -> Server {
+    start_with(config(), TrustPolicy::development()).await
+}
+
+async fn start_with(config: HttpConfig, policy: TrustPolicy) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut hooks = agent_runner_hooks();
     hooks.extend([
@@ -65,7 +69,7 @@ async fn start() -> Server {
         .data_dir(dir.path())
         .hooks(hooks)
         .secret_key(SecretKey::parse(&"ab".repeat(32)).unwrap())
-        .trust_policy(TrustPolicy::development())
+        .trust_policy(policy)
         .build()
         .await
         .unwrap();
@@ -81,7 +85,7 @@ async fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(tenon_http::serve(
         engine.clone(),
-        config(),
+        config,
         listener,
         std::future::pending(),
     ));
@@ -999,4 +1003,174 @@ async fn the_event_stream_follows_changes_live_and_resumes() {
             .all(|(_, e)| e["plugin"] == json!("tenon-examples/echo")),
         "{seen:?}"
     );
+}
+
+/// Longer than any limit these tests set: reaching it means the server kept
+/// open what it should have closed.
+const HANG: Duration = Duration::from_secs(20);
+
+/// Reads a stream until the server ends it; false if it is still open
+/// after [`HANG`].
+async fn ends(response: &mut reqwest::Response) -> bool {
+    loop {
+        match tokio::time::timeout(HANG, response.chunk()).await {
+            Err(_) => return false,
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None) | Err(_)) => return true,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_closed_and_connections_capped() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = start_with(
+        HttpConfig {
+            connections: tenon_http::ConnectionLimits {
+                header_read_timeout: Duration::from_millis(300),
+                max_connections_per_address: 3,
+                ..tenon_http::ConnectionLimits::default()
+            },
+            ..config()
+        },
+        TrustPolicy::development(),
+    )
+    .await;
+    let addr = server.url.strip_prefix("http://").unwrap().to_owned();
+    // A slowloris connection: part of a header, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/plugins HTTP/1.1\r\nHost: t\r\nAuthorization: Bea")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(HANG, slow.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server kept a half-sent request open");
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
+    // Three idle connections fill the address's places; a fourth is closed
+    // before anything is read.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut last = held.pop().unwrap();
+    last.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    last.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(HANG, over.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "a connection over the cap was kept");
+    assert!(got.is_empty(), "served over the cap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped_and_end_with_their_token_or_lifetime() {
+    let server = start_with(
+        HttpConfig {
+            max_event_streams: 2,
+            event_recheck: Duration::from_millis(100),
+            ..config()
+        },
+        TrustPolicy::development(),
+    )
+    .await;
+    let open = |token: String| {
+        let request = server
+            .http
+            .get(format!("{}/api/v1/events/stream", server.url))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let doomed = server
+        .engine
+        .create_token("dora", Role::Viewer)
+        .await
+        .unwrap()
+        .secret;
+    let mut first = open(doomed.clone()).await;
+    let mut second = open(server.viewer.clone()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    let third = open(server.admin.clone()).await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = third.json().await.unwrap();
+    assert_error(&body, "too_many_streams", 2);
+    // Revoking the token ends its stream, and frees its place.
+    assert!(server.engine.revoke_token("dora").await.unwrap());
+    assert!(ends(&mut first).await, "a revoked token's stream went on");
+    let mut again = None;
+    for _ in 0..100 {
+        let response = open(server.admin.clone()).await;
+        if response.status() == StatusCode::OK {
+            again = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "the ended stream's place was not freed");
+    drop(second);
+
+    // A stream ends when its lifetime is over (the client resumes).
+    let short = start_with(
+        HttpConfig {
+            event_stream_lifetime: Duration::from_millis(300),
+            ..config()
+        },
+        TrustPolicy::development(),
+    )
+    .await;
+    let mut stream = short
+        .http
+        .get(format!("{}/api/v1/events/stream", short.url))
+        .bearer_auth(&short.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(ends(&mut stream).await, "a stream outlived its lifetime");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_remote_to_the_trust_policy() {
+    let policy = TrustPolicy {
+        allow_unsigned: tenon_marketplace::AllowUnsigned::Local,
+        allow_unsigned_directories: true,
+        unsigned_level: tenon_engine::TrustLevel::Internal,
+        ..TrustPolicy::default()
+    };
+    let server = start_with(config(), policy).await;
+    let archive = pack(&example("echo"));
+    let response = server
+        .http
+        .post(format!("{}/api/v1/uploads", server.url))
+        .bearer_auth(&server.admin)
+        .header("x-tenon-filename", "echo.tenon")
+        .body(archive.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid_package", 1);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("unsigned packages from remote"),
+        "{message}"
+    );
+    assert_eq!(server.engine.list().await.unwrap(), []);
+    // The same archive on the server's disk is local, and installs.
+    let path = server.dir.path().join("echo.tenon");
+    std::fs::write(&path, archive).unwrap();
+    server
+        .ok(
+            "POST",
+            "/api/v1/plugins",
+            &server.admin,
+            Body::Json(json!({"path": path})),
+        )
+        .await;
 }

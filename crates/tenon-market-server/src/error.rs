@@ -43,6 +43,12 @@ pub enum MarketError {
         /// Seconds until a request is allowed again.
         retry_after_secs: u64,
     },
+    /// The request (its body included) took longer than the server allows.
+    #[error("the request took longer than {millis} ms and was abandoned (a body sent too slowly?)")]
+    Timeout {
+        /// The limit, in milliseconds.
+        millis: u128,
+    },
     /// A package refused (corrupt, forged, traversal, bomb, bad manifest).
     #[error("package refused: {0}")]
     Package(#[from] PackageError),
@@ -82,6 +88,7 @@ impl MarketError {
             Self::Unauthorized => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
+            Self::Timeout { .. } => 408,
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::Package(_) => 422,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -22,7 +22,9 @@ use serde_json::json;
 use tenon_manifest::{PluginId, Version};
 use tenon_marketplace::metadata::MetaRole;
 use tenon_marketplace::{Sha256Digest, index_path};
+use tenon_serve::ConnectionLimits;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 
 use crate::error::MarketError;
 use crate::market::{Market, Principal, Scope};
@@ -31,17 +33,27 @@ use crate::search::{SearchQuery, UpdatesRequest};
 /// The largest request body outside publishing, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Per-address request limits.
+/// Request limits of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Requests allowed per address per minute.
     pub requests_per_minute: u32,
+    /// How long a request may take, reading its body included.
+    pub request_timeout: Duration,
+    /// How many publishes may be read and checked at once (more are
+    /// refused with 429 before their body is read).
+    pub max_concurrent_publishes: usize,
+    /// How [`crate::serve`] holds connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             requests_per_minute: 1200,
+            request_timeout: Duration::from_secs(120),
+            max_concurrent_publishes: 4,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -51,6 +63,7 @@ struct AppState {
     market: Arc<Market>,
     limits: HttpLimits,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    publishes: Arc<Semaphore>,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -78,6 +91,12 @@ impl IntoResponse for MarketError {
 /// The API as a router a host (or `tenon market serve`) mounts. Serve it
 /// with `into_make_service_with_connect_info::<SocketAddr>()` so that
 /// per-address limits and download counting see the client's address.
+///
+/// It bounds bodies, request time and concurrent publishes itself, and
+/// authenticates a publish before reading its body, but does not hold
+/// connections: a host serving it on its own server must add a header-read
+/// timeout, an idle keep-alive timeout, a write timeout and connection caps
+/// there, as [`crate::serve`] does with [`HttpLimits::connections`].
 pub fn router(market: Arc<Market>, limits: HttpLimits) -> Router {
     let max_upload = usize::try_from(market.config.limits.max_archive_bytes)
         .unwrap_or(usize::MAX)
@@ -86,10 +105,12 @@ pub fn router(market: Arc<Market>, limits: HttpLimits) -> Router {
         market,
         limits,
         windows: Mutex::new(HashMap::new()),
+        publishes: Arc::new(Semaphore::new(limits.max_concurrent_publishes)),
     });
     let publish = Router::new()
         .route("/api/v1/publish", put(publish))
-        .layer(DefaultBodyLimit::max(max_upload));
+        .layer(DefaultBodyLimit::max(max_upload))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admit_publish));
     Router::new()
         .route("/config.json", get(config))
         .route("/openapi.json", get(openapi_json))
@@ -154,13 +175,42 @@ async fn observe(State(state): Shared, request: Request, next: Next) -> Response
     {
         return e.into_response();
     }
-    let response = next.run(request).await;
+    let limit = state.limits.request_timeout;
+    let response = match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => MarketError::Timeout {
+            millis: limit.as_millis(),
+        }
+        .into_response(),
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     tracing::info!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
     metrics::counter!("tenon_market_requests_total", "status" => status.to_string()).increment(1);
     metrics::histogram!("tenon_market_request_seconds").record(elapsed.as_secs_f64());
     response
+}
+
+/// Admits a publish before its body is read: the token must be valid
+/// (an anonymous upload is refused without reading a byte of it) and a
+/// place must be free among the publishes read at once.
+async fn admit_publish(State(state): Shared, mut request: Request, next: Next) -> Response {
+    let who = match state.principal(request.headers()).await {
+        Ok(who) => who,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(_place) = state.publishes.clone().try_acquire_owned() else {
+        return MarketError::RateLimited {
+            who: format!(
+                "publishers ({} uploads are being checked already)",
+                state.limits.max_concurrent_publishes
+            ),
+            retry_after_secs: 5,
+        }
+        .into_response();
+    };
+    request.extensions_mut().insert(who);
+    next.run(request).await
 }
 
 impl AppState {
@@ -414,10 +464,10 @@ async fn download(
 
 async fn publish(
     State(state): Shared,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, MarketError> {
-    let who = state.principal(&headers).await?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             MarketError::TooLarge {

@@ -39,23 +39,28 @@ pub use http::{HttpLimits, openapi, router};
 pub use keys::{InitReport, MarketKeys, init};
 pub use market::{Expiries, Market, MarketConfig, Principal, Scope};
 pub use search::{SearchPage, SearchQuery, Sort};
+pub use tenon_serve::ConnectionLimits;
 pub use upload::{encode_upload, parse_upload};
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Serves `market` on `listener` until `shutdown` resolves.
+/// Serves `market` on `listener` until `shutdown` resolves, holding
+/// connections within [`HttpLimits::connections`] (header-read and idle
+/// timeouts, a write-stall timeout, caps in total and per address, a
+/// bounded graceful shutdown; see `tenon-serve`).
 pub async fn serve(
     market: Arc<Market>,
     limits: HttpLimits,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    tenon_serve::serve(
+        router(market, limits),
         listener,
-        router(market, limits).into_make_service_with_connect_info::<SocketAddr>(),
+        limits.connections,
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    Ok(())
 }

@@ -25,6 +25,10 @@ struct Server {
 }
 
 async fn start(config: MarketConfig) -> Server {
+    start_with(config, HttpLimits::default()).await
+}
+
+async fn start_with(config: MarketConfig, limits: HttpLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     tenon_market_server::init(&keys_dir, 3, 2, OffsetDateTime::now_utc()).unwrap();
@@ -40,7 +44,7 @@ async fn start(config: MarketConfig) -> Server {
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(tenon_market_server::serve(
         market.clone(),
-        HttpLimits::default(),
+        limits,
         listener,
         std::future::pending(),
     ));
@@ -1081,4 +1085,104 @@ async fn concurrent_renewals_all_succeed() {
             at,
         )
         .unwrap();
+}
+
+/// Longer than any limit these tests set: reaching it means the server kept
+/// open what it should have closed.
+const HANG: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Sends `head` (and `body`) on a fresh connection and returns what the
+/// server answers until it closes the connection or sends a whole head;
+/// `None` if it sends nothing for [`HANG`].
+async fn raw(url: &str, head: &str, body: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(HANG, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_is_refused_before_its_body_and_publishes_are_bounded() {
+    let server = start_with(
+        MarketConfig::default(),
+        HttpLimits {
+            max_concurrent_publishes: 1,
+            request_timeout: std::time::Duration::from_secs(2),
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let big = "PUT /api/v1/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 67174400\r\n";
+    // Anonymous or with an unknown token: refused at once, before any of
+    // the 64 MiB announced is sent.
+    for auth in ["", "Authorization: Bearer nope\r\n"] {
+        let answer = raw(&server.url, &format!("{big}{auth}\r\n"), b"abc")
+            .await
+            .unwrap_or_else(|| panic!("{auth:?}: the server waited for the body"));
+        assert!(answer.starts_with("HTTP/1.1 401"), "{auth:?}: {answer}");
+    }
+    // Two valid publishers stall mid-body: whichever is admitted first
+    // holds the only place until the request timeout cuts it (408); the
+    // other is refused before its body (429). Then the place is free again.
+    let acme = server.token("acme-dev", json!(["publish"])).await;
+    let auth = format!("Authorization: Bearer {acme}\r\n");
+    let stalled: Vec<_> = (0..2)
+        .map(|_| {
+            let url = server.url.clone();
+            let head = format!("{big}{auth}\r\n");
+            tokio::spawn(async move { raw(&url, &head, b"abc").await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in stalled {
+        let answer = task
+            .await
+            .unwrap()
+            .expect("each stalled publish is answered");
+        answers.push(answer.get(..12).unwrap_or(&answer).to_owned());
+    }
+    answers.sort();
+    assert_eq!(answers, ["HTTP/1.1 408", "HTTP/1.1 429"], "{answers:?}");
+    let key = SigningKey::from_seed(&[1; 32]);
+    let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_closed_by_market_serve() {
+    let server = start_with(
+        MarketConfig::default(),
+        HttpLimits {
+            connections: tenon_market_server::ConnectionLimits {
+                header_read_timeout: std::time::Duration::from_millis(300),
+                ..tenon_market_server::ConnectionLimits::default()
+            },
+            ..HttpLimits::default()
+        },
+    )
+    .await;
+    let answer = raw(
+        &server.url,
+        "GET /api/v1/search HTTP/1.1\r\nHost: t\r\nX-Slow: a",
+        b"",
+    )
+    .await
+    .expect("the server closed the half-sent request");
+    assert!(!answer.contains("200 OK"), "{answer}");
 }
