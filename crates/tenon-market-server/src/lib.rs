@@ -1,7 +1,8 @@
 //! Tenon's marketplace server: a catalog of signed plugin packages that
 //! hosts install from by name.
 //!
-//! It owns its own SQLite database (accounts, hashed tokens, namespaces and
+//! It owns its own database, SQLite by default or PostgreSQL with the
+//! `postgres` feature, both through sqlx with embedded migrations (accounts, hashed tokens, namespaces and
 //! their owners and bound author keys, plugins, versions, packages, unique
 //! daily downloads, signed metadata), and serves over HTTP (axum):
 //!
@@ -12,7 +13,8 @@
 //!   key re-signs targets, snapshot and timestamp in the same transaction as
 //!   every publish and yank, and re-signs each of them when a read finds
 //!   less than half of its lifetime left;
-//! - **search** (FTS5 text, filters, sorts, cursor pages with a total; see
+//! - **search** (FTS5 or PostgreSQL full-text, filters, sorts, cursor pages
+//!   with a total; see
 //!   [`search`]), detail, versions, README, counted downloads, categories,
 //!   featured, popular, updates;
 //! - **publishing** behind scoped tokens: a namespace is claimed by its
@@ -22,10 +24,11 @@
 //!
 //! Not here: the package format and its checks (`tenon-marketplace`), the
 //! client that installs from a marketplace, and the host registry
-//! (`tenon-registry`). PostgreSQL is not supported yet. Nothing in
+//! (`tenon-registry`). Nothing in
 //! `tenon-engine` depends on this crate; the CLI's `tenon market` commands
 //! do.
 
+mod db;
 pub mod error;
 pub mod http;
 pub mod keys;

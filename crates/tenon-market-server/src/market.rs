@@ -1,33 +1,22 @@
-//! [`Market`]: the marketplace over its SQLite database — publishing, the
-//! signed index, curation, downloads and tokens.
+//! [`Market`]: the marketplace over its database (SQLite, or PostgreSQL
+//! with the `postgres` feature) — publishing, the signed index, curation,
+//! downloads and tokens. The statements live in [`crate::db`], one
+//! implementation per backend; this module holds what they share.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration as StdDuration;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row as _, Sqlite, Transaction};
 use tenon_manifest::{PluginId, Version, VersionReq};
-use tenon_marketplace::metadata::{
-    FileMeta, MetaRole, Pinning, SNAPSHOT_FILE, SPEC_VERSION, TARGETS_FILE, Targets, sign_metadata,
-};
-use tenon_marketplace::{
-    IndexEntry, Origin, PackageError, Role, Sha256Digest, TrustPolicy, UnpackLimits, index_path,
-    verify,
-};
+use tenon_marketplace::metadata::MetaRole;
+use tenon_marketplace::{IndexEntry, Sha256Digest, UnpackLimits};
 use time::{Duration, OffsetDateTime};
 
+use crate::db::Backend;
 use crate::error::MarketError;
 use crate::keys::MarketKeys;
-use crate::names::{NameError, check_namespace, normalize};
-use crate::upload::parse_upload;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+use crate::search::{
+    Category, Listing, PluginDetail, SearchPage, SearchQuery, Update, UpdatesRequest,
+};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -47,7 +36,7 @@ impl Scope {
     /// Every scope.
     pub const ALL: [Self; 4] = [Self::Publish, Self::Yank, Self::Owners, Self::Admin];
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Publish => "publish",
             Self::Yank => "yank",
@@ -139,24 +128,41 @@ impl Default for MarketConfig {
 /// an `Arc`.
 #[derive(Debug)]
 pub struct Market {
-    pub(crate) pool: SqlitePool,
-    keys: MarketKeys,
     pub(crate) config: MarketConfig,
-    publish_window: Mutex<HashMap<String, (i64, u32)>>,
+    backend: Backend,
 }
 
-/// The largest README stored, in bytes.
-const MAX_README_BYTES: usize = 512 * 1024;
-
-pub(crate) fn unix(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp()
-}
-
-pub(crate) fn from_unix(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// Runs `$body` with `$store` bound to the backend's store.
+macro_rules! on_backend {
+    ($market:expr, $store:ident => $body:expr) => {
+        match &$market.backend {
+            Backend::Sqlite($store) => $body,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($store) => $body,
+        }
+    };
 }
 
 impl Market {
+    /// Opens the database `db` names: a `postgres://` or `postgresql://` URL
+    /// (with the `postgres` feature), otherwise a SQLite path (see
+    /// [`Market::open_sqlite`]). Runs the backend's migrations.
+    pub async fn open(
+        db: &str,
+        keys: MarketKeys,
+        config: MarketConfig,
+    ) -> Result<Self, MarketError> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Self::open_postgres(db, keys, config).await;
+            #[cfg(not(feature = "postgres"))]
+            return Err(MarketError::BadRequest(
+                "this build has no PostgreSQL support: build tenon-market-server with the `postgres` feature".to_owned(),
+            ));
+        }
+        Self::open_sqlite(db, keys, config).await
+    }
+
     /// Opens (creating if missing) the SQLite database at `path` (`:memory:`
     /// for a private in-memory one) and runs its migrations.
     pub async fn open_sqlite(
@@ -165,79 +171,53 @@ impl Market {
         config: MarketConfig,
     ) -> Result<Self, MarketError> {
         keys.check(OffsetDateTime::now_utc())?;
-        let path = path.strip_prefix("sqlite://").unwrap_or(path);
-        let (options, max) = if path == ":memory:" {
-            (SqliteConnectOptions::new().in_memory(true), 1)
-        } else {
-            (
-                SqliteConnectOptions::new()
-                    .filename(Path::new(path))
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal),
-                4,
-            )
-        };
-        let options = options
-            .busy_timeout(StdDuration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        let market = Self {
-            pool,
-            keys,
+        let store = crate::db::sqlite::Store::open(path, keys, config.clone()).await?;
+        Ok(Self {
             config,
-            publish_window: Mutex::new(HashMap::new()),
-        };
-        market.initialise_metadata().await?;
-        Ok(market)
+            backend: Backend::Sqlite(store),
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` and runs its migrations
+    /// (in the schema the URL's `search_path` option names, if any, which
+    /// must exist).
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres(
+        url: &str,
+        keys: MarketKeys,
+        config: MarketConfig,
+    ) -> Result<Self, MarketError> {
+        keys.check(OffsetDateTime::now_utc())?;
+        let store = crate::db::postgres::Store::open(url, keys, config.clone()).await?;
+        Ok(Self {
+            config,
+            backend: Backend::Postgres(store),
+        })
+    }
+
+    /// Which database this marketplace runs on: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        }
     }
 
     /// The signed root this marketplace serves.
     pub fn root(&self) -> &[u8] {
-        &self.keys.root
+        on_backend!(self, s => &s.keys.root)
     }
 
     /// The online key's public half (the marketplace counter-signature key).
     pub fn marketplace_key(&self) -> tenon_marketplace::PublicKey {
-        self.keys.online.public_key()
+        on_backend!(self, s => s.keys.online.public_key())
     }
-
-    async fn initialise_metadata(&self) -> Result<(), MarketError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM metadata LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !exists {
-            self.resign(&mut tx, None, OffsetDateTime::now_utc())
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    // ----- tokens --------------------------------------------------------
 
     /// Creates `account` if new; the principal acting as it with `scopes`
     /// (for in-process callers such as seeding, which need no token).
     pub async fn account(&self, account: &str, scopes: &[Scope]) -> Result<Principal, MarketError> {
-        check_account(account)?;
-        sqlx::query("INSERT OR IGNORE INTO accounts (name, created_at) VALUES ($1, $2)")
-            .bind(account)
-            .bind(unix(OffsetDateTime::now_utc()))
-            .execute(&self.pool)
-            .await?;
-        Ok(Principal {
-            account: account.to_owned(),
-            scopes: scopes.to_vec(),
-        })
+        on_backend!(self, s => s.account(account, scopes).await)
     }
 
     /// Creates `account` if new and a token for it with `scopes`; returns
@@ -247,51 +227,13 @@ impl Market {
         account: &str,
         scopes: &[Scope],
     ) -> Result<String, MarketError> {
-        check_account(account)?;
-        if scopes.is_empty() {
-            return Err(MarketError::BadRequest(
-                "a token needs at least one scope".to_owned(),
-            ));
-        }
-        let secret = format!("tnm_{}", hex_random());
-        let now = unix(OffsetDateTime::now_utc());
-        let mut scope_list: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-        scope_list.sort_unstable();
-        scope_list.dedup();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR IGNORE INTO accounts (name, created_at) VALUES ($1, $2)")
-            .bind(account)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO tokens (hash, account, scopes, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash(&secret))
-        .bind(account)
-        .bind(scope_list.join(","))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(secret)
+        on_backend!(self, s => s.create_token(account, scopes).await)
     }
 
     /// The caller a token belongs to.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal, MarketError> {
-        let row = sqlx::query("SELECT account, scopes FROM tokens WHERE hash = $1")
-            .bind(token_hash(secret))
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(MarketError::Unauthorized)?;
-        let scopes: String = row.get("scopes");
-        Ok(Principal {
-            account: row.get("account"),
-            scopes: scopes.split(',').filter_map(|s| s.parse().ok()).collect(),
-        })
+        on_backend!(self, s => s.authenticate(secret).await)
     }
-
-    // ----- publishing ----------------------------------------------------
 
     /// Publishes an upload (see [`crate::upload`]) as `who`. Everything is
     /// checked before anything is stored: the frame, the signature file,
@@ -301,391 +243,7 @@ impl Market {
     /// was signed), the names and ownership; then the package, its index
     /// line and freshly signed metadata are stored in one transaction.
     pub async fn publish(&self, who: &Principal, body: &[u8]) -> Result<IndexEntry, MarketError> {
-        who.require(Scope::Publish)?;
-        self.rate_check_publish(&who.account)?;
-        let upload = parse_upload(body, self.config.limits.max_archive_bytes)?;
-        let plugin = upload.signatures.plugin.clone();
-        let namespace = plugin.publisher().to_owned();
-
-        let bound_keys: Vec<String> =
-            sqlx::query_scalar("SELECT public_key FROM namespace_keys WHERE namespace = $1")
-                .bind(&namespace)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut policy = TrustPolicy::default();
-        let claiming = bound_keys.is_empty();
-        if claiming {
-            for entry in &upload.signatures.signatures {
-                if entry.role == Role::Author {
-                    policy = policy.with_publisher_key(&namespace, entry.public_key);
-                }
-            }
-        } else {
-            for key in &bound_keys {
-                policy = policy.with_publisher_key(&namespace, key.parse()?);
-            }
-        }
-        let verified = verify(
-            upload.archive,
-            Some(&upload.signatures),
-            &policy,
-            Origin::Remote,
-        )
-        .map_err(|e| match e {
-            PackageError::UntrustedAuthor { plugin, key_ids } if !claiming => {
-                MarketError::Forbidden(format!(
-                    "{plugin} is signed by author key(s) {}, but the namespace `{namespace}` is bound to {}; sign with a bound key",
-                    join(key_ids.iter().map(ToString::to_string)),
-                    join(bound_keys.iter().filter_map(|k| k.parse::<tenon_marketplace::PublicKey>().ok()).map(|k| k.key_id().to_string())),
-                ))
-            }
-            other => other.into(),
-        })?;
-        let contents = verified.unpack_to_memory(&self.config.limits)?;
-        let info = &contents.info;
-        let author_key = verified
-            .verification()
-            .author_key
-            .clone()
-            .and_then(|id| {
-                upload
-                    .signatures
-                    .signatures
-                    .iter()
-                    .find(|s| s.role == Role::Author && s.public_key.key_id() == id)
-                    .map(|s| s.public_key)
-            })
-            .ok_or_else(|| {
-                MarketError::Forbidden(format!("{plugin} carries no trusted author signature"))
-            })?;
-
-        let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await?;
-        self.claim_namespace(&mut tx, who, &namespace, claiming, &author_key, now)
-            .await?;
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM plugins WHERE normalized = $1")
-                .bind(format!("{namespace}/{}", normalize(plugin.name())))
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(existing) = &existing
-            && existing != plugin.as_str()
-        {
-            return Err(NameError::Collision {
-                kind: "plugin",
-                name: plugin.to_string(),
-                existing: existing.clone(),
-            }
-            .into());
-        }
-        let versions: Vec<String> =
-            sqlx::query_scalar("SELECT version FROM versions WHERE plugin = $1")
-                .bind(plugin.as_str())
-                .fetch_all(&mut *tx)
-                .await?;
-        let version = info.version();
-        if let Some(same) = versions
-            .iter()
-            .filter_map(|v| Version::parse(v).ok())
-            .find(|v| v.cmp_precedence(version).is_eq())
-        {
-            return Err(MarketError::Conflict(format!(
-                "{plugin} {same} is published already; versions are immutable (publish a new one, or yank this one)"
-            )));
-        }
-
-        let mut signatures = upload.signatures.clone();
-        signatures.sign(Role::Marketplace, &self.keys.online);
-        let entry = IndexEntry::for_package(info, signatures.signatures.clone(), now);
-        let readme = contents
-            .get("README.md")
-            .filter(|b| b.len() <= MAX_README_BYTES)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .map(str::to_owned);
-        sqlx::query(
-            "INSERT OR IGNORE INTO packages (sha256, bytes, signatures) VALUES ($1, $2, $3)",
-        )
-        .bind(info.sha256.to_hex())
-        .bind(upload.archive)
-        .bind(signatures.to_json())
-        .execute(&mut *tx)
-        .await?;
-        self.upsert_plugin(&mut tx, &entry, info, readme, existing.is_none(), now)
-            .await?;
-        sqlx::query(
-            "INSERT INTO versions (plugin, version, seq, entry, sha256, published_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(plugin.as_str())
-        .bind(version.to_string())
-        .bind(versions.len() as i64)
-        .bind(entry.to_line())
-        .bind(info.sha256.to_hex())
-        .bind(unix(now))
-        .execute(&mut *tx)
-        .await?;
-        refresh_compat(&mut tx, &plugin).await?;
-        self.resign(&mut tx, Some(&plugin), now).await?;
-        tx.commit().await?;
-        metrics::counter!("tenon_market_publishes_total").increment(1);
-        tracing::info!(plugin = %plugin, version = %version, account = %who.account, "published");
-        Ok(entry)
-    }
-
-    fn rate_check_publish(&self, account: &str) -> Result<(), MarketError> {
-        let minute = unix(OffsetDateTime::now_utc()) / 60;
-        let mut window = self.publish_window.lock();
-        let slot = window.entry(account.to_owned()).or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
-        }
-        if slot.1 >= self.config.publishes_per_minute {
-            return Err(MarketError::RateLimited {
-                who: format!("account {account}"),
-                retry_after_secs: 60,
-            });
-        }
-        slot.1 += 1;
-        Ok(())
-    }
-
-    async fn claim_namespace(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        who: &Principal,
-        namespace: &str,
-        claiming: bool,
-        author_key: &tenon_marketplace::PublicKey,
-        now: OffsetDateTime,
-    ) -> Result<(), MarketError> {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT name FROM namespaces WHERE normalized = $1")
-                .bind(normalize(namespace))
-                .fetch_optional(&mut **tx)
-                .await?;
-        match existing {
-            Some(name) if name != namespace => Err(NameError::Collision {
-                kind: "namespace",
-                name: namespace.to_owned(),
-                existing: name,
-            }
-            .into()),
-            Some(_) => {
-                let owner = sqlx::query(
-                    "SELECT 1 FROM namespace_owners WHERE namespace = $1 AND account = $2",
-                )
-                .bind(namespace)
-                .bind(&who.account)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if owner.is_none() {
-                    return Err(MarketError::Forbidden(format!(
-                        "the namespace `{namespace}` belongs to other owners; ask one of them to add account `{}`",
-                        who.account
-                    )));
-                }
-                if claiming {
-                    bind_key(tx, namespace, author_key).await?;
-                }
-                Ok(())
-            }
-            None => {
-                check_namespace(namespace)?;
-                sqlx::query(
-                    "INSERT INTO namespaces (name, normalized, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(namespace)
-                .bind(normalize(namespace))
-                .bind(unix(now))
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query("INSERT INTO namespace_owners (namespace, account) VALUES ($1, $2)")
-                    .bind(namespace)
-                    .bind(&who.account)
-                    .execute(&mut **tx)
-                    .await?;
-                bind_key(tx, namespace, author_key).await
-            }
-        }
-    }
-
-    async fn upsert_plugin(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        entry: &IndexEntry,
-        info: &tenon_marketplace::PackageInfo,
-        readme: Option<String>,
-        new: bool,
-        now: OffsetDateTime,
-    ) -> Result<(), MarketError> {
-        let meta = &info.manifest.plugin;
-        let json = |v: &Vec<String>| serde_json::to_string(v).expect("strings serialize");
-        let id = entry.id.as_str();
-        let latest: Option<String> = sqlx::query_scalar("SELECT latest FROM plugins WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        // Listing fields follow the newest version (pre-releases only when
-        // nothing else is published).
-        let newest = latest
-            .as_deref()
-            .and_then(|l| Version::parse(l).ok())
-            .is_none_or(|l| newer_listing(&entry.version, &l));
-        if new {
-            sqlx::query(
-                "INSERT INTO plugins (id, namespace, normalized, name, description, license,
-                   categories, keywords, runtime, latest, readme, created_at, updated_at, compat)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, '[]')",
-            )
-            .bind(id)
-            .bind(entry.id.publisher())
-            .bind(format!(
-                "{}/{}",
-                entry.id.publisher(),
-                normalize(entry.id.name())
-            ))
-            .bind(&meta.name)
-            .bind(&meta.description)
-            .bind(&meta.license)
-            .bind(json(&meta.categories))
-            .bind(json(&meta.keywords))
-            .bind(entry.runtime.as_str())
-            .bind(entry.version.to_string())
-            .bind(&readme)
-            .bind(unix(now))
-            .execute(&mut **tx)
-            .await?;
-        } else if newest {
-            sqlx::query(
-                "UPDATE plugins SET name = $2, description = $3, license = $4, categories = $5,
-                   keywords = $6, runtime = $7, latest = $8, readme = $9, updated_at = $10
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&meta.name)
-            .bind(&meta.description)
-            .bind(&meta.license)
-            .bind(json(&meta.categories))
-            .bind(json(&meta.keywords))
-            .bind(entry.runtime.as_str())
-            .bind(entry.version.to_string())
-            .bind(&readme)
-            .bind(unix(now))
-            .execute(&mut **tx)
-            .await?;
-        } else {
-            sqlx::query("UPDATE plugins SET updated_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(unix(now))
-                .execute(&mut **tx)
-                .await?;
-        }
-        if new || newest {
-            let pk: i64 = sqlx::query_scalar("SELECT pk FROM plugins WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM plugin_fts WHERE rowid = $1")
-                .bind(pk)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO plugin_fts (rowid, id, name, description, keywords)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(pk)
-            .bind(id.replace(['/', '-'], " "))
-            .bind(&meta.name)
-            .bind(&meta.description)
-            .bind(meta.keywords.join(" "))
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Re-signs targets (with `changed`'s index file re-pinned), snapshot
-    /// and timestamp, each one version up, inside `tx`.
-    async fn resign(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        changed: Option<&PluginId>,
-        now: OffsetDateTime,
-    ) -> Result<(), MarketError> {
-        let previous = latest_metadata(tx, MetaRole::Targets).await?;
-        let mut targets = match &previous {
-            Some((_, bytes)) => body_of::<Targets>(bytes)?,
-            None => Targets {
-                role: MetaRole::Targets,
-                spec_version: SPEC_VERSION,
-                version: 0,
-                expires: now,
-                targets: BTreeMap::new(),
-            },
-        };
-        if let Some(id) = changed {
-            let file = index_file_in(tx, id).await?;
-            targets
-                .targets
-                .insert(index_path(id), FileMeta::of(&file, None));
-        }
-        targets.version += 1;
-        targets.expires = now + self.config.expiries.targets;
-        let targets_bytes = sign_metadata(&targets, &[&self.keys.online]);
-        store_metadata(tx, MetaRole::Targets, targets.version, &targets_bytes).await?;
-        self.sign_pinning(
-            tx,
-            MetaRole::Snapshot,
-            TARGETS_FILE,
-            &targets_bytes,
-            targets.version,
-            now,
-        )
-        .await
-    }
-
-    /// Signs the next `role` (snapshot or timestamp) pinning `pinned`, then
-    /// (for snapshot) the next timestamp pinning it.
-    async fn sign_pinning(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        role: MetaRole,
-        file: &str,
-        pinned: &[u8],
-        pinned_version: u64,
-        now: OffsetDateTime,
-    ) -> Result<(), MarketError> {
-        let mut role = role;
-        let mut file = file.to_owned();
-        let mut pinned = pinned.to_vec();
-        let mut pinned_version = pinned_version;
-        loop {
-            let version = latest_metadata(tx, role)
-                .await?
-                .map_or(0, |(version, _)| version)
-                + 1;
-            let expires = now
-                + match role {
-                    MetaRole::Snapshot => self.config.expiries.snapshot,
-                    _ => self.config.expiries.timestamp,
-                };
-            let body = Pinning {
-                role,
-                spec_version: SPEC_VERSION,
-                version,
-                expires,
-                meta: BTreeMap::from([(file, FileMeta::of(&pinned, Some(pinned_version)))]),
-            };
-            let bytes = sign_metadata(&body, &[&self.keys.online]);
-            store_metadata(tx, role, version, &bytes).await?;
-            if role == MetaRole::Timestamp {
-                return Ok(());
-            }
-            role = MetaRole::Timestamp;
-            file = SNAPSHOT_FILE.to_owned();
-            pinned = bytes;
-            pinned_version = version;
-        }
+        on_backend!(self, s => s.publish(who, body).await)
     }
 
     /// The newest metadata file of `role`. Targets, snapshot and timestamp
@@ -701,89 +259,13 @@ impl Market {
         role: MetaRole,
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, MarketError> {
-        if role == MetaRole::Root {
-            return Ok(self.keys.root.clone());
-        }
-        // Concurrent readers may all find the metadata due: one renewal
-        // commits, the others fail on its write (busy, or the same version
-        // stored first) and look again, finding it fresh.
-        let mut attempt = 0;
-        loop {
-            match self.renew(now).await {
-                Ok(()) => break,
-                Err(error) if attempt < 4 => {
-                    tracing::debug!("metadata renewal raced, retrying: {error}");
-                    attempt += 1;
-                    tokio::task::yield_now().await;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        let mut tx = self.pool.begin().await?;
-        let (_, bytes) = latest_metadata(&mut tx, role)
-            .await?
-            .ok_or_else(|| MarketError::NotFound(format!("{role} metadata")))?;
-        tx.commit().await?;
-        Ok(bytes)
-    }
-
-    /// Re-signs the online roles that have less than half their lifetime
-    /// left at `now`: targets (and so snapshot and timestamp), else the
-    /// snapshot (and so the timestamp), else the timestamp alone.
-    async fn renew(&self, now: OffsetDateTime) -> Result<(), MarketError> {
-        let expiries = self.config.expiries;
-        let due = |expires: OffsetDateTime, lifetime: Duration| expires - now < lifetime / 2;
-        let mut tx = self.pool.begin().await?;
-        let missing = |role: MetaRole| MarketError::NotFound(format!("{role} metadata"));
-        let (targets_version, targets) = latest_metadata(&mut tx, MetaRole::Targets)
-            .await?
-            .ok_or_else(|| missing(MetaRole::Targets))?;
-        let (snapshot_version, snapshot) = latest_metadata(&mut tx, MetaRole::Snapshot)
-            .await?
-            .ok_or_else(|| missing(MetaRole::Snapshot))?;
-        let (_, timestamp) = latest_metadata(&mut tx, MetaRole::Timestamp)
-            .await?
-            .ok_or_else(|| missing(MetaRole::Timestamp))?;
-        if due(body_of::<Targets>(&targets)?.expires, expiries.targets) {
-            self.resign(&mut tx, None, now).await?;
-        } else if due(body_of::<Pinning>(&snapshot)?.expires, expiries.snapshot) {
-            self.sign_pinning(
-                &mut tx,
-                MetaRole::Snapshot,
-                TARGETS_FILE,
-                &targets,
-                targets_version,
-                now,
-            )
-            .await?;
-        } else if due(body_of::<Pinning>(&timestamp)?.expires, expiries.timestamp) {
-            self.sign_pinning(
-                &mut tx,
-                MetaRole::Timestamp,
-                SNAPSHOT_FILE,
-                &snapshot,
-                snapshot_version,
-                now,
-            )
-            .await?;
-        } else {
-            return Ok(());
-        }
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, s => s.metadata_at(role, now).await)
     }
 
     /// A plugin's index file (one line per version).
     pub async fn index_file(&self, id: &PluginId) -> Result<Vec<u8>, MarketError> {
-        let mut conn = self.pool.acquire().await?;
-        let bytes = index_file_on(&mut conn, id).await?;
-        if bytes.is_empty() {
-            return Err(MarketError::NotFound(format!("plugin {id}")));
-        }
-        Ok(bytes)
+        on_backend!(self, s => s.index_file(id).await)
     }
-
-    // ----- yank, deprecate, owners, curation ----------------------------
 
     /// Yanks (or unyanks) a version: its line keeps everything but the flag.
     pub async fn yank(
@@ -793,33 +275,7 @@ impl Market {
         version: &Version,
         yanked: bool,
     ) -> Result<(), MarketError> {
-        who.require(Scope::Yank)?;
-        let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await?;
-        self.require_owner(&mut tx, who, id.publisher()).await?;
-        let line: String =
-            sqlx::query_scalar("SELECT entry FROM versions WHERE plugin = $1 AND version = $2")
-                .bind(id.as_str())
-                .bind(version.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| MarketError::NotFound(format!("{id} {version}")))?;
-        let mut entry: IndexEntry = serde_json::from_str(&line)
-            .map_err(|e| MarketError::Corrupt(format!("a stored index line of {id}: {e}")))?;
-        entry.yanked = yanked;
-        sqlx::query(
-            "UPDATE versions SET entry = $3, yanked = $4 WHERE plugin = $1 AND version = $2",
-        )
-        .bind(id.as_str())
-        .bind(version.to_string())
-        .bind(entry.to_line())
-        .bind(yanked)
-        .execute(&mut *tx)
-        .await?;
-        refresh_compat(&mut tx, id).await?;
-        self.resign(&mut tx, Some(id), now).await?;
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, s => s.yank(who, id, version, yanked).await)
     }
 
     /// Marks a plugin deprecated (with an optional replacement) or not.
@@ -830,35 +286,12 @@ impl Market {
         deprecated: bool,
         replacement: Option<&PluginId>,
     ) -> Result<(), MarketError> {
-        who.require(Scope::Yank)?;
-        let mut tx = self.pool.begin().await?;
-        self.require_owner(&mut tx, who, id.publisher()).await?;
-        let done =
-            sqlx::query("UPDATE plugins SET deprecated = $2, replacement = $3 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(deprecated)
-                .bind(replacement.map(PluginId::as_str))
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(MarketError::NotFound(format!("plugin {id}")));
-        }
-        tx.commit().await?;
-        Ok(())
+        on_backend!(self, s => s.deprecate(who, id, deprecated, replacement).await)
     }
 
     /// The accounts owning `namespace`.
     pub async fn owners(&self, namespace: &str) -> Result<Vec<String>, MarketError> {
-        let owners: Vec<String> = sqlx::query_scalar(
-            "SELECT account FROM namespace_owners WHERE namespace = $1 ORDER BY account",
-        )
-        .bind(namespace)
-        .fetch_all(&self.pool)
-        .await?;
-        if owners.is_empty() {
-            return Err(MarketError::NotFound(format!("namespace `{namespace}`")));
-        }
-        Ok(owners)
+        on_backend!(self, s => s.owners(namespace).await)
     }
 
     /// Adds or removes an owner of `namespace` (the last owner stays).
@@ -869,67 +302,7 @@ impl Market {
         account: &str,
         owner: bool,
     ) -> Result<(), MarketError> {
-        who.require(Scope::Owners)?;
-        let mut tx = self.pool.begin().await?;
-        self.require_owner(&mut tx, who, namespace).await?;
-        if owner {
-            let known = sqlx::query("SELECT 1 FROM accounts WHERE name = $1")
-                .bind(account)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if known.is_none() {
-                return Err(MarketError::NotFound(format!("account `{account}`")));
-            }
-            sqlx::query(
-                "INSERT OR IGNORE INTO namespace_owners (namespace, account) VALUES ($1, $2)",
-            )
-            .bind(namespace)
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            let count: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM namespace_owners WHERE namespace = $1")
-                    .bind(namespace)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if count <= 1 {
-                return Err(MarketError::Conflict(format!(
-                    "`{account}` is the last owner of `{namespace}`; add another first"
-                )));
-            }
-            sqlx::query("DELETE FROM namespace_owners WHERE namespace = $1 AND account = $2")
-                .bind(namespace)
-                .bind(account)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn require_owner(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        who: &Principal,
-        namespace: &str,
-    ) -> Result<(), MarketError> {
-        if who.scopes.contains(&Scope::Admin) {
-            return Ok(());
-        }
-        let owner =
-            sqlx::query("SELECT 1 FROM namespace_owners WHERE namespace = $1 AND account = $2")
-                .bind(namespace)
-                .bind(&who.account)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if owner.is_none() {
-            return Err(MarketError::Forbidden(format!(
-                "account `{}` does not own the namespace `{namespace}`",
-                who.account
-            )));
-        }
-        Ok(())
+        on_backend!(self, s => s.set_owner(who, namespace, account, owner).await)
     }
 
     /// Features a plugin at `rank` (lower first), or un-features it (admin).
@@ -939,16 +312,7 @@ impl Market {
         id: &PluginId,
         rank: Option<i64>,
     ) -> Result<(), MarketError> {
-        who.require(Scope::Admin)?;
-        let done = sqlx::query("UPDATE plugins SET featured = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(rank)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(MarketError::NotFound(format!("plugin {id}")));
-        }
-        Ok(())
+        on_backend!(self, s => s.set_featured(who, id, rank).await)
     }
 
     /// Marks a namespace's publisher verified or not (admin).
@@ -958,19 +322,8 @@ impl Market {
         namespace: &str,
         verified: bool,
     ) -> Result<(), MarketError> {
-        who.require(Scope::Admin)?;
-        let done = sqlx::query("UPDATE namespaces SET verified = $2 WHERE name = $1")
-            .bind(namespace)
-            .bind(verified)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(MarketError::NotFound(format!("namespace `{namespace}`")));
-        }
-        Ok(())
+        on_backend!(self, s => s.set_verified(who, namespace, verified).await)
     }
-
-    // ----- downloads -----------------------------------------------------
 
     /// A version's archive and signature file. The download counts once per
     /// `client` (an account or a hashed address) per plugin per day.
@@ -980,56 +333,68 @@ impl Market {
         version: &Version,
         client: &str,
     ) -> Result<(Vec<u8>, String), MarketError> {
-        let row = sqlx::query(
-            "SELECT p.bytes, p.signatures FROM versions v JOIN packages p ON p.sha256 = v.sha256
-             WHERE v.plugin = $1 AND v.version = $2",
-        )
-        .bind(id.as_str())
-        .bind(version.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| MarketError::NotFound(format!("{id} {version}")))?;
-        let day = unix(OffsetDateTime::now_utc()) / 86_400;
-        let mut tx = self.pool.begin().await?;
-        let counted = sqlx::query(
-            "INSERT OR IGNORE INTO downloads (plugin, day, client) VALUES ($1, $2, $3)",
-        )
-        .bind(id.as_str())
-        .bind(day)
-        .bind(token_hash(client))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if counted {
-            sqlx::query("UPDATE plugins SET downloads = downloads + 1 WHERE id = $1")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            let downloads: i64 = sqlx::query_scalar("SELECT downloads FROM plugins WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE plugins SET log_downloads = $2 WHERE id = $1")
-                .bind(id.as_str())
-                .bind((1.0 + downloads as f64).ln())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE versions SET downloads = downloads + 1 WHERE plugin = $1 AND version = $2",
-            )
-            .bind(id.as_str())
-            .bind(version.to_string())
-            .execute(&mut *tx)
-            .await?;
-            metrics::counter!("tenon_market_downloads_total").increment(1);
-        }
-        tx.commit().await?;
-        Ok((row.get("bytes"), row.get("signatures")))
+        on_backend!(self, s => s.download(id, version, client).await)
+    }
+
+    /// Searches the catalog.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, MarketError> {
+        on_backend!(self, s => s.search(query).await)
+    }
+
+    /// One plugin's listing (as a search hit would show it for `query`'s
+    /// host), its README and every version's index line.
+    pub async fn plugin(
+        &self,
+        id: &PluginId,
+        query: &SearchQuery,
+    ) -> Result<PluginDetail, MarketError> {
+        on_backend!(self, s => s.plugin(id, query).await)
+    }
+
+    /// Every version's index line, in publishing order.
+    pub async fn versions(&self, id: &PluginId) -> Result<Vec<IndexEntry>, MarketError> {
+        on_backend!(self, s => s.versions(id).await)
+    }
+
+    /// Every category with how many plugins list it.
+    pub async fn categories(&self) -> Result<Vec<Category>, MarketError> {
+        on_backend!(self, s => s.categories().await)
+    }
+
+    /// The featured plugins, by their curated rank.
+    pub async fn featured(&self, query: &SearchQuery) -> Result<Vec<Listing>, MarketError> {
+        on_backend!(self, s => s.featured(query).await)
+    }
+
+    /// The plugins with the most unique-client downloads over the last
+    /// `days` days.
+    pub async fn popular(
+        &self,
+        days: u32,
+        limit: u32,
+        query: &SearchQuery,
+    ) -> Result<Vec<(Listing, i64)>, MarketError> {
+        on_backend!(self, s => s.popular(days, limit, query).await)
+    }
+
+    /// For each installed plugin, the newest version that fits the host and
+    /// is newer than the installed one.
+    pub async fn updates(&self, request: &UpdatesRequest) -> Result<Vec<Update>, MarketError> {
+        on_backend!(self, s => s.updates(request).await)
     }
 }
 
-fn check_account(account: &str) -> Result<(), MarketError> {
+/// The largest README stored, in bytes.
+pub(crate) const MAX_README_BYTES: usize = 512 * 1024;
+
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn from_unix(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+pub(crate) fn check_account(account: &str) -> Result<(), MarketError> {
     if account.is_empty()
         || account.len() > 64
         || !account
@@ -1043,7 +408,7 @@ fn check_account(account: &str) -> Result<(), MarketError> {
     Ok(())
 }
 
-fn join(items: impl Iterator<Item = String>) -> String {
+pub(crate) fn join(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() {
         "none".to_owned()
@@ -1052,55 +417,13 @@ fn join(items: impl Iterator<Item = String>) -> String {
     }
 }
 
-fn newer_listing(new: &Version, current: &Version) -> bool {
+pub(crate) fn newer_listing(new: &Version, current: &Version) -> bool {
     match (new.pre.is_empty(), current.pre.is_empty()) {
         (true, false) => true,
         (false, true) => false,
         _ => new.cmp_precedence(current).is_gt(),
     }
 }
-
-async fn bind_key(
-    tx: &mut Transaction<'static, Sqlite>,
-    namespace: &str,
-    key: &tenon_marketplace::PublicKey,
-) -> Result<(), MarketError> {
-    sqlx::query("INSERT OR IGNORE INTO namespace_keys (namespace, public_key) VALUES ($1, $2)")
-        .bind(namespace)
-        .bind(key.to_base64())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Recomputes a plugin's `compat` column from its versions.
-async fn refresh_compat(
-    tx: &mut Transaction<'static, Sqlite>,
-    id: &PluginId,
-) -> Result<(), MarketError> {
-    let lines: Vec<String> =
-        sqlx::query_scalar("SELECT entry FROM versions WHERE plugin = $1 ORDER BY seq")
-            .bind(id.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
-    let compat: Vec<Compat> = lines
-        .iter()
-        .filter_map(|l| serde_json::from_str::<IndexEntry>(l).ok())
-        .map(|e| Compat {
-            version: e.version,
-            tenon: e.engine.tenon,
-            host: e.engine.host,
-            yanked: e.yanked,
-        })
-        .collect();
-    sqlx::query("UPDATE plugins SET compat = $2 WHERE id = $1")
-        .bind(id.as_str())
-        .bind(serde_json::to_string(&compat).expect("compat serializes"))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// One version's compatibility, as the search filters need it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Compat {
@@ -1134,61 +457,8 @@ pub(crate) fn newest_compatible<'a>(
     };
     newest(true).or_else(|| newest(false))
 }
-
-async fn index_file_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    id: &PluginId,
-) -> Result<Vec<u8>, MarketError> {
-    index_file_on(tx, id).await
-}
-
-async fn index_file_on(
-    conn: &mut sqlx::SqliteConnection,
-    id: &PluginId,
-) -> Result<Vec<u8>, MarketError> {
-    let lines: Vec<String> =
-        sqlx::query_scalar("SELECT entry FROM versions WHERE plugin = $1 ORDER BY seq")
-            .bind(id.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut file = Vec::new();
-    for line in lines {
-        file.extend_from_slice(line.as_bytes());
-        file.push(b'\n');
-    }
-    Ok(file)
-}
-
-async fn latest_metadata(
-    tx: &mut Transaction<'static, Sqlite>,
-    role: MetaRole,
-) -> Result<Option<(u64, Vec<u8>)>, MarketError> {
-    let row = sqlx::query(
-        "SELECT version, body FROM metadata WHERE role = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(role.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(|row| (row.get::<i64, _>("version") as u64, row.get("body"))))
-}
-
-async fn store_metadata(
-    tx: &mut Transaction<'static, Sqlite>,
-    role: MetaRole,
-    version: u64,
-    bytes: &[u8],
-) -> Result<(), MarketError> {
-    sqlx::query("INSERT INTO metadata (role, version, body) VALUES ($1, $2, $3)")
-        .bind(role.as_str())
-        .bind(version as i64)
-        .bind(bytes)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// The body of a metadata file the server signed itself.
-fn body_of<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, MarketError> {
+pub(crate) fn body_of<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, MarketError> {
     #[derive(Deserialize)]
     struct Envelope<T> {
         signed: T,
@@ -1203,7 +473,7 @@ pub(crate) fn token_hash(secret: &str) -> String {
     Sha256Digest::of(secret.as_bytes()).to_hex()
 }
 
-fn hex_random() -> String {
+pub(crate) fn hex_random() -> String {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     hex::encode(bytes)

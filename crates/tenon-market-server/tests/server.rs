@@ -21,39 +21,190 @@ struct Server {
     http: reqwest::Client,
     admin: String,
     market: Arc<Market>,
+    _stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
+    #[cfg(feature = "postgres")]
+    _schema: Option<pg::Schema>,
 }
 
-async fn start(config: MarketConfig) -> Server {
-    start_with(config, HttpLimits::default()).await
+/// The databases every test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
 }
 
-async fn start_with(config: MarketConfig, limits: HttpLimits) -> Server {
+/// Every backend this build has: SQLite, and PostgreSQL with the
+/// `postgres` feature (at `postgres://postgres@127.0.0.1:5432/test`, or
+/// `TENON_TEST_POSTGRES_URL`; skipped with a printed reason when it is
+/// unreachable, except under `CI=true`, where the test fails).
+const BACKENDS: &[Backend] = &[
+    Backend::Sqlite,
+    #[cfg(feature = "postgres")]
+    Backend::Postgres,
+];
+
+/// A marketplace on `backend` (a fresh SQLite file, or a fresh PostgreSQL
+/// schema), served on loopback; `None` when PostgreSQL is unreachable
+/// outside CI.
+async fn start(backend: Backend, config: MarketConfig) -> Option<Server> {
+    start_with(backend, config, HttpLimits::default()).await
+}
+
+/// [`start`] with the server's HTTP limits.
+async fn start_with(backend: Backend, config: MarketConfig, limits: HttpLimits) -> Option<Server> {
+    eprintln!("-- on {backend:?}");
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
     tenon_market_server::init(&keys_dir, 3, 2, OffsetDateTime::now_utc()).unwrap();
     let keys = MarketKeys::load(&keys_dir, OffsetDateTime::now_utc()).unwrap();
-    let db = dir.path().join("market.db");
-    let market = Arc::new(
-        Market::open_sqlite(db.to_str().unwrap(), keys, config)
-            .await
-            .unwrap(),
-    );
+    #[cfg(feature = "postgres")]
+    let mut schema = None;
+    let db = match backend {
+        Backend::Sqlite => dir.path().join("market.db").to_str().unwrap().to_owned(),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let created = pg::Schema::create().await?;
+            let url = created.url();
+            schema = Some(created);
+            url
+        }
+    };
+    let market = Arc::new(Market::open(&db, keys, config).await.unwrap());
     let admin = market.create_token("root", &[Scope::Admin]).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(tenon_market_server::serve(
         market.clone(),
         limits,
         listener,
-        std::future::pending(),
+        async {
+            let _ = stopped.await;
+        },
     ));
-    Server {
+    Some(Server {
         url: format!("http://{addr}"),
         http: reqwest::Client::new(),
         admin,
         market,
+        _stop: stop,
         _dir: dir,
+        #[cfg(feature = "postgres")]
+        _schema: schema,
+    })
+}
+
+/// A schema of its own per test on the test PostgreSQL server, dropped
+/// afterwards (the pattern of tenon-registry's PostgreSQL tests).
+#[cfg(feature = "postgres")]
+mod pg {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use sqlx::Connection as _;
+    use sqlx::postgres::PgConnection;
+
+    const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    fn server_url() -> String {
+        std::env::var("TENON_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    }
+
+    /// Whether the server answers (checked once per test binary); under
+    /// `CI=true` an unreachable server fails the test instead.
+    fn available() -> bool {
+        static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
+        let reachable = REACHABLE.get_or_init(|| {
+            let url = server_url();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url))
+                        .await
+                    {
+                        Ok(Ok(connection)) => {
+                            let _ = connection.close().await;
+                            Ok(())
+                        }
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("no answer within 5 s".to_owned()),
+                    }
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        match reachable {
+            Ok(()) => true,
+            Err(reason) => {
+                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                    panic!(
+                        "PostgreSQL at {DEFAULT_URL} (or TENON_TEST_POSTGRES_URL) is unreachable ({reason}) and CI=true: the PostgreSQL tests must run in CI"
+                    );
+                }
+                eprintln!(
+                    "skipping PostgreSQL: the test server is unreachable ({reason}); set TENON_TEST_POSTGRES_URL to run it"
+                );
+                false
+            }
+        }
+    }
+
+    /// A fresh schema, dropped on drop.
+    pub(crate) struct Schema {
+        name: String,
+    }
+
+    impl Schema {
+        pub(crate) async fn create() -> Option<Self> {
+            if !available() {
+                return None;
+            }
+            let mut bytes = [0u8; 12];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            let name = format!("tenon_market_test_{}", hex::encode(bytes));
+            let mut connection = PgConnection::connect(&server_url()).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA \"{name}\""))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            let _ = connection.close().await;
+            Some(Self { name })
+        }
+
+        /// The server's URL with this schema as the search path.
+        pub(crate) fn url(&self) -> String {
+            let base = server_url();
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}options=-c%20search_path%3D{}", self.name)
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let name = self.name.clone();
+            // Not inside the test's runtime: it may be gone (a panic).
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut connection) = PgConnection::connect(&server_url()).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                            .execute(&mut connection)
+                            .await;
+                        let _ = connection.close().await;
+                    }
+                });
+            })
+            .join();
+        }
     }
 }
 
@@ -263,262 +414,267 @@ fn ids(page: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_index_search_download_and_curation() {
-    let server = start(MarketConfig::default()).await;
-    let acme_key = SigningKey::from_seed(&[1; 32]);
-    let beta_key = SigningKey::from_seed(&[2; 32]);
-    let acme = server.token("acme-dev", json!(["publish", "yank"])).await;
-    let beta = server.token("beta-dev", json!(["publish"])).await;
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, MarketConfig::default()).await else {
+            continue;
+        };
+        let acme_key = SigningKey::from_seed(&[1; 32]);
+        let beta_key = SigningKey::from_seed(&[2; 32]);
+        let acme = server.token("acme-dev", json!(["publish", "yank"])).await;
+        let beta = server.token("beta-dev", json!(["publish"])).await;
 
-    let specs = [
-        HELLO,
-        Spec {
-            version: "1.1.0",
-            description: "Says hello, louder.",
-            ..HELLO
-        },
-        Spec {
-            version: "2.0.0",
-            api: "^2",
-            ..HELLO
-        },
-        Spec {
-            id: "acme/logger",
-            categories: &["observability"],
-            keywords: &["logs"],
-            license: "Apache-2.0",
-            description: "Writes every event to a log.",
-            ..HELLO
-        },
-    ];
-    for spec in specs {
-        let (status, body) = server.publish(&acme, &package(spec, &acme_key)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let beta_spec = Spec {
-        id: "beta/greeter",
-        keywords: &["hello"],
-        description: "Another greeter.",
-        ..HELLO
-    };
-    let (status, body) = server.publish(&beta, &package(beta_spec, &beta_key)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-
-    // The index: one line per version, ETag and 304.
-    let res = server
-        .http
-        .get(format!("{}/index/acme/hello", server.url))
-        .send()
-        .await
-        .unwrap();
-    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
-    let file = res.bytes().await.unwrap();
-    let entries = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
-    assert_eq!(entries.len(), 3);
-    assert!(
-        entries[0]
-            .signatures
-            .iter()
-            .any(|s| s.role == Role::Marketplace)
-    );
-    let res = server
-        .http
-        .get(format!("{}/index/acme/hello", server.url))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-
-    // The metadata chain verifies from the JSON alone.
-    let trusted = server.verified_chain(SeenVersions::default()).await;
-    assert_eq!(
-        trusted.versions().targets,
-        6,
-        "one version per publish, plus the first"
-    );
-
-    // Search: every filter and sort, each a (query, expected ids) row.
-    let verified = server.send("PUT", "/api/v1/admin/verified/acme", &server.admin, None);
-    assert_eq!(verified.await, StatusCode::OK);
-    let cases: &[(&str, &[&str])] = &[
-        ("q=hello", &["acme/hello", "beta/greeter"]),
-        ("q=hel", &["acme/hello", "beta/greeter"]),
-        ("q=log", &["acme/logger"]),
-        ("category=observability", &["acme/logger"]),
-        ("tag=hello&sort=name", &["acme/hello", "beta/greeter"]),
-        ("license=Apache-2.0", &["acme/logger"]),
-        (
-            "runtime=component&sort=name",
-            &["acme/hello", "acme/logger", "beta/greeter"],
-        ),
-        ("runtime=extism", &[]),
-        ("publisher=beta", &["beta/greeter"]),
-        ("verified=true&sort=name", &["acme/hello", "acme/logger"]),
-        ("sort=name", &["acme/hello", "acme/logger", "beta/greeter"]),
-        ("api=3.0.0", &[]),
-    ];
-    for (query, expected) in cases {
-        let page = server.search(query).await;
-        let mut got = ids(&page);
-        if !query.contains("sort=name") {
-            got.sort();
+        let specs = [
+            HELLO,
+            Spec {
+                version: "1.1.0",
+                description: "Says hello, louder.",
+                ..HELLO
+            },
+            Spec {
+                version: "2.0.0",
+                api: "^2",
+                ..HELLO
+            },
+            Spec {
+                id: "acme/logger",
+                categories: &["observability"],
+                keywords: &["logs"],
+                license: "Apache-2.0",
+                description: "Writes every event to a log.",
+                ..HELLO
+            },
+        ];
+        for spec in specs {
+            let (status, body) = server.publish(&acme, &package(spec, &acme_key)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
         }
-        assert_eq!(got, *expected, "{query}");
-        assert_eq!(page["total"], expected.len(), "{query}");
-    }
-    // Relevance demotes the unverified publisher.
-    assert_eq!(
-        ids(&server.search("q=hello").await),
-        ["acme/hello", "beta/greeter"]
-    );
-    // Each hit carries the newest version fitting the asking host.
-    let page = server.search("q=hello&publisher=acme&api=1.0.0").await;
-    assert_eq!(page["hits"][0]["compatible_version"], "1.1.0");
-    assert_eq!(page["hits"][0]["latest"], "2.0.0");
-    let page = server.search("q=hello&publisher=acme&api=2.0.0").await;
-    assert_eq!(page["hits"][0]["compatible_version"], "2.0.0");
+        let beta_spec = Spec {
+            id: "beta/greeter",
+            keywords: &["hello"],
+            description: "Another greeter.",
+            ..HELLO
+        };
+        let (status, body) = server.publish(&beta, &package(beta_spec, &beta_key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // Download: counted once per client per day; the package verifies
-    // under a policy that trusts the marketplace's counter-signature.
-    for _ in 0..3 {
+        // The index: one line per version, ETag and 304.
         let res = server
             .http
-            .get(format!(
-                "{}/api/v1/plugins/acme/hello/1.1.0/download",
-                server.url
-            ))
+            .get(format!("{}/index/acme/hello", server.url))
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let sig = res.headers()["x-tenon-signatures"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let bytes = res.bytes().await.unwrap();
-        let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig).unwrap();
-        let sig = SignatureFile::from_json(&sig).unwrap();
-        let mut policy =
-            TrustPolicy::default().with_marketplace_key(server.market.marketplace_key());
-        policy.trust_marketplace_countersigned = true;
-        policy.require_marketplace_signature = true;
-        verify(&bytes, Some(&sig), &policy, Origin::Remote).unwrap();
-    }
-    let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
-    assert_eq!(detail["downloads"], 1, "{detail}");
-    assert_eq!(detail["versions"].as_array().unwrap().len(), 3);
-    assert_eq!(detail["readme"], "# acme/hello\n");
-    let (_, popular) = server.get("/api/v1/popular?days=7").await;
-    assert_eq!(popular["plugins"][0]["plugin"]["id"], "acme/hello");
-    assert_eq!(ids(&server.search("sort=downloads").await)[0], "acme/hello");
+        let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+        let file = res.bytes().await.unwrap();
+        let entries = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(
+            entries[0]
+                .signatures
+                .iter()
+                .any(|s| s.role == Role::Marketplace)
+        );
+        let res = server
+            .http
+            .get(format!("{}/index/acme/hello", server.url))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 
-    // Categories, featured.
-    let (_, cats) = server.get("/api/v1/categories").await;
-    assert_eq!(
-        cats["categories"][0],
-        json!({"name": "greeting", "plugins": 2})
-    );
-    assert_eq!(
-        server
-            .send(
-                "PUT",
-                "/api/v1/admin/featured/beta/greeter",
-                &server.admin,
-                Some(json!({"rank": 1}))
-            )
-            .await,
-        StatusCode::OK
-    );
-    let (_, featured) = server.get("/api/v1/featured").await;
-    assert_eq!(featured["plugins"][0]["id"], "beta/greeter");
+        // The metadata chain verifies from the JSON alone.
+        let trusted = server.verified_chain(SeenVersions::default()).await;
+        assert_eq!(
+            trusted.versions().targets,
+            6,
+            "one version per publish, plus the first"
+        );
 
-    // Yank: the line keeps everything but the flag; updates skip it.
-    assert_eq!(
-        server
-            .send("PUT", "/api/v1/plugins/acme/hello/1.1.0/yank", &acme, None)
-            .await,
-        StatusCode::OK
-    );
-    let file = server.bytes("/index/acme/hello").await;
-    let after = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
-    assert!(after[1].yanked);
-    assert_eq!(
-        IndexEntryWithoutYank::of(&after[1]),
-        IndexEntryWithoutYank::of(&entries[1])
-    );
-    let updates = server
-        .http
-        .post(format!("{}/api/v1/updates", server.url))
-        .json(&json!({"api": "1.0.0", "installed": [
-            {"id": "acme/hello", "version": "0.9.0"},
-            {"id": "acme/logger", "version": "1.0.0"},
-            {"id": "nobody/else", "version": "1.0.0"}
-        ]}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(
-        updates["updates"],
-        json!([{"id": "acme/hello", "installed": "0.9.0", "available": "1.0.0"}])
-    );
-    // The chain still verifies, and a client that saw the older metadata
-    // accepts the newer.
-    let newer = server.verified_chain(trusted.versions()).await;
-    assert!(newer.versions().targets > trusted.versions().targets);
+        // Search: every filter and sort, each a (query, expected ids) row.
+        let verified = server.send("PUT", "/api/v1/admin/verified/acme", &server.admin, None);
+        assert_eq!(verified.await, StatusCode::OK);
+        let cases: &[(&str, &[&str])] = &[
+            ("q=hello", &["acme/hello", "beta/greeter"]),
+            ("q=hel", &["acme/hello", "beta/greeter"]),
+            ("q=log", &["acme/logger"]),
+            ("category=observability", &["acme/logger"]),
+            ("tag=hello&sort=name", &["acme/hello", "beta/greeter"]),
+            ("license=Apache-2.0", &["acme/logger"]),
+            (
+                "runtime=component&sort=name",
+                &["acme/hello", "acme/logger", "beta/greeter"],
+            ),
+            ("runtime=extism", &[]),
+            ("publisher=beta", &["beta/greeter"]),
+            ("verified=true&sort=name", &["acme/hello", "acme/logger"]),
+            ("sort=name", &["acme/hello", "acme/logger", "beta/greeter"]),
+            ("api=3.0.0", &[]),
+        ];
+        for (query, expected) in cases {
+            let page = server.search(query).await;
+            let mut got = ids(&page);
+            if !query.contains("sort=name") {
+                got.sort();
+            }
+            assert_eq!(got, *expected, "{query}");
+            assert_eq!(page["total"], expected.len(), "{query}");
+        }
+        // Relevance demotes the unverified publisher.
+        assert_eq!(
+            ids(&server.search("q=hello").await),
+            ["acme/hello", "beta/greeter"]
+        );
+        // Each hit carries the newest version fitting the asking host.
+        let page = server.search("q=hello&publisher=acme&api=1.0.0").await;
+        assert_eq!(page["hits"][0]["compatible_version"], "1.1.0");
+        assert_eq!(page["hits"][0]["latest"], "2.0.0");
+        let page = server.search("q=hello&publisher=acme&api=2.0.0").await;
+        assert_eq!(page["hits"][0]["compatible_version"], "2.0.0");
 
-    // Deprecate with a replacement: shown, and demoted in relevance.
-    assert_eq!(
-        server
-            .send(
-                "PUT",
-                "/api/v1/plugins/acme/hello/deprecate",
-                &acme,
-                Some(json!({"deprecated": true, "replacement": "beta/greeter"}))
-            )
-            .await,
-        StatusCode::OK
-    );
-    let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
-    assert_eq!(detail["deprecated"], true);
-    assert_eq!(detail["replacement"], "beta/greeter");
-
-    // Owners: beta's account cannot yank acme's versions until added.
-    let beta_yank = server.token("beta-dev", json!(["yank"])).await;
-    let yank = |token: String| {
-        let http = server.http.clone();
-        let url = format!("{}/api/v1/plugins/acme/hello/1.0.0/yank", server.url);
-        async move {
-            http.put(url)
-                .bearer_auth(token)
+        // Download: counted once per client per day; the package verifies
+        // under a policy that trusts the marketplace's counter-signature.
+        for _ in 0..3 {
+            let res = server
+                .http
+                .get(format!(
+                    "{}/api/v1/plugins/acme/hello/1.1.0/download",
+                    server.url
+                ))
                 .send()
                 .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let sig = res.headers()["x-tenon-signatures"]
+                .to_str()
                 .unwrap()
-                .status()
+                .to_owned();
+            let bytes = res.bytes().await.unwrap();
+            let sig =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig).unwrap();
+            let sig = SignatureFile::from_json(&sig).unwrap();
+            let mut policy =
+                TrustPolicy::default().with_marketplace_key(server.market.marketplace_key());
+            policy.trust_marketplace_countersigned = true;
+            policy.require_marketplace_signature = true;
+            verify(&bytes, Some(&sig), &policy, Origin::Remote).unwrap();
         }
-    };
-    assert_eq!(yank(beta_yank.clone()).await, StatusCode::FORBIDDEN);
-    let owners = server.token("acme-dev", json!(["owners"])).await;
-    assert_eq!(
-        server
-            .send(
-                "PUT",
-                "/api/v1/namespaces/acme/owners/beta-dev",
-                &owners,
-                None
-            )
-            .await,
-        StatusCode::OK
-    );
-    assert_eq!(yank(beta_yank).await, StatusCode::OK);
-    let (_, list) = server.get("/api/v1/namespaces/acme/owners").await;
-    assert_eq!(list["owners"], json!(["acme-dev", "beta-dev"]));
+        let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
+        assert_eq!(detail["downloads"], 1, "{detail}");
+        assert_eq!(detail["versions"].as_array().unwrap().len(), 3);
+        assert_eq!(detail["readme"], "# acme/hello\n");
+        let (_, popular) = server.get("/api/v1/popular?days=7").await;
+        assert_eq!(popular["plugins"][0]["plugin"]["id"], "acme/hello");
+        assert_eq!(ids(&server.search("sort=downloads").await)[0], "acme/hello");
 
-    // The OpenAPI document lists the routes.
-    let (_, openapi) = server.get("/openapi.json").await;
-    assert!(openapi["paths"]["/api/v1/publish"]["put"].is_object());
+        // Categories, featured.
+        let (_, cats) = server.get("/api/v1/categories").await;
+        assert_eq!(
+            cats["categories"][0],
+            json!({"name": "greeting", "plugins": 2})
+        );
+        assert_eq!(
+            server
+                .send(
+                    "PUT",
+                    "/api/v1/admin/featured/beta/greeter",
+                    &server.admin,
+                    Some(json!({"rank": 1}))
+                )
+                .await,
+            StatusCode::OK
+        );
+        let (_, featured) = server.get("/api/v1/featured").await;
+        assert_eq!(featured["plugins"][0]["id"], "beta/greeter");
+
+        // Yank: the line keeps everything but the flag; updates skip it.
+        assert_eq!(
+            server
+                .send("PUT", "/api/v1/plugins/acme/hello/1.1.0/yank", &acme, None)
+                .await,
+            StatusCode::OK
+        );
+        let file = server.bytes("/index/acme/hello").await;
+        let after = parse_index_file(&PluginId::new("acme/hello").unwrap(), &file).unwrap();
+        assert!(after[1].yanked);
+        assert_eq!(
+            IndexEntryWithoutYank::of(&after[1]),
+            IndexEntryWithoutYank::of(&entries[1])
+        );
+        let updates = server
+            .http
+            .post(format!("{}/api/v1/updates", server.url))
+            .json(&json!({"api": "1.0.0", "installed": [
+                {"id": "acme/hello", "version": "0.9.0"},
+                {"id": "acme/logger", "version": "1.0.0"},
+                {"id": "nobody/else", "version": "1.0.0"}
+            ]}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(
+            updates["updates"],
+            json!([{"id": "acme/hello", "installed": "0.9.0", "available": "1.0.0"}])
+        );
+        // The chain still verifies, and a client that saw the older metadata
+        // accepts the newer.
+        let newer = server.verified_chain(trusted.versions()).await;
+        assert!(newer.versions().targets > trusted.versions().targets);
+
+        // Deprecate with a replacement: shown, and demoted in relevance.
+        assert_eq!(
+            server
+                .send(
+                    "PUT",
+                    "/api/v1/plugins/acme/hello/deprecate",
+                    &acme,
+                    Some(json!({"deprecated": true, "replacement": "beta/greeter"}))
+                )
+                .await,
+            StatusCode::OK
+        );
+        let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
+        assert_eq!(detail["deprecated"], true);
+        assert_eq!(detail["replacement"], "beta/greeter");
+
+        // Owners: beta's account cannot yank acme's versions until added.
+        let beta_yank = server.token("beta-dev", json!(["yank"])).await;
+        let yank = |token: String| {
+            let http = server.http.clone();
+            let url = format!("{}/api/v1/plugins/acme/hello/1.0.0/yank", server.url);
+            async move {
+                http.put(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(yank(beta_yank.clone()).await, StatusCode::FORBIDDEN);
+        let owners = server.token("acme-dev", json!(["owners"])).await;
+        assert_eq!(
+            server
+                .send(
+                    "PUT",
+                    "/api/v1/namespaces/acme/owners/beta-dev",
+                    &owners,
+                    None
+                )
+                .await,
+            StatusCode::OK
+        );
+        assert_eq!(yank(beta_yank).await, StatusCode::OK);
+        let (_, list) = server.get("/api/v1/namespaces/acme/owners").await;
+        assert_eq!(list["owners"], json!(["acme-dev", "beta-dev"]));
+
+        // The OpenAPI document lists the routes.
+        let (_, openapi) = server.get("/openapi.json").await;
+        assert!(openapi["paths"]["/api/v1/publish"]["put"].is_object());
+    }
 }
 
 /// An index line with `yanked` cleared, to compare everything else.
@@ -544,448 +700,549 @@ async fn hostile_uploads_are_refused_and_nothing_is_stored() {
         },
         ..MarketConfig::default()
     };
-    let server = start(config).await;
-    let key = SigningKey::from_seed(&[1; 32]);
-    let other_key = SigningKey::from_seed(&[7; 32]);
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    let squatter = server.token("squatter", json!(["publish"])).await;
-    let reader = server.token("reader", json!(["yank"])).await;
-    let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let targets_before = server.bytes("/meta/targets.json").await;
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, config.clone()).await else {
+            continue;
+        };
+        let key = SigningKey::from_seed(&[1; 32]);
+        let other_key = SigningKey::from_seed(&[7; 32]);
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let squatter = server.token("squatter", json!(["publish"])).await;
+        let reader = server.token("reader", json!(["yank"])).await;
+        let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let targets_before = server.bytes("/meta/targets.json").await;
 
-    let tampered = {
-        let mut p = package(
+        let tampered = {
+            let mut p = package(
+                Spec {
+                    version: "1.0.1",
+                    ..HELLO
+                },
+                &key,
+            );
+            let last = p.archive.len() - 9;
+            p.archive[last] ^= 1;
+            p
+        };
+        let forged = package(
             Spec {
-                version: "1.0.1",
+                version: "1.0.2",
+                ..HELLO
+            },
+            &other_key,
+        );
+        // A signature by the right key, but over another package.
+        let mut bad_signature = package(
+            Spec {
+                version: "1.0.3",
                 ..HELLO
             },
             &key,
         );
-        let last = p.archive.len() - 9;
-        p.archive[last] ^= 1;
-        p
-    };
-    let forged = package(
-        Spec {
-            version: "1.0.2",
-            ..HELLO
-        },
-        &other_key,
-    );
-    // A signature by the right key, but over another package.
-    let mut bad_signature = package(
-        Spec {
-            version: "1.0.3",
-            ..HELLO
-        },
-        &key,
-    );
-    bad_signature.signatures.signatures[0].signature =
-        tampered.signatures.signatures[0].signature.clone();
-    let unsigned = {
-        let mut p = package(
-            Spec {
-                version: "1.0.4",
-                ..HELLO
-            },
+        bad_signature.signatures.signatures[0].signature =
+            tampered.signatures.signatures[0].signature.clone();
+        let unsigned = {
+            let mut p = package(
+                Spec {
+                    version: "1.0.4",
+                    ..HELLO
+                },
+                &key,
+            );
+            p.signatures.signatures.clear();
+            p
+        };
+        let traversal = raw_package(
+            &[
+                ("tenon.toml", manifest_text("acme/evil")),
+                ("plugin.wasm", b"\0asm".to_vec()),
+                ("../../etc/passwd", b"root".to_vec()),
+            ],
+            6,
             &key,
+            "acme/evil",
         );
-        p.signatures.signatures.clear();
-        p
-    };
-    let traversal = raw_package(
-        &[
-            ("tenon.toml", manifest_text("acme/evil")),
-            ("plugin.wasm", b"\0asm".to_vec()),
-            ("../../etc/passwd", b"root".to_vec()),
-        ],
-        6,
-        &key,
-        "acme/evil",
-    );
-    let bomb = raw_package(
-        &[
-            ("tenon.toml", manifest_text("acme/bomb")),
-            ("plugin.wasm", vec![0; 4 * 1024 * 1024]),
-        ],
-        9,
-        &key,
-        "acme/bomb",
-    );
-    let oversized = raw_package(
-        &[
-            ("tenon.toml", manifest_text("acme/big")),
+        let bomb = raw_package(
+            &[
+                ("tenon.toml", manifest_text("acme/bomb")),
+                ("plugin.wasm", vec![0; 4 * 1024 * 1024]),
+            ],
+            9,
+            &key,
+            "acme/bomb",
+        );
+        let oversized = raw_package(
+            &[
+                ("tenon.toml", manifest_text("acme/big")),
+                (
+                    "plugin.wasm",
+                    (0..200_000u32)
+                        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+                        .collect(),
+                ),
+            ],
+            0,
+            &key,
+            "acme/big",
+        );
+        let identity = {
+            // Signed as acme/other, but the manifest says acme/hello 9.0.0.
+            let real = package(
+                Spec {
+                    version: "9.0.0",
+                    ..HELLO
+                },
+                &key,
+            );
+            let mut signatures = SignatureFile::new(
+                real.signatures.package_sha256,
+                PluginId::new("acme/other").unwrap(),
+                "9.0.0".parse().unwrap(),
+            );
+            signatures.sign(Role::Author, &key);
+            Pkg {
+                archive: real.archive,
+                signatures,
+            }
+        };
+
+        let frame = |p: &Pkg| encode_upload(p.signatures.to_json().as_bytes(), &p.archive);
+        let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
             (
-                "plugin.wasm",
-                (0..200_000u32)
-                    .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
-                    .collect(),
+                "tampered byte",
+                &acme,
+                frame(&tampered),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sha256",
             ),
-        ],
-        0,
-        &key,
-        "acme/big",
-    );
-    let identity = {
-        // Signed as acme/other, but the manifest says acme/hello 9.0.0.
-        let real = package(
-            Spec {
-                version: "9.0.0",
-                ..HELLO
-            },
-            &key,
-        );
-        let mut signatures = SignatureFile::new(
-            real.signatures.package_sha256,
-            PluginId::new("acme/other").unwrap(),
-            "9.0.0".parse().unwrap(),
-        );
-        signatures.sign(Role::Author, &key);
-        Pkg {
-            archive: real.archive,
-            signatures,
+            (
+                "signed by a key the namespace is not bound to",
+                &acme,
+                frame(&forged),
+                StatusCode::FORBIDDEN,
+                "bound to",
+            ),
+            (
+                "signature that does not verify",
+                &acme,
+                frame(&bad_signature),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signature",
+            ),
+            (
+                "unsigned",
+                &acme,
+                frame(&unsigned),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not signed",
+            ),
+            (
+                "path traversal",
+                &acme,
+                frame(&traversal),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsafe path",
+            ),
+            (
+                "gzip bomb",
+                &acme,
+                frame(&bomb),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit",
+            ),
+            (
+                "oversized archive",
+                &acme,
+                frame(&oversized),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "limit",
+            ),
+            (
+                "manifest is not what was signed",
+                &acme,
+                frame(&identity),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "acme/other",
+            ),
+            (
+                "republished version",
+                &acme,
+                frame(&package(HELLO, &key)),
+                StatusCode::CONFLICT,
+                "immutable",
+            ),
+            (
+                "namespace squatting",
+                &squatter,
+                frame(&package(
+                    Spec {
+                        version: "3.0.0",
+                        ..HELLO
+                    },
+                    &key,
+                )),
+                StatusCode::FORBIDDEN,
+                "belongs to other owners",
+            ),
+            (
+                "look-alike namespace",
+                &squatter,
+                frame(&package(
+                    Spec {
+                        id: "ac-me/hello",
+                        ..HELLO
+                    },
+                    &other_key,
+                )),
+                StatusCode::BAD_REQUEST,
+                "too close to the existing `acme`",
+            ),
+            (
+                "look-alike plugin name",
+                &acme,
+                frame(&package(
+                    Spec {
+                        id: "acme/hel-lo",
+                        ..HELLO
+                    },
+                    &key,
+                )),
+                StatusCode::BAD_REQUEST,
+                "too close to the existing `acme/hello`",
+            ),
+            (
+                "reserved namespace",
+                &squatter,
+                frame(&package(
+                    Spec {
+                        id: "tenon/core",
+                        ..HELLO
+                    },
+                    &other_key,
+                )),
+                StatusCode::BAD_REQUEST,
+                "reserved",
+            ),
+            (
+                "token without the publish scope",
+                &reader,
+                frame(&package(
+                    Spec {
+                        version: "4.0.0",
+                        ..HELLO
+                    },
+                    &key,
+                )),
+                StatusCode::FORBIDDEN,
+                "scope",
+            ),
+            (
+                "no token",
+                "",
+                frame(&package(
+                    Spec {
+                        version: "4.0.0",
+                        ..HELLO
+                    },
+                    &key,
+                )),
+                StatusCode::UNAUTHORIZED,
+                "token",
+            ),
+            (
+                "truncated frame",
+                &acme,
+                frame(&package(HELLO, &key))[..100].to_vec(),
+                StatusCode::BAD_REQUEST,
+                "follow",
+            ),
+            (
+                "garbage",
+                &acme,
+                b"\xff\xff\xff\xffnot an upload".to_vec(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "signature file",
+            ),
+            (
+                "upload over the body limit",
+                &acme,
+                vec![0; 512 * 1024],
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload",
+            ),
+        ];
+        for (name, token, body, status, mention) in cases {
+            let (got, body) = server.publish_raw(token, body).await;
+            let detail = body["errors"][0]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            assert_eq!(got, status, "{name}: {body}");
+            assert!(detail.contains(&mention.to_lowercase()), "{name}: {detail}");
         }
-    };
-
-    let frame = |p: &Pkg| encode_upload(p.signatures.to_json().as_bytes(), &p.archive);
-    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
-        (
-            "tampered byte",
-            &acme,
-            frame(&tampered),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sha256",
-        ),
-        (
-            "signed by a key the namespace is not bound to",
-            &acme,
-            frame(&forged),
-            StatusCode::FORBIDDEN,
-            "bound to",
-        ),
-        (
-            "signature that does not verify",
-            &acme,
-            frame(&bad_signature),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "signature",
-        ),
-        (
-            "unsigned",
-            &acme,
-            frame(&unsigned),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not signed",
-        ),
-        (
-            "path traversal",
-            &acme,
-            frame(&traversal),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsafe path",
-        ),
-        (
-            "gzip bomb",
-            &acme,
-            frame(&bomb),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "limit",
-        ),
-        (
-            "oversized archive",
-            &acme,
-            frame(&oversized),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "limit",
-        ),
-        (
-            "manifest is not what was signed",
-            &acme,
-            frame(&identity),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "acme/other",
-        ),
-        (
-            "republished version",
-            &acme,
-            frame(&package(HELLO, &key)),
-            StatusCode::CONFLICT,
-            "immutable",
-        ),
-        (
-            "namespace squatting",
-            &squatter,
-            frame(&package(
-                Spec {
-                    version: "3.0.0",
-                    ..HELLO
-                },
-                &key,
-            )),
-            StatusCode::FORBIDDEN,
-            "belongs to other owners",
-        ),
-        (
-            "look-alike namespace",
-            &squatter,
-            frame(&package(
-                Spec {
-                    id: "ac-me/hello",
-                    ..HELLO
-                },
-                &other_key,
-            )),
-            StatusCode::BAD_REQUEST,
-            "too close to the existing `acme`",
-        ),
-        (
-            "look-alike plugin name",
-            &acme,
-            frame(&package(
-                Spec {
-                    id: "acme/hel-lo",
-                    ..HELLO
-                },
-                &key,
-            )),
-            StatusCode::BAD_REQUEST,
-            "too close to the existing `acme/hello`",
-        ),
-        (
-            "reserved namespace",
-            &squatter,
-            frame(&package(
-                Spec {
-                    id: "tenon/core",
-                    ..HELLO
-                },
-                &other_key,
-            )),
-            StatusCode::BAD_REQUEST,
-            "reserved",
-        ),
-        (
-            "token without the publish scope",
-            &reader,
-            frame(&package(
-                Spec {
-                    version: "4.0.0",
-                    ..HELLO
-                },
-                &key,
-            )),
-            StatusCode::FORBIDDEN,
-            "scope",
-        ),
-        (
-            "no token",
-            "",
-            frame(&package(
-                Spec {
-                    version: "4.0.0",
-                    ..HELLO
-                },
-                &key,
-            )),
-            StatusCode::UNAUTHORIZED,
-            "token",
-        ),
-        (
-            "truncated frame",
-            &acme,
-            frame(&package(HELLO, &key))[..100].to_vec(),
-            StatusCode::BAD_REQUEST,
-            "follow",
-        ),
-        (
-            "garbage",
-            &acme,
-            b"\xff\xff\xff\xffnot an upload".to_vec(),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "signature file",
-        ),
-        (
-            "upload over the body limit",
-            &acme,
-            vec![0; 512 * 1024],
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "upload",
-        ),
-    ];
-    for (name, token, body, status, mention) in cases {
-        let (got, body) = server.publish_raw(token, body).await;
-        let detail = body["errors"][0]["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_lowercase();
-        assert_eq!(got, status, "{name}: {body}");
-        assert!(detail.contains(&mention.to_lowercase()), "{name}: {detail}");
+        // Nothing was stored: the same metadata, one plugin, one version.
+        assert_eq!(server.bytes("/meta/targets.json").await, targets_before);
+        let page = server.search("").await;
+        assert_eq!(page["total"], 1);
+        let (_, versions) = server.get("/api/v1/plugins/acme/hello/versions").await;
+        assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
     }
-    // Nothing was stored: the same metadata, one plugin, one version.
-    assert_eq!(server.bytes("/meta/targets.json").await, targets_before);
-    let page = server.search("").await;
-    assert_eq!(page["total"], 1);
-    let (_, versions) = server.get("/api/v1/plugins/acme/hello/versions").await;
-    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_json_errors() {
-    let server = start(MarketConfig::default()).await;
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    let cases: &[(&str, StatusCode, &str)] = &[
-        ("/api/v1/search?sort=stars", StatusCode::BAD_REQUEST, "sort"),
-        ("/api/v1/search?api=one", StatusCode::BAD_REQUEST, "api"),
-        (
-            "/api/v1/search?nonsense=1",
-            StatusCode::BAD_REQUEST,
-            "nonsense",
-        ),
-        (
-            "/api/v1/search?cursor=xyz",
-            StatusCode::BAD_REQUEST,
-            "cursor",
-        ),
-        (
-            "/api/v1/plugins/Acme/hello",
-            StatusCode::BAD_REQUEST,
-            "lowercase",
-        ),
-        (
-            "/api/v1/plugins/acme/missing",
-            StatusCode::NOT_FOUND,
-            "not found",
-        ),
-        ("/index/acme/missing", StatusCode::NOT_FOUND, "not found"),
-        ("/meta/other.json", StatusCode::NOT_FOUND, "not found"),
-        (
-            "/api/v1/plugins/acme/hello/x.y/download",
-            StatusCode::BAD_REQUEST,
-            "not a version",
-        ),
-        ("/nowhere", StatusCode::NOT_FOUND, "no such route"),
-    ];
-    for (path, status, mention) in cases {
-        let (got, body) = server.get(path).await;
-        assert_eq!(got, *status, "{path}: {body}");
-        let detail = body["errors"][0]["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains(mention), "{path}: {detail}");
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, MarketConfig::default()).await else {
+            continue;
+        };
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let cases: &[(&str, StatusCode, &str)] = &[
+            ("/api/v1/search?sort=stars", StatusCode::BAD_REQUEST, "sort"),
+            ("/api/v1/search?api=one", StatusCode::BAD_REQUEST, "api"),
+            (
+                "/api/v1/search?nonsense=1",
+                StatusCode::BAD_REQUEST,
+                "nonsense",
+            ),
+            (
+                "/api/v1/search?cursor=xyz",
+                StatusCode::BAD_REQUEST,
+                "cursor",
+            ),
+            (
+                "/api/v1/plugins/Acme/hello",
+                StatusCode::BAD_REQUEST,
+                "lowercase",
+            ),
+            (
+                "/api/v1/plugins/acme/missing",
+                StatusCode::NOT_FOUND,
+                "not found",
+            ),
+            ("/index/acme/missing", StatusCode::NOT_FOUND, "not found"),
+            ("/meta/other.json", StatusCode::NOT_FOUND, "not found"),
+            (
+                "/api/v1/plugins/acme/hello/x.y/download",
+                StatusCode::BAD_REQUEST,
+                "not a version",
+            ),
+            ("/nowhere", StatusCode::NOT_FOUND, "no such route"),
+        ];
+        for (path, status, mention) in cases {
+            let (got, body) = server.get(path).await;
+            assert_eq!(got, *status, "{path}: {body}");
+            let detail = body["errors"][0]["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains(mention), "{path}: {detail}");
+        }
+        // Bodies: malformed JSON, too large, and admin routes without admin.
+        let res = server
+            .http
+            .post(format!("{}/api/v1/updates", server.url))
+            .header("content-type", "application/json")
+            .body("{\"api\": ")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        // A client of its own: the server answers an oversized body before
+        // reading it and closes that connection, which a pooled client would
+        // otherwise reuse for the next request.
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/updates", server.url))
+            .header("content-type", "application/json")
+            .body(vec![b' '; 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            server
+                .send(
+                    "POST",
+                    "/api/v1/admin/tokens",
+                    &acme,
+                    Some(json!({"account": "x", "scopes": ["admin"]}))
+                )
+                .await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            server
+                .send(
+                    "POST",
+                    "/api/v1/admin/tokens",
+                    "tnm_not-a-token",
+                    Some(json!({"account": "x", "scopes": ["admin"]}))
+                )
+                .await,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    // Bodies: malformed JSON, too large, and admin routes without admin.
-    let res = server
-        .http
-        .post(format!("{}/api/v1/updates", server.url))
-        .header("content-type", "application/json")
-        .body("{\"api\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    // A client of its own: the server answers an oversized body before
-    // reading it and closes that connection, which a pooled client would
-    // otherwise reuse for the next request.
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/updates", server.url))
-        .header("content-type", "application/json")
-        .body(vec![b' '; 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        server
-            .send(
-                "POST",
-                "/api/v1/admin/tokens",
-                &acme,
-                Some(json!({"account": "x", "scopes": ["admin"]}))
-            )
-            .await,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        server
-            .send(
-                "POST",
-                "/api/v1/admin/tokens",
-                "tnm_not-a-token",
-                Some(json!({"account": "x", "scopes": ["admin"]}))
-            )
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_stable_under_concurrent_publishes() {
-    let server = start(MarketConfig {
-        publishes_per_minute: 1000,
-        ..MarketConfig::default()
-    })
-    .await;
-    let key = SigningKey::from_seed(&[1; 32]);
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    let names: Vec<String> = (0..25).map(|i| format!("acme/plugin-{i:02}")).collect();
-    for id in &names {
-        let spec = Spec { id, ..HELLO };
-        let (status, body) = server.publish(&acme, &package(spec, &key)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let mut expected = names.clone();
-    for sort in ["relevance", "name", "updated", "published", "downloads"] {
-        let mut seen = Vec::new();
-        let mut late = Vec::new();
-        let mut query = format!("q=plugin&sort={sort}&limit=10");
-        let mut extra = 0;
-        loop {
-            let page = server.search(&query).await;
-            assert_eq!(page["total"], expected.len(), "{sort}");
-            seen.extend(ids(&page));
-            // Someone publishes between pages.
-            let id = format!("acme/late-{sort}-{extra}");
-            extra += 1;
-            let spec = Spec {
-                id: &id,
-                keywords: &["plugin"],
-                ..HELLO
-            };
-            let (status, _) = server.publish(&acme, &package(spec, &key)).await;
-            assert_eq!(status, StatusCode::CREATED);
-            late.push(id);
-            match page["next"].as_str() {
-                Some(next) => query = format!("q=plugin&sort={sort}&limit=10&cursor={next}"),
-                None => break,
-            }
+    for &backend in BACKENDS {
+        let config = MarketConfig {
+            publishes_per_minute: 1000,
+            ..MarketConfig::default()
+        };
+        let Some(server) = start(backend, config).await else {
+            continue;
+        };
+        let key = SigningKey::from_seed(&[1; 32]);
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let names: Vec<String> = (0..25).map(|i| format!("acme/plugin-{i:02}")).collect();
+        for id in &names {
+            let spec = Spec { id, ..HELLO };
+            let (status, body) = server.publish(&acme, &package(spec, &key)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
         }
-        let mut sorted = seen.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted, expected, "{sort}: every plugin exactly once");
-        assert_eq!(seen.len(), expected.len(), "{sort}");
-        expected.extend(late);
-        expected.sort();
+        let mut expected = names.clone();
+        for sort in ["relevance", "name", "updated", "published", "downloads"] {
+            let mut seen = Vec::new();
+            let mut late = Vec::new();
+            let mut query = format!("q=plugin&sort={sort}&limit=10");
+            let mut extra = 0;
+            loop {
+                let page = server.search(&query).await;
+                assert_eq!(page["total"], expected.len(), "{sort}");
+                seen.extend(ids(&page));
+                // Someone publishes between pages.
+                let id = format!("acme/late-{sort}-{extra}");
+                extra += 1;
+                let spec = Spec {
+                    id: &id,
+                    keywords: &["plugin"],
+                    ..HELLO
+                };
+                let (status, _) = server.publish(&acme, &package(spec, &key)).await;
+                assert_eq!(status, StatusCode::CREATED);
+                late.push(id);
+                match page["next"].as_str() {
+                    Some(next) => query = format!("q=plugin&sort={sort}&limit=10&cursor={next}"),
+                    None => break,
+                }
+            }
+            let mut sorted = seen.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted, expected, "{sort}: every plugin exactly once");
+            assert_eq!(seen.len(), expected.len(), "{sort}");
+            expected.extend(late);
+            expected.sort();
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_timestamp_is_refused_by_a_client() {
-    let server = start(MarketConfig::default()).await;
-    let key = SigningKey::from_seed(&[1; 32]);
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    let old_timestamp = server.bytes("/meta/timestamp.json").await;
-    server.publish(&acme, &package(HELLO, &key)).await;
-    let trusted = server.verified_chain(SeenVersions::default()).await;
-    let mut client = TrustedMetadata::new(
-        &server.bytes("/meta/root.json").await,
-        trusted.versions(),
-        OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    let err = client
-        .update_timestamp(&old_timestamp, OffsetDateTime::now_utc())
-        .unwrap_err();
-    assert!(err.to_string().contains("rollback"), "{err}");
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, MarketConfig::default()).await else {
+            continue;
+        };
+        let key = SigningKey::from_seed(&[1; 32]);
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let old_timestamp = server.bytes("/meta/timestamp.json").await;
+        server.publish(&acme, &package(HELLO, &key)).await;
+        let trusted = server.verified_chain(SeenVersions::default()).await;
+        let mut client = TrustedMetadata::new(
+            &server.bytes("/meta/root.json").await,
+            trusted.versions(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let err = client
+            .update_timestamp(&old_timestamp, OffsetDateTime::now_utc())
+            .unwrap_err();
+        assert!(err.to_string().contains("rollback"), "{err}");
+    }
+}
+
+/// Two publishers publish at the same time as a reader pages through the
+/// results, on every backend: no publish fails, and each pass over the
+/// pages sees every plugin of its first page's snapshot exactly once (as
+/// many as that page's total), whatever committed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_stable_while_others_publish_at_the_same_time() {
+    for &backend in BACKENDS {
+        let config = MarketConfig {
+            publishes_per_minute: 1000,
+            ..MarketConfig::default()
+        };
+        let Some(server) = start(backend, config).await else {
+            continue;
+        };
+        let key = SigningKey::from_seed(&[1; 32]);
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let before: Vec<String> = (0..12).map(|i| format!("acme/plugin-{i:02}")).collect();
+        for id in &before {
+            let (status, body) = server
+                .publish(&acme, &package(Spec { id, ..HELLO }, &key))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let publishers: Vec<_> = ["racer", "runner"]
+            .into_iter()
+            .map(|namespace| {
+                let market = server.market.clone();
+                tokio::spawn(async move {
+                    let who = market.account(namespace, &[Scope::Publish]).await.unwrap();
+                    let key = SigningKey::from_seed(&[namespace.len() as u8; 32]);
+                    for i in 0..15 {
+                        let id = format!("{namespace}/plugin-{i:02}");
+                        let pkg = package(
+                            Spec {
+                                id: &id,
+                                keywords: &["plugin"],
+                                ..HELLO
+                            },
+                            &key,
+                        );
+                        let body = encode_upload(pkg.signatures.to_json().as_bytes(), &pkg.archive);
+                        market
+                            .publish(&who, &body)
+                            .await
+                            .unwrap_or_else(|e| panic!("publishing {id}: {e}"));
+                    }
+                })
+            })
+            .collect();
+        let mut passes = 0;
+        while publishers.iter().any(|p| !p.is_finished()) || passes < 5 {
+            let sort = ["relevance", "name", "updated", "published", "downloads"][passes % 5];
+            passes += 1;
+            let mut query = format!("q=plugin&sort={sort}&limit=4");
+            let first = server.search(&query).await;
+            let total = first["total"].as_u64().unwrap() as usize;
+            let mut seen = ids(&first);
+            let mut page = first;
+            while let Some(next) = page["next"].as_str() {
+                query = format!("q=plugin&sort={sort}&limit=4&cursor={next}");
+                page = server.search(&query).await;
+                assert_eq!(page["total"].as_u64().unwrap() as usize, total, "{sort}");
+                seen.extend(ids(&page));
+            }
+            let mut unique = seen.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(
+                unique.len(),
+                seen.len(),
+                "{sort}: a plugin repeated: {seen:?}"
+            );
+            assert_eq!(seen.len(), total, "{sort}: {seen:?}");
+            for id in &before {
+                assert!(seen.contains(id), "{sort}: {id} skipped: {seen:?}");
+            }
+        }
+        for publisher in publishers {
+            publisher.await.unwrap();
+        }
+        let all = server.search("q=plugin&limit=100").await;
+        assert_eq!(all["total"], before.len() + 30, "{all}");
+    }
 }
 
 /// A server that runs for weeks keeps serving metadata a client accepts:
@@ -993,47 +1250,51 @@ async fn a_replayed_timestamp_is_refused_by_a_client() {
 /// timestamp once less than half their lifetime is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_stays_fresh_for_a_long_running_server() {
-    let server = start(MarketConfig::default()).await;
-    let key = SigningKey::from_seed(&[1; 32]);
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    server.publish(&acme, &package(HELLO, &key)).await;
-    let root = server.bytes("/meta/root.json").await;
-    let start = OffsetDateTime::now_utc();
-    let mut seen = SeenVersions::default();
-    for days in [1, 4, 8, 16, 31, 62, 100] {
-        let at = start + time::Duration::days(days);
-        let mut client = TrustedMetadata::new(&root, seen, at).unwrap();
-        let timestamp = server
-            .market
-            .metadata_at(MetaRole::Timestamp, at)
-            .await
-            .unwrap();
-        let snapshot = server
-            .market
-            .metadata_at(MetaRole::Snapshot, at)
-            .await
-            .unwrap();
-        let targets = server
-            .market
-            .metadata_at(MetaRole::Targets, at)
-            .await
-            .unwrap();
-        client
-            .update_timestamp(&timestamp, at)
-            .unwrap_or_else(|e| panic!("day {days}: {e}"));
-        client
-            .update_snapshot(&snapshot, at)
-            .unwrap_or_else(|e| panic!("day {days}: {e}"));
-        let targets = client
-            .update_targets(&targets, at)
-            .unwrap_or_else(|e| panic!("day {days}: {e}"))
-            .clone();
-        let path = tenon_marketplace::index_path(&PluginId::new("acme/hello").unwrap());
-        assert!(
-            targets.targets.contains_key(&path),
-            "day {days}: {path} still listed"
-        );
-        seen = client.versions();
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, MarketConfig::default()).await else {
+            continue;
+        };
+        let key = SigningKey::from_seed(&[1; 32]);
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        server.publish(&acme, &package(HELLO, &key)).await;
+        let root = server.bytes("/meta/root.json").await;
+        let start = OffsetDateTime::now_utc();
+        let mut seen = SeenVersions::default();
+        for days in [1, 4, 8, 16, 31, 62, 100] {
+            let at = start + time::Duration::days(days);
+            let mut client = TrustedMetadata::new(&root, seen, at).unwrap();
+            let timestamp = server
+                .market
+                .metadata_at(MetaRole::Timestamp, at)
+                .await
+                .unwrap();
+            let snapshot = server
+                .market
+                .metadata_at(MetaRole::Snapshot, at)
+                .await
+                .unwrap();
+            let targets = server
+                .market
+                .metadata_at(MetaRole::Targets, at)
+                .await
+                .unwrap();
+            client
+                .update_timestamp(&timestamp, at)
+                .unwrap_or_else(|e| panic!("day {days}: {e}"));
+            client
+                .update_snapshot(&snapshot, at)
+                .unwrap_or_else(|e| panic!("day {days}: {e}"));
+            let targets = client
+                .update_targets(&targets, at)
+                .unwrap_or_else(|e| panic!("day {days}: {e}"))
+                .clone();
+            let path = tenon_marketplace::index_path(&PluginId::new("acme/hello").unwrap());
+            assert!(
+                targets.targets.contains_key(&path),
+                "day {days}: {path} still listed"
+            );
+            seen = client.versions();
+        }
     }
 }
 
@@ -1041,50 +1302,54 @@ async fn metadata_stays_fresh_for_a_long_running_server() {
 /// it: one re-signs, none fails on the others' writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_renewals_all_succeed() {
-    let server = start(MarketConfig::default()).await;
-    let root = server.bytes("/meta/root.json").await;
-    let at = OffsetDateTime::now_utc() + time::Duration::days(20);
-    let readers: Vec<_> = (0..16)
-        .map(|i| {
-            let market = server.market.clone();
-            let role = [MetaRole::Timestamp, MetaRole::Snapshot, MetaRole::Targets][i % 3];
-            tokio::spawn(async move { market.metadata_at(role, at).await })
-        })
-        .collect();
-    for reader in readers {
-        reader.await.unwrap().unwrap();
+    for &backend in BACKENDS {
+        let Some(server) = start(backend, MarketConfig::default()).await else {
+            continue;
+        };
+        let root = server.bytes("/meta/root.json").await;
+        let at = OffsetDateTime::now_utc() + time::Duration::days(20);
+        let readers: Vec<_> = (0..16)
+            .map(|i| {
+                let market = server.market.clone();
+                let role = [MetaRole::Timestamp, MetaRole::Snapshot, MetaRole::Targets][i % 3];
+                tokio::spawn(async move { market.metadata_at(role, at).await })
+            })
+            .collect();
+        for reader in readers {
+            reader.await.unwrap().unwrap();
+        }
+        let mut client = TrustedMetadata::new(&root, SeenVersions::default(), at).unwrap();
+        client
+            .update_timestamp(
+                &server
+                    .market
+                    .metadata_at(MetaRole::Timestamp, at)
+                    .await
+                    .unwrap(),
+                at,
+            )
+            .unwrap();
+        client
+            .update_snapshot(
+                &server
+                    .market
+                    .metadata_at(MetaRole::Snapshot, at)
+                    .await
+                    .unwrap(),
+                at,
+            )
+            .unwrap();
+        client
+            .update_targets(
+                &server
+                    .market
+                    .metadata_at(MetaRole::Targets, at)
+                    .await
+                    .unwrap(),
+                at,
+            )
+            .unwrap();
     }
-    let mut client = TrustedMetadata::new(&root, SeenVersions::default(), at).unwrap();
-    client
-        .update_timestamp(
-            &server
-                .market
-                .metadata_at(MetaRole::Timestamp, at)
-                .await
-                .unwrap(),
-            at,
-        )
-        .unwrap();
-    client
-        .update_snapshot(
-            &server
-                .market
-                .metadata_at(MetaRole::Snapshot, at)
-                .await
-                .unwrap(),
-            at,
-        )
-        .unwrap();
-    client
-        .update_targets(
-            &server
-                .market
-                .metadata_at(MetaRole::Targets, at)
-                .await
-                .unwrap(),
-            at,
-        )
-        .unwrap();
 }
 
 /// Longer than any limit these tests set: reaching it means the server kept
@@ -1119,15 +1384,17 @@ async fn raw(url: &str, head: &str, body: &[u8]) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_is_refused_before_its_body_and_publishes_are_bounded() {
-    let server = start_with(
+    for &backend in BACKENDS {
+        let Some(server) = start_with(backend, 
         MarketConfig::default(),
         HttpLimits {
             max_concurrent_publishes: 1,
             request_timeout: std::time::Duration::from_secs(2),
             ..HttpLimits::default()
         },
-    )
-    .await;
+    ).await else {
+            continue;
+        };
     let big = "PUT /api/v1/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 67174400\r\n";
     // Anonymous or with an unknown token: refused at once, before any of
     // the 64 MiB announced is sent.
@@ -1162,11 +1429,13 @@ async fn a_publish_is_refused_before_its_body_and_publishes_are_bounded() {
     let key = SigningKey::from_seed(&[1; 32]);
     let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_are_closed_by_market_serve() {
-    let server = start_with(
+    for &backend in BACKENDS {
+        let Some(server) = start_with(backend, 
         MarketConfig::default(),
         HttpLimits {
             connections: tenon_market_server::ConnectionLimits {
@@ -1175,8 +1444,9 @@ async fn slow_headers_are_closed_by_market_serve() {
             },
             ..HttpLimits::default()
         },
-    )
-    .await;
+    ).await else {
+            continue;
+        };
     let answer = raw(
         &server.url,
         "GET /api/v1/search HTTP/1.1\r\nHost: t\r\nX-Slow: a",
@@ -1185,4 +1455,5 @@ async fn slow_headers_are_closed_by_market_serve() {
     .await
     .expect("the server closed the half-sent request");
     assert!(!answer.contains("200 OK"), "{answer}");
+    }
 }

@@ -34,8 +34,9 @@ pub(crate) struct StoreArgs {
     /// The directory of `root.json` and `online.key` (made by `init`).
     #[arg(long, value_name = "DIR", default_value = "market-keys")]
     keys: PathBuf,
-    /// The SQLite database (created on first use).
-    #[arg(long, value_name = "PATH", default_value = "market.db")]
+    /// The database: a SQLite file (created on first use) or a
+    /// `postgres://` URL (its `options=-c search_path=…` picks a schema).
+    #[arg(long, value_name = "PATH|URL", default_value = "market.db")]
     db: String,
 }
 
@@ -128,7 +129,7 @@ fn init(args: InitArgs, output: &Output) -> CommandResult {
 
 async fn open(store: &StoreArgs) -> Result<Market, Failure> {
     let keys = MarketKeys::load(&store.keys, OffsetDateTime::now_utc()).map_err(failure)?;
-    Market::open_sqlite(&store.db, keys, MarketConfig::default())
+    Market::open(&store.db, keys, MarketConfig::default())
         .await
         .map_err(failure)
 }
