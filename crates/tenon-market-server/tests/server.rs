@@ -1385,75 +1385,81 @@ async fn raw(url: &str, head: &str, body: &[u8]) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_is_refused_before_its_body_and_publishes_are_bounded() {
     for &backend in BACKENDS {
-        let Some(server) = start_with(backend, 
-        MarketConfig::default(),
-        HttpLimits {
-            max_concurrent_publishes: 1,
-            request_timeout: std::time::Duration::from_secs(2),
-            ..HttpLimits::default()
-        },
-    ).await else {
+        let Some(server) = start_with(
+            backend,
+            MarketConfig::default(),
+            HttpLimits {
+                max_concurrent_publishes: 1,
+                request_timeout: std::time::Duration::from_secs(2),
+                ..HttpLimits::default()
+            },
+        )
+        .await
+        else {
             continue;
         };
-    let big = "PUT /api/v1/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 67174400\r\n";
-    // Anonymous or with an unknown token: refused at once, before any of
-    // the 64 MiB announced is sent.
-    for auth in ["", "Authorization: Bearer nope\r\n"] {
-        let answer = raw(&server.url, &format!("{big}{auth}\r\n"), b"abc")
-            .await
-            .unwrap_or_else(|| panic!("{auth:?}: the server waited for the body"));
-        assert!(answer.starts_with("HTTP/1.1 401"), "{auth:?}: {answer}");
-    }
-    // Two valid publishers stall mid-body: whichever is admitted first
-    // holds the only place until the request timeout cuts it (408); the
-    // other is refused before its body (429). Then the place is free again.
-    let acme = server.token("acme-dev", json!(["publish"])).await;
-    let auth = format!("Authorization: Bearer {acme}\r\n");
-    let stalled: Vec<_> = (0..2)
-        .map(|_| {
-            let url = server.url.clone();
-            let head = format!("{big}{auth}\r\n");
-            tokio::spawn(async move { raw(&url, &head, b"abc").await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in stalled {
-        let answer = task
-            .await
-            .unwrap()
-            .expect("each stalled publish is answered");
-        answers.push(answer.get(..12).unwrap_or(&answer).to_owned());
-    }
-    answers.sort();
-    assert_eq!(answers, ["HTTP/1.1 408", "HTTP/1.1 429"], "{answers:?}");
-    let key = SigningKey::from_seed(&[1; 32]);
-    let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+        let big = "PUT /api/v1/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 67174400\r\n";
+        // Anonymous or with an unknown token: refused at once, before any of
+        // the 64 MiB announced is sent.
+        for auth in ["", "Authorization: Bearer nope\r\n"] {
+            let answer = raw(&server.url, &format!("{big}{auth}\r\n"), b"abc")
+                .await
+                .unwrap_or_else(|| panic!("{auth:?}: the server waited for the body"));
+            assert!(answer.starts_with("HTTP/1.1 401"), "{auth:?}: {answer}");
+        }
+        // Two valid publishers stall mid-body: whichever is admitted first
+        // holds the only place until the request timeout cuts it (408); the
+        // other is refused before its body (429). Then the place is free again.
+        let acme = server.token("acme-dev", json!(["publish"])).await;
+        let auth = format!("Authorization: Bearer {acme}\r\n");
+        let stalled: Vec<_> = (0..2)
+            .map(|_| {
+                let url = server.url.clone();
+                let head = format!("{big}{auth}\r\n");
+                tokio::spawn(async move { raw(&url, &head, b"abc").await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in stalled {
+            let answer = task
+                .await
+                .unwrap()
+                .expect("each stalled publish is answered");
+            answers.push(answer.get(..12).unwrap_or(&answer).to_owned());
+        }
+        answers.sort();
+        assert_eq!(answers, ["HTTP/1.1 408", "HTTP/1.1 429"], "{answers:?}");
+        let key = SigningKey::from_seed(&[1; 32]);
+        let (status, body) = server.publish(&acme, &package(HELLO, &key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_are_closed_by_market_serve() {
     for &backend in BACKENDS {
-        let Some(server) = start_with(backend, 
-        MarketConfig::default(),
-        HttpLimits {
-            connections: tenon_market_server::ConnectionLimits {
-                header_read_timeout: std::time::Duration::from_millis(300),
-                ..tenon_market_server::ConnectionLimits::default()
+        let Some(server) = start_with(
+            backend,
+            MarketConfig::default(),
+            HttpLimits {
+                connections: tenon_market_server::ConnectionLimits {
+                    header_read_timeout: std::time::Duration::from_millis(300),
+                    ..tenon_market_server::ConnectionLimits::default()
+                },
+                ..HttpLimits::default()
             },
-            ..HttpLimits::default()
-        },
-    ).await else {
+        )
+        .await
+        else {
             continue;
         };
-    let answer = raw(
-        &server.url,
-        "GET /api/v1/search HTTP/1.1\r\nHost: t\r\nX-Slow: a",
-        b"",
-    )
-    .await
-    .expect("the server closed the half-sent request");
-    assert!(!answer.contains("200 OK"), "{answer}");
+        let answer = raw(
+            &server.url,
+            "GET /api/v1/search HTTP/1.1\r\nHost: t\r\nX-Slow: a",
+            b"",
+        )
+        .await
+        .expect("the server closed the half-sent request");
+        assert!(!answer.contains("200 OK"), "{answer}");
     }
 }
