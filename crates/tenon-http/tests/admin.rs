@@ -1091,7 +1091,7 @@ async fn event_streams_are_capped_and_end_with_their_token_or_lifetime() {
         .unwrap()
         .secret;
     let mut first = open(doomed.clone()).await;
-    let mut second = open(server.viewer.clone()).await;
+    let second = open(server.viewer.clone()).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(second.status(), StatusCode::OK);
     let third = open(server.admin.clone()).await;

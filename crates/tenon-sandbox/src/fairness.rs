@@ -347,6 +347,7 @@ impl Account {
 
     /// A lease where every cap leaves room now, without reclaiming or
     /// counting a refusal (for an instance that may as well not be kept).
+    #[cfg(feature = "extism")]
     pub(crate) fn try_lease(&self, memory: u64) -> Option<Lease> {
         let mut state = self.ledger.state.lock();
         if self.over(&state, memory).is_some() {

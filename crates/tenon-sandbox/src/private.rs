@@ -44,6 +44,7 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes `body` to `path` owner-only (0600), atomically: written aside in
 /// the same directory, then renamed over `path`.
+#[cfg(any(feature = "extism", test))]
 pub(crate) fn write_private_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
