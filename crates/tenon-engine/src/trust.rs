@@ -63,7 +63,12 @@ impl RuntimePosture {
                 "WebAssembly sandbox in the host process",
                 "sandboxed",
             ),
-            RuntimeKind::Process => ("process", "a confined operating-system process", "process"),
+            RuntimeKind::Process => (
+                "process",
+                "a separate operating-system process: own process group and resource limits, \
+                 no filesystem or network confinement",
+                "process",
+            ),
             RuntimeKind::Native => ("native", "none: runs in the host process", "native"),
         };
         Self {
