@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 
 type Db = sqlx::Sqlite;
 
@@ -78,6 +80,13 @@ impl Store {
         let options = options
             .busy_timeout(StdDuration::from_secs(10))
             .foreign_keys(true);
+        if max > 1 {
+            // One connection first creates the file and switches it to WAL,
+            // so the pool's connections never race that switch on a new
+            // database (it takes an exclusive lock: "database is locked").
+            let first = <SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
+            sqlx::Connection::close(first).await?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
