@@ -593,3 +593,61 @@ fn fast_commands_draw_no_spinner() {
         "{shown}"
     );
 }
+
+/// On a terminal, `grant ID` asks about each permission not granted yet
+/// and grants those accepted; asked again with nothing left, it succeeds
+/// and says so.
+#[test]
+fn grant_asks_each_permission_on_a_terminal() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("counter")]);
+    let on_terminal = |args: &str, input: &[u8]| {
+        use std::io::Write as _;
+        let command = format!(
+            "'{}' --registry '{}' {args}",
+            support::tenon_binary(),
+            t.registry().display()
+        );
+        // `script` gives the command a terminal; the answers are typed on it.
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let run = child.wait_with_output().unwrap();
+        (
+            run.status.code(),
+            String::from_utf8_lossy(&run.stdout).into_owned(),
+        )
+    };
+    let (code, shown) = on_terminal(&format!("grant {COUNTER}"), b"y\nn\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("grant kv (quota 64KiB)? [y/N]")
+            && shown.contains("grant events: subscribe notifier.*? [y/N]"),
+        "{shown}"
+    );
+    assert_eq!(
+        t.json(&["info", COUNTER])["permissions"]["missing"],
+        json!(["events: subscribe notifier.*"])
+    );
+    let (code, shown) = on_terminal(&format!("grant {COUNTER}"), b"n\n");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("nothing granted: every permission was declined"),
+        "{shown}"
+    );
+    t.ok(&["grant", COUNTER, "--all"]);
+    let (code, shown) = on_terminal(&format!("grant {COUNTER}"), b"");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains(
+            "tenon-examples/counter holds every permission it declares already: nothing to do"
+        ),
+        "{shown}"
+    );
+}

@@ -229,20 +229,38 @@ fn old_events_are_pruned_by_count_and_age() {
     );
 }
 
-/// Disabling a disabled plugin is a successful no-op that says so.
+/// Enabling an active plugin and disabling one that is not enabled (never
+/// enabled, or disabled already) are successful no-ops that say so.
 #[test]
-fn disabling_twice_is_a_no_op() {
+fn repeated_enables_and_disables_are_no_ops() {
+    const ECHO: &str = "tenon-examples/echo";
     let t = Tenon::new();
     t.ok(&["install", &example_arg("echo")]);
-    t.ok(&["enable", "tenon-examples/echo"]);
-    t.ok(&["disable", "tenon-examples/echo"]);
-    let again = t.ok(&["disable", "tenon-examples/echo"]);
+    let never = t.ok(&["disable", ECHO]);
+    assert!(
+        never.contains("tenon-examples/echo is not enabled (it is resolved): nothing to do"),
+        "{never}"
+    );
+    t.ok(&["enable", ECHO]);
+    let again = t.ok(&["enable", ECHO]);
+    assert!(
+        again.contains("tenon-examples/echo 0.1.0 is already active: nothing to do"),
+        "{again}"
+    );
+    let enabled = t.json(&["enable", ECHO]);
+    assert_eq!(enabled["already_enabled"], json!(true), "{enabled}");
+    assert_eq!(enabled["state"], "active");
+    t.ok(&["disable", ECHO]);
+    let again = t.ok(&["disable", ECHO]);
     assert!(
         again.contains("tenon-examples/echo is already disabled: nothing to do"),
         "{again}"
     );
     assert_eq!(
-        t.json(&["disable", "tenon-examples/echo"]),
-        json!({"disabled": [], "already_disabled": ["tenon-examples/echo"]})
+        t.json(&["disable", ECHO]),
+        json!({"disabled": [], "already_disabled": [ECHO]})
     );
+    let enabled = t.json(&["enable", ECHO]);
+    assert_eq!(enabled["already_enabled"], json!(false), "{enabled}");
+    assert_eq!(enabled["state"], "active");
 }

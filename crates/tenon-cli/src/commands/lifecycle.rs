@@ -70,18 +70,39 @@ pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult
                     permissions: None,
                     granted_by: args.granted_by.clone(),
                 };
-                return Ok(engine.grant(&id, request).await?);
+                return Ok(Ok(engine.grant(&id, request).await?));
             }
             let names = if args.permissions.is_empty() {
-                ask_each(&engine.permissions(&id).await?.missing)?
+                let report = engine.permissions(&id).await?;
+                if report.missing.is_empty() {
+                    return Ok(Err((id, report.declared)));
+                }
+                ask_each(&report.missing)?
             } else {
                 args.permissions.clone()
             };
-            Ok(engine
+            Ok(Ok(engine
                 .grant_named(&id, args.plugin_version.as_ref(), &names, &args.granted_by)
-                .await?)
+                .await?))
         })
         .await?;
+    let grant = match grant {
+        Ok(grant) => grant,
+        // Asked with nothing left to grant: succeeds and changes nothing.
+        Err((id, declared)) if output.is_json() => {
+            return output.json(&serde_json::json!({
+                "id": id.as_str(),
+                "permissions": declared,
+                "already_granted": true,
+            }));
+        }
+        Err((id, _)) => {
+            return output.text(&format!(
+                "{} holds every permission it declares already: nothing to do",
+                output.bold(id.as_str())
+            ));
+        }
+    };
     let json = GrantJson {
         id: grant.plugin.to_string(),
         version: grant.version.to_string(),
@@ -110,11 +131,6 @@ pub(crate) async fn grant(args: GrantArgs, global: &GlobalArgs) -> CommandResult
 /// Asks, on the terminal, about each permission not granted yet; the ones
 /// accepted.
 fn ask_each(missing: &[String]) -> Result<Vec<String>, Failure> {
-    if missing.is_empty() {
-        return Err(Failure::Operation(
-            "every permission it declares is granted already".to_owned(),
-        ));
-    }
     let mut accepted = Vec::new();
     for permission in missing {
         eprint!("grant {permission}? [y/N] ");
@@ -125,7 +141,9 @@ fn ask_each(missing: &[String]) -> Result<Vec<String>, Failure> {
         }
     }
     if accepted.is_empty() {
-        return Err(Failure::Operation("nothing granted".to_owned()));
+        return Err(Failure::Operation(
+            "nothing granted: every permission was declined".to_owned(),
+        ));
     }
     Ok(accepted)
 }
@@ -215,17 +233,23 @@ struct EnableJson {
     version: String,
     state: &'static str,
     enabled: bool,
+    already_enabled: bool,
 }
 
 /// Runs `tenon enable`: starts the plugin (its dependencies first) to
-/// check it comes up, and records it enabled.
+/// check it comes up, and records it enabled. Enabling an active plugin
+/// succeeds and changes nothing.
 pub(crate) async fn enable(args: EnableArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
-    let record = global
+    let (record, already) = global
         .with_engine(Boot::No, async |engine| {
             let id = plugin_id(engine, &args.id).await?;
+            let record = engine.record(&id).await?;
+            if record.state == PluginState::Active && record.enabled {
+                return Ok((record, true));
+            }
             let _spinner = output.spinner(&format!("starting {id}"));
-            Ok(engine.enable(&id).await?)
+            Ok((engine.enable(&id).await?, false))
         })
         .await?;
     if output.is_json() {
@@ -234,7 +258,15 @@ pub(crate) async fn enable(args: EnableArgs, global: &GlobalArgs) -> CommandResu
             version: record.version.to_string(),
             state: record.state.as_str(),
             enabled: record.enabled,
+            already_enabled: already,
         });
+    }
+    if already {
+        return output.text(&format!(
+            "{} {} is already active: nothing to do",
+            output.bold(record.id.as_str()),
+            record.version
+        ));
     }
     output.text(&format!(
         "{} {} {} ({})",
@@ -265,8 +297,18 @@ pub(crate) async fn disable(args: DisableArgs, global: &GlobalArgs) -> CommandRe
     let disabled = global
         .with_engine(Boot::No, async |engine| {
             let id = plugin_id(engine, &args.id).await?;
-            if engine.record(&id).await?.state == PluginState::Disabled {
-                return Ok(Err(id));
+            let record = engine.record(&id).await?;
+            // Not enabled and not running: there is nothing to stop.
+            if !record.enabled
+                && matches!(
+                    record.state,
+                    PluginState::Disabled
+                        | PluginState::Installed
+                        | PluginState::PendingConfig
+                        | PluginState::Resolved
+                )
+            {
+                return Ok(Err((id, record.state)));
             }
             let options = DisableOptions {
                 cascade: args.cascade,
@@ -276,15 +318,23 @@ pub(crate) async fn disable(args: DisableArgs, global: &GlobalArgs) -> CommandRe
         .await?;
     let disabled: Vec<String> = match disabled {
         Ok(disabled) => disabled.iter().map(ToString::to_string).collect(),
-        // Disabling a disabled plugin succeeds and changes nothing.
-        Err(id) if output.is_json() => {
+        // Disabling a plugin that is not enabled succeeds and changes
+        // nothing.
+        Err((id, _)) if output.is_json() => {
             return output
                 .json(&serde_json::json!({ "disabled": [], "already_disabled": [id.as_str()] }));
         }
-        Err(id) => {
+        Err((id, PluginState::Disabled)) => {
             return output.text(&format!(
                 "{} is already disabled: nothing to do",
                 output.bold(id.as_str())
+            ));
+        }
+        Err((id, state)) => {
+            return output.text(&format!(
+                "{} is not enabled (it is {}): nothing to do",
+                output.bold(id.as_str()),
+                output.state(state)
             ));
         }
     };
