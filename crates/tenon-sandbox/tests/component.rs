@@ -25,6 +25,7 @@ suite::suite_tests!(
         echo_roundtrip,
         counter_concurrent_calls,
         looper_is_contained,
+        a_plugin_looping_on_every_slot_does_not_starve_others,
         memory_bomb_is_contained,
         deep_recursion_is_contained,
         panics_and_traps_are_contained,

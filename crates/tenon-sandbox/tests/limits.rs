@@ -1,9 +1,8 @@
 //! Every `[limits]` key, and the host's fairness caps, in both WebAssembly
 //! runtimes: one table of (limit, runtime, what the hostile guest does,
 //! the typed error it gets). Where a runtime enforces a limit differently
-//! (Extism refuses at load a module whose tables could grow past the cap;
-//! the component runtime refuses a stack larger than the host's), the row
-//! asserts that refusal.
+//! (Extism refuses at load a module whose tables could grow past the cap),
+//! the row asserts that refusal.
 
 mod suite;
 
@@ -192,6 +191,38 @@ fn rows() -> Vec<Row> {
                 },
             },
             Row {
+                limit: "stack",
+                runtime,
+                behaviour: "asks for a larger wasm stack than the host's (1 MiB)",
+                module: Module::Built(Role::DeepRecursion),
+                edit: |m| m.limits.stack = Some(ByteSize::mib(2)),
+                fairness: None,
+                act: Act::Load,
+                expected: "Unsupported at load, naming limits.stack",
+                check: |e| {
+                    matches!(e, SandboxError::Unsupported { message, .. } if message.contains("limits.stack"))
+                },
+            },
+            Row {
+                limit: "stack",
+                runtime,
+                behaviour: "recurses without bound under the host's largest wasm stack (1 MiB)",
+                module: Module::Built(Role::DeepRecursion),
+                edit: |m| m.limits.stack = Some(ByteSize::mib(1)),
+                fairness: None,
+                act: Act::Call("recurse", ""),
+                expected: "Trap(StackOverflow or out-of-bounds below the shadow stack), the host's thread intact",
+                check: |e| {
+                    matches!(
+                        e,
+                        SandboxError::Trap {
+                            kind: TrapKind::StackOverflow | TrapKind::MemoryOutOfBounds,
+                            ..
+                        }
+                    )
+                },
+            },
+            Row {
                 limit: "max_output",
                 runtime,
                 behaviour: "asks for more than the host's maximum (64 MiB)",
@@ -224,19 +255,6 @@ fn rows() -> Vec<Row> {
                         ..
                     }
                 )
-            },
-        },
-        Row {
-            limit: "stack",
-            runtime: Rt::Component,
-            behaviour: "asks for a larger wasm stack than the host's (1 MiB)",
-            module: Module::Built(Role::DeepRecursion),
-            edit: |m| m.limits.stack = Some(ByteSize::mib(2)),
-            fairness: None,
-            act: Act::Load,
-            expected: "Unsupported at load, naming limits.stack",
-            check: |e| {
-                matches!(e, SandboxError::Unsupported { message, .. } if message.contains("limits.stack"))
             },
         },
         Row {

@@ -37,7 +37,7 @@ pub(super) struct EngineKey {
     /// Fuel per call.
     pub(super) fuel: Option<u64>,
     /// Guest stack cap, in bytes.
-    pub(super) stack: Option<usize>,
+    pub(super) stack: usize,
     /// Whether WASI preview 1 is linked.
     pub(super) wasi: bool,
     /// Preopened directories: host path (prefixed `ro:` when read-only) and
@@ -111,9 +111,7 @@ impl EngineSet {
             manifest = manifest.with_allowed_paths(self.key.paths.iter().cloned());
         }
         let mut wasmtime_config = wasmtime::Config::new();
-        if let Some(stack) = self.key.stack {
-            wasmtime_config.max_wasm_stack(stack);
-        }
+        wasmtime_config.max_wasm_stack(self.key.stack);
         let mut builder = PluginBuilder::new(manifest)
             .with_wasmtime_config(wasmtime_config)
             .with_wasi(self.key.wasi)

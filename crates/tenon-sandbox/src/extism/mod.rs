@@ -41,13 +41,13 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tenon_manifest::{FsMode, RuntimeKind, Version};
+use tenon_manifest::{ByteSize, FsMode, RuntimeKind, Version};
 
 use self::abi::HostSide;
 use self::engines::{EngineKey, Engines};
 use self::plugin::{ExtismPlugin, Limits, Parts};
 use self::pool::{Instance, Pool, Slot};
-use self::threads::CallThreads;
+use self::threads::{CallThreads, Shares};
 use self::watchdog::Watchdog;
 use crate::boundary::{Boundary, GrantedDirectory, granted_directories};
 use crate::config::SandboxConfig;
@@ -67,11 +67,15 @@ pub const EXTISM_ABI_VERSION: Version = Version::new(1, 0, 0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CallThreading {
-    /// On the runtime's own plugin-call threads (`ExtismConfig::call_threads`
-    /// of them): the caller's task waits without holding its worker, so a
-    /// looping plugin never stalls the host's other tasks, and at most that
-    /// many Extism calls run at once. A fixed set of threads and a cheap
-    /// hand-off: no thread is created per call.
+    /// On the runtime's own plugin-call threads: the caller's task waits
+    /// without holding its worker, so a looping plugin never stalls the
+    /// host's other tasks. The threads are shared fairly: a plugin runs at
+    /// most `ExtismConfig::call_threads` calls at once and a tenant's
+    /// plugins together leave threads for the other tenants, so plugins
+    /// looping until their deadlines never keep another plugin's calls
+    /// from starting; when every thread is busy, another is started, up to
+    /// `ExtismConfig::max_call_threads`. Threads are kept between calls
+    /// and handed each call directly: no thread is created per call.
     #[default]
     Dedicated,
     /// On the calling task's worker thread: no thread hop, so a call costs
@@ -93,7 +97,7 @@ pub enum CallThreading {
 }
 
 /// Settings of an [`ExtismRuntime`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ExtismConfig {
     /// The host policy for the permission boundary.
@@ -105,15 +109,59 @@ pub struct ExtismConfig {
     pub cache_dir: Option<PathBuf>,
     /// Where calls run.
     pub threading: CallThreading,
-    /// How many plugin-call threads [`CallThreading::Dedicated`] runs calls
-    /// on (the most Extism calls that run at once, across all plugins of
-    /// the runtime); further calls queue, their deadlines running. 0 (the
-    /// default): one per CPU, at least 2.
+    /// How many plugin-call threads [`CallThreading::Dedicated`] keeps
+    /// ready, and the most calls one plugin runs on them at once (its
+    /// further calls wait, their deadlines running). 0 (the default): one
+    /// per CPU, at least 2.
     pub call_threads: usize,
+    /// The most plugin-call threads at once: when every thread is busy
+    /// (with calls that may run until their deadlines) and a call within
+    /// its plugin's and tenant's shares comes, another thread is started,
+    /// up to this; beyond it calls wait, and a thread that frees goes to
+    /// the waiting plugins in turn. The plugins of one tenant run at most
+    /// all these threads but `call_threads` (at least half of them) at
+    /// once. 0 (the default): eight times `call_threads`, at least 16.
+    pub max_call_threads: usize,
     /// Caps on live instances and their memory per plugin, per tenant and
     /// for the runtime; `None` (the default) takes
     /// [`FairnessLimits::default`].
     pub fairness: Option<FairnessLimits>,
+    /// The largest wasm stack a plugin may have, in bytes: a plugin whose
+    /// `limits.stack` asks for more is refused at load, and one that asks
+    /// for nothing gets wasmtime's default (512 KiB) or this, whichever is
+    /// smaller. Extism runs wasm on the calling thread's own stack, so the
+    /// plugin-call threads are made this much larger than 1 MiB (at least
+    /// 2 MiB); with the other [`CallThreading`]s the host's threads (Tokio's
+    /// workers and blocking pool, 2 MiB by default) must be too. Default:
+    /// 1 MiB, as for components.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for ExtismConfig {
+    fn default() -> Self {
+        Self {
+            sandbox: SandboxConfig::default(),
+            cache_dir: None,
+            threading: CallThreading::default(),
+            call_threads: 0,
+            max_call_threads: 0,
+            fairness: None,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+        }
+    }
+}
+
+/// [`ExtismConfig::max_wasm_stack`]'s default.
+const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
+
+/// wasmtime's own wasm stack limit, for plugins that set none.
+const WASMTIME_WASM_STACK: usize = 512 << 10;
+
+/// The native stack a plugin-call thread needs under a wasm stack of
+/// `max_wasm_stack`: that, and 1 MiB for the host's own frames (Extism,
+/// wasmtime, host functions), at least 2 MiB.
+fn call_thread_stack(max_wasm_stack: usize) -> usize {
+    max_wasm_stack.saturating_add(1 << 20).max(2 << 20)
 }
 
 impl ExtismConfig {
@@ -147,6 +195,20 @@ impl ExtismConfig {
         self.call_threads = threads;
         self
     }
+
+    /// Refuses plugins asking for a wasm stack above `bytes` (see
+    /// [`ExtismConfig::max_wasm_stack`]).
+    pub fn with_max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Starts at most `threads` plugin-call threads (see
+    /// [`ExtismConfig::max_call_threads`]).
+    pub fn with_max_call_threads(mut self, threads: usize) -> Self {
+        self.max_call_threads = threads;
+        self
+    }
 }
 
 /// Runs Extism plugins (see the [module documentation](self)).
@@ -161,6 +223,8 @@ struct Inner {
     /// The wasmtime cache configuration file, written at first use.
     cache_config: OnceLock<Result<PathBuf, String>>,
     threading: CallThreading,
+    /// [`ExtismConfig::max_wasm_stack`].
+    max_wasm_stack: usize,
     /// The plugin-call threads ([`CallThreading::Dedicated`]).
     calls: CallThreads,
     engines: Engines,
@@ -203,7 +267,11 @@ impl ExtismRuntime {
                 cache_dir: config.cache_dir,
                 cache_config: OnceLock::new(),
                 threading: config.threading,
-                calls: CallThreads::new(call_threads(config.call_threads)),
+                max_wasm_stack: config.max_wasm_stack,
+                calls: CallThreads::new(
+                    Shares::new(call_threads(config.call_threads), config.max_call_threads),
+                    call_thread_stack(config.max_wasm_stack),
+                ),
                 engines: Engines::new(Watchdog::new()),
                 fairness: Fairness::new(config.fairness.unwrap_or_default()),
             }),
@@ -327,9 +395,7 @@ impl ExtismRuntime {
             module_sha256: sha256,
             memory_pages,
             fuel: limits.fuel,
-            stack: limits
-                .stack
-                .map(|s| usize::try_from(s.bytes()).unwrap_or(usize::MAX)),
+            stack: self.wasm_stack(plugin, limits.stack)?,
             wasi: info.uses_wasi,
             paths,
         };
@@ -362,7 +428,7 @@ impl ExtismRuntime {
                 host,
                 engines: engines.clone(),
                 threading: self.inner.threading,
-                calls: self.inner.calls.clone(),
+                calls: self.inner.calls.lane(&request.caller.tenant),
                 info,
                 limits,
                 pool,
@@ -397,6 +463,29 @@ impl ExtismRuntime {
         .map_err(|e| host_error(plugin, format!("the compiler thread failed: {e}")))??;
         loaded.adopt(slot);
         Ok(loaded)
+    }
+}
+
+impl ExtismRuntime {
+    /// The wasm stack of a plugin whose `limits.stack` is `asked`, within
+    /// the host's maximum.
+    fn wasm_stack(&self, plugin: &str, asked: Option<ByteSize>) -> Result<usize, SandboxError> {
+        let max = self.inner.max_wasm_stack;
+        let Some(asked) = asked else {
+            return Ok(WASMTIME_WASM_STACK.min(max));
+        };
+        usize::try_from(asked.bytes())
+            .ok()
+            .filter(|bytes| *bytes <= max)
+            .ok_or_else(|| {
+                unsupported(
+                    plugin,
+                    format!(
+                        "limits.stack is {asked}; this host's wasm stack limit is {max} bytes \
+                         (ExtismConfig::max_wasm_stack)"
+                    ),
+                )
+            })
     }
 }
 

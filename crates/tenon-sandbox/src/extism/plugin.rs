@@ -26,7 +26,7 @@ use super::errors::{self, Circumstances};
 use super::module::{self, ModuleInfo};
 use super::pool::{BoxedSlot, Instance, Pool, Slot};
 use super::protocol;
-use super::threads::CallThreads;
+use super::threads::Lane;
 
 /// The limits a plugin runs under, from its manifest.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,8 @@ pub(super) struct Parts {
     pub(super) host: Arc<HostSide>,
     pub(super) engines: Arc<EngineSet>,
     pub(super) threading: CallThreading,
-    pub(super) calls: CallThreads,
+    /// Its lane on the runtime's plugin-call threads.
+    pub(super) calls: Lane,
     pub(super) info: ModuleInfo,
     pub(super) limits: Limits,
     pub(super) pool: Pool,

@@ -282,6 +282,72 @@ pub async fn looper_is_contained(f: &dyn Fixture) {
     assert_others_unaffected(&h, f).await;
 }
 
+/// Hostile: a plugin looping until its deadline on every instance it may
+/// have (eight) does not keep other plugins from being served: an echo
+/// plugin of the same tenant and one of another tenant answer every call
+/// at once, while every loop still holds its slot; the loops end at their
+/// deadline.
+pub async fn a_plugin_looping_on_every_slot_does_not_starve_others(f: &dyn Fixture) {
+    const SLOTS: u32 = 8;
+    let h = Harness::new(f);
+    let looper = h
+        .start(f, Role::Looper, |m| {
+            m.limits.max_instances = SLOTS;
+            m.limits.timeout = Duration::from_secs(4).into();
+            m.limits.wait_timeout = Duration::from_millis(20).into();
+        })
+        .await;
+    let same_tenant = h.start(f, Role::Echo, |_| {}).await;
+    let other_tenant = {
+        let (manifest, module) = f.plugin(Role::Echo);
+        let plugin = h
+            .runtime
+            .load(h.request(manifest, module, "tenant-b"))
+            .await
+            .unwrap();
+        plugin.start(&serde_json::json!({})).await.unwrap();
+        plugin
+    };
+    let loops: Vec<_> = (0..SLOTS)
+        .map(|_| {
+            let looper = looper.clone();
+            tokio::spawn(async move { call(&*looper, "loop", "").await })
+        })
+        .collect();
+    // Every slot is taken by a loop: the looper has none left.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match call(&*looper, "ping", "").await {
+            Err(SandboxError::Busy { max_instances, .. }) => {
+                break assert_eq!(max_instances, SLOTS);
+            }
+            other => assert!(Instant::now() < deadline, "a slot stayed free: {other:?}"),
+        }
+    }
+    for good in [&same_tenant, &other_tenant] {
+        for round in 0..5 {
+            let started = Instant::now();
+            let answer = call(&**good, "echo", "still served").await;
+            assert_eq!(answer.as_deref(), Ok("still served"), "round {round}");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "a call waited {:?} behind the loops",
+                started.elapsed()
+            );
+        }
+    }
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "the loops ended before the other plugins were served"
+    );
+    for stopped in loops {
+        let err = stopped.await.unwrap().unwrap_err();
+        assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
+    }
+    assert_pings(&*looper).await;
+}
+
 pub async fn memory_bomb_is_contained(f: &dyn Fixture) {
     let h = Harness::new(f);
     let bomb = h.start(f, Role::MemoryBomb, |_| {}).await;
