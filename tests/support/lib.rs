@@ -28,21 +28,28 @@ pub fn plugin(name: &str) -> &'static BuiltPlugin {
     examples().expect(name)
 }
 
-/// Copies a built plugin's installable directory to `dest`, letting `edit`
-/// rewrite its manifest text (to change its id, version or dependencies).
+/// Copies a built plugin's installable directory to `dest` (a process
+/// plugin's `bin/` too, modes kept), letting `edit` rewrite its manifest text
+/// (to change its id, version or dependencies).
 pub fn copy_plugin(name: &str, dest: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
-    let built = plugin(name);
-    std::fs::create_dir_all(dest).expect("creating the copy");
-    for entry in std::fs::read_dir(&built.dir).expect("reading the plugin directory") {
-        let entry = entry.expect("an entry");
-        if entry.file_type().expect("a type").is_file() {
-            std::fs::copy(entry.path(), dest.join(entry.file_name())).expect("copying");
-        }
-    }
+    copy_dir(&plugin(name).dir, dest);
     let manifest = dest.join("tenon.toml");
     let text = std::fs::read_to_string(&manifest).expect("the manifest");
     std::fs::write(&manifest, edit(text)).expect("writing the manifest");
     dest.to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the copy");
+    for entry in std::fs::read_dir(from).expect("reading the plugin directory") {
+        let entry = entry.expect("an entry");
+        let kind = entry.file_type().expect("a type");
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copying");
+        }
+    }
 }
 
 /// Replaces the first `key = "…"` line of a manifest's text.

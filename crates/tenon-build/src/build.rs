@@ -11,7 +11,8 @@ use crate::cargo::{BuildRequest, Cargo, Metadata, Package};
 
 /// The Rust target a runtime kind is built for: `wasm32-wasip2` for
 /// components, `wasm32-unknown-unknown` for Extism modules, `None` for kinds
-/// that are not WebAssembly.
+/// that are not WebAssembly (a process plugin is built for the host, a
+/// native plugin is not built by this crate at all).
 pub fn target_for(kind: RuntimeKind) -> Option<&'static str> {
     match kind {
         RuntimeKind::Component => Some("wasm32-wasip2"),
@@ -72,12 +73,14 @@ pub struct BuiltPlugin {
     /// The project directory it was built from.
     pub source_dir: PathBuf,
     /// The installable directory: the manifest, the module at the manifest's
-    /// `runtime.module` path, and the project's README.md and CHANGELOG.md
+    /// `runtime.module` path (a process plugin's executable at its
+    /// `runtime.command` path), and the project's README.md and CHANGELOG.md
     /// when it has them.
     pub dir: PathBuf,
     /// The manifest file inside [`BuiltPlugin::dir`].
     pub manifest_path: PathBuf,
-    /// The module inside [`BuiltPlugin::dir`].
+    /// The module (or a process plugin's executable) inside
+    /// [`BuiltPlugin::dir`].
     pub module_path: PathBuf,
 }
 
@@ -109,7 +112,8 @@ struct Project {
     dir: PathBuf,
     manifest: Manifest,
     manifest_path: PathBuf,
-    target: &'static str,
+    /// The Rust target; `None` for the host's (process plugins).
+    target: Option<&'static str>,
 }
 
 /// Finds and validates a project's manifest.
@@ -148,10 +152,15 @@ fn project(package: &Package) -> Result<Project, BuildError> {
         .to_owned();
     let (manifest, manifest_path) = read_manifest(&dir)?;
     let kind = manifest.runtime.kind;
-    let target = target_for(kind).ok_or_else(|| BuildError::UnsupportedKind {
-        path: manifest_path.clone(),
-        kind,
-    })?;
+    // A process plugin is an executable for the host; a native plugin is
+    // compiled into the host itself.
+    if kind == RuntimeKind::Native {
+        return Err(BuildError::UnsupportedKind {
+            path: manifest_path.clone(),
+            kind,
+        });
+    }
+    let target = target_for(kind);
     Ok(Project {
         package: package.name.clone(),
         dir,
@@ -184,7 +193,8 @@ fn load(dir: &Path, options: &BuildOptions) -> Result<(Cargo, PathBuf, Metadata)
 /// for its runtime's target and assembles it under the output directory.
 ///
 /// The manifest is validated first; the module is checked to be what the
-/// runtime loads (a component for `component`, a core module for `extism`).
+/// runtime loads (a component for `component`, a core module for `extism`,
+/// the package's executable, built for the host, for `process`).
 pub fn build_plugin(dir: &Path, options: &BuildOptions) -> Result<BuiltPlugin, BuildError> {
     let (cargo, cargo_toml, metadata) = load(dir, options)?;
     let package = metadata
@@ -202,8 +212,9 @@ pub fn build_plugin(dir: &Path, options: &BuildOptions) -> Result<BuiltPlugin, B
         .expect("build_projects returns every project"))
 }
 
-/// Builds every plugin of a Cargo workspace (each member with a manifest
-/// beside its `Cargo.toml`) with one cargo invocation per target, and
+/// Builds every plugin of a Cargo workspace (each member building a `cdylib`
+/// or a binary, with a manifest beside its `Cargo.toml`) with one cargo
+/// invocation per target, and
 /// assembles each under the output directory. Returns them by package name.
 pub fn build_workspace(
     dir: &Path,
@@ -214,7 +225,7 @@ pub fn build_workspace(
     for package in metadata
         .packages
         .iter()
-        .filter(|p| metadata.workspace_members.contains(&p.id) && p.is_cdylib())
+        .filter(|p| metadata.workspace_members.contains(&p.id) && (p.is_cdylib() || p.is_bin()))
     {
         let dir = package.manifest_path.parent().unwrap_or(Path::new("."));
         if Format::ALL
@@ -247,7 +258,7 @@ fn build_projects(
         .out_dir
         .clone()
         .unwrap_or_else(|| target_dir.join("tenon"));
-    let mut by_target: BTreeMap<&'static str, Vec<&Project>> = BTreeMap::new();
+    let mut by_target: BTreeMap<Option<&'static str>, Vec<&Project>> = BTreeMap::new();
     for project in &projects {
         by_target.entry(project.target).or_default().push(project);
     }
@@ -257,7 +268,7 @@ fn build_projects(
         modules.extend(cargo.build(&BuildRequest {
             manifest: cargo_toml,
             packages: &packages,
-            target,
+            target: *target,
             profile: options.profile,
             target_dir: &target_dir,
             locked: options.locked,
@@ -283,14 +294,17 @@ fn assemble(project: Project, module: &Path, out_dir: &Path) -> Result<BuiltPlug
     let bytes = fs::read(module).map_err(BuildError::io(module))?;
     check_module(&bytes, project.manifest.runtime.kind, module)?;
     let dir = out_dir.join(&project.package);
-    let module_rel = project
-        .manifest
-        .runtime
-        .module
-        .clone()
-        .unwrap_or_else(|| "plugin.wasm".to_owned());
+    let runtime = &project.manifest.runtime;
+    let module_rel = match runtime.kind {
+        RuntimeKind::Process => runtime.command.clone(),
+        _ => runtime.module.clone(),
+    }
+    .unwrap_or_else(|| "plugin.wasm".to_owned());
     let module_path = dir.join(&module_rel);
     write_if_changed(&module_path, &bytes)?;
+    if runtime.kind == RuntimeKind::Process {
+        make_executable(&module_path)?;
+    }
     let manifest_name = project
         .manifest_path
         .file_name()
@@ -330,8 +344,22 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     fs::rename(&temp, path).map_err(BuildError::io(path))
 }
 
+/// Makes a process plugin's executable runnable by its owner and readable by
+/// others (`0755`), as `cargo build` left it.
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(BuildError::io(path))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<(), BuildError> {
+    Ok(())
+}
+
 /// Checks that `bytes` is the kind of WebAssembly `kind` loads, from its
-/// preamble: a component for `component`, a core module for `extism`.
+/// preamble: a component for `component`, a core module for `extism`; a
+/// process plugin's executable must not be WebAssembly.
 pub(crate) fn check_module(bytes: &[u8], kind: RuntimeKind, path: &Path) -> Result<(), BuildError> {
     const MAGIC: &[u8] = b"\0asm";
     const CORE: [u8; 4] = [1, 0, 0, 0];
@@ -339,7 +367,17 @@ pub(crate) fn check_module(bytes: &[u8], kind: RuntimeKind, path: &Path) -> Resu
         path: path.to_owned(),
         problem: problem.to_owned(),
     };
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+    let is_wasm = bytes.len() >= 8 && &bytes[..4] == MAGIC;
+    if kind == RuntimeKind::Process {
+        return if is_wasm {
+            Err(wrong(
+                "a WebAssembly binary, but runtime.kind = \"process\" runs an executable for the host",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    if !is_wasm {
         return Err(wrong("not a WebAssembly binary"));
     }
     let is_core = bytes[4..8] == CORE;
@@ -378,6 +416,12 @@ mod tests {
         check(component, RuntimeKind::Extism, false);
         check(b"\0asm", RuntimeKind::Component, false);
         check(b"ELF\x02\x01\x01\x00\x00\x00", RuntimeKind::Extism, false);
+        check(
+            b"\x7fELF\x02\x01\x01\x00\x00\x00",
+            RuntimeKind::Process,
+            true,
+        );
+        check(core, RuntimeKind::Process, false);
         let error = check_module(core, RuntimeKind::Component, path).unwrap_err();
         assert!(error.to_string().contains("wasm32-wasip2"), "{error}");
     }
@@ -390,6 +434,7 @@ mod tests {
             Some("wasm32-unknown-unknown")
         );
         assert_eq!(target_for(RuntimeKind::Native), None);
+        assert_eq!(target_for(RuntimeKind::Process), None, "built for the host");
     }
 
     #[test]

@@ -129,7 +129,8 @@ impl Cargo {
     }
 
     /// Builds `request.packages` of the workspace of `request.manifest` for
-    /// one target, and returns the `.wasm` each produced, keyed by the
+    /// one target, and returns the `.wasm` each produced (for the host's
+    /// target, `None`: the executable of its binary target), keyed by the
     /// package's `Cargo.toml` path.
     pub(crate) fn build(
         &self,
@@ -140,8 +141,11 @@ impl Cargo {
         command
             .arg("build")
             .arg("--manifest-path")
-            .arg(request.manifest)
-            .args(["--target", request.target])
+            .arg(request.manifest);
+        if let Some(target) = request.target {
+            command.args(["--target", target]);
+        }
+        command
             .arg("--target-dir")
             .arg(request.target_dir)
             .args(["--message-format", "json-render-diagnostics"])
@@ -160,10 +164,10 @@ impl Cargo {
         }
         let (shown, output) = self.run(command)?;
         if !output.status.success() {
-            if is_missing_target(&String::from_utf8_lossy(&output.stderr), request.target) {
-                return Err(BuildError::MissingTarget {
-                    target: request.target,
-                });
+            if let Some(target) = request.target
+                && is_missing_target(&String::from_utf8_lossy(&output.stderr), target)
+            {
+                return Err(BuildError::MissingTarget { target });
             }
             return Err(failure(shown, &output));
         }
@@ -183,6 +187,15 @@ impl Cargo {
             let (Some(manifest), Some(target)) = (message.manifest_path, message.target) else {
                 continue;
             };
+            if request.target.is_none() {
+                // A process plugin: its binary target's executable.
+                if target.kind.iter().any(|k| k == "bin")
+                    && let Some(executable) = message.executable
+                {
+                    modules.insert(manifest, executable);
+                }
+                continue;
+            }
             if !target.crate_types.iter().any(|t| t == "cdylib") {
                 continue;
             }
@@ -205,8 +218,8 @@ pub(crate) struct BuildRequest<'a> {
     pub(crate) manifest: &'a Path,
     /// The packages, by name.
     pub(crate) packages: &'a [String],
-    /// The target triple.
-    pub(crate) target: &'static str,
+    /// The target triple; `None` for the host's.
+    pub(crate) target: Option<&'static str>,
     /// The profile.
     pub(crate) profile: Profile,
     /// The target directory.
@@ -269,12 +282,21 @@ impl Package {
             .iter()
             .any(|t| t.crate_types.iter().any(|c| c == "cdylib"))
     }
+
+    /// Whether it builds an executable (a process plugin).
+    pub(crate) fn is_bin(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| t.kind.iter().any(|k| k == "bin"))
+    }
 }
 
 /// A build target of a [`Package`].
 #[derive(Debug, Deserialize)]
 pub(crate) struct Target {
     pub(crate) crate_types: Vec<String>,
+    #[serde(default)]
+    pub(crate) kind: Vec<String>,
 }
 
 /// One line of `--message-format json`.
@@ -287,6 +309,8 @@ struct Message {
     target: Option<Target>,
     #[serde(default)]
     filenames: Vec<PathBuf>,
+    #[serde(default)]
+    executable: Option<PathBuf>,
 }
 
 #[cfg(test)]

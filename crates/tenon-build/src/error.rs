@@ -44,9 +44,10 @@ pub enum BuildError {
         /// Every problem found.
         diagnostics: Vec<Diagnostic>,
     },
-    /// The manifest's runtime is not built to WebAssembly.
+    /// The manifest's runtime is not built by this crate (a native plugin is
+    /// compiled into its host).
     #[error(
-        "{}: runtime.kind = \"{kind}\" is not built by `tenon build`; only component and extism plugins are WebAssembly",
+        "{}: runtime.kind = \"{kind}\" is not built by `tenon build`; a native plugin is compiled into its host",
         path.display()
     )]
     UnsupportedKind {

@@ -3,8 +3,10 @@
 //! This crate owns turning a plugin project (a Cargo package with a
 //! `tenon.toml` beside its `Cargo.toml`) into an installable plugin
 //! directory: the manifest plus the WebAssembly module at the manifest's
-//! `runtime.module` path. It picks the Rust target from `runtime.kind`
-//! (`component` → `wasm32-wasip2`, `extism` → `wasm32-unknown-unknown`),
+//! `runtime.module` path (or, for a process plugin, the executable at its
+//! `runtime.command` path). It picks the Rust target from `runtime.kind`
+//! (`component` → `wasm32-wasip2`, `extism` → `wasm32-unknown-unknown`,
+//! `process` → the host's own),
 //! runs cargo with an environment cleaned of what an outer cargo sets, checks
 //! the module is what the runtime loads, and reports failures with cargo's
 //! own output. It also writes new plugin projects ([`scaffold`], for

@@ -142,7 +142,7 @@ fn explains_every_failure() {
             ),
             ("src/lib.rs", ""),
         ]),
-        &["runtime.kind = \"native\"", "only component and extism"],
+        &["runtime.kind = \"native\"", "compiled into its host"],
     );
     check(
         failure(&[
@@ -327,6 +327,8 @@ fn the_examples_build_into_installable_directories() {
         "hostile-memory-bomb",
         "hostile-panicker",
         "hostile-path-escape",
+        "process-counter",
+        "hostile-process",
     ] {
         assert!(
             names.contains(&expected),
@@ -339,9 +341,26 @@ fn the_examples_build_into_installable_directories() {
         let module = plugin.module_bytes().unwrap();
         let preamble: &[u8] = match plugin.manifest.runtime.kind {
             RuntimeKind::Component => b"\0asm\x0d\x00\x01\x00",
+            // An executable for the host (the tests run on Linux).
+            RuntimeKind::Process => b"\x7fELF",
             _ => b"\0asm\x01\x00\x00\x00",
         };
-        assert_eq!(&module[..8], preamble, "{name}");
+        assert_eq!(&module[..preamble.len()], preamble, "{name}");
+        if plugin.manifest.runtime.kind == RuntimeKind::Process {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&plugin.module_path)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755, "{name}: runnable");
+            assert_eq!(
+                plugin.module_path,
+                plugin
+                    .dir
+                    .join(plugin.manifest.runtime.command.as_deref().unwrap()),
+                "{name}"
+            );
+        }
     }
     assert_eq!(
         examples.expect("tenon-examples/redactor").package,

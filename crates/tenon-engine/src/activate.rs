@@ -21,7 +21,7 @@ use tenon_registry::{
     ConfigValue, EventKind, EventStatus, NewEvent, PluginRecord, RegistryError, Sha256Digest,
     TenantId,
 };
-use tenon_sandbox::{CallOptions, Caller, LoadRequest, SandboxError};
+use tenon_sandbox::{CallOptions, Caller, LoadRequest, ProcessFailure, SandboxError};
 
 use crate::engine::Shared;
 use crate::error::{EngineError, Result};
@@ -41,6 +41,13 @@ pub(crate) fn error_kind(error: &SandboxError) -> ErrorKind {
     match error {
         SandboxError::Timeout { .. } => ErrorKind::Timeout,
         SandboxError::Trap { .. } | SandboxError::OutOfMemory { .. } => ErrorKind::Trap,
+        // A process plugin's process that died mid-call crashed, like a
+        // trap; one that could not start failed to load.
+        SandboxError::Process {
+            cause: ProcessFailure::Exited,
+            ..
+        } => ErrorKind::Trap,
+        SandboxError::Process { .. } => ErrorKind::Load,
         SandboxError::Compile { .. }
         | SandboxError::Incompatible { .. }
         | SandboxError::Unsupported { .. }

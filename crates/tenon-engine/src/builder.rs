@@ -72,6 +72,8 @@ pub struct EngineBuilder {
     runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
     #[cfg(feature = "native")]
     native: Option<Arc<tenon_sandbox::NativeRuntime>>,
+    #[cfg(feature = "process")]
+    process: Option<tenon_sandbox::ProcessConfig>,
     boot: bool,
     boot_failures: BootFailures,
     events: EventWriterConfig,
@@ -114,6 +116,8 @@ impl Default for EngineBuilder {
             runtimes: BTreeMap::new(),
             #[cfg(feature = "native")]
             native: None,
+            #[cfg(feature = "process")]
+            process: None,
             boot: true,
             boot_failures: BootFailures::Record,
             events: EventWriterConfig::default(),
@@ -267,6 +271,16 @@ impl EngineBuilder {
     /// Adds (or replaces) the runtime for its kind.
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtimes.insert(runtime.kind(), runtime);
+        self
+    }
+
+    /// The process runtime's own settings (start-up timeout, resource
+    /// limits, where its private directories go), for the process runtime
+    /// the engine makes when none was given with [`EngineBuilder::runtime`].
+    /// Default: [`tenon_sandbox::ProcessConfig::default`].
+    #[cfg(feature = "process")]
+    pub fn process_config(mut self, config: tenon_sandbox::ProcessConfig) -> Self {
+        self.process = Some(config);
         self
     }
 
@@ -500,7 +514,7 @@ impl EngineBuilder {
                 RuntimeKind::Process,
                 Arc::new(tenon_sandbox::ProcessRuntime::new(
                     self.sandbox.clone(),
-                    tenon_sandbox::ProcessConfig::default(),
+                    self.process.clone().unwrap_or_default(),
                 )),
             );
         }

@@ -121,3 +121,5 @@ pub use tenon_sandbox::{
 pub use tenon_sandbox::{
     HookContextData, HookResponse, NativeContext, NativePlugin, NativeRuntime, PluginError,
 };
+#[cfg(feature = "process")]
+pub use tenon_sandbox::{ProcessConfig, ProcessFailure, ProcessRuntime};

@@ -65,8 +65,9 @@ impl RuntimePosture {
             ),
             RuntimeKind::Process => (
                 "process",
-                "a separate operating-system process: own process group and resource limits, \
-                 no filesystem or network confinement",
+                "a separate operating-system process: empty environment, private directory, \
+                 own process group and resource limits; no filesystem or network confinement, \
+                 and a child that leaves the process group can outlive it",
                 "process",
             ),
             RuntimeKind::Native => ("native", "none: runs in the host process", "native"),

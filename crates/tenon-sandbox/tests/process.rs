@@ -315,9 +315,16 @@ async fn hostile_start_ups_are_named() {
     }
 }
 
-async fn a_process_that_exits_mid_call_is_named_and_not_reused() {
-    let (_host, plugin) = load("").await;
-    plugin.start(&serde_json::json!({})).await.unwrap();
+async fn a_process_that_exits_mid_call_is_named_and_restarted_with_backoff() {
+    let mut config = ProcessConfig::default();
+    config.restart_backoff = Duration::from_millis(400);
+    config.restart_backoff_max = Duration::from_secs(60);
+    let (_host, plugin) = load_with("", config).await;
+    plugin
+        .start(&serde_json::json!({"greeting": "bonjour"}))
+        .await
+        .unwrap();
+    let first = plugin.pid().unwrap();
     match call(&plugin, "exit").await {
         Err(SandboxError::Process { cause, message, .. }) => {
             assert_eq!(cause, ProcessFailure::Exited, "{message}");
@@ -325,6 +332,37 @@ async fn a_process_that_exits_mid_call_is_named_and_not_reused() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(plugin.pid(), None, "the dead process is out of service");
+    // The next call waits out the backoff (400 ms) and meets a new process,
+    // activated with the config the plugin had.
+    let before = std::time::Instant::now();
+    assert_eq!(call(&plugin, "echo").await.unwrap(), b"ping");
+    assert!(before.elapsed() >= Duration::from_millis(350), "no backoff");
+    let second = plugin.pid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        hook(&plugin, "x").await.unwrap(),
+        HookResponse::Continue {
+            patch: Some(r#"{"greeting":"bonjour"}"#.to_owned())
+        }
+    );
+    // A second death in a row doubles the backoff (800 ms): a call whose
+    // deadline is shorter fails at once and says when the next starts.
+    assert!(call(&plugin, "exit").await.is_err());
+    let short = CallOptions {
+        timeout: Some(Duration::from_millis(200)),
+        ..CallOptions::default()
+    };
+    match plugin.call("echo", b"", short).await {
+        Err(SandboxError::Process { cause, message, .. }) => {
+            assert_eq!(cause, ProcessFailure::Exited, "{message}");
+            assert!(message.contains("2 time(s) in a row"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(call(&plugin, "echo").await.unwrap(), b"ping");
+    // A stopped plugin is not restarted.
+    plugin.stop().await.unwrap();
     assert!(matches!(
         call(&plugin, "echo").await,
         Err(SandboxError::NotRunning { .. })
@@ -420,8 +458,8 @@ fn main() {
             Box::pin(hostile_start_ups_are_named()),
         ),
         (
-            "a_process_that_exits_mid_call_is_named_and_not_reused",
-            Box::pin(a_process_that_exits_mid_call_is_named_and_not_reused()),
+            "a_process_that_exits_mid_call_is_named_and_restarted_with_backoff",
+            Box::pin(a_process_that_exits_mid_call_is_named_and_restarted_with_backoff()),
         ),
         (
             "a_call_past_its_deadline_kills_the_process",

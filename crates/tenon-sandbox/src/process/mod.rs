@@ -18,9 +18,13 @@
 //! it handles and crosses the [`Boundary`] with that call's scope.
 //!
 //! A process that times out, breaks the connection or exits is killed with
-//! its whole process group and never called again: the plugin is then not
-//! running until it is started again. Dropping the plugin kills the group.
-//! See `docs/process.md`.
+//! its whole process group and never called again. The next call starts a
+//! new process (with the config the plugin last had), after a backoff that
+//! doubles with every death in a row ([`ProcessConfig::restart_backoff`]);
+//! each death is the failing call's error, which the engine's crash guard
+//! counts, so a process that keeps dying is disabled. A stopped plugin is
+//! not restarted. Dropping the plugin kills the group. See
+//! `docs/process.md`.
 
 mod host_api;
 mod spawn;
@@ -88,6 +92,13 @@ pub struct ProcessConfig {
     /// kernel counts per user, so with the host's user this includes the
     /// host's own). Default: none.
     pub processes: Option<u64>,
+    /// How long after a process died the next call may start a new one;
+    /// doubled with every death in a row, up to
+    /// [`ProcessConfig::restart_backoff_max`]. A process that lived longer
+    /// than that maximum starts the count again. Default: 100 ms.
+    pub restart_backoff: Duration,
+    /// The longest backoff between restarts. Default: 30 s.
+    pub restart_backoff_max: Duration,
 }
 
 impl Default for ProcessConfig {
@@ -100,6 +111,8 @@ impl Default for ProcessConfig {
             cpu_seconds: None,
             open_files: 256,
             processes: None,
+            restart_backoff: Duration::from_millis(100),
+            restart_backoff_max: Duration::from_secs(30),
         }
     }
 }
@@ -170,6 +183,12 @@ pub struct ProcessPlugin {
     timeout: Duration,
     answer_limit: u64,
     running: Mutex<Option<Arc<Running>>>,
+    /// The config the process was last activated or configured with; a
+    /// process that died is restarted with it. `None` before the first start
+    /// and after a stop: a stopped plugin is not restarted.
+    restart_config: Mutex<Option<serde_json::Value>>,
+    /// The deaths in a row and when the next process may start.
+    backoff: Mutex<Backoff>,
     lifecycle: tokio::sync::Mutex<()>,
     health: HealthState,
     permits: Semaphore,
@@ -272,6 +291,8 @@ impl ProcessPlugin {
             timeout: limits.timeout.get(),
             answer_limit: answer,
             running: Mutex::new(None),
+            restart_config: Mutex::new(None),
+            backoff: Mutex::new(Backoff::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             health: HealthState::default(),
             permits: Semaphore::new(limits.max_instances.max(1) as usize),
@@ -385,6 +406,7 @@ impl ProcessPlugin {
         let tail = Arc::new(Tail::new(self.config.stderr_tail));
         let mut running = Running {
             pgid,
+            started: Instant::now(),
             child: Mutex::new(Some(child)),
             client: None,
             tail: tail.clone(),
@@ -547,16 +569,78 @@ impl ProcessPlugin {
             })
     }
 
-    /// Takes `running` out of service (if it still is) and kills it.
+    /// Takes `running` out of service (if it still is) and kills it; the
+    /// next call may start another after the backoff.
     async fn retire(&self, running: &Arc<Running>) -> (Option<String>, String) {
-        {
+        let retired = {
             let mut slot = self.running.lock();
-            if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, running)) {
+            let current = slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, running));
+            if current {
                 *slot = None;
             }
+            current
+        };
+        if retired {
+            self.backoff.lock().died(
+                running.started.elapsed(),
+                self.config.restart_backoff,
+                self.config.restart_backoff_max,
+            );
         }
         self.health.stopped();
         running.kill_and_reap().await
+    }
+
+    /// Starts a new process when the last one died (not when the plugin was
+    /// never started or was stopped), once its backoff has passed: waiting
+    /// for it when it ends within half the call's `timeout`, failing at once
+    /// otherwise.
+    async fn revive(&self, timeout: Option<Duration>) -> Result<(), SandboxError> {
+        if self.running.lock().is_some() {
+            return Ok(());
+        }
+        let Some(config) = self.restart_config.lock().clone() else {
+            return Ok(());
+        };
+        let (wait, deaths) = {
+            let backoff = self.backoff.lock();
+            (backoff.wait(), backoff.deaths)
+        };
+        if !wait.is_zero() {
+            // Waiting is worth it only with time left to start and call.
+            let timeout = timeout.map_or(self.timeout, |t| t.min(self.timeout));
+            if wait > timeout / 2 {
+                return Err(self.failure(
+                    ProcessFailure::Exited,
+                    format!(
+                        "it died {deaths} time(s) in a row; the next process starts in {wait:?}"
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
+        let _lifecycle = self.lifecycle.lock().await;
+        if self.running.lock().is_some() || self.restart_config.lock().is_none() {
+            // Another call restarted it, or it was stopped meanwhile.
+            return Ok(());
+        }
+        if let Err(e) = self.start_locked(&config).await {
+            // A process that cannot start counts as one more death.
+            self.backoff.lock().died(
+                Duration::ZERO,
+                self.config.restart_backoff,
+                self.config.restart_backoff_max,
+            );
+            return Err(e);
+        }
+        let scope = CallScope::new(Duration::from_secs(1));
+        self.boundary.log(
+            &scope,
+            crate::host::LogLevel::Warn,
+            &format!("its process was restarted after {deaths} death(s) in a row"),
+            &[],
+        );
+        Ok(())
     }
 
     async fn rpc<T, F, Fut>(
@@ -708,6 +792,79 @@ impl Plugin for ProcessPlugin {
 
     async fn start(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
         let _lifecycle = self.lifecycle.lock().await;
+        // Started by its host: the deaths before no longer count.
+        *self.backoff.lock() = Backoff::default();
+        self.start_locked(config).await
+    }
+
+    async fn configure(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
+        self.revive(None).await?;
+        self.send_config(false, config).await?;
+        *self.restart_config.lock() = Some(config.clone());
+        Ok(())
+    }
+
+    async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
+        self.revive(call.options.timeout).await?;
+        self.hook(call).await
+    }
+
+    async fn call(
+        &self,
+        function: &str,
+        input: &[u8],
+        options: CallOptions,
+    ) -> Result<Vec<u8>, SandboxError> {
+        self.revive(options.timeout).await?;
+        self.call_function(function, input, options).await
+    }
+
+    async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+        self.revive(None).await?;
+        self.take_snapshot().await
+    }
+
+    async fn restore(&self, state: &[u8]) -> Result<(), SandboxError> {
+        self.revive(None).await?;
+        self.give_state(state).await
+    }
+
+    async fn stop(&self) -> Result<(), SandboxError> {
+        let _lifecycle = self.lifecycle.lock().await;
+        *self.restart_config.lock() = None;
+        if self.running.lock().is_none() {
+            return Ok(());
+        }
+        let result = self
+            .rpc(
+                "deactivate",
+                CallOptions::default(),
+                |mut c, call| async move {
+                    let reply = c
+                        .deactivate(v1::DeactivateRequest { call: Some(call) })
+                        .await?
+                        .into_inner();
+                    Ok((reply.error, ()))
+                },
+            )
+            .await;
+        self.stop_process().await;
+        result
+    }
+
+    fn health(&self) -> Health {
+        self.health.health()
+    }
+
+    fn stats(&self) -> ResourceStats {
+        self.boundary.stats().snapshot()
+    }
+}
+
+impl ProcessPlugin {
+    /// Starts the process if none runs, then activates it with `config`;
+    /// the caller holds the lifecycle lock.
+    async fn start_locked(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
         if self.running.lock().is_none() {
             let running = match self.launch().await {
                 Ok(r) => r,
@@ -741,6 +898,7 @@ impl Plugin for ProcessPlugin {
         match self.send_config(true, config).await {
             Ok(()) => {
                 self.health.started();
+                *self.restart_config.lock() = Some(config.clone());
                 Ok(())
             }
             Err(e) => {
@@ -750,11 +908,7 @@ impl Plugin for ProcessPlugin {
         }
     }
 
-    async fn configure(&self, config: &serde_json::Value) -> Result<(), SandboxError> {
-        self.send_config(false, config).await
-    }
-
-    async fn handle_hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
+    async fn hook(&self, call: HookCall<'_>) -> Result<HookResponse, SandboxError> {
         let context = call.context;
         let request = v1::HookRequest {
             call: None,
@@ -794,7 +948,7 @@ impl Plugin for ProcessPlugin {
         }
     }
 
-    async fn call(
+    async fn call_function(
         &self,
         function: &str,
         input: &[u8],
@@ -824,7 +978,7 @@ impl Plugin for ProcessPlugin {
         Ok(output)
     }
 
-    async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
+    async fn take_snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
         let state = self
             .rpc(
                 "snapshot",
@@ -848,7 +1002,7 @@ impl Plugin for ProcessPlugin {
         Ok(state)
     }
 
-    async fn restore(&self, state: &[u8]) -> Result<(), SandboxError> {
+    async fn give_state(&self, state: &[u8]) -> Result<(), SandboxError> {
         let state = state.to_vec();
         self.rpc(
             "restore",
@@ -867,38 +1021,6 @@ impl Plugin for ProcessPlugin {
         .await
     }
 
-    async fn stop(&self) -> Result<(), SandboxError> {
-        let _lifecycle = self.lifecycle.lock().await;
-        if self.running.lock().is_none() {
-            return Ok(());
-        }
-        let result = self
-            .rpc(
-                "deactivate",
-                CallOptions::default(),
-                |mut c, call| async move {
-                    let reply = c
-                        .deactivate(v1::DeactivateRequest { call: Some(call) })
-                        .await?
-                        .into_inner();
-                    Ok((reply.error, ()))
-                },
-            )
-            .await;
-        self.stop_process().await;
-        result
-    }
-
-    fn health(&self) -> Health {
-        self.health.health()
-    }
-
-    fn stats(&self) -> ResourceStats {
-        self.boundary.stats().snapshot()
-    }
-}
-
-impl ProcessPlugin {
     async fn stop_process(&self) {
         let running = self.running.lock().take();
         self.health.stopped();
@@ -911,6 +1033,8 @@ impl ProcessPlugin {
 /// A started process and what serves it.
 struct Running {
     pgid: u32,
+    /// When it was spawned.
+    started: Instant,
     child: Mutex<Option<Child>>,
     client: Option<RunnerClient<Channel>>,
     tail: Arc<Tail>,
@@ -968,6 +1092,32 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.kill_now();
+    }
+}
+
+/// Deaths of a plugin's processes in a row, and when the next may start.
+#[derive(Debug, Default)]
+struct Backoff {
+    deaths: u32,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    /// A process died after living `lived`: the next waits `initial`
+    /// doubled for every death in a row, at most `max`; a process that
+    /// lived longer than `max` starts the count again.
+    fn died(&mut self, lived: Duration, initial: Duration, max: Duration) {
+        self.deaths = if lived > max { 1 } else { self.deaths + 1 };
+        let factor = 1u32 << (self.deaths - 1).min(20);
+        let wait = initial.saturating_mul(factor).min(max);
+        self.not_before = Some(Instant::now() + wait);
+    }
+
+    /// How long until the next process may start.
+    fn wait(&self) -> Duration {
+        self.not_before.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(Instant::now())
+        })
     }
 }
 
@@ -1267,4 +1417,36 @@ fn plan_layers(config: &ProcessConfig, memory: u64) -> (Vec<Limit>, Vec<SandboxL
         });
     }
     (limits, layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_maximum_and_starts_over_after_a_long_life() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.wait(), Duration::ZERO, "nothing died yet");
+        // (how long the process lived, deaths in a row after it, wait)
+        let table = [
+            (Duration::ZERO, 1, 100),
+            (Duration::from_millis(10), 2, 200),
+            (Duration::ZERO, 3, 400),
+            (Duration::ZERO, 4, 800),
+            (Duration::ZERO, 5, 1000),
+            (Duration::ZERO, 6, 1000),
+            (Duration::from_secs(2), 1, 100),
+        ];
+        for (lived, deaths, wait_ms) in table {
+            backoff.died(lived, initial, max);
+            assert_eq!(backoff.deaths, deaths, "{lived:?}");
+            let wait = backoff.wait();
+            assert!(
+                wait <= Duration::from_millis(wait_ms)
+                    && wait > Duration::from_millis(wait_ms) - Duration::from_millis(50),
+                "after {deaths} deaths: {wait:?}"
+            );
+        }
+    }
 }
