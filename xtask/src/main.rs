@@ -2,6 +2,7 @@
 //!
 //! Run `cargo xtask help` for the list of tasks.
 
+mod browser;
 mod fuzz;
 mod market;
 mod plugins;
@@ -23,7 +24,9 @@ Tasks:
                   policy (cargo-deny: bans, licences, sources), release packaging
                   (`release check --no-verify`), then `test`
   deny            check the dependency policy in deny.toml (installs cargo-deny if missing)
-  test            build what the tests need, then run every test of the workspace
+  test            build what the tests need (the example plugins; for the admin page's
+                  browser test, Debian's chromium and tests/browser's playwright-core),
+                  then run every test of the workspace
   build-plugins [--release|--debug] [--locked]
                   build the example and hostile plugins into target/plugins/<name>/
   fmt             format the whole tree
@@ -127,6 +130,8 @@ fn test(extra: &[String]) -> Result<()> {
     plugins::build_plugins(&[])?;
     step("plugin tests");
     cargo(&plugins::test_args())?;
+    step("browser test set-up (chromium, playwright-core)");
+    browser::setup(&root())?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--all-features"];
     args.extend(extra.iter().map(String::as_str));

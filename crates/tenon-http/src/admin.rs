@@ -33,6 +33,7 @@ pub(crate) const FILENAME_HEADER: &str = "x-tenon-filename";
 pub(crate) fn method_router(operation: &str, filter: MethodFilter) -> MethodRouter<Arc<ApiState>> {
     match operation {
         "openapi" => on(filter, openapi),
+        "getSession" => on(filter, session),
         "listPlugins" => on(filter, list_plugins),
         "installPlugin" => on(filter, install),
         "uploadPackage" => on(filter, upload),
@@ -126,6 +127,17 @@ async fn openapi() -> Json<Value> {
     Json(crate::routes::openapi())
 }
 
+async fn session(
+    State(state): Shared,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Json<Value> {
+    Json(json!({
+        "name": caller.name,
+        "role": caller.role.as_str(),
+        "tenant": state.engine.tenant().as_str(),
+    }))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -186,6 +198,9 @@ async fn detail(engine: &PluginEngine, id: &PluginId) -> ApiResult<Value> {
                 "current": v.current,
                 "installed_at": timestamp(v.installed_at),
                 "trust": TrustRecord::from_stored(v.verification.as_ref()),
+                "permissions": tenon_engine::grants::describe(&v.manifest.permissions),
+                "config_keys": v.manifest.config.fields.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+                "hooks": v.manifest.hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
             })
         })
         .collect();

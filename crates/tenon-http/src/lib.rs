@@ -22,6 +22,10 @@
 //! its token's revocation). Server errors (5xx) answer a generic message;
 //! the detail goes to the server's log.
 //!
+//! With the `ui` feature it also serves the admin page at `/` (its files
+//! embedded in the binary, under `/ui/`): a browser client of the same
+//! API, holding nothing the API does not answer ([`ui`]).
+//!
 //! [`serve`] holds connections with `tenon-serve` ([`ConnectionLimits`]:
 //! header-read and idle timeouts, a write-stall timeout, connection caps in
 //! total and per address, a bounded graceful shutdown). A host that mounts
@@ -38,6 +42,8 @@ mod admin;
 mod error;
 mod events;
 mod routes;
+#[cfg(feature = "ui")]
+pub mod ui;
 mod uploads;
 
 use std::sync::Arc;
@@ -184,6 +190,8 @@ pub fn router(engine: PluginEngine, config: HttpConfig) -> Router {
             ));
         router = router.route(spec.path, method);
     }
+    #[cfg(feature = "ui")]
+    let router = ui::mount(router);
     router
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(state.clone(), limit_headers))

@@ -82,6 +82,14 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     route(
         "GET",
+        "/api/v1/session",
+        "getSession",
+        V,
+        "Who is calling: the token's name, its role and its tenant (the admin page shows what the role may do).",
+        BodyKind::None,
+    ),
+    route(
+        "GET",
         "/api/v1/plugins",
         "listPlugins",
         V,

@@ -533,6 +533,19 @@ async fn every_route_answers_its_role_through_a_plugin_lifecycle() {
     );
     did("openapi");
 
+    // Each token learns its own name and role (the page shows them).
+    for (token, name, role) in [
+        (admin, "alice", "admin"),
+        (operator, "oscar", "operator"),
+        (viewer, "vera", "viewer"),
+    ] {
+        let session = server.ok("GET", "/api/v1/session", token, Body::None).await;
+        assert_eq!(session["name"], json!(name));
+        assert_eq!(session["role"], json!(role));
+        assert_eq!(session["tenant"], json!("default"));
+    }
+    did("getSession");
+
     // Upload: the preview says what it asks for, and nothing is stored.
     let archive = pack(&example("notifier"));
     let preview = server
