@@ -19,6 +19,7 @@ const env = (name) => {
 };
 const URL_ = env('TENON_URL');
 const TOKEN = env('TENON_TOKEN');
+const VIEWER = env('TENON_VIEWER_TOKEN');
 const V1 = env('TENON_PACKAGE_V1');
 const V2 = env('TENON_PACKAGE_V2');
 const SHOTS = env('TENON_SCREENSHOTS');
@@ -260,6 +261,28 @@ async function run() {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('API token').waitFor();
   check(await page.evaluate(() => sessionStorage.getItem('tenon.token')) === null, 'the token outlived sign-out');
+
+  step('a viewer sees no action its role may not take');
+  await page.getByLabel('API token').fill(VIEWER);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who-role').filter({ hasText: 'viewer' }).waitFor();
+  await page.getByRole('link', { name: 'Plugins', exact: true }).first().click();
+  await page.locator(`tr[data-plugin="${ID}"]`).waitFor();
+  check(!(await page.getByRole('link', { name: 'Install', exact: true }).isVisible()), 'a viewer is offered Install');
+  check(await page.getByRole('link', { name: 'Install plugin' }).count() === 0, 'a viewer is offered Install plugin');
+  check(await page.getByLabel('Select Webhook Notifier').count() === 0, 'a viewer can select for bulk actions');
+  await page.getByRole('link', { name: 'Webhook Notifier' }).click();
+  await page.locator('#plugin-state [data-state="active"]').waitFor();
+  for (const name of ['Disable', 'Enable', 'Uninstall']) {
+    check(await page.getByRole('button', { name, exact: true }).count() === 0, `a viewer is offered ${name}`);
+  }
+  await page.getByRole('link', { name: 'Configuration' }).click();
+  await page.getByText('Changing settings needs the operator role.').waitFor();
+  check(await page.locator('#config-webhook_url').isDisabled(), 'a viewer can edit settings');
+  await page.getByRole('link', { name: 'Permissions' }).click();
+  await page.getByText('Granting and revoking needs the admin role.').waitFor();
+  check(await page.getByRole('button', { name: /^(Grant|Revoke)/ }).count() === 0, 'a viewer is offered grant or revoke');
+  await shot('17-viewer-permissions');
   check(problems.length === 0, problems.join('\n'));
 }
 

@@ -3,7 +3,8 @@
 //! headless Chromium driven by `tests/browser/admin.mjs` (playwright-core)
 //! through sign-in, the install wizard (upload, preview, configure with a
 //! secret, grant, enable), a hook dispatch seen live in the timeline,
-//! upgrade, rollback and disable. Screenshots go to `target/ui-screenshots`.
+//! upgrade, rollback and disable, then as a viewer, who sees no action its
+//! role may not take. Screenshots go to `target/ui-screenshots`.
 //!
 //! `cargo xtask test` installs what it needs (Debian's chromium, the
 //! committed `tests/browser` lockfile's playwright-core). Under `CI=true`
@@ -115,6 +116,10 @@ fn the_admin_page_installs_configures_and_operates_a_plugin_in_chromium() {
         .trim()
         .to_owned();
     assert!(token.starts_with("tenon_"), "{token}");
+    let viewer = tenon
+        .ok(&["token", "create", "watcher", "--role", "viewer"])
+        .trim()
+        .to_owned();
 
     let mut server = tenon
         // The notifier posts to the test's webhook sink on loopback.
@@ -155,6 +160,7 @@ fn the_admin_page_installs_configures_and_operates_a_plugin_in_chromium() {
         .current_dir(&browser_dir)
         .env("TENON_URL", &url)
         .env("TENON_TOKEN", &token)
+        .env("TENON_VIEWER_TOKEN", &viewer)
         .env("TENON_PACKAGE_V1", &first)
         .env("TENON_PACKAGE_V2", &second)
         .env("TENON_SCREENSHOTS", &screenshots)
