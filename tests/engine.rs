@@ -7,8 +7,9 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use serde_json::{Map, Value, json};
 use tenon_engine::{
-    BusItem, DisableOptions, EngineError, EventKind, EventQuery, GrantRequest, HookContext,
-    InstallSource, PluginId, PluginState, Subscription, UninstallOptions,
+    BusItem, DisableOptions, EngineError, EventKind, EventQuery, FailPolicy, GrantRequest,
+    HookContext, InstallSource, LogLevel, LogQuery, PluginId, PluginState, Subscription,
+    UninstallOptions,
 };
 use tenon_tests::{
     WebhookSink, builder, copy_plugin, engine, eventually, plugin, set_field, test_key,
@@ -483,6 +484,68 @@ async fn permissions_are_granted_by_name_and_revoked_from_a_running_plugin() {
 }
 
 #[tokio::test]
+async fn revoking_power_over_hooks_takes_it_from_a_running_plugins_handlers() {
+    let t = engine().await;
+    let engine = &t.engine;
+    let moderator = id("tenon-examples/moderator");
+    engine
+        .install(plugin("moderator").dir.as_path())
+        .await
+        .unwrap();
+    engine
+        .configure(&moderator, object(json!({"blocked_words": ["nope"]})), &[])
+        .await
+        .unwrap();
+    engine
+        .grant(&moderator, GrantRequest::all("op"))
+        .await
+        .unwrap();
+    engine.enable(&moderator).await.unwrap();
+    let blocks = async || {
+        engine
+            .dispatch(
+                "response.pre_deliver",
+                &context(),
+                json!({"content": "nope"}),
+            )
+            .await
+            .unwrap()
+            .is_blocked()
+    };
+    assert!(blocks().await, "started on first use");
+    let policy = || {
+        engine
+            .handlers()
+            .iter()
+            .find(|h| h.plugin == moderator.as_str())
+            .map(|h| h.fail_policy)
+    };
+    assert_eq!(policy(), Some(FailPolicy::Closed));
+    let report = engine
+        .revoke(
+            &moderator,
+            &["hooks: fail closed on response.pre_deliver".to_owned()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.revoked,
+        ["hooks: fail closed on response.pre_deliver"]
+    );
+    assert!(!report.stopped, "it runs without power over hooks");
+    assert_eq!(
+        policy(),
+        Some(FailPolicy::Open),
+        "its running handler fails open at once"
+    );
+    assert!(blocks().await, "and still does its work");
+    assert_eq!(
+        engine.record(&moderator).await.unwrap().state,
+        PluginState::Active
+    );
+}
+
+#[tokio::test]
 async fn a_trusted_plugin_has_nothing_to_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let engine = builder(dir.path())
@@ -626,6 +689,79 @@ async fn the_redactor_patches_tool_output() {
     assert!(!output.contains("sk-proj-abcdefghij"), "{output}");
     assert!(output.contains("[REDACTED]"), "{output}");
     assert_eq!(outcome.receipts[0].changed_fields, ["/result/output"]);
+}
+
+/// What a redactor dispatch on `tool.post_exec` with `n` secrets logs.
+fn secrets(n: usize) -> Value {
+    let output = vec!["OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz012345"; n].join(" ");
+    json!({
+        "toolName": "shell",
+        "toolInput": {"cmd": "env"},
+        "result": {"output": output},
+        "durationMs": 3,
+        "turn": 1
+    })
+}
+
+#[tokio::test]
+async fn a_plugins_log_lines_are_kept_bounded_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = builder(dir.path())
+        .event_writer(tenon_registry::EventWriterConfig {
+            logs_per_plugin: 2,
+            ..Default::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    let redactor = id("tenon-examples/redactor");
+    engine
+        .install(plugin("redactor").dir.as_path())
+        .await
+        .unwrap();
+    engine.enable(&redactor).await.unwrap();
+    for n in 1..=3 {
+        engine
+            .dispatch("tool.post_exec", &context(), secrets(n))
+            .await
+            .unwrap();
+    }
+    let mine = LogQuery {
+        plugin: Some(redactor.clone()),
+        ..LogQuery::default()
+    };
+    let page = engine.logs(&mine).await.unwrap();
+    let lines: Vec<(LogLevel, &str)> = page
+        .logs
+        .iter()
+        .map(|l| (l.level, l.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                LogLevel::Info,
+                "tool.post_exec: redacted 2 secret(s) in /result/output"
+            ),
+            (
+                LogLevel::Info,
+                "tool.post_exec: redacted 3 secret(s) in /result/output"
+            ),
+        ],
+        "the newest two kept"
+    );
+    assert_eq!(page.dropped, 1, "the oldest dropped, and counted");
+    assert!(page.logs.iter().all(|l| l.plugin == redactor));
+    let warnings = LogQuery {
+        level: Some(LogLevel::Warn),
+        ..mine.clone()
+    };
+    assert!(engine.logs(&warnings).await.unwrap().logs.is_empty());
+
+    // Another engine on the same registry reads them back.
+    drop(engine);
+    let later = builder(dir.path()).build().await.unwrap();
+    assert_eq!(later.logs(&mine).await.unwrap(), page);
 }
 
 #[tokio::test]
@@ -1523,7 +1659,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             .expect("enables without the power");
         assert_eq!(
             registered(&t.engine),
-            (500, tenon_engine::FailPolicy::Open),
+            (500, FailPolicy::Open),
             "{name}"
         );
 
@@ -1539,7 +1675,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
         engine.enable(&id).await.expect("enables once granted");
         assert_eq!(
             registered(engine),
-            (900, tenon_engine::FailPolicy::Closed),
+            (900, FailPolicy::Closed),
             "{name}"
         );
 
@@ -1573,7 +1709,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
         capped.enable(&id).await.unwrap();
         assert_eq!(
             registered(&capped),
-            (100, tenon_engine::FailPolicy::Open),
+            (100, FailPolicy::Open),
             "{name}"
         );
     }

@@ -15,8 +15,9 @@
 //!
 //! It does not run plugins (that is `tenon-sandbox`) and depends on no Tenon
 //! runtime crate: only `tenon-manifest`, to read and validate manifests. The
-//! CLI (`tenon build`, `tenon new`), `cargo xtask build-plugins`, the
-//! sandbox's and engine's tests, and `tenon-pdk`'s mock host depend on it.
+//! CLI (`tenon build`, `tenon new`), `cargo xtask build-plugins`, the demo
+//! host, `tenon-pdk`'s mock host (feature `testing`), and the tests of
+//! `tenon-sandbox`, `tenon-http` and the workspace (`tests/`) depend on it.
 //!
 //! ```no_run
 //! use std::path::Path;

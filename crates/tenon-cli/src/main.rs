@@ -105,6 +105,11 @@ enum Command {
     Events(events::EventsArgs),
     /// Delete old events from the event log (by age, by count).
     PruneEvents(events::PruneArgs),
+    /// Show plugins' own log lines kept in the registry (`--follow` to tail).
+    Logs(commands::logs::LogsArgs),
+    /// Run a plugin directory under development, reloading it whenever its
+    /// files change (the old code keeps running when the new one fails).
+    Dev(commands::dev::DevArgs),
     /// Statistics per plugin from the stored hook receipts.
     Stats(events::StatsArgs),
     /// Check every plugin and the registry; exit 1 when something needs
@@ -255,6 +260,7 @@ fn access(command: &Command) -> Access {
         | Command::Stats(_)
         | Command::Doctor
         | Command::Events(_)
+        | Command::Logs(_)
         | Command::Config(config::ConfigCommand::Get { .. })
         | Command::Hooks(hooks::HooksCommand::List) => Access::Read,
         Command::Config(_)
@@ -299,6 +305,8 @@ fn run(mut cli: Cli) -> CommandResult {
         Command::Call(args) => block_on(hooks::call(args, global)),
         Command::Events(args) => block_on(events::events(args, global)),
         Command::PruneEvents(args) => block_on(events::prune(args, global)),
+        Command::Logs(args) => block_on(commands::logs::logs(args, global)),
+        Command::Dev(args) => block_on(commands::dev::dev(args, global)),
         Command::Stats(args) => block_on(events::stats(args, global)),
         Command::Doctor => block_on(plugins::doctor(global)),
         Command::Manifest(command) => commands::manifest::run(command, global.format),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use support::{Tenon, bare_command, copy_example, example_arg, with_version};
+use support::{Tenon, bare_command, copy_example, example, example_arg, with_version};
 
 const MODERATOR: &str = "tenon-examples/moderator";
 const COUNTER: &str = "tenon-examples/counter";
@@ -1045,4 +1045,130 @@ fn a_plugin_that_cannot_start_is_in_error_until_acknowledged() {
         [("tenon-hostile/future-api".to_owned(), "disabled".to_owned())]
     );
     t.json(&["uninstall", "tenon-hostile/future-api"]);
+}
+
+/// `tenon logs` reads back what a plugin logged in another process, by
+/// plugin and level, and `--follow` prints lines as they are written.
+#[test]
+fn logs_are_read_back_and_followed() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["config", "set", MODERATOR, "blocked_words", "[\"secret\"]"]);
+    t.ok(&["enable", MODERATOR]);
+    assert_eq!(t.ok(&["logs", MODERATOR]).trim(), "no log lines");
+    let mut child = t
+        .command(&["--format", "json", "logs", MODERATOR, "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    t.ok(&[
+        "hooks",
+        "dispatch",
+        "response.pre_deliver",
+        "--data",
+        r#"{"content": "the secret plan", "workItemId": "w-7"}"#,
+    ]);
+    let followed: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(followed["plugin"], MODERATOR);
+    assert_eq!(followed["level"], "info");
+    assert_eq!(
+        followed["message"],
+        "blocked a response for work item `w-7`"
+    );
+
+    let all = t.json(&["logs", MODERATOR]);
+    assert_eq!(all["dropped"], 0);
+    assert_eq!(all["logs"].as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all["logs"][0], followed);
+    let text = t.ok(&["logs"]);
+    assert!(
+        text.contains("tenon-examples/moderator  INFO   blocked a response for work item `w-7`"),
+        "{text}"
+    );
+    assert_eq!(t.ok(&["logs", "--level", "warn"]).trim(), "no log lines");
+    let bad = t.run(&["logs", "--level", "loud"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("the levels are trace, debug, info, warn and error"),
+        "{}",
+        bad.stderr
+    );
+}
+
+/// `tenon dev DIR` installs a plugin directory (without `--dev`), runs it,
+/// and shows each reload: a broken build fails and leaves the old code
+/// running, a fixed one is swapped in, a new version is an upgrade.
+#[test]
+fn dev_reloads_a_plugin_directory_and_survives_a_broken_build() {
+    let t = Tenon::strict();
+    let work = tempfile::tempdir().unwrap();
+    let dir = copy_example("echo", &work.path().join("echo"), |text| text);
+    let mut child = t
+        .command(&["--format", "json", "dev", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || -> Value {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("tenon dev says what happened");
+        serde_json::from_str(&line).expect("one JSON object per line")
+    };
+    // The next line of `event`, skipping reload failures of a file caught
+    // half-written.
+    let until = |event: &str| -> Value {
+        loop {
+            let line = next();
+            if line["event"] == event {
+                return line;
+            }
+            assert_eq!(line["event"], "reload_failed", "{line}");
+        }
+    };
+    let installed = next();
+    assert_eq!(
+        installed,
+        json!({"event": "installed", "plugin": "tenon-examples/echo", "version": "0.1.0"})
+    );
+    let watching = next();
+    assert_eq!(watching["event"], "watching", "{watching}");
+
+    std::fs::write(dir.join("plugin.wasm"), b"not a module").unwrap();
+    let failed = next();
+    assert_eq!(failed["event"], "reload_failed", "{failed}");
+    assert!(!failed["error"].as_str().unwrap().is_empty(), "{failed}");
+
+    std::fs::copy(example("echo").join("plugin.wasm"), dir.join("plugin.wasm")).unwrap();
+    let reloaded = until("reloaded");
+    assert_eq!(
+        reloaded,
+        json!({"event": "reloaded", "plugin": "tenon-examples/echo", "version": "0.1.0", "upgraded": false})
+    );
+
+    let manifest = std::fs::read_to_string(dir.join("tenon.toml")).unwrap();
+    std::fs::write(dir.join("tenon.toml"), with_version(&manifest, "0.2.0")).unwrap();
+    let upgraded = until("reloaded");
+    assert_eq!(
+        upgraded,
+        json!({"event": "reloaded", "plugin": "tenon-examples/echo", "version": "0.2.0", "upgraded": true})
+    );
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+    let info = t.json(&["info", "tenon-examples/echo"]);
+    assert_eq!(info["version"], "0.2.0", "the upgrade is recorded");
 }

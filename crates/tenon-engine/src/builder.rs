@@ -374,7 +374,9 @@ impl EngineBuilder {
         self
     }
 
-    /// How hook receipts and other events are batched into the registry.
+    /// How hook receipts, other events and plugins' log lines are batched
+    /// into the registry, and how many log lines are kept per plugin
+    /// ([`EventWriterConfig::logs_per_plugin`], default 1000).
     pub fn event_writer(mut self, config: EventWriterConfig) -> Self {
         self.events = config;
         self

@@ -15,8 +15,8 @@ use tenon_manifest::{PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
 use tenon_metrics::{HostCounters, PluginStats, Telemetry, trace};
 use tenon_registry::{
-    EventKind, EventPage, EventQuery, EventStatus, EventWriter, NewEvent, PluginQuery,
-    PluginRecord, RegistryStore, TenantId,
+    EventKind, EventPage, EventQuery, EventStatus, EventWriter, LogPage, LogQuery, NewEvent,
+    PluginQuery, PluginRecord, RegistryStore, TenantId,
 };
 use tenon_sandbox::{CallOptions, Runtime, RuntimeCounters};
 use tokio::task::JoinHandle;
@@ -424,6 +424,14 @@ impl PluginEngine {
             .store
             .list_events(&self.tenant.id, query)
             .await?)
+    }
+
+    /// Plugins' log lines kept in the registry for the tenant, oldest first,
+    /// with how many older lines were dropped to keep within the bound
+    /// ([`EventWriterConfig::logs_per_plugin`](tenon_registry::EventWriterConfig::logs_per_plugin)).
+    pub async fn logs(&self, query: &LogQuery) -> Result<LogPage> {
+        self.shared.writer.flush().await;
+        Ok(self.shared.store.list_logs(&self.tenant.id, query).await?)
     }
 
     /// Statistics of a plugin in this engine (since it started).

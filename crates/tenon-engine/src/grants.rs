@@ -128,12 +128,18 @@ fn priority_name(hook: &str, priority: i32) -> String {
 /// `activate::handler_options`).
 pub fn missing_to_run(declared: &Permissions, granted: &Permissions) -> Vec<String> {
     let mut missing = missing(declared, granted);
-    missing.retain(|m| !m.starts_with(HOOKS_PREFIX));
+    missing.retain(|m| !is_hook_power(m));
     missing
 }
 
 /// How every description of power over hooks begins.
 const HOOKS_PREFIX: &str = "hooks: ";
+
+/// Whether a permission's description (as [`describe`] words it) is power
+/// over hooks, which a plugin runs without.
+pub fn is_hook_power(description: &str) -> bool {
+    description.starts_with(HOOKS_PREFIX)
+}
 
 fn host_missing(want: &HostPermission, have: Option<&HostPermission>) -> Vec<String> {
     use HostPermission as H;

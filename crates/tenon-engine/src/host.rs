@@ -1,6 +1,7 @@
 //! The host API the engine gives its plugins: KV in the registry, config from
 //! the running plugin's resolved config, events on the tenant's bus, logs to
-//! `tracing`. The sandbox checks permissions before any of this runs.
+//! `tracing` and, kept per plugin, to the registry. The sandbox checks
+//! permissions before any of this runs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -11,8 +12,8 @@ use serde_json::{Value, json};
 use tenon_hooks::BusError;
 use tenon_metrics::Telemetry;
 use tenon_registry::{
-    EventKind, EventStatus, EventWriter, KvList, KvQuota, NewEvent, RegistryError, RegistryStore,
-    TenantId,
+    EventKind, EventStatus, EventWriter, KvList, KvQuota, NewEvent, NewLog, RegistryError,
+    RegistryStore, TenantId,
 };
 use tenon_sandbox::{
     Caller, Causation, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver,
@@ -124,6 +125,18 @@ fn log_fields(fields: &[(String, String)]) -> String {
         .join(" ")
 }
 
+/// A plugin's log level as the registry keeps it.
+fn stored_level(level: LogLevel) -> tenon_registry::LogLevel {
+    use tenon_registry::LogLevel as Stored;
+    match level {
+        LogLevel::Trace => Stored::Trace,
+        LogLevel::Debug => Stored::Debug,
+        LogLevel::Info => Stored::Info,
+        LogLevel::Warn => Stored::Warn,
+        LogLevel::Error => Stored::Error,
+    }
+}
+
 fn tenant(caller: &Caller) -> Result<TenantId, HostError> {
     TenantId::new(&caller.tenant).map_err(|e| HostError::InvalidInput(e.to_string()))
 }
@@ -145,6 +158,16 @@ fn storage(error: RegistryError) -> HostError {
 #[async_trait]
 impl HostApi for EngineHost {
     fn log(&self, caller: &Caller, level: LogLevel, message: &str, fields: &[(String, String)]) {
+        if let Ok(tenant) = TenantId::new(&caller.tenant) {
+            self.writer.record_log(NewLog {
+                tenant,
+                plugin: caller.plugin.clone(),
+                level: stored_level(level),
+                message: message.to_owned(),
+                fields: fields.to_vec(),
+                at: time::OffsetDateTime::now_utc(),
+            });
+        }
         let fields = log_fields(fields);
         let (plugin, tenant) = (caller.plugin.as_str(), caller.tenant.as_str());
         match level {

@@ -111,8 +111,8 @@ pub use tenon_metrics::prometheus;
 pub use tenon_metrics::{HealthStatus, HostCounters, PluginStats, ResourceUsage, TelemetryConfig};
 pub use tenon_registry::{
     DeleteReport, Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, EventStatus,
-    LastError, PluginRecord, PluginState, RegistryError, RegistryOptions, SecretKey, SourceKind,
-    TenantId, VersionRecord,
+    LastError, LogLevel, LogPage, LogQuery, LogRecord, PluginRecord, PluginState, RegistryError,
+    RegistryOptions, SecretKey, SourceKind, TenantId, VersionRecord,
 };
 pub use tenon_sandbox::{
     FairnessLimits, FairnessReport, InstanceUsage, SandboxConfig, SandboxError,

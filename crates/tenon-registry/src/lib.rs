@@ -10,7 +10,8 @@
 //! version for optimistic concurrency, their installed versions (rollback is
 //! a pointer flip), content-addressed artifacts checked on every read, the
 //! append-only event log with cursor pagination, configuration with secrets
-//! encrypted at rest, permission grants, and plugin KV with quotas.
+//! encrypted at rest, permission grants, plugin KV with quotas, and
+//! plugins' own log lines (bounded per plugin).
 //!
 //! It does not decide anything: which lifecycle transitions are allowed,
 //! whether a new version needs a new grant, when a crashing plugin is
@@ -52,6 +53,7 @@ mod error;
 mod event;
 mod grant;
 mod kv;
+mod log;
 mod open;
 mod page;
 mod plugin;
@@ -84,6 +86,7 @@ pub use event::{
 };
 pub use grant::{Grant, NewGrant};
 pub use kv::{KvList, KvQuota, KvUsage, MAX_KV_KEY_LEN};
+pub use log::{LogLevel, LogPage, LogQuery, LogRecord, NewLog};
 pub use open::{DEFAULT_SQLITE_PATH, RegistryLocation, RegistryOptions, SqliteDurability, open};
 pub use plugin::{
     DeleteOptions, DeleteReport, LastError, NewPlugin, NewVersion, PluginPage, PluginQuery,
@@ -95,4 +98,4 @@ pub use secret::{KeyFingerprint, SecretKey};
 pub use store::{BackendKind, RegistryStore, StoreInfo};
 pub use tenant::TenantId;
 pub use token::{ApiToken, NewApiToken};
-pub use writer::{EventWriter, EventWriterConfig, EventWriterStats};
+pub use writer::{EventWriter, EventWriterConfig, EventWriterStats, LogWriterStats};

@@ -491,7 +491,7 @@ pub struct Purge {
     pub config: bool,
     /// Its KV entries.
     pub kv: bool,
-    /// Its events.
+    /// Its events and its log lines.
     pub events: bool,
     /// Its installed versions, and the artifacts no other version uses.
     pub versions: bool,

@@ -5,7 +5,7 @@ use crate::error::RegistryError;
 
 /// The schema version this build migrates databases to (the number of the
 /// newest file under `migrations/<backend>/`).
-pub const LATEST_SCHEMA_VERSION: i64 = 5;
+pub const LATEST_SCHEMA_VERSION: i64 = 6;
 
 /// A migration recorded in a database's history.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::event::{Event, EventCursor, EventOrder, EventPage, EventQuery, NewEvent};
 use crate::grant::{Grant, NewGrant};
 use crate::kv::{KvList, KvQuota, KvUsage};
+use crate::log::{LogPage, LogQuery, NewLog};
 use crate::plugin::{
     DeleteOptions, DeleteReport, NewPlugin, NewVersion, PluginPage, PluginQuery, PluginRecord,
     PluginUpdate, VersionRecord,
@@ -241,6 +242,17 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
     /// Deletes the tenant's oldest events beyond its newest `keep`; returns
     /// how many. Cursors of the events kept stay valid.
     async fn prune_events_beyond(&self, tenant: &TenantId, keep: u64) -> Result<u64>;
+
+    // ----- plugin logs -----
+
+    /// Keeps plugins' log lines (of any tenants) in one transaction, then
+    /// drops the oldest lines of each plugin concerned beyond its newest
+    /// `keep`, counting them for [`list_logs`](Self::list_logs); returns
+    /// how many were dropped.
+    async fn append_logs(&self, logs: &[NewLog], keep: u64) -> Result<u64>;
+
+    /// A tenant's log lines, oldest first, with how many were dropped.
+    async fn list_logs(&self, tenant: &TenantId, query: &LogQuery) -> Result<LogPage>;
 
     // ----- config -----
 

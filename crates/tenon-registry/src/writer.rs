@@ -1,6 +1,6 @@
-//! Batched event appends off the hot path: hook receipts and lifecycle
-//! events are queued without waiting and written in batches by a
-//! background task.
+//! Batched event appends off the hot path: hook receipts, lifecycle
+//! events and plugins' log lines are queued without waiting and written in
+//! batches by a background task.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::event::NewEvent;
+use crate::log::NewLog;
 use crate::store::RegistryStore;
 
 /// How an [`EventWriter`] batches.
@@ -26,6 +27,9 @@ pub struct EventWriterConfig {
     pub retries: u32,
     /// The wait before the first retry (doubled each time).
     pub retry_backoff: Duration,
+    /// The most log lines kept per plugin; older lines are dropped, the
+    /// oldest first, and counted.
+    pub logs_per_plugin: u64,
 }
 
 impl Default for EventWriterConfig {
@@ -36,6 +40,7 @@ impl Default for EventWriterConfig {
             capacity: 10_000,
             retries: 3,
             retry_backoff: Duration::from_millis(100),
+            logs_per_plugin: 1000,
         }
     }
 }
@@ -53,16 +58,35 @@ pub struct EventWriterStats {
     pub batches: u64,
 }
 
+/// What an [`EventWriter`] has done with log lines so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogWriterStats {
+    /// Lines kept.
+    pub written: u64,
+    /// Lines dropped because the queue was full or the writer stopped.
+    pub dropped: u64,
+    /// Lines given up after the store kept failing.
+    pub failed: u64,
+    /// Older lines dropped to keep each plugin within
+    /// [`EventWriterConfig::logs_per_plugin`].
+    pub pruned: u64,
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
     batches: AtomicU64,
+    logs_written: AtomicU64,
+    logs_dropped: AtomicU64,
+    logs_failed: AtomicU64,
+    logs_pruned: AtomicU64,
 }
 
 enum Message {
     Event(NewEvent),
+    Log(NewLog),
     Flush(oneshot::Sender<()>),
 }
 
@@ -81,6 +105,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Event(event) => f.debug_tuple("Event").field(&event.kind).finish(),
+            Self::Log(log) => f.debug_tuple("Log").field(&log.plugin).finish(),
             Self::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -107,8 +132,20 @@ impl EventWriter {
         }
     }
 
-    /// Waits until every event queued before this call was written (or
-    /// given up).
+    /// Queues a plugin's log line without waiting. Returns `false` (and
+    /// counts it as dropped) if the queue is full.
+    pub fn record_log(&self, log: NewLog) -> bool {
+        match self.sender.try_send(Message::Log(log)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.logs_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Waits until every event and log line queued before this call was
+    /// written (or given up).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.sender.send(Message::Flush(done)).await.is_ok() {
@@ -125,6 +162,16 @@ impl EventWriter {
             batches: self.counters.batches.load(Ordering::Relaxed),
         }
     }
+
+    /// What the writer has done with log lines so far.
+    pub fn log_stats(&self) -> LogWriterStats {
+        LogWriterStats {
+            written: self.counters.logs_written.load(Ordering::Relaxed),
+            dropped: self.counters.logs_dropped.load(Ordering::Relaxed),
+            failed: self.counters.logs_failed.load(Ordering::Relaxed),
+            pruned: self.counters.logs_pruned.load(Ordering::Relaxed),
+        }
+    }
 }
 
 async fn run(
@@ -134,67 +181,125 @@ async fn run(
     counters: Arc<Counters>,
 ) {
     let max_batch = config.max_batch.max(1);
-    let mut batch = Vec::with_capacity(max_batch);
-    let mut waiters = Vec::new();
+    let mut batch = Batch::default();
     let mut open = true;
     while open {
         // Wait for the first message of a batch, then fill it until it is
         // full, its delay is up, or someone waits for it.
         match receiver.recv().await {
-            Some(Message::Event(event)) => batch.push(event),
-            Some(Message::Flush(done)) => waiters.push(done),
+            Some(message) => batch.take(message),
             None => open = false,
         }
         let deadline = Instant::now() + config.max_delay;
-        while open && waiters.is_empty() && !batch.is_empty() && batch.len() < max_batch {
+        while open && batch.waiters.is_empty() && !batch.is_empty() && batch.len() < max_batch {
             tokio::select! {
                 message = receiver.recv() => match message {
-                    Some(Message::Event(event)) => batch.push(event),
-                    Some(Message::Flush(done)) => waiters.push(done),
+                    Some(message) => batch.take(message),
                     None => open = false,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        if !batch.is_empty() {
-            write(&*store, &config, &batch, &counters).await;
-            batch.clear();
+        if !batch.events.is_empty() {
+            let events = &batch.events;
+            match retrying(&config, "events", events.len(), || {
+                store.append_events(events)
+            })
+            .await
+            {
+                Some(()) => {
+                    counters
+                        .written
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    counters
+                        .failed
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                }
+            }
+            batch.events.clear();
         }
-        for done in waiters.drain(..) {
+        if !batch.logs.is_empty() {
+            let logs = &batch.logs;
+            let keep = config.logs_per_plugin;
+            match retrying(&config, "log lines", logs.len(), || {
+                store.append_logs(logs, keep)
+            })
+            .await
+            {
+                Some(pruned) => {
+                    counters
+                        .logs_written
+                        .fetch_add(logs.len() as u64, Ordering::Relaxed);
+                    counters.logs_pruned.fetch_add(pruned, Ordering::Relaxed);
+                }
+                None => {
+                    counters
+                        .logs_failed
+                        .fetch_add(logs.len() as u64, Ordering::Relaxed);
+                }
+            }
+            batch.logs.clear();
+        }
+        for done in batch.waiters.drain(..) {
             let _ = done.send(());
         }
     }
 }
 
-async fn write(
-    store: &dyn RegistryStore,
+/// What the writer task has gathered for its next write.
+#[derive(Default)]
+struct Batch {
+    events: Vec<NewEvent>,
+    logs: Vec<NewLog>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Event(event) => self.events.push(event),
+            Message::Log(log) => self.logs.push(log),
+            Message::Flush(done) => self.waiters.push(done),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.len() + self.logs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Runs `append` until it succeeds or the retries are used up (then gives
+/// up, saying so); its result, if it succeeded.
+async fn retrying<T, F>(
     config: &EventWriterConfig,
-    batch: &[NewEvent],
-    counters: &Counters,
-) {
+    what: &str,
+    count: usize,
+    mut append: impl FnMut() -> F,
+) -> Option<T>
+where
+    F: Future<Output = crate::error::Result<T>>,
+{
     let mut backoff = config.retry_backoff;
     let mut attempt = 0;
     loop {
-        match store.append_events(batch).await {
-            Ok(()) => {
-                counters
-                    .written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                counters.batches.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        match append().await {
+            Ok(value) => return Some(value),
             Err(error) if attempt < config.retries => {
-                tracing::warn!(%error, events = batch.len(), attempt, "appending events failed; retrying");
+                tracing::warn!(%error, what, count, attempt, "appending failed; retrying");
                 attempt += 1;
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
             Err(error) => {
-                tracing::error!(%error, events = batch.len(), "appending events failed; giving them up");
-                counters
-                    .failed
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                return;
+                tracing::error!(%error, what, count, "appending failed; giving them up");
+                return None;
             }
         }
     }

@@ -3,9 +3,11 @@
 pub(crate) mod author;
 pub(crate) mod catalog;
 pub(crate) mod config;
+pub(crate) mod dev;
 pub(crate) mod events;
 pub(crate) mod hooks;
 pub(crate) mod lifecycle;
+pub(crate) mod logs;
 pub(crate) mod manifest;
 pub(crate) mod market;
 pub(crate) mod plugins;

@@ -130,7 +130,9 @@ impl PluginEngine {
     /// of it granted again. A plugin running without a permission it
     /// declares is stopped at once and disabled with the revocation as its
     /// recorded reason — here, and through the registry on every host
-    /// sharing it. Refused for a plugin whose source the grant policy
+    /// sharing it. Power over hooks taken from a running plugin (failing
+    /// closed, a priority above the host's threshold) is taken from its
+    /// handlers here at once; it keeps running. Refused for a plugin whose source the grant policy
     /// trusts (the host's own: it holds no grant) and for a name that
     /// matches nothing it holds.
     pub async fn revoke(&self, id: &PluginId, names: &[String]) -> Result<RevokeReport> {
@@ -214,6 +216,22 @@ impl PluginEngine {
                     .stop_for(&record, "permission_revoked", &reason)
                     .await?
         };
+        // Power over hooks is not needed to run: a running plugin keeps
+        // running, its handlers registered again with what remains (fail
+        // open, at most the host's priority threshold) from the next
+        // dispatch on.
+        if !stopped
+            && revoked.iter().any(|r| grants::is_hook_power(r))
+            && let Some(running) = self.tenant.running(id)
+        {
+            activate::register(
+                &self.shared,
+                &self.tenant,
+                running.slot.clone(),
+                &record.manifest,
+                &grants::effective(declared, &granted),
+            )?;
+        }
         if !revoked.is_empty() {
             self.announce(
                 "plugin.grant_revoked",

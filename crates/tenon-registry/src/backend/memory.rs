@@ -20,6 +20,7 @@ use crate::error::{Record, RegistryError, Result};
 use crate::event::{Event, EventCursor, EventKind, EventOrder, EventPage, EventQuery, NewEvent};
 use crate::grant::{Grant, NewGrant};
 use crate::kv::{self, KvList, KvQuota, KvUsage};
+use crate::log::{LogPage, LogQuery, LogRecord, NewLog};
 use crate::open::RegistryOptions;
 use crate::page;
 use crate::plugin::{
@@ -47,6 +48,7 @@ pub struct MemoryStore {
 struct State {
     tenants: HashMap<TenantId, Tenant>,
     last_event: i64,
+    last_log: i64,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +63,8 @@ struct Tenant {
     publishers: BTreeMap<String, PublisherKey>,
     leftovers_owners: BTreeMap<PluginId, String>,
     tokens: BTreeMap<String, ApiToken>,
+    logs: BTreeMap<i64, LogRecord>,
+    log_drops: HashMap<PluginId, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +152,7 @@ impl MemoryStore {
             let State {
                 tenants,
                 last_event,
+                ..
             } = &mut *state;
             let data = tenants.entry(tenant.clone()).or_default();
             let mut log = EventLog {
@@ -524,6 +529,8 @@ impl RegistryStore for MemoryStore {
                 let before = data.events.len();
                 data.events.retain(|_, e| e.plugin.as_ref() != Some(id));
                 report.events = (before - data.events.len()) as u64;
+                data.logs.retain(|_, l| &l.plugin != id);
+                data.log_drops.remove(id);
             } else {
                 log.push(audit::removed(
                     &record,
@@ -775,6 +782,73 @@ impl RegistryStore for MemoryStore {
     async fn latest_event_cursor(&self, tenant: &TenantId) -> Result<Option<EventCursor>> {
         self.read(tenant, |data| {
             Ok(data.events.keys().next_back().map(|id| EventCursor(*id)))
+        })
+    }
+
+    async fn append_logs(&self, logs: &[NewLog], keep: u64) -> Result<u64> {
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        let mut state = self.state.lock();
+        let mut touched: Vec<(TenantId, PluginId)> = Vec::new();
+        for log in logs {
+            state.last_log += 1;
+            let id = state.last_log;
+            let data = state.tenants.entry(log.tenant.clone()).or_default();
+            data.logs.insert(
+                id,
+                LogRecord {
+                    id,
+                    tenant: log.tenant.clone(),
+                    plugin: log.plugin.clone(),
+                    level: log.level,
+                    message: log.message.clone(),
+                    fields: log.fields.clone(),
+                    at: log.at,
+                },
+            );
+            let key = (log.tenant.clone(), log.plugin.clone());
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+        let mut dropped = 0;
+        for (tenant, plugin) in touched {
+            let Some(data) = state.tenants.get_mut(&tenant) else {
+                continue;
+            };
+            let ids: Vec<i64> = data
+                .logs
+                .values()
+                .filter(|l| l.plugin == plugin)
+                .map(|l| l.id)
+                .collect();
+            let excess = ids.len().saturating_sub(keep);
+            for id in &ids[..excess] {
+                data.logs.remove(id);
+            }
+            if excess > 0 {
+                *data.log_drops.entry(plugin).or_default() += excess as u64;
+                dropped += excess as u64;
+            }
+        }
+        Ok(dropped)
+    }
+
+    async fn list_logs(&self, tenant: &TenantId, query: &LogQuery) -> Result<LogPage> {
+        let limit = query.checked_limit()?;
+        self.read(tenant, |data| {
+            let matching = data.logs.values().filter(|l| query.matches(l));
+            let logs: Vec<LogRecord> = if query.after.is_some() {
+                matching.take(limit).cloned().collect()
+            } else {
+                let mut newest: Vec<LogRecord> = matching.rev().take(limit).cloned().collect();
+                newest.reverse();
+                newest
+            };
+            let dropped = match &query.plugin {
+                Some(plugin) => data.log_drops.get(plugin).copied().unwrap_or(0),
+                None => data.log_drops.values().sum(),
+            };
+            Ok(LogPage { logs, dropped })
         })
     }
 

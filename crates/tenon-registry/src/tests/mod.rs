@@ -123,4 +123,5 @@ suite!(
     invalid_input,
     event_writer,
     tenants_are_listed,
+    plugin_logs,
 );

@@ -227,7 +227,14 @@ async fn migrations_create_upgrade_refuse_newer() {
             .await
             .unwrap()
     };
-    let expected = vec![(1, true), (2, true), (3, true), (4, true), (5, true)];
+    let expected = vec![
+        (1, true),
+        (2, true),
+        (3, true),
+        (4, true),
+        (5, true),
+        (6, true),
+    ];
     assert_eq!(history(&store).await, expected);
     store.insert_plugin(&plugin("acme/kept")).await.unwrap();
     store.close().await;
@@ -244,6 +251,8 @@ async fn migrations_create_upgrade_refuse_newer() {
     .await
     .unwrap();
     for undo in [
+        "DROP TABLE plugin_log_drops",
+        "DROP TABLE plugin_logs",
         "DROP TABLE plugin_leftovers",
         "DROP TABLE api_tokens",
         "DROP TABLE publisher_keys",
@@ -274,7 +283,7 @@ async fn migrations_create_upgrade_refuse_newer() {
     // A newer Tenon's schema is refused, and left as it is.
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (6, 'from the future', TRUE, '\\x00', 0)",
+         VALUES (7, 'from the future', TRUE, '\\x00', 0)",
     )
     .execute(store.pool())
     .await
@@ -286,8 +295,8 @@ async fn migrations_create_upgrade_refuse_newer() {
         matches!(
             err,
             RegistryError::NewerSchema {
-                found: 6,
-                supported: 5,
+                found: 7,
+                supported: 6,
                 ..
             }
         ),
@@ -295,11 +304,11 @@ async fn migrations_create_upgrade_refuse_newer() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("has schema version 6, written by a newer Tenon"),
+        message.contains("has schema version 7, written by a newer Tenon"),
         "{message}"
     );
     assert!(
-        message.contains("knows schema versions up to 5"),
+        message.contains("knows schema versions up to 6"),
         "{message}"
     );
     assert!(message.contains(&schema.name), "{message}");
@@ -311,7 +320,8 @@ async fn migrations_create_upgrade_refuse_newer() {
             (3, true),
             (4, true),
             (5, true),
-            (6, true)
+            (6, true),
+            (7, true)
         ],
         "the refused open changed nothing"
     );

@@ -88,6 +88,8 @@ async fn migrations_create_upgrade_and_reopen() {
             .unwrap();
     }
     for undo in [
+        "DROP TABLE plugin_log_drops",
+        "DROP TABLE plugin_logs",
         "DROP TABLE plugin_leftovers",
         "DROP TABLE api_tokens",
         "DROP TABLE publisher_keys",

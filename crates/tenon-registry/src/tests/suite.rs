@@ -461,7 +461,18 @@ pub(super) async fn delete_and_purge(fx: &Fixture) {
             })
             .await
             .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let lines = [0, 1, 2].map(|n| log_line(t, plugin, LogLevel::Info, n, now));
+        assert_eq!(store.append_logs(&lines, 2).await.unwrap(), 1);
         (a.sha256, shared.sha256)
+    };
+    let logs_of = async |plugin: &str| {
+        let query = LogQuery {
+            plugin: Some(id(plugin)),
+            ..LogQuery::default()
+        };
+        let page = store.list_logs(t, &query).await.unwrap();
+        (page.logs.len(), page.dropped)
     };
     let (kept_artifact, shared) = setup("acme/kept").await;
     let (purged_artifact, _) = setup("acme/purged").await;
@@ -559,6 +570,8 @@ pub(super) async fn delete_and_purge(fx: &Fixture) {
             .iter()
             .all(|e| e.plugin.as_ref() != Some(&p))
     );
+    assert_eq!(logs_of("acme/purged").await, (0, 0), "its log lines go with its events");
+    assert_eq!(logs_of("acme/kept").await, (2, 1), "kept without a purge");
     assert_eq!(store.get_artifact(t, &purged_artifact).await.unwrap(), None);
     assert_eq!(
         store.get_artifact(t, &shared).await.unwrap(),
@@ -2302,4 +2315,166 @@ pub(super) async fn tenants_are_listed(fx: &Fixture) {
         tenants.iter().map(TenantId::as_str).collect::<Vec<_>>(),
         ["default", "zeta"]
     );
+}
+
+fn log_line(t: &TenantId, plugin: &str, level: LogLevel, n: u64, at: OffsetDateTime) -> NewLog {
+    NewLog {
+        tenant: t.clone(),
+        plugin: id(plugin),
+        level,
+        message: format!("line {n}"),
+        fields: vec![
+            ("n".to_owned(), n.to_string()),
+            ("a".to_owned(), "\"x\"\n".to_owned()),
+        ],
+        at,
+    }
+}
+
+fn messages(page: &LogPage) -> Vec<String> {
+    page.logs.iter().map(|l| l.message.clone()).collect()
+}
+
+pub(super) async fn plugin_logs(fx: &Fixture) {
+    let store = &*fx.store;
+    let (t, other) = (default_tenant(), tenant("other"));
+    let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let now = OffsetDateTime::now_utc();
+    let levels = [
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+    ];
+    let mut batch: Vec<NewLog> = (0..8)
+        .map(|n| {
+            let at = if n < 4 { long_ago } else { now };
+            log_line(&t, "acme/chatty", levels[n as usize % 4], n, at)
+        })
+        .collect();
+    batch.push(log_line(&t, "acme/quiet", LogLevel::Info, 0, now));
+    batch.push(log_line(&other, "acme/chatty", LogLevel::Info, 99, now));
+    assert_eq!(
+        store.append_logs(&batch, 5).await.unwrap(),
+        3,
+        "3 of chatty's 8 go"
+    );
+
+    let chatty = LogQuery {
+        plugin: Some(id("acme/chatty")),
+        ..LogQuery::default()
+    };
+    let page = store.list_logs(&t, &chatty).await.unwrap();
+    assert_eq!(
+        messages(&page),
+        ["line 3", "line 4", "line 5", "line 6", "line 7"]
+    );
+    assert_eq!(page.dropped, 3, "the oldest dropped first, and counted");
+    let first = &page.logs[0];
+    assert_eq!((first.level, &first.tenant), (LogLevel::Error, &t));
+    assert_eq!(
+        first.fields[1],
+        ("a".to_owned(), "\"x\"\n".to_owned()),
+        "fields kept as written"
+    );
+    assert_eq!(
+        first.at.unix_timestamp(),
+        long_ago.unix_timestamp(),
+        "its time kept"
+    );
+    assert!(
+        page.logs.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
+
+    // By level, by time, the newest N, after an id.
+    let warn = LogQuery {
+        level: Some(LogLevel::Warn),
+        ..chatty.clone()
+    };
+    assert_eq!(
+        messages(&store.list_logs(&t, &warn).await.unwrap()),
+        ["line 3", "line 6", "line 7"]
+    );
+    let recent = LogQuery {
+        since: Some(now - time::Duration::minutes(1)),
+        ..chatty.clone()
+    };
+    assert_eq!(
+        messages(&store.list_logs(&t, &recent).await.unwrap()),
+        ["line 4", "line 5", "line 6", "line 7"]
+    );
+    let newest = LogQuery {
+        limit: 2,
+        ..chatty.clone()
+    };
+    assert_eq!(
+        messages(&store.list_logs(&t, &newest).await.unwrap()),
+        ["line 6", "line 7"]
+    );
+    let after = LogQuery {
+        after: Some(page.logs[1].id),
+        limit: 2,
+        ..chatty.clone()
+    };
+    assert_eq!(
+        messages(&store.list_logs(&t, &after).await.unwrap()),
+        ["line 5", "line 6"]
+    );
+
+    // Every plugin of the tenant, never another tenant's; drops summed.
+    let all = store.list_logs(&t, &LogQuery::default()).await.unwrap();
+    assert_eq!(all.logs.len(), 6);
+    assert_eq!(all.dropped, 3);
+    let theirs = store.list_logs(&other, &LogQuery::default()).await.unwrap();
+    assert_eq!(
+        (messages(&theirs), theirs.dropped),
+        (vec!["line 99".to_owned()], 0)
+    );
+
+    // Later appends keep the bound and add to the count.
+    let more: Vec<NewLog> = (8..10)
+        .map(|n| log_line(&t, "acme/chatty", LogLevel::Info, n, now))
+        .collect();
+    assert_eq!(store.append_logs(&more, 5).await.unwrap(), 2);
+    let page = store.list_logs(&t, &chatty).await.unwrap();
+    assert_eq!(
+        messages(&page),
+        ["line 5", "line 6", "line 7", "line 8", "line 9"]
+    );
+    assert_eq!(page.dropped, 5);
+    assert_eq!(store.append_logs(&[], 5).await.unwrap(), 0);
+    let none = LogQuery {
+        limit: 0,
+        ..LogQuery::default()
+    };
+    assert!(
+        store.list_logs(&t, &none).await.is_err(),
+        "a page of nothing is refused"
+    );
+
+    // Through the writer, flushed with the events.
+    let writer = EventWriter::spawn(
+        fx.store.clone(),
+        EventWriterConfig {
+            logs_per_plugin: 3,
+            ..EventWriterConfig::default()
+        },
+    );
+    for n in 0..4 {
+        assert!(writer.record_log(log_line(&t, "acme/quiet", LogLevel::Info, n + 1, now)));
+    }
+    writer.flush().await;
+    let stats = writer.log_stats();
+    assert_eq!(
+        (stats.written, stats.dropped, stats.failed, stats.pruned),
+        (4, 0, 0, 2)
+    );
+    let quiet = LogQuery {
+        plugin: Some(id("acme/quiet")),
+        ..LogQuery::default()
+    };
+    let page = store.list_logs(&t, &quiet).await.unwrap();
+    assert_eq!(messages(&page), ["line 2", "line 3", "line 4"]);
+    assert_eq!(page.dropped, 2);
 }

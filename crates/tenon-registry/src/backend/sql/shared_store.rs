@@ -26,6 +26,7 @@ use crate::event::{Event, EventCursor, EventKind, EventOrder, EventPage, EventQu
 use crate::grant::{Grant, NewGrant};
 use crate::token::{ApiToken, NewApiToken};
 use crate::kv::{self, KvList, KvQuota, KvUsage};
+use crate::log::{LogLevel, LogPage, LogQuery, LogRecord, NewLog};
 use crate::page;
 use crate::plugin::{
     self, DeleteOptions, DeleteReport, LastError, NewPlugin, NewVersion, PluginPage, PluginQuery,
@@ -55,6 +56,12 @@ const VERSION_SELECT: &str = "SELECT v.tenant, v.plugin, v.version, v.manifest, 
 
 const EVENT_SELECT: &str =
     "SELECT id, tenant, plugin, version, kind, status, detail, at FROM plugin_events";
+
+const LOG_SELECT: &str =
+    "SELECT id, tenant, plugin, level, message, fields, at FROM plugin_logs";
+
+/// Rows per multi-row log insert: 6 parameters each.
+const LOG_CHUNK: usize = 500;
 
 const GRANT_SELECT: &str =
     "SELECT tenant, plugin, version, permissions, granted_by, granted_at FROM plugin_grants";
@@ -166,6 +173,18 @@ fn event_from_row(row: &DbRow) -> Result<Event> {
         kind: EventKind::parse(&kind).map_err(|e| RegistryError::decode("an event kind", e))?,
         status: parse_enum(&get::<String>(row, "status")?)?,
         detail: parse_json(&get::<String>(row, "detail")?, "an event's detail")?,
+        at: clock::from_micros(get(row, "at")?)?,
+    })
+}
+
+fn log_from_row(row: &DbRow) -> Result<LogRecord> {
+    Ok(LogRecord {
+        id: get(row, "id")?,
+        tenant: parse_tenant(&get::<String>(row, "tenant")?)?,
+        plugin: parse_plugin_id(&get::<String>(row, "plugin")?)?,
+        level: LogLevel::from_rank(get(row, "level")?)?,
+        message: get(row, "message")?,
+        fields: parse_json(&get::<String>(row, "fields")?, "a log line's fields")?,
         at: clock::from_micros(get(row, "at")?)?,
     })
 }
@@ -696,6 +715,8 @@ impl RegistryStore for Store {
         purge_table("plugin_kv_usage", purge.kv).await?;
         report.grants = purge_table("plugin_grants", purge.grants).await?;
         report.events = purge_table("plugin_events", purge.events).await?;
+        purge_table("plugin_logs", purge.events).await?;
+        purge_table("plugin_log_drops", purge.events).await?;
         if purge.versions {
             let artifacts: Vec<Option<String>> = sqlx::query_scalar(
                 "DELETE FROM plugin_versions WHERE tenant = $1 AND plugin = $2 \
@@ -1083,6 +1104,134 @@ impl RegistryStore for Store {
             i64::try_from(keep).unwrap_or(i64::MAX),
         )
         .await
+    }
+
+    async fn append_logs(&self, logs: &[NewLog], keep: u64) -> Result<u64> {
+        if logs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        // Appends of one tenant are serialized like its events, so a reader
+        // following the lines after an id never skips one.
+        let mut touched: Vec<(&TenantId, &PluginId)> =
+            logs.iter().map(|l| (&l.tenant, &l.plugin)).collect();
+        touched.sort();
+        touched.dedup();
+        let mut tenants: Vec<&TenantId> = touched.iter().map(|(t, _)| *t).collect();
+        tenants.dedup();
+        for tenant in tenants {
+            self.lock_event_log(&mut tx, tenant).await?;
+        }
+        for chunk in logs.chunks(LOG_CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for log in chunk {
+                rows.push((log, to_json(&log.fields, "log fields")?));
+            }
+            let mut insert = QueryBuilder::<Db>::new(
+                "INSERT INTO plugin_logs (tenant, plugin, level, message, fields, at) ",
+            );
+            insert.push_values(rows, |mut values, (log, fields)| {
+                values
+                    .push_bind(log.tenant.as_str().to_owned())
+                    .push_bind(log.plugin.as_str().to_owned())
+                    .push_bind(log.level.rank())
+                    .push_bind(log.message.clone())
+                    .push_bind(fields)
+                    .push_bind(clock::to_micros(log.at));
+            });
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(format!("keeping {} log lines", chunk.len())))?;
+        }
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let mut dropped = 0;
+        for (tenant, plugin) in touched {
+            // The id of the newest line not kept (none when there are `keep`
+            // or fewer): it and every older line of the plugin go.
+            let gone = sqlx::query(
+                "DELETE FROM plugin_logs WHERE tenant = $1 AND plugin = $2 AND id <= \
+                 (SELECT id FROM plugin_logs WHERE tenant = $1 AND plugin = $2 \
+                 ORDER BY id DESC LIMIT 1 OFFSET $3)",
+            )
+            .bind(tenant.as_str())
+            .bind(plugin.as_str())
+            .bind(keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err(format!("dropping old log lines of `{plugin}`")))?
+            .rows_affected();
+            if gone > 0 {
+                sqlx::query(
+                    "INSERT INTO plugin_log_drops (tenant, plugin, dropped) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant, plugin) \
+                     DO UPDATE SET dropped = plugin_log_drops.dropped + excluded.dropped",
+                )
+                .bind(tenant.as_str())
+                .bind(plugin.as_str())
+                .bind(to_i64(gone, "dropped log lines")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(format!("counting dropped log lines of `{plugin}`")))?;
+                dropped += gone;
+            }
+        }
+        self.commit(tx, Vec::new(), "keeping log lines").await?;
+        Ok(dropped)
+    }
+
+    async fn list_logs(&self, tenant: &TenantId, query: &LogQuery) -> Result<LogPage> {
+        let limit = query.checked_limit()?;
+        let mut select = QueryBuilder::<Db>::new(LOG_SELECT);
+        select.push(" WHERE tenant = ").push_bind(tenant.as_str());
+        if let Some(plugin) = &query.plugin {
+            select.push(" AND plugin = ").push_bind(plugin.as_str());
+        }
+        if let Some(level) = query.level {
+            select.push(" AND level >= ").push_bind(level.rank());
+        }
+        if let Some(since) = query.since {
+            select
+                .push(" AND at >= ")
+                .push_bind(clock::to_micros(since));
+        }
+        match query.after {
+            Some(after) => {
+                select.push(" AND id > ").push_bind(after).push(" ORDER BY id ASC");
+            }
+            None => {
+                select.push(" ORDER BY id DESC");
+            }
+        }
+        select
+            .push(" LIMIT ")
+            .push_bind(to_i64(limit as u64, "page size")?);
+        let rows = select
+            .build()
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err(format!("reading the log lines of tenant `{tenant}`")))?;
+        let mut logs = rows.iter().map(log_from_row).collect::<Result<Vec<_>>>()?;
+        if query.after.is_none() {
+            logs.reverse();
+        }
+        let mut drops = QueryBuilder::<Db>::new(
+            "SELECT CAST(COALESCE(SUM(dropped), 0) AS BIGINT) FROM plugin_log_drops WHERE tenant = ",
+        );
+        drops.push_bind(tenant.as_str());
+        if let Some(plugin) = &query.plugin {
+            drops.push(" AND plugin = ").push_bind(plugin.as_str());
+        }
+        let dropped: i64 = drops
+            .build_query_scalar()
+            .fetch_one(self.reader())
+            .await
+            .map_err(db_err(format!("reading the log drops of tenant `{tenant}`")))?;
+        Ok(LogPage {
+            logs,
+            dropped: to_u64(dropped, "dropped log lines")?,
+        })
     }
 
     async fn get_config(&self, tenant: &TenantId, plugin: &PluginId) -> Result<PluginConfig> {
