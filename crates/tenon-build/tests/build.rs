@@ -348,7 +348,7 @@ fn the_examples_build_into_installable_directories() {
         assert_eq!(&module[..preamble.len()], preamble, "{name}");
         if plugin.manifest.runtime.kind == RuntimeKind::Process {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&plugin.module_path)
+            let mode = fs::metadata(&plugin.module_path)
                 .unwrap()
                 .permissions()
                 .mode();
