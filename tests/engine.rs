@@ -1657,11 +1657,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             .enable(&id)
             .await
             .expect("enables without the power");
-        assert_eq!(
-            registered(&t.engine),
-            (500, FailPolicy::Open),
-            "{name}"
-        );
+        assert_eq!(registered(&t.engine), (500, FailPolicy::Open), "{name}");
 
         // Granted: as asked.
         let t = engine().await;
@@ -1673,11 +1669,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             .id;
         engine.grant(&id, GrantRequest::all("op")).await.unwrap();
         engine.enable(&id).await.expect("enables once granted");
-        assert_eq!(
-            registered(engine),
-            (900, FailPolicy::Closed),
-            "{name}"
-        );
+        assert_eq!(registered(engine), (900, FailPolicy::Closed), "{name}");
 
         // A host that lets no plugin fail closed here, nor run above 100.
         let dir = tempfile::tempdir().unwrap();
@@ -1707,11 +1699,7 @@ async fn power_over_hooks_is_granted_and_capped_by_the_host() {
             .id;
         capped.grant(&id, GrantRequest::all("op")).await.unwrap();
         capped.enable(&id).await.unwrap();
-        assert_eq!(
-            registered(&capped),
-            (100, FailPolicy::Open),
-            "{name}"
-        );
+        assert_eq!(registered(&capped), (100, FailPolicy::Open), "{name}");
     }
 }
 

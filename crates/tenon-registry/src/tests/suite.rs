@@ -570,7 +570,11 @@ pub(super) async fn delete_and_purge(fx: &Fixture) {
             .iter()
             .all(|e| e.plugin.as_ref() != Some(&p))
     );
-    assert_eq!(logs_of("acme/purged").await, (0, 0), "its log lines go with its events");
+    assert_eq!(
+        logs_of("acme/purged").await,
+        (0, 0),
+        "its log lines go with its events"
+    );
     assert_eq!(logs_of("acme/kept").await, (2, 1), "kept without a purge");
     assert_eq!(store.get_artifact(t, &purged_artifact).await.unwrap(), None);
     assert_eq!(
