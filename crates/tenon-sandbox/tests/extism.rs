@@ -802,6 +802,93 @@ async fn wasi_sleep_cannot_hold_the_call_threads_past_the_deadline() {
     assert!(matches!(&answer, Ok(Ok(_))), "{answer:?}");
 }
 
+/// Hostile: code that runs while Extism makes an instance, before the
+/// export. Extism 1.41 sends its timer "start" (the only thing a cancel can
+/// reach) after the start function and `_initialize` have run, and drops a
+/// cancel that comes earlier. A start function that loops would hang the
+/// load (Extism runs it while linking); an `_initialize` that loops would
+/// hold its plugin-call thread and slot forever; a slow `_initialize`
+/// followed by a looping export would lose the watchdog's cancel and loop
+/// on unwatched. Instantiation runs on fuel: the loads are refused, naming
+/// the fuel; the watchdog cancels again until the call ends: each call
+/// ends with a timeout; the slot (there is one) serves the next call, and another
+/// tenant's plugin is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_run_while_an_instance_is_made_cannot_outlive_the_deadline() {
+    const START: &str = r#"(module
+        (func $spin (loop $l (br $l)))
+        (start $spin)
+        (func (export "loop") (result i32) (i32.const 0)))"#;
+    const INITIALIZE: &str = r#"(module
+        (func (export "_initialize") (loop $l (br $l)))
+        (func (export "loop") (result i32) (i32.const 0)))"#;
+    // About 50 million rounds: well past a 20 ms deadline, well within the
+    // fuel instantiation gets; then the export loops.
+    const SLOW_INITIALIZE: &str = r#"(module
+        (func (export "_initialize") (local $n i32)
+            (local.set $n (i32.const 50000000))
+            (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (func (export "loop") (result i32) (loop $l (br $l)) (i32.const 0)))"#;
+    const PING: &str = r#"(module (func (export "ping") (result i32) (i32.const 0)))"#;
+    let manifest = |id: &str, command: &str| {
+        let source = format!(
+            "manifest_version = 1\n[plugin]\nid = \"{id}\"\nname = \"x\"\nversion = \"0.1.0\"\n\
+             [engine]\ntenon = \"^1.0\"\n[runtime]\nkind = \"extism\"\nmodule = \"plugin.wasm\"\n\
+             [limits]\nmemory = \"16MiB\"\ntimeout = \"1s\"\nmax_instances = 1\n\
+             wait_timeout = \"100ms\"\n[[commands]]\nname = \"{command}\"\n"
+        );
+        tenon_manifest::parse(&source, tenon_manifest::Format::Toml, &Default::default())
+            .into_result()
+            .unwrap_or_else(|d| panic!("invalid test manifest: {d:?}"))
+    };
+    let h = Harness::new(&DEDICATED);
+    let other = h
+        .runtime
+        .load(h.request(manifest("good/other", "ping"), wat(PING), "tenant-b"))
+        .await
+        .unwrap();
+    other.start(&serde_json::json!({})).await.unwrap();
+    // Extism runs the start function and `_initialize` while it links,
+    // which the runtime does at load: a looping one runs out of fuel
+    // there, and the load is refused.
+    for (id, module) in [("evil/start", START), ("evil/initialize", INITIALIZE)] {
+        let refused = tokio::time::timeout(
+            Duration::from_secs(20),
+            h.runtime
+                .load(h.request(manifest(id, "loop"), wat(module), "tenant-a")),
+        )
+        .await
+        .map(|loaded| loaded.map(drop));
+        assert!(
+            matches!(&refused, Ok(Err(SandboxError::Compile { message, .. }))
+                if message.contains("fuel")),
+            "{id}: {refused:?}"
+        );
+    }
+    for (id, module) in [("evil/slow-initialize", SLOW_INITIALIZE)] {
+        let evil = h
+            .runtime
+            .load(h.request(manifest(id, "loop"), wat(module), "tenant-a"))
+            .await
+            .unwrap();
+        evil.start(&serde_json::json!({})).await.unwrap();
+        // Twice: the second call needs the only slot back.
+        for round in 0..2 {
+            let ended = tokio::time::timeout(
+                Duration::from_secs(20),
+                evil.call("loop", b"", with_timeout(Duration::from_millis(20))),
+            )
+            .await;
+            assert!(
+                matches!(&ended, Ok(Err(SandboxError::Timeout { .. }))),
+                "{id}, call {round}: {ended:?}"
+            );
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(3), call(&*other, "ping", "")).await;
+        assert!(matches!(&answer, Ok(Ok(_))), "after {id}: {answer:?}");
+    }
+}
+
 /// wasmtime loads what it finds in its disk cache without authenticating
 /// it, so the runtime keeps that cache owner-only: its directories 0700
 /// (an existing one open to others is closed), its configuration 0600; a

@@ -36,6 +36,9 @@ pub(super) struct EngineKey {
     pub(super) memory_pages: u32,
     /// Fuel per call.
     pub(super) fuel: Option<u64>,
+    /// Whether the module runs code while an instance is made (see
+    /// [`super::module::ModuleInfo::runs_at_instantiation`]).
+    pub(super) runs_at_instantiation: bool,
     /// Guest stack cap, in bytes.
     pub(super) stack: usize,
     /// Whether WASI preview 1 is linked.
@@ -69,6 +72,16 @@ pub(super) struct EngineSet {
     _dirs: Vec<GrantedDirectory>,
 }
 
+/// The fuel a module's start function and guest-runtime initialisation
+/// (`_initialize`, `__wasm_call_ctors`, `hs_init`) may use when the manifest
+/// sets no `limits.fuel`: about a second of computation, far more than any
+/// PDK's runtime needs, and a bound on one that loops.
+pub(super) const INSTANTIATION_FUEL: u64 = 1 << 30;
+
+/// The call fuel of a module that runs on fuel only for its instantiation:
+/// more than a call can use before its deadline.
+const UNMETERED_FUEL: u64 = u64::MAX / 2;
+
 /// Idle engines kept per key for the next load.
 const MAX_IDLE_ENGINES: usize = 8;
 
@@ -100,6 +113,12 @@ impl EngineSet {
         }
     }
 
+    /// Whether the manifest's `limits.fuel` meters calls (and so whether the
+    /// fuel Extism reports is the plugin's).
+    pub(super) fn metered(&self) -> bool {
+        self.key.fuel.is_some()
+    }
+
     fn build(&self) -> Result<Engine, String> {
         let link = Arc::new(Link::default());
         let mut manifest = ExtismManifest::new([Wasm::data(self.module.to_vec())])
@@ -129,8 +148,18 @@ impl EngineSet {
             Some(path) => builder.with_cache_config(path),
             None => builder.with_cache_disabled(),
         };
-        if let Some(fuel) = self.key.fuel {
-            builder = builder.with_fuel_limit(fuel);
+        match (self.key.fuel, self.key.runs_at_instantiation) {
+            (Some(fuel), _) => builder = builder.with_fuel_limit(fuel),
+            // Extism's timer starts only once the instance is made, so
+            // nothing but fuel stops a start function or `_initialize` that
+            // loops: they get INSTANTIATION_FUEL, the call itself fuel it
+            // cannot use up (its deadline stops it).
+            (None, true) => {
+                builder = builder
+                    .with_fuel_limit(UNMETERED_FUEL)
+                    .with_initialization_fuel_limit(INSTANTIATION_FUEL);
+            }
+            (None, false) => {}
         }
         let compiled = builder.compile().map_err(|e| format!("{e:#}"))?;
         Ok(Engine {

@@ -395,6 +395,7 @@ impl ExtismRuntime {
             module_sha256: sha256,
             memory_pages,
             fuel: limits.fuel,
+            runs_at_instantiation: info.runs_at_instantiation,
             stack: self.wasm_stack(plugin, limits.stack)?,
             wasi: info.uses_wasi,
             paths,

@@ -55,7 +55,16 @@ pub(super) struct ModuleInfo {
     /// The first WASI import in [`BLOCKING_WASI`] it imports, if any: the
     /// runtime refuses such a module.
     pub(super) blocking_wasi: Option<String>,
+    /// Whether it runs code of its own when an instance is made, before
+    /// the export called: a start function, or an export Extism calls to
+    /// initialise a guest runtime ([`RUNTIME_INIT`]). Extism's timer (and
+    /// so Tenon's watchdog) cannot stop that code, so it runs on fuel.
+    pub(super) runs_at_instantiation: bool,
 }
+
+/// The exports Extism 1.41 calls while it makes an instance, before its
+/// timer starts (`detect_guest_runtime`).
+pub(super) const RUNTIME_INIT: [&str; 3] = ["_initialize", "__wasm_call_ctors", "hs_init"];
 
 impl ModuleInfo {
     /// Whether `name` is exported and callable.
@@ -140,10 +149,12 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ModuleInfo, String> {
                     check_table(&table.ty)?;
                 }
             }
+            Payload::StartSection { .. } => info.runs_at_instantiation = true,
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(|e| format!("bad export section: {e}"))?;
                     if export.kind == ExternalKind::Func {
+                        info.runs_at_instantiation |= RUNTIME_INIT.contains(&export.name);
                         exports.push((export.name.to_owned(), export.index));
                     }
                 }

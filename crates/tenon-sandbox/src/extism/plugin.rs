@@ -784,7 +784,9 @@ impl Inner {
                 };
             }
         };
-        if let Some(fuel) = instance.plugin.fuel_consumed() {
+        if let Some(fuel) = instance.plugin.fuel_consumed()
+            && self.parts.engines.metered()
+        {
             self.stats.add_fuel(fuel);
         }
         let error = match result {
@@ -837,11 +839,15 @@ struct Deadline {
 }
 
 impl Deadline {
-    /// `timeout` after `started` (on Tokio's clock: after now).
+    /// `timeout` after `started`, on both clocks: a call that waited for a
+    /// thread has only what is left for its host requests too.
     fn new(started: Instant, timeout: Duration, for_host: bool) -> Self {
+        let std = started + timeout;
         Self {
-            std: started + timeout,
-            tokio: for_host.then(|| tokio::time::Instant::now() + timeout),
+            std,
+            tokio: for_host.then(|| {
+                tokio::time::Instant::now() + std.saturating_duration_since(Instant::now())
+            }),
             timeout,
         }
     }

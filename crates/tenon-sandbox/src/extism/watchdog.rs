@@ -22,6 +22,9 @@ use ::extism::CancelHandle;
 /// How long the thread sleeps when nothing is due sooner.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
+/// How often a cancelled call that has not ended is cancelled again.
+const RESEND: Duration = Duration::from_millis(10);
+
 /// A guard's deadline when no call is armed.
 const IDLE: u64 = 0;
 /// A guard's deadline once the thread cancelled its call.
@@ -152,24 +155,37 @@ fn spawn_thread(shared: Weak<Shared>) {
     }
 }
 
-/// Cancels the expired calls; returns the earliest deadline still armed.
+/// Cancels the expired calls, and cancels again the calls cancelled before
+/// that have not ended; returns when to look next.
+///
+/// Extism 1.41 drops a cancel that reaches its timer before the call's
+/// timer "start", which it sends only once the instance is made and
+/// initialised (start function, `_initialize`): such a call would run on,
+/// unwatched. So a cancelled call is cancelled again every [`RESEND`] until
+/// it ends (its guard is disarmed); the first cancel after the timer start
+/// stops it.
 fn sweep(state: &mut State, now: u64) -> u64 {
     let mut earliest = FIRED;
+    let resend = now.saturating_add(RESEND.as_nanos() as u64).min(FIRED - 1);
     state.guards.retain(|guard| {
         let Some(guard) = guard.upgrade() else {
             return false;
         };
         let deadline = guard.deadline.load(SeqCst);
-        if deadline == IDLE || deadline == FIRED {
+        if deadline == IDLE {
             return true;
         }
-        if deadline > now {
+        if deadline != FIRED && deadline > now {
             earliest = earliest.min(deadline);
-        } else if guard
-            .deadline
-            .compare_exchange(deadline, FIRED, SeqCst, SeqCst)
-            .is_ok()
+            return true;
+        }
+        if deadline == FIRED
+            || guard
+                .deadline
+                .compare_exchange(deadline, FIRED, SeqCst, SeqCst)
+                .is_ok()
         {
+            earliest = earliest.min(resend);
             let cancel = guard.cancel.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(cancel) = cancel.as_ref()
                 && let Err(e) = cancel.cancel()
