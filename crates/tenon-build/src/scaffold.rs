@@ -97,6 +97,31 @@ const COMPONENT: &[(&str, &str)] = &[
     (".gitignore", "/target\n"),
 ];
 
+const PROCESS: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../templates/process/Cargo.toml"),
+    ),
+    (
+        "tenon.toml",
+        include_str!("../templates/process/tenon.toml"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/process/src/lib.rs"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../templates/process/src/main.rs"),
+    ),
+    (
+        "tests/plugin.rs",
+        include_str!("../templates/process/tests/plugin.rs"),
+    ),
+    ("README.md", include_str!("../templates/process/README.md")),
+    (".gitignore", "/target\n"),
+];
+
 const EXTISM: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../templates/extism/Cargo.toml")),
     ("tenon.toml", include_str!("../templates/extism/tenon.toml")),
@@ -227,15 +252,18 @@ fn dependency(pdk: &PdkSource, features: &str) -> String {
     }
 }
 
-/// Writes a new plugin project named `name` of `kind` (component or extism)
-/// into `dir`, which must not exist or be empty.
+/// Writes a new plugin project named `name` of `kind` (component, extism or
+/// process) into `dir`, which must not exist or be empty.
 ///
 /// A component project holds `Cargo.toml` (depending on `tenon-pdk`),
 /// `tenon.toml`, `src/lib.rs` (a plugin that signs responses and answers a
 /// `greet` function), `tests/plugin.rs` (which builds the plugin and runs it
 /// under tenon-pdk's mock host), a README and a `.gitignore`. An Extism
 /// project uses `extism-pdk` and exports `handle_hook` with the JSON hook
-/// protocol of Tenon's Extism runtime.
+/// protocol of Tenon's Extism runtime. A process project holds the
+/// component's plugin as its library, a `src/main.rs` serving it
+/// (`tenon_pdk::process::serve`, feature `process`), and a test that runs the
+/// plugin's code directly.
 pub fn scaffold(
     name: &str,
     kind: RuntimeKind,
@@ -246,7 +274,8 @@ pub fn scaffold(
     let templates = match kind {
         RuntimeKind::Component => COMPONENT,
         RuntimeKind::Extism => EXTISM,
-        RuntimeKind::Native | RuntimeKind::Process => {
+        RuntimeKind::Process => PROCESS,
+        RuntimeKind::Native => {
             return Err(BuildError::UnsupportedKind {
                 path: dir.join("tenon.toml"),
                 kind,
@@ -269,6 +298,10 @@ pub fn scaffold(
         (
             "{{pdk_testing}}",
             dependency(&options.pdk, ", features = [\"testing\"]"),
+        ),
+        (
+            "{{pdk_process}}",
+            dependency(&options.pdk, ", features = [\"process\"]"),
         ),
         ("{{extism_pdk}}", toml_string(&options.extism_pdk)),
     ];

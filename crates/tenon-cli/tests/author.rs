@@ -182,3 +182,115 @@ fn a_new_plugin_builds_passes_its_own_test_and_runs_installed() {
         "Hello, Ada!"
     );
 }
+
+/// `tenon new --kind process` writes a project whose own test passes as
+/// generated; `tenon install` builds its executable for this machine and
+/// installs it, and it runs as a process; `tenon pack` packs the executable,
+/// and the package installs and runs elsewhere.
+#[test]
+fn a_new_process_plugin_passes_its_test_and_runs_as_a_process() {
+    let work = tempfile::tempdir().unwrap();
+    let examples = tenon_build::examples_dir();
+    let lockfile = arg(&examples.join("Cargo.lock"));
+    let run = |args: &[&str]| {
+        let output = bare_command()
+            .current_dir(work.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[
+        "new",
+        "cli-proc",
+        "--kind",
+        "process",
+        "--lockfile",
+        &lockfile,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("Created local/cli-proc (process plugin) in cli-proc"),
+        "{stdout}"
+    );
+    let project = work.path().join("cli-proc");
+    for file in [
+        "Cargo.toml",
+        "tenon.toml",
+        "src/lib.rs",
+        "src/main.rs",
+        "tests/plugin.rs",
+    ] {
+        assert!(project.join(file).is_file(), "{file}");
+    }
+
+    // Its own test passes as generated (with the examples' dev builds).
+    let output = tenon_build::cargo_command(None, &project)
+        .arg("test")
+        .arg("--target-dir")
+        .arg(examples.join("target"))
+        .output()
+        .unwrap();
+    let test_stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{test_stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        test_stdout.contains("test result: ok. 3 passed"),
+        "{test_stdout}"
+    );
+
+    // Installed from the project directory (built with the examples'
+    // release builds), it runs as a process.
+    let target = arg(&tenon_build::plugins_target_dir());
+    let t = Tenon::new();
+    let installed = t.json(&["install", &arg(&project), "--target-dir", &target]);
+    assert_eq!(installed["id"], "local/cli-proc");
+    assert_eq!(installed["built"], true);
+    t.ok(&["enable", "local/cli-proc"]);
+    assert_eq!(
+        t.ok(&["call", "local/cli-proc", "greet", "--input", "Ada"])
+            .trim(),
+        "Hello, Ada!"
+    );
+    let signed = t.json(&[
+        "hooks",
+        "dispatch",
+        "response.pre_deliver",
+        "--data",
+        r#"{"content": "Hi"}"#,
+    ]);
+    assert_eq!(signed["data"]["content"], "Hi\n\n-- sent by cli-proc");
+
+    // Packed, the executable travels in the package and runs from it.
+    let archive = work.path().join("cli-proc.tenon");
+    let (code, stdout, stderr) = run(&[
+        "pack",
+        &arg(&project),
+        "--target-dir",
+        &target,
+        "--out",
+        &arg(&archive),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("Packed local/cli-proc 0.1.0 into"),
+        "{stdout}"
+    );
+    let elsewhere = Tenon::new();
+    let installed = elsewhere.json(&["install", &arg(&archive)]);
+    assert_eq!(installed["id"], "local/cli-proc");
+    elsewhere.ok(&["enable", "local/cli-proc"]);
+    assert_eq!(
+        elsewhere
+            .ok(&["call", "local/cli-proc", "greet", "--input", "Bea"])
+            .trim(),
+        "Hello, Bea!"
+    );
+}

@@ -22,6 +22,9 @@ pub(crate) enum Kind {
     /// A core module with an Extism PDK (Rust here; any Extism language
     /// works).
     Extism,
+    /// An executable in Rust with tenon-pdk's `process` feature, run as an
+    /// operating-system process over gRPC (the same `Plugin` trait).
+    Process,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
         match self {
             Self::Component => RuntimeKind::Component,
             Self::Extism => RuntimeKind::Extism,
+            Self::Process => RuntimeKind::Process,
         }
     }
 }
@@ -210,6 +214,9 @@ pub(crate) fn new(args: NewArgs, output: &Output) -> CommandResult {
         Kind::Extism => format!(
             "Next: cd {cd} && tenon install .    (builds it and installs it; .tenon/trust.toml has the development switch on)\n"
         ),
+        Kind::Process => format!(
+            "Next: cd {cd} && cargo test    (runs the plugin's code directly)\n      cd {cd} && tenon install .    (builds the executable and installs it; .tenon/trust.toml has the development switch on)\n"
+        ),
     });
     output.text(&text)
 }
@@ -260,12 +267,13 @@ fn build_project(
     options: &BuildOptions,
     output: &Output,
 ) -> Result<BuiltPlugin, Failure> {
-    let target = project_target(dir).unwrap_or("WebAssembly");
+    let target = project_target(dir).unwrap_or("this machine");
     let _spinner = output.spinner(&format!("compiling {} for {target}", dir.display()));
     Ok(tenon_build::build_plugin(dir, options)?)
 }
 
-/// The Rust target of the project in `dir`, from its manifest.
+/// The Rust target of the project in `dir`, from its manifest (`None` for
+/// a process plugin, built for this machine, or an unreadable manifest).
 fn project_target(dir: &Path) -> Option<&'static str> {
     tenon_build::target_for(read_manifest_lenient(dir)?.runtime.kind)
 }
@@ -369,8 +377,11 @@ pub(crate) fn prepare(
         }
         return Ok(directory);
     };
-    let module_present = match (&manifest.runtime.module, manifest.runtime.kind.is_wasm()) {
-        (Some(module), true) => path.join(module).is_file(),
+    let runtime = &manifest.runtime;
+    let module_present = match (&runtime.module, &runtime.command, runtime.kind) {
+        (Some(module), _, kind) if kind.is_wasm() => path.join(module).is_file(),
+        // A process plugin's module is its executable.
+        (_, Some(command), RuntimeKind::Process) => path.join(command).is_file(),
         _ => true,
     };
     if module_present || !is_project {
