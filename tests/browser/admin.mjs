@@ -32,7 +32,9 @@ let browser = null;
 let sink = null;
 const deadline = setTimeout(async () => {
   console.error(`the browser run did not finish within ${DEADLINE_MS} ms`);
-  await cleanup();
+  // A wedged browser may never finish closing: exit regardless after 10 s
+  // (the Rust side kills what is left).
+  await Promise.race([cleanup(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
   process.exit(3);
 }, DEADLINE_MS);
 
@@ -167,7 +169,9 @@ async function run() {
 
   step('a dispatch appears in the timeline live');
   await page.getByRole('navigation', { name: 'Plugin sections' }).getByRole('link', { name: 'Activity' }).click();
-  await page.getByRole('list', { name: /Events of Webhook Notifier/ }).waitFor();
+  // The tab's first page must be in before the dispatch, so the receipt can
+  // only arrive through the live stream.
+  await page.locator('ol.timeline[data-loaded="true"][aria-label^="Events of Webhook Notifier"]').waitFor();
   await page.evaluate(() => { window.__notReloaded = true; });
   const hooksBefore = await page.locator('.timeline .event[data-kind="hook"]').count();
   const dispatched = await page.evaluate(async (token) => {

@@ -36,6 +36,45 @@ impl Drop for Killed {
     }
 }
 
+/// The browser run: node, and the Chromium it starts in a process group of
+/// its own (which killing node leaves running), found by the run's own
+/// profile directory on its command line. Both are killed on every way out
+/// of the test, so a run cut short leaves no browser behind.
+struct BrowserRun {
+    node: Killed,
+    profile: PathBuf,
+}
+
+impl Drop for BrowserRun {
+    fn drop(&mut self) {
+        let _ = self.node.0.kill();
+        let _ = self.node.0.wait();
+        kill_processes_naming(&self.profile);
+    }
+}
+
+/// Kills every process whose command line names `marker`.
+fn kill_processes_naming(marker: &Path) {
+    let marker = marker.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let pids: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().into_string().ok()?;
+            pid.parse::<u32>().ok()?;
+            let command_line = std::fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&command_line)
+                .contains(&marker)
+                .then_some(pid)
+        })
+        .collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+    }
+}
+
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
@@ -167,10 +206,13 @@ fn the_admin_page_installs_configures_and_operates_a_plugin_in_chromium() {
         .env("TENON_CHROMIUM", CHROMIUM)
         .env("TENON_PROFILE", profile.path())
         .stdin(Stdio::null());
-    let mut browser = Killed(node.spawn().expect("node starts"));
+    let mut browser = BrowserRun {
+        node: Killed(node.spawn().expect("node starts")),
+        profile: profile.path().to_path_buf(),
+    };
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = browser.0.try_wait().unwrap() {
+        if let Some(status) = browser.node.0.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -55,6 +55,14 @@ fn assert_secured(response: &reqwest::Response) {
     );
     assert_eq!(header(response, "referrer-policy"), "no-referrer");
     assert_eq!(header(response, "x-frame-options"), "DENY");
+    assert_eq!(
+        header(response, "cross-origin-opener-policy"),
+        "same-origin"
+    );
+    assert_eq!(
+        header(response, "cross-origin-resource-policy"),
+        "same-origin"
+    );
     assert_eq!(header(response, "cache-control"), "no-cache");
 }
 

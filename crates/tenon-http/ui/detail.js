@@ -305,6 +305,35 @@ function typeHint(field) {
 }
 
 /**
+ * The value typed into a secret's masked input, read by the field's type:
+ * `{value}`, or `{error}` for the field's message.
+ */
+function secretValue(field, text) {
+  if (field.type === 'string' || field.type === undefined) {
+    if (field.enum && !field.enum.includes(text)) return { error: `One of: ${field.enum.join(', ')}.` };
+    return { value: text };
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { error: `Enter a ${field.type} (as JSON): ${error.message}` };
+  }
+  const ok = {
+    boolean: typeof parsed === 'boolean',
+    integer: Number.isInteger(parsed),
+    number: typeof parsed === 'number' && Number.isFinite(parsed),
+    array: Array.isArray(parsed),
+    object: typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed),
+  }[field.type];
+  if (ok === false) return { error: `Enter a ${field.type}.` };
+  if (field.enum && !field.enum.some((option) => JSON.stringify(option) === JSON.stringify(parsed))) {
+    return { error: `One of: ${field.enum.map((o) => JSON.stringify(o)).join(', ')}.` };
+  }
+  return { value: parsed };
+}
+
+/**
  * The config form of `config` ({schema, values, missing}); `save(set,
  * unset)` sends a change and answers the API's report or throws its
  * error. Secrets are write-only: their input starts empty, a blank one
@@ -323,7 +352,15 @@ export function configForm(config, { save, readOnly = false, submitLabel = 'Save
     const value = values[field.key];
     let input;
     const common = { id, name: field.key, 'aria-describedby': `${helpId} ${errorId}`, disabled: readOnly, required: field.required && !stored };
-    if (field.enum) {
+    if (field.secret) {
+      // Whatever its type, a secret is write-only: an empty masked input
+      // (never a select or a pre-filled box, which would send the stored
+      // value's redaction back or show what is typed), parsed by type on save.
+      input = h('input', {
+        ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false',
+        placeholder: stored ? 'Stored — type a new value to replace it' : 'Not set',
+      });
+    } else if (field.enum) {
       input = h('select', common,
         field.required ? null : h('option', { value: '' }, '(default)'),
         field.enum.map((option) => h('option', { value: JSON.stringify(option), selected: stored && JSON.stringify(value) === JSON.stringify(option) }, String(option))));
@@ -338,11 +375,6 @@ export function configForm(config, { save, readOnly = false, submitLabel = 'Save
     } else if (field.type === 'array' || field.type === 'object') {
       input = h('textarea', { ...common, rows: 4, spellcheck: 'false', class: 'mono', placeholder: field.default !== undefined ? JSON.stringify(field.default) : '' });
       if (stored) input.value = JSON.stringify(value, null, 2);
-    } else if (field.secret) {
-      input = h('input', {
-        ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false',
-        placeholder: stored ? 'Stored — type a new value to replace it' : 'Not set',
-      });
     } else {
       input = h('input', {
         ...common, type: 'text', spellcheck: 'false', minlength: field.min_length, maxlength: field.max_length,
@@ -392,7 +424,7 @@ export function configForm(config, { save, readOnly = false, submitLabel = 'Save
         showError(key, message);
         firstBad = firstBad || input;
       };
-      if (field.type === 'boolean' && !field.enum) {
+      if (field.type === 'boolean' && !field.enum && !field.secret) {
         const before = stored ? values[key] === true : field.default === true;
         if (input.checked !== before) set[key] = input.checked;
         continue;
@@ -407,7 +439,11 @@ export function configForm(config, { save, readOnly = false, submitLabel = 'Save
         else if (stored && !field.secret) unset.push(key);
         continue;
       }
-      if (field.enum) {
+      if (field.secret) {
+        const parsed = secretValue(field, text);
+        if (parsed.error) fail(parsed.error);
+        else set[key] = parsed.value;
+      } else if (field.enum) {
         set[key] = JSON.parse(text);
       } else if (field.type === 'integer' || field.type === 'number') {
         const n = Number(text);
@@ -603,13 +639,13 @@ async function activityTab(body, plugin, ctx, { still }) {
       h('label', { class: 'check-label', for: 'only-hooks' }, hooksOnly, ' Hook receipts only'),
       h('span', { class: 'muted small' }, 'New events appear here as they happen.')),
     events.element));
-  const load = async () => {
+  const load = async (keepLive = true) => {
     const query = new URLSearchParams({ plugin: plugin.id, limit: '100' });
     if (hooksOnly.checked) query.set('kind', 'hook');
     const page = await api.get(`events?${query}`);
-    if (still()) events.set(page.events);
+    if (still()) events.set(page.events, { keepLive });
   };
-  hooksOnly.addEventListener('change', load);
+  hooksOnly.addEventListener('change', () => load(false));
   ctx.onEvent((kind, event) => {
     const about = event.plugin === plugin.id || (event.detail && event.detail.plugin === plugin.id);
     if (about && (!hooksOnly.checked || kind === 'hook')) events.prepend(event);

@@ -180,9 +180,16 @@ export function timeline(label, { showPlugin = true } = {}) {
   };
   return {
     element: list,
-    set(events) {
-      if (!events.length) fill(list, h('li', { class: 'empty-row' }, 'Nothing recorded yet.'));
-      else fill(list, events.map((e) => item(e, false)));
+    set(events, { keepLive = true } = {}) {
+      // Live items that arrived while the page was loading stay, marked
+      // fresh, on top of the loaded page; loaded copies of them are skipped.
+      // A new filter (`keepLive: false`) starts from the loaded page alone.
+      const live = keepLive ? [...list.querySelectorAll('.event.fresh')] : [];
+      const seen = new Set(live.map((li) => li.dataset.cursor).filter(Boolean));
+      const loaded = events.filter((e) => !(e.cursor && seen.has(e.cursor))).map((e) => item(e, false));
+      if (!live.length && !loaded.length) fill(list, h('li', { class: 'empty-row' }, 'Nothing recorded yet.'));
+      else fill(list, [...live, ...loaded]);
+      list.dataset.loaded = 'true';
     },
     prepend(event) {
       const empty = list.querySelector('.empty-row');
@@ -202,13 +209,13 @@ export async function activityView(view, ctx, still) {
     pageHead('Activity', 'Everything the engine records, live as it happens.'),
     h('div', { class: 'toolbar' }, h('div', { class: 'control' }, h('label', { for: 'activity-kind' }, 'Kind'), kindSelect)),
     h('div', { class: 'card' }, events.element));
-  const load = async () => {
+  const load = async (keepLive = true) => {
     const query = new URLSearchParams({ limit: '100' });
     if (kindSelect.value) query.set('kind', kindSelect.value);
     const page = await api.get(`events?${query}`);
-    if (still()) events.set(page.events);
+    if (still()) events.set(page.events, { keepLive });
   };
-  kindSelect.addEventListener('change', load);
+  kindSelect.addEventListener('change', () => load(false));
   ctx.onEvent((kind, event) => {
     if (!kindSelect.value || kindSelect.value === kind) events.prepend(event);
   });
