@@ -43,6 +43,16 @@ fn the_crash_guard_and_health_count_every_process() {
         }
         if n == 4 {
             assert_eq!(state_of(&t, PANICKER), "active");
+            // Too few to judge its health, yet doctor is not content.
+            let doctor = t.run(&["doctor"]);
+            assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+            assert!(
+                doctor.stdout.contains(
+                    "every one of its 4 recent executions failed; `tenon events tenon-hostile/panicker --kind hook` shows why"
+                ) && !doctor.stdout.contains("healthy: nothing needs attention"),
+                "{}",
+                doctor.stdout
+            );
         }
     }
     let info = t.json(&["info", PANICKER]);

@@ -316,6 +316,19 @@ impl PluginEngine {
         if health.status.needs_attention() {
             problems.push(format!("{}: {}", health.status, health.reason));
         }
+        // Too few to judge its health, but not one succeeded: an enabled
+        // plugin failing every time needs attention all the same.
+        let recent = health.recent;
+        if record.enabled
+            && health.status == HealthStatus::Unknown
+            && recent.executions > 0
+            && recent.errors + recent.timeouts >= recent.executions
+        {
+            problems.push(format!(
+                "every one of its {} recent executions failed; `tenon events {id} --kind hook` shows why",
+                recent.executions
+            ));
+        }
         if record.state == PluginState::Disabled
             && let Some(error) = record
                 .last_error
