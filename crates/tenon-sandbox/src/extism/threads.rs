@@ -108,9 +108,11 @@ struct Shared {
     /// Each thread's stack, in bytes (Extism runs wasm on it).
     stack: usize,
     linger: Duration,
-    /// Whether the first threads started (at the first call), or why none
-    /// could.
-    started: OnceLock<Result<(), String>>,
+    /// Set once the first threads started (at the first call). A failure
+    /// to start any is not kept: the next call tries again.
+    started: OnceLock<()>,
+    /// Held while the first threads start, so only one call starts them.
+    starting: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -184,6 +186,7 @@ impl CallThreads {
                     stack,
                     linger,
                     started: OnceLock::new(),
+                    starting: Mutex::new(()),
                 }),
             }),
         }
@@ -221,11 +224,19 @@ impl CallThreads {
         self.handle.shared.state.lock().threads
     }
 
-    /// Starts the first threads, once.
+    /// Starts the first threads, once they have started; until then each
+    /// call tries (a failure, say a passing `EAGAIN`, is not kept).
     fn start_threads(&self) -> Result<(), String> {
         let shared = &self.handle.shared;
         // After the first call: one atomic load.
-        let started = shared.started.get_or_init(|| {
+        if shared.started.get().is_some() {
+            return Ok(());
+        }
+        let _starting = shared.starting.lock();
+        if shared.started.get().is_some() {
+            return Ok(());
+        }
+        {
             let mut started = 0;
             while started < shared.shares.threads {
                 let worker = Arc::new(Worker {
@@ -253,9 +264,9 @@ impl CallThreads {
                     }
                 }
             }
-            Ok(())
-        });
-        started.clone()
+        }
+        let _ = shared.started.set(());
+        Ok(())
     }
 }
 
@@ -348,6 +359,14 @@ impl Lane {
                 }
                 tracing::warn!(error = %e, "cannot start another plugin-call thread; the call waits");
                 state.queue(self.id, task);
+                // Threads may have gone idle while the lock was dropped for
+                // the spawn: they get the waiting calls now, or the call
+                // would wait for some other call to end.
+                let handed = state.dispatch(shares);
+                drop(state);
+                for (worker, assigned) in handed {
+                    worker.hand(assigned);
+                }
                 return Ok(());
             }
         }
@@ -419,6 +438,20 @@ impl State {
             state.queued = true;
             self.turns.push_back(lane);
         }
+    }
+
+    /// Pairs idle threads with waiting calls that may start, counted as
+    /// running; the caller hands each its call once the lock is dropped.
+    fn dispatch(&mut self, shares: Shares) -> Vec<(Arc<Worker>, Assigned)> {
+        let mut handed = Vec::new();
+        while !self.idle.is_empty() {
+            let Some(assigned) = self.next(shares) else {
+                break;
+            };
+            let worker = self.idle.pop().expect("an idle thread, checked above");
+            handed.push((worker, assigned));
+        }
+        handed
     }
 
     /// The first waiting call, lane by lane in turn, that may start now

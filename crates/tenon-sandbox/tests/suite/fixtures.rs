@@ -98,10 +98,13 @@ mod extism {
     /// The Extism runtime with `sandbox`, calls running as `threading` says.
     pub fn runtime(sandbox: SandboxConfig, threading: CallThreading) -> ExtismRuntime {
         ExtismRuntime::new(
+            // Two call threads whatever the machine, so a test of the
+            // threads' shares means the same on every machine.
             ExtismConfig::default()
                 .with_sandbox(sandbox)
                 .with_cache_dir(shared_cache())
-                .with_threading(threading),
+                .with_threading(threading)
+                .with_call_threads(2),
         )
     }
 
