@@ -460,7 +460,7 @@ async fn a_dead_process_is_restarted_and_one_that_keeps_dying_is_disabled() {
         );
     }
     assert!(
-        tenon_tests::eventually(Duration::from_secs(5), async || {
+        tenon_tests::eventually(Duration::from_secs(30), async || {
             t.engine
                 .record(&hostile)
                 .await

@@ -566,8 +566,10 @@ fn a_refused_postgres_connection_fails_at_once() {
             && !stderr.contains("pw"),
         "{stderr}"
     );
+    // Well under the 30 s a connect would wait: the refusal is reported,
+    // not waited out (a loaded machine may take seconds to start the CLI).
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "{:?}",
         started.elapsed()
     );
@@ -578,20 +580,34 @@ fn a_refused_postgres_connection_fails_at_once() {
 #[test]
 fn fast_commands_draw_no_spinner() {
     let command = format!("{} --registry memory: list", support::tenon_binary());
-    // `script` gives the command a terminal, where spinners are drawn.
-    let run = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script (util-linux) runs");
-    let shown = String::from_utf8_lossy(&run.stdout);
-    assert!(shown.contains("no plugins installed"), "{shown}");
-    assert!(
-        !shown.contains('⠋') && !shown.contains("opening the registry"),
-        "{shown}"
-    );
+    // A run slower than the spinner's delay (400 ms) on a loaded machine
+    // may rightly draw it, so the claim is checked on the first run that
+    // took less than that, whole process included.
+    let mut timings = Vec::new();
+    for _ in 0..8 {
+        let started = Instant::now();
+        // `script` gives the command a terminal, where spinners are drawn.
+        let run = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux) runs");
+        let took = started.elapsed();
+        let shown = String::from_utf8_lossy(&run.stdout);
+        assert!(shown.contains("no plugins installed"), "{shown}");
+        if took >= Duration::from_millis(350) {
+            timings.push(took);
+            continue;
+        }
+        assert!(
+            !shown.contains('⠋') && !shown.contains("opening the registry"),
+            "a run of {took:?} drew the spinner: {shown}"
+        );
+        return;
+    }
+    panic!("no run was faster than the spinner's delay: {timings:?}");
 }
 
 /// On a terminal, `grant ID` asks about each permission not granted yet

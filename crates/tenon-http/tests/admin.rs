@@ -1040,7 +1040,7 @@ async fn slow_clients_are_closed_and_connections_capped() {
     let server = start_with(
         HttpConfig {
             connections: tenon_http::ConnectionLimits {
-                header_read_timeout: Duration::from_millis(300),
+                header_read_timeout: Duration::from_secs(2),
                 max_connections_per_address: 3,
                 ..tenon_http::ConnectionLimits::default()
             },

@@ -1390,7 +1390,9 @@ async fn a_publish_is_refused_before_its_body_and_publishes_are_bounded() {
             MarketConfig::default(),
             HttpLimits {
                 max_concurrent_publishes: 1,
-                request_timeout: std::time::Duration::from_secs(2),
+                // Long enough that, on a loaded machine, the second stalled
+                // publish is checked while the first still holds the place.
+                request_timeout: std::time::Duration::from_secs(10),
                 ..HttpLimits::default()
             },
         )

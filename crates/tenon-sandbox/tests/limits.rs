@@ -393,9 +393,20 @@ async fn every_limit_holds_in_every_runtime() {
                     Ok(answer) => panic!("{case}: answered {answer:?}"),
                     Err(error) => error,
                 };
-                // The plugin still serves afterwards, where it can.
+                // The plugin still serves afterwards, where it can. After a
+                // timeout the next call makes a new instance (on a new
+                // engine, in Extism) within the row's short manifest
+                // timeout: on a loaded machine that may not fit once, but
+                // the instance it made serves the next try.
                 if row.module_pings() {
-                    assert_eq!(call(&*plugin, "ping", "").await.unwrap(), "pong", "{case}");
+                    let mut answer = call(&*plugin, "ping", "").await;
+                    for _ in 0..4 {
+                        if !matches!(answer, Err(SandboxError::Timeout { .. })) {
+                            break;
+                        }
+                        answer = call(&*plugin, "ping", "").await;
+                    }
+                    assert_eq!(answer.unwrap(), "pong", "{case}");
                 }
                 error
             }

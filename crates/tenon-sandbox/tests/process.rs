@@ -276,30 +276,36 @@ async fn serves_hooks_calls_and_the_host_api() {
 }
 
 async fn hostile_start_ups_are_named() {
-    let quick = || {
+    // The silent one is waited for 1.5 s; the others fail on their own
+    // and get 20 s, so that a loaded machine's slow start is not mistaken
+    // for a timeout.
+    let within = |start_timeout| {
         let mut config = ProcessConfig::default();
-        config.start_timeout = Duration::from_millis(1500);
+        config.start_timeout = start_timeout;
         config
     };
-    let cases: [(&str, ProcessFailure, &str); 3] = [
+    let cases: [(&str, Duration, ProcessFailure, &str); 3] = [
         (
             "\"silent\"",
+            Duration::from_millis(1500),
             ProcessFailure::StartTimeout,
             "probe: waiting for nothing",
         ),
         (
             "\"garbage\"",
+            Duration::from_secs(20),
             ProcessFailure::Handshake,
             "Welcome to the probe, version 3!",
         ),
         (
             "\"early-exit\"",
+            Duration::from_secs(20),
             ProcessFailure::Exited,
             "probe: cannot open libfrobnicate.so.3",
         ),
     ];
-    for (args, cause, quoted) in cases {
-        let (_host, plugin) = load_with(args, quick()).await;
+    for (args, start_timeout, cause, quoted) in cases {
+        let (_host, plugin) = load_with(args, within(start_timeout)).await;
         match plugin.start(&serde_json::json!({})).await {
             Err(SandboxError::Process {
                 cause: found,
@@ -317,7 +323,7 @@ async fn hostile_start_ups_are_named() {
 
 async fn a_process_that_exits_mid_call_is_named_and_restarted_with_backoff() {
     let mut config = ProcessConfig::default();
-    config.restart_backoff = Duration::from_millis(400);
+    config.restart_backoff = Duration::from_secs(1);
     config.restart_backoff_max = Duration::from_secs(60);
     let (_host, plugin) = load_with("", config).await;
     plugin
@@ -333,11 +339,11 @@ async fn a_process_that_exits_mid_call_is_named_and_restarted_with_backoff() {
         other => panic!("{other:?}"),
     }
     assert_eq!(plugin.pid(), None, "the dead process is out of service");
-    // The next call waits out the backoff (400 ms) and meets a new process,
-    // activated with the config the plugin had.
+    // The next call waits out the backoff (1 s, counted from the death)
+    // and meets a new process, activated with the config the plugin had.
     let before = std::time::Instant::now();
     assert_eq!(call(&plugin, "echo").await.unwrap(), b"ping");
-    assert!(before.elapsed() >= Duration::from_millis(350), "no backoff");
+    assert!(before.elapsed() >= Duration::from_millis(500), "no backoff");
     let second = plugin.pid().unwrap();
     assert_ne!(first, second);
     assert_eq!(
@@ -346,7 +352,7 @@ async fn a_process_that_exits_mid_call_is_named_and_restarted_with_backoff() {
             patch: Some(r#"{"greeting":"bonjour"}"#.to_owned())
         }
     );
-    // A second death in a row doubles the backoff (800 ms): a call whose
+    // A second death in a row doubles the backoff (2 s): a call whose
     // deadline is shorter fails at once and says when the next starts.
     assert!(call(&plugin, "exit").await.is_err());
     let short = CallOptions {

@@ -49,7 +49,7 @@ async fn a_fleet_converges_through_the_change_feed() {
     let mut feed_a = host_a.subscribe_changes().await.unwrap();
 
     let inserted = host_a.insert_plugin(&plugin("acme/fleet")).await.unwrap();
-    let change = next_change(&mut feed_b, Duration::from_secs(1))
+    let change = next_change(&mut feed_b, Duration::from_secs(10))
         .await
         .unwrap();
     assert_eq!(change.kind, ChangeKind::PluginInserted);
@@ -67,7 +67,7 @@ async fn a_fleet_converges_through_the_change_feed() {
     assert_eq!(seen_by_b, inserted);
     // A hears its own changes too (and can skip them by origin).
     assert_eq!(
-        next_change(&mut feed_a, Duration::from_secs(1))
+        next_change(&mut feed_a, Duration::from_secs(10))
             .await
             .unwrap(),
         change
@@ -82,7 +82,7 @@ async fn a_fleet_converges_through_the_change_feed() {
         )
         .await
         .unwrap();
-    let change = next_change(&mut feed_a, Duration::from_secs(1))
+    let change = next_change(&mut feed_a, Duration::from_secs(10))
         .await
         .unwrap();
     assert_eq!(

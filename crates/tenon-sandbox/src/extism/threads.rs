@@ -224,6 +224,13 @@ impl CallThreads {
         self.handle.shared.state.lock().threads
     }
 
+    /// How many calls wait for a thread.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        let state = self.handle.shared.state.lock();
+        state.lanes.values().map(|lane| lane.waiting.len()).sum()
+    }
+
     /// Starts the first threads, once they have started; until then each
     /// call tries (a failure, say a passing `EAGAIN`, is not kept).
     fn start_threads(&self) -> Result<(), String> {
@@ -774,13 +781,25 @@ mod tests {
             let (lane, order) = (lane.clone(), order.clone());
             tokio::spawn(async move { lane.run(move || order.lock().push(name)).await })
         };
+        // Each call is queued before the next is made: `a`'s three, then
+        // `c`'s one.
+        let queued = |n: usize| {
+            let threads = &threads;
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while threads.waiting() < n {
+                    assert!(Instant::now() < deadline, "call {n} was never queued");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
         let mut waiting = Vec::new();
-        for _ in 0..3 {
+        for n in 1..=3 {
             waiting.push(record(&a, "a"));
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            queued(n).await;
         }
         waiting.push(record(&c, "c"));
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        queued(4).await;
         gate.open.store(true, Ordering::SeqCst);
         for call in holds.into_iter().chain(waiting) {
             call.await.unwrap().unwrap();

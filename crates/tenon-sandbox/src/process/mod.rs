@@ -1439,14 +1439,20 @@ mod tests {
             (Duration::from_secs(2), 1, 100),
         ];
         for (lived, deaths, wait_ms) in table {
+            let wait = Duration::from_millis(wait_ms);
+            // Read against the clock on both sides of `died`, so that a
+            // thread preempted in between cannot blur the figure.
+            let before = Instant::now();
             backoff.died(lived, initial, max);
+            let after = Instant::now();
             assert_eq!(backoff.deaths, deaths, "{lived:?}");
-            let wait = backoff.wait();
+            let not_before = backoff.not_before.expect("a death sets a time");
             assert!(
-                wait <= Duration::from_millis(wait_ms)
-                    && wait > Duration::from_millis(wait_ms) - Duration::from_millis(50),
-                "after {deaths} deaths: {wait:?}"
+                not_before >= before + wait && not_before <= after + wait,
+                "after {deaths} deaths: {:?} from the death, not {wait:?}",
+                not_before - before
             );
+            assert!(backoff.wait() <= wait, "after {deaths} deaths");
         }
     }
 }

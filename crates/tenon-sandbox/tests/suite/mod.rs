@@ -182,6 +182,23 @@ pub async fn call(
         .map(|out| String::from_utf8_lossy(&out).into_owned())
 }
 
+/// `call`, with a call timeout shorter than the manifest's.
+pub async fn call_within(
+    plugin: &dyn Plugin,
+    function: &str,
+    input: &str,
+    timeout: Duration,
+) -> Result<String, SandboxError> {
+    let options = CallOptions {
+        timeout: Some(timeout),
+        ..CallOptions::default()
+    };
+    plugin
+        .call(function, input.as_bytes(), options)
+        .await
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
 pub async fn hook(
     plugin: &dyn Plugin,
     name: &str,
@@ -265,17 +282,28 @@ pub async fn counter_concurrent_calls(f: &dyn Fixture) {
 
 pub async fn looper_is_contained(f: &dyn Fixture) {
     let h = Harness::new(f);
-    let looper = h.start(f, Role::Looper, |_| {}).await;
+    // The loops get 100 ms from the call; the manifest's 5 s leave the
+    // `ping` after them time to make a new instance on a loaded machine
+    // (a cancelled call's engine is not used again).
+    let looper = h
+        .start(f, Role::Looper, |m| {
+            m.limits.timeout = Duration::from_secs(5).into();
+        })
+        .await;
+    let short = Duration::from_millis(100);
     let started = Instant::now();
-    let err = call(&*looper, "loop", "").await.unwrap_err();
+    let err = call_within(&*looper, "loop", "", short).await.unwrap_err();
     assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
-    // The manifest's timeout is 100 ms; stopping takes at most a tick more.
+    // Stopping takes at most a tick past the 100 ms (the bound leaves room
+    // for a loaded machine and stays under the manifest's 5 s).
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );
-    let err = call(&*looper, "host-loop", "").await.unwrap_err();
+    let err = call_within(&*looper, "host-loop", "", short)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SandboxError::Timeout { .. }), "{err:?}");
     assert_pings(&*looper).await;
     assert!(looper.health().last_error.is_some());
@@ -293,7 +321,10 @@ pub async fn a_plugin_looping_on_every_slot_does_not_starve_others(f: &dyn Fixtu
     let looper = h
         .start(f, Role::Looper, |m| {
             m.limits.max_instances = SLOTS;
-            m.limits.timeout = Duration::from_secs(4).into();
+            // Long enough that, on a loaded machine, every slot is seen
+            // taken and ten calls are served before the loops end; the
+            // loops still end at this deadline.
+            m.limits.timeout = Duration::from_secs(20).into();
             m.limits.wait_timeout = Duration::from_millis(20).into();
         })
         .await;
@@ -315,7 +346,7 @@ pub async fn a_plugin_looping_on_every_slot_does_not_starve_others(f: &dyn Fixtu
         })
         .collect();
     // Every slot is taken by a loop: the looper has none left.
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         match call(&*looper, "ping", "").await {
@@ -330,8 +361,9 @@ pub async fn a_plugin_looping_on_every_slot_does_not_starve_others(f: &dyn Fixtu
             let started = Instant::now();
             let answer = call(&**good, "echo", "still served").await;
             assert_eq!(answer.as_deref(), Ok("still served"), "round {round}");
+            // A starved call would wait for the loops' deadline (20 s).
             assert!(
-                started.elapsed() < Duration::from_secs(1),
+                started.elapsed() < Duration::from_secs(3),
                 "a call waited {:?} behind the loops",
                 started.elapsed()
             );
@@ -523,11 +555,12 @@ pub async fn fresh_instances_keep_no_state(f: &dyn Fixture) {
     assert_eq!(call(&*fresh, "get", "tool.pre_exec").await.unwrap(), "6");
 }
 
-/// The looper with one instance, an 800 ms timeout and a 20 ms wait.
+/// The looper with one instance, a 3 s timeout (long enough for a loaded
+/// machine to see its loop hold the instance) and a 20 ms wait.
 pub async fn single_slot_looper(h: &Harness, f: &dyn Fixture) -> Arc<dyn Plugin> {
     h.start(f, Role::Looper, |m| {
         m.limits.max_instances = 1;
-        m.limits.timeout = Duration::from_millis(800).into();
+        m.limits.timeout = Duration::from_secs(3).into();
         m.limits.wait_timeout = Duration::from_millis(20).into();
     })
     .await
@@ -552,9 +585,13 @@ pub async fn busy_after_wait_timeout(f: &dyn Fixture) {
     let h = Harness::new(f);
     let looper = single_slot_looper(&h, f).await;
     let busy = looper.clone();
+    assert_eq!(looper.stats().instances_pooled, 1, "one warm instance");
     let first = tokio::spawn(async move { call(&*busy, "loop", "").await });
-    // Let the first call take the only instance.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first call takes the only instance.
+    while looper.stats().instances_pooled > 0 {
+        assert!(!first.is_finished(), "the loop ended at once");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     assert_busy(&*looper).await;
     let first = first.await.unwrap().unwrap_err();
     assert!(matches!(first, SandboxError::Timeout { .. }), "{first:?}");
