@@ -14,6 +14,10 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use crate::output::notice_line;
 
+/// The fields of Tenon's own log lines that say what a line is about,
+/// named on the line when its message does not name them.
+const NAMING: [&str; 4] = ["hook", "topic", "permission", "function"];
+
 /// The layer printing log events (see the module's documentation).
 pub(crate) struct Console {
     /// Whether logs are shown whole (`-v`, `TENON_LOG=debug`).
@@ -75,6 +79,15 @@ impl<S: Subscriber> Layer<S> for Console {
             && !text.contains(plugin.as_str())
         {
             text = format!("{plugin}: {text}");
+        }
+        // What a line is about is named even when its message leaves it to
+        // a field: the hook, topic, permission or function.
+        if own {
+            for (name, value) in &fields.rest {
+                if NAMING.contains(name) && !text.contains(value.as_str()) {
+                    text = format!("{text} ({name} `{value}`)");
+                }
+            }
         }
         if self.verbose && !fields.rest.is_empty() {
             let mut extra = String::new();

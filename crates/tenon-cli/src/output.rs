@@ -83,12 +83,13 @@ static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 static DRAWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Runs `print` with the spinner (if one is drawn) taken off the screen.
+/// The lock on [`DRAWN`] is held while printing, so that no spinner starts
+/// drawing in the middle of a line.
 fn above_spinner(print: impl FnOnce()) {
     let drawn = DRAWN
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    match drawn {
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match drawn.as_ref() {
         Some(bar) => bar.suspend(print),
         None => print(),
     }
@@ -291,11 +292,14 @@ impl Output {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !*done {
+                // Known as drawn before its first frame: a line printed
+                // from now on is printed above it.
+                let mut drawn = DRAWN
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 later.set_draw_target(ProgressDrawTarget::stderr());
                 later.enable_steady_tick(Duration::from_millis(100));
-                *DRAWN
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(later.clone());
+                *drawn = Some(later.clone());
             }
         });
         Spinner(Some((bar, done)))

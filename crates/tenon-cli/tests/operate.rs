@@ -394,7 +394,7 @@ fn secrets_grants_calls_statistics_and_doctor() {
     t.fails(
         &["call", NOTIFIER, "anything"],
         1,
-        "tenon-examples/notifier is not running (it is resolved)",
+        "tenon-examples/notifier has no function `anything`; it declares no functions",
     );
 
     let stats = t.json(&["stats"]);
@@ -1032,7 +1032,7 @@ fn a_plugin_that_cannot_start_is_in_error_until_acknowledged() {
     assert!(
         doctor
             .stdout
-            .contains("in error; disable it to acknowledge"),
+            .contains("in error; `tenon info tenon-hostile/future-api` shows its last error"),
         "{}",
         doctor.stdout
     );

@@ -158,7 +158,7 @@ fn refusals_name_the_next_command() {
         ),
         (
             &["call", MODERATOR, "anything"],
-            "tenon-examples/moderator is not running (it is pending_config); start it with `tenon enable tenon-examples/moderator`",
+            "tenon-examples/moderator has no function `anything`; it declares no functions (`tenon info tenon-examples/moderator`)",
         ),
         (
             &["call", COUNTER, "cout"],
@@ -207,18 +207,25 @@ fn refusals_name_the_next_command() {
     assert!(!purged.contains("kept"), "{purged}");
 }
 
-/// Mistakes are refused before any plugin starts: nothing but the error is
-/// printed (no start-up warnings), and quickly.
-#[test]
-fn mistakes_are_caught_before_plugins_start() {
+/// The counter installed, granted and enabled, and a hooks file (its path
+/// returned) declaring none of its hooks.
+fn counter_on_a_host_without_its_hooks() -> (Tenon, String) {
     let t = Tenon::new();
     t.ok(&["install", &example_arg("counter")]);
     t.ok(&["grant", COUNTER, "--all"]);
     t.ok(&["enable", COUNTER]);
-    // A host without the counter's hooks: starting it would warn.
     let hooks = t.dir.path().join("hooks.json");
     std::fs::write(&hooks, r#"[{"name": "only.this"}]"#).unwrap();
     let hooks = hooks.display().to_string();
+    (t, hooks)
+}
+
+/// Mistakes are refused before any plugin starts: nothing but the error is
+/// printed (no start-up warnings), and quickly.
+#[test]
+fn mistakes_are_caught_before_plugins_start() {
+    // A host without the counter's hooks: starting it would warn.
+    let (t, hooks) = counter_on_a_host_without_its_hooks();
     let started = t.run(&["--hooks", &hooks, "hooks", "list"]);
     assert!(started.stderr.contains("warning: "), "{}", started.stderr);
     let cases: &[&[&str]] = &[
@@ -237,6 +244,160 @@ fn mistakes_are_caught_before_plugins_start() {
             run.stderr
         );
     }
+}
+
+/// `tenon call` names a mistyped function first, whatever state the
+/// plugin is in (enabling it would not make that call work); a declared
+/// function of a plugin that is not running is refused naming `tenon
+/// enable`.
+#[test]
+fn call_names_a_mistyped_function_before_a_stopped_plugin() {
+    let t = Tenon::new();
+    t.ok(&["install", &example_arg("counter")]);
+    let mistyped = "tenon-examples/counter has no function `cout` (did you mean `count`?); its functions: count, get, tally, reset";
+    // Each step, then the state `call … count` finds (None: it runs).
+    let steps: &[(&[&str], Option<&str>)] = &[
+        (&[], Some("resolved")),
+        (&["grant", COUNTER, "--all"], Some("resolved")),
+        (&["enable", COUNTER], None),
+        (&["disable", COUNTER], Some("disabled")),
+    ];
+    for (step, state) in steps {
+        if !step.is_empty() {
+            t.ok(step);
+        }
+        let stderr = t.fails(&["call", COUNTER, "cout"], 1, mistyped);
+        assert_eq!(stderr.lines().count(), 1, "{step:?}: {stderr}");
+        match state {
+            Some(state) => {
+                t.fails(
+                    &["call", COUNTER, "count"],
+                    1,
+                    &format!(
+                        "tenon-examples/counter is not running (it is {state}); start it with `tenon enable tenon-examples/counter`"
+                    ),
+                );
+            }
+            None => {
+                t.ok(&["call", COUNTER, "count"]);
+            }
+        }
+    }
+}
+
+/// A plugin handling hooks the host does not declare is warned about once
+/// per hook, each warning naming its hook.
+#[test]
+fn hook_warnings_name_the_hook() {
+    let (t, hooks) = counter_on_a_host_without_its_hooks();
+    let run = t.run(&["--hooks", &hooks, "hooks", "list"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let counter_hooks = [
+        "work_item.pre_create",
+        "work_item.post_create",
+        "run.pre_prompt",
+        "model.pre_call",
+        "model.post_call",
+        "tool.pre_exec",
+        "tool.post_exec",
+        "response.pre_deliver",
+        "response.post_deliver",
+    ];
+    for hook in counter_hooks {
+        let line = format!(
+            "warning: tenon-examples/counter: the plugin handles hook `{hook}`, which this host does not declare; ignored"
+        );
+        assert_eq!(
+            run.stderr.lines().filter(|l| *l == line).count(),
+            1,
+            "{hook}:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        run.stderr.lines().count(),
+        counter_hooks.len(),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Every finding of `tenon doctor` says what to do next, naming the
+/// command: one plugin waiting for config, one for grants, one in error,
+/// one the crash guard disabled.
+#[test]
+fn doctor_findings_name_the_next_command() {
+    const PANICKER: &str = "tenon-hostile/panicker";
+    const FUTURE: &str = "tenon-hostile/future-api";
+    let t = Tenon::new();
+    let work = tempfile::tempdir().unwrap();
+    t.ok(&["install", &example_arg("moderator")]);
+    t.ok(&["install", &example_arg("counter")]);
+    let future = copy_example("hostile-future-api", &work.path().join("future"), |text| {
+        text.replace("tenon = \"^3.0\"", "tenon = \"^1.0\"")
+    });
+    t.ok(&["install", &future.display().to_string()]);
+    t.fails(&["enable", FUTURE], 1, "is built for tenon:plugin@3.0.0");
+    t.ok(&["install", &example_arg("hostile-panicker")]);
+    t.ok(&["enable", PANICKER]);
+    for _ in 0..5 {
+        t.ok(&[
+            "hooks",
+            "dispatch",
+            "response.pre_deliver",
+            "--data",
+            r#"{"content": "x"}"#,
+        ]);
+    }
+    let cases: &[(&str, &str)] = &[
+        (
+            MODERATOR,
+            "required config missing: blocked_words; set it with `tenon config set tenon-examples/moderator blocked_words VALUE`",
+        ),
+        (
+            COUNTER,
+            "; grant them with `tenon grant tenon-examples/counter` (or `tenon grant tenon-examples/counter --all`)",
+        ),
+        (
+            FUTURE,
+            "in error; `tenon info tenon-hostile/future-api` shows its last error: fix the cause, then `tenon disable tenon-hostile/future-api` and `tenon enable tenon-hostile/future-api`",
+        ),
+        (
+            PANICKER,
+            "; fix the cause, then `tenon enable tenon-hostile/panicker`",
+        ),
+    ];
+    let run = t.run(&["--format", "json", "doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let plugins = report["plugins"].as_array().unwrap();
+    for (id, finding) in cases {
+        let plugin = plugins.iter().find(|p| p["id"] == *id).unwrap();
+        assert!(
+            plugin["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p.as_str().unwrap().contains(finding)),
+            "{id}: {plugin}"
+        );
+    }
+    // Not one finding leaves the operator without a command to run.
+    for plugin in plugins {
+        for problem in plugin["problems"].as_array().unwrap() {
+            assert!(
+                problem.as_str().unwrap().contains("`tenon "),
+                "{}: {problem}",
+                plugin["id"]
+            );
+        }
+    }
+    let human = t.run(&["doctor"]);
+    assert!(
+        human.stdout.contains(cases[0].1) && human.stdout.contains("4 plugins need attention"),
+        "{}",
+        human.stdout
+    );
 }
 
 /// Config values are read by their declared type; a secret given as an
@@ -608,6 +769,99 @@ fn fast_commands_draw_no_spinner() {
         return;
     }
     panic!("no run was faster than the spinner's delay: {timings:?}");
+}
+
+/// On a terminal, a warning printed while a spinner is drawn takes the
+/// spinner off its line first: every `warning:` starts a line of its own
+/// and no spinner frame is drawn into it. The dispatch waits on a plugin
+/// looping until its 2 s timeout (the spinner shows after 0.4 s), then
+/// another one traps, whose runtime log is a warning.
+#[test]
+fn warnings_are_never_drawn_over_the_spinner() {
+    const FRAMES: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+    let t = Tenon::new();
+    let work = tempfile::tempdir().unwrap();
+    let looper = copy_example(
+        "hostile-extism-looper",
+        &work.path().join("looper"),
+        |text| {
+            text.replace("timeout = \"100ms\"", "timeout = \"2s\"")
+                .replace(
+                    "name = \"response.pre_deliver\"",
+                    "name = \"response.pre_deliver\"\npriority = \"high\"",
+                )
+        },
+    );
+    for dir in [
+        looper.display().to_string(),
+        example_arg("hostile-extism-panicker"),
+    ] {
+        t.ok(&["install", &dir]);
+    }
+    t.ok(&["grant", "tenon-hostile/extism-looper", "--all"]);
+    t.ok(&["enable", "tenon-hostile/extism-looper"]);
+    t.ok(&["enable", "tenon-hostile/extism-panicker"]);
+    let command = format!(
+        "'{}' --registry '{}' hooks dispatch response.pre_deliver --data '{{\"content\": \"x\"}}'",
+        support::tenon_binary(),
+        t.registry().display()
+    );
+    // `script` gives the command a terminal, where spinners are drawn.
+    let run = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{shown:?}");
+    let first = shown
+        .find("warning: ")
+        .unwrap_or_else(|| panic!("no warning: {shown:?}"));
+    assert!(
+        shown[..first].contains("dispatching response.pre_deliver")
+            && shown[..first].contains(|c| FRAMES.contains(c)),
+        "the spinner was drawn before the warning: {shown:?}"
+    );
+    for (at, _) in shown.match_indices("warning: ") {
+        // What the terminal's line holds before the warning, cursor moves
+        // and line clearing aside, is nothing.
+        let line_start = shown[..at].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let before = strip_escapes(&shown[line_start..at]);
+        assert!(
+            before.is_empty(),
+            "a warning drawn after {before:?} on the spinner's line: {shown:?}"
+        );
+        let line = shown[at..].split(['\n', '\r']).next().unwrap_or_default();
+        assert!(
+            !line.contains(|c| FRAMES.contains(c)) && !line.contains("dispatching"),
+            "a spinner frame drawn into the warning {line:?}: {shown:?}"
+        );
+    }
+}
+
+/// `text` without its ANSI escape sequences (CSI: `ESC [ … final byte`).
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// On a terminal, `grant ID` asks about each permission not granted yet

@@ -402,7 +402,8 @@ pub(crate) fn register(
             tracing::warn!(
                 plugin = %id,
                 hook = %hook.name,
-                "the plugin handles a hook this host does not declare; ignored"
+                "the plugin handles hook `{}`, which this host does not declare; ignored",
+                hook.name
             );
             continue;
         };

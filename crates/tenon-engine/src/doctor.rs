@@ -122,6 +122,15 @@ pub struct PluginDiagnosis {
     pub problems: Vec<String>,
 }
 
+/// The way back for a plugin whose module is gone: install it again
+/// (what an uninstall keeps, its config and grants, passes to it).
+fn reinstall(id: &PluginId) -> String {
+    format!(
+        "`tenon disable {id}`, `tenon uninstall {id}`, then `tenon install PATH` from its \
+         package (its config and grants are kept)"
+    )
+}
+
 impl PluginEngine {
     /// Examines every installed plugin of the tenant and the registry.
     pub async fn doctor(&self) -> Result<DoctorReport> {
@@ -192,14 +201,17 @@ impl PluginEngine {
         }
         if counters.events_dropped > 0 {
             problems.push(format!(
-                "{} event(s) were dropped before reaching the event log: its writer's queue was full",
+                "{} event(s) were dropped before reaching the event log: its writer's queue was \
+                 full; raise the host's `EventWriterConfig::capacity` or lower its `max_delay`",
                 counters.events_dropped
             ));
         }
         if counters.events_failed > 0 {
             problems.push(format!(
-                "{} event(s) could not be written to the registry",
-                counters.events_failed
+                "{} event(s) could not be written to the registry; check that {} accepts \
+                 writes (space, permissions, the server's log)",
+                counters.events_failed,
+                self.shared.store.info().location
             ));
         }
         if counters.instance_cap_refusals > 0 {
@@ -228,19 +240,27 @@ impl PluginEngine {
         let running = self.tenant.running(&id).is_some();
         if record.enabled && record.state == PluginState::Active && !running {
             problems.push(if self.shared.safe_mode {
-                "enabled but not running (safe mode)".to_owned()
+                "enabled but not running (safe mode starts only the host's own plugins); \
+                 boot without safe mode to start it"
+                    .to_owned()
             } else {
-                "enabled but not running in this engine".to_owned()
+                format!(
+                    "enabled but not running in this engine: it did not start here (this \
+                     engine's log says why); fix the cause, or `tenon disable {id}`"
+                )
             });
         }
         if record.state == PluginState::Error {
-            problems
-                .push("in error; disable it to acknowledge, fix the cause, enable it".to_owned());
+            problems.push(format!(
+                "in error; `tenon info {id}` shows its last error: fix the cause, then \
+                 `tenon disable {id}` and `tenon enable {id}`"
+            ));
         }
         let runtime_available = self.shared.runtimes.contains_key(&manifest.runtime.kind);
         if !runtime_available {
             problems.push(format!(
-                "this host has no `{}` runtime",
+                "this host has no `{}` runtime; run it on a host that has, or `tenon upgrade \
+                 {id} PATH` to a version for a runtime this one has",
                 manifest.runtime.kind.as_str()
             ));
         }
@@ -250,13 +270,17 @@ impl PluginEngine {
             {
                 Ok(granted) => grants::missing_to_run(&manifest.permissions, &granted),
                 Err(error) => {
-                    problems.push(format!("its grants cannot be read: {error}"));
+                    problems.push(format!(
+                        "its grants cannot be read: {error}; `tenon doctor` again once the \
+                         registry answers"
+                    ));
                     grants::describe(&manifest.permissions)
                 }
             };
         if !not_granted.is_empty() {
             problems.push(format!(
-                "permissions not granted: {}",
+                "permissions not granted: {}; grant them with `tenon grant {id}` (or \
+                 `tenon grant {id} --all`)",
                 not_granted.join(", ")
             ));
         }
@@ -265,15 +289,24 @@ impl PluginEngine {
             Some(sha) => match self.shared.store.get_artifact(&self.tenant.id, sha).await {
                 Ok(Some(_)) => format!("ok ({sha})"),
                 Ok(None) => {
-                    problems.push("its module is missing from the registry".to_owned());
+                    problems.push(format!(
+                        "its module is missing from the registry; {}",
+                        reinstall(&id)
+                    ));
                     format!("missing ({sha})")
                 }
                 Err(RegistryError::Integrity { .. }) => {
-                    problems.push("its module in the registry is corrupt".to_owned());
+                    problems.push(format!(
+                        "its module in the registry is corrupt; {}",
+                        reinstall(&id)
+                    ));
                     format!("corrupt ({sha})")
                 }
                 Err(other) => {
-                    problems.push(format!("its module cannot be read: {other}"));
+                    problems.push(format!(
+                        "its module cannot be read: {other}; `tenon doctor` again once the \
+                         registry answers"
+                    ));
                     format!("unreadable ({sha})")
                 }
             },
@@ -289,7 +322,10 @@ impl PluginEngine {
         ) {
             Ok(api) => format!("ok (plugin API {api})"),
             Err(incompatible) => {
-                problems.push(format!("incompatible: {incompatible}"));
+                problems.push(format!(
+                    "incompatible: {incompatible}; `tenon upgrade {id} PATH` to a version \
+                     built for this host"
+                ));
                 format!("incompatible: {incompatible}")
             }
         };
@@ -299,22 +335,40 @@ impl PluginEngine {
                 .config_spec(&manifest.config)
                 .missing_required(&values),
             Err(error) => {
-                problems.push(format!("its config cannot be read: {error}"));
+                problems.push(format!(
+                    "its config cannot be read: {error}; `tenon doctor` again once the \
+                     registry answers"
+                ));
                 Vec::new()
             }
         };
         if record.state == PluginState::Uninstalling {
-            problems.push("its uninstall was interrupted; uninstall it again to finish".to_owned());
+            problems.push(format!(
+                "its uninstall was interrupted; `tenon uninstall {id}` finishes it"
+            ));
         }
         if !missing_config.is_empty() {
             problems.push(format!(
-                "required config missing: {}",
-                missing_config.join(", ")
+                "required config missing: {}; set {} with `tenon config set {id} {} VALUE`",
+                missing_config.join(", "),
+                if missing_config.len() == 1 {
+                    "it"
+                } else {
+                    "each"
+                },
+                if missing_config.len() == 1 {
+                    missing_config[0].as_str()
+                } else {
+                    "KEY"
+                }
             ));
         }
         let telemetry = &self.shared.telemetry;
         if health.status.needs_attention() {
-            problems.push(format!("{}: {}", health.status, health.reason));
+            problems.push(format!(
+                "{}: {}; `tenon events {id} --kind hook` shows the failures",
+                health.status, health.reason
+            ));
         }
         // Too few to judge its health, but not one succeeded: an enabled
         // plugin failing every time needs attention all the same.

@@ -105,10 +105,10 @@ pub(crate) fn near_limits(
     max_keys: u64,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mut check = |what: &str, used: u64, limit: u64, unit: &str| {
+    let mut check = |what: &str, used: u64, limit: u64, unit: &str, next: &str| {
         if limit > 0 && used as f64 >= limit as f64 * NEAR {
             out.push(format!(
-                "near its limit: {what} {used}{unit} of {limit}{unit} ({}%)",
+                "near its limit: {what} {used}{unit} of {limit}{unit} ({}%); {next}",
                 used.saturating_mul(100) / limit
             ));
         }
@@ -119,11 +119,25 @@ pub(crate) fn near_limits(
             usage.memory.peak_bytes,
             manifest.limits.memory.bytes(),
             " bytes",
+            "raise `[limits] memory` in its manifest and `tenon upgrade` it",
         );
     }
     if let Some(quota) = quota {
-        check("KV", usage.storage.kv_bytes, quota, " bytes");
-        check("KV keys", usage.storage.kv_keys, max_keys, "");
+        check(
+            "KV",
+            usage.storage.kv_bytes,
+            quota,
+            " bytes",
+            "let it delete what it no longer needs, or declare a larger `kv` quota in a new \
+             version and grant it",
+        );
+        check(
+            "KV keys",
+            usage.storage.kv_keys,
+            max_keys,
+            "",
+            "let it delete keys it no longer needs, or raise the host's KV `max_keys`",
+        );
     }
     out
 }

@@ -322,17 +322,12 @@ fn receipt_table(receipts: &[HookReceipt], output: &Output) -> String {
     output.render(&mut table)
 }
 
-/// Refuses, before any plugin starts, to call a plugin that is not enabled
-/// or a function its manifest does not declare.
+/// Refuses, before any plugin starts, to call a function the plugin's
+/// manifest does not declare, then a plugin that is not enabled: a
+/// mistyped function is named first, since enabling the plugin would not
+/// make the call work.
 fn check_callable(record: &PluginRecord, function: &str) -> Result<(), Failure> {
     let id = &record.id;
-    if !record.enabled {
-        return Err(EngineError::NotRunning {
-            id: id.clone(),
-            state: record.state,
-        }
-        .into());
-    }
     let declared: Vec<&str> = record
         .manifest
         .commands
@@ -340,6 +335,13 @@ fn check_callable(record: &PluginRecord, function: &str) -> Result<(), Failure> 
         .map(|c| c.name.as_str())
         .collect();
     if declared.contains(&function) {
+        if !record.enabled {
+            return Err(EngineError::NotRunning {
+                id: id.clone(),
+                state: record.state,
+            }
+            .into());
+        }
         return Ok(());
     }
     let close = tenon_types::similar(function, declared.iter().copied());
