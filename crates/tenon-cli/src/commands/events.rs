@@ -17,9 +17,6 @@ use crate::exit::{CommandResult, Failure};
 use crate::output::Output;
 use crate::session::{Boot, GlobalArgs, find_plugin};
 
-/// How often `--follow` looks for new events.
-const FOLLOW_POLL: Duration = Duration::from_millis(300);
-
 /// The most events read per registry page.
 const PAGE: usize = 1000;
 
@@ -160,7 +157,7 @@ async fn run_events(engine: &PluginEngine, args: &EventsArgs, output: &Output) -
         }
         return output.text(&output.render(&mut table));
     }
-    let mut last: Option<EventCursor> = match recent.last() {
+    let last: Option<EventCursor> = match recent.last() {
         Some(event) => Some(event.cursor),
         None => engine
             .store()
@@ -171,15 +168,11 @@ async fn run_events(engine: &PluginEngine, args: &EventsArgs, output: &Output) -
     for event in &recent {
         print_line(event, output)?;
     }
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    loop {
-        tokio::select! {
-            _ = &mut interrupted => return Ok(()),
-            () = tokio::time::sleep(FOLLOW_POLL) => {}
-        }
-        loop {
-            let page = engine
+    super::follow(
+        last,
+        PAGE,
+        async |last| {
+            Ok(engine
                 .events(
                     &query
                         .clone()
@@ -187,16 +180,13 @@ async fn run_events(engine: &PluginEngine, args: &EventsArgs, output: &Output) -
                         .with_after(last)
                         .with_limit(PAGE),
                 )
-                .await?;
-            for event in &page.events {
-                print_line(event, output)?;
-                last = Some(event.cursor);
-            }
-            if page.events.len() < PAGE {
-                break;
-            }
-        }
-    }
+                .await?
+                .events)
+        },
+        |event| Some(event.cursor),
+        |event| print_line(event, output),
+    )
+    .await
 }
 
 /// `tenon prune-events` arguments.

@@ -12,9 +12,6 @@ use crate::exit::{CommandResult, Failure};
 use crate::output::Output;
 use crate::session::{Boot, GlobalArgs, find_plugin};
 
-/// How often `--follow` looks for new lines.
-const FOLLOW_POLL: Duration = Duration::from_millis(300);
-
 /// The most lines read per registry page.
 const PAGE: usize = 1000;
 
@@ -130,7 +127,7 @@ async fn run(engine: &PluginEngine, args: &LogsArgs, output: &Output) -> Command
         print_line(log, output)?;
     }
     // Follow from the newest line there is, shown or not.
-    let mut last = match page.logs.last() {
+    let last = match page.logs.last() {
         Some(log) => Some(log.id),
         None => engine
             .logs(&LogQuery {
@@ -142,30 +139,23 @@ async fn run(engine: &PluginEngine, args: &LogsArgs, output: &Output) -> Command
             .last()
             .map(|l| l.id),
     };
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    loop {
-        tokio::select! {
-            _ = &mut interrupted => return Ok(()),
-            () = tokio::time::sleep(FOLLOW_POLL) => {}
-        }
-        loop {
-            let page = engine
+    super::follow(
+        last,
+        PAGE,
+        async |last: Option<i64>| {
+            Ok(engine
                 .logs(&LogQuery {
                     after: Some(last.unwrap_or(0)),
                     limit: PAGE,
                     ..query.clone()
                 })
-                .await?;
-            for log in &page.logs {
-                print_line(log, output)?;
-                last = Some(log.id);
-            }
-            if page.logs.len() < PAGE {
-                break;
-            }
-        }
-    }
+                .await?
+                .logs)
+        },
+        |log| Some(log.id),
+        |log| print_line(log, output),
+    )
+    .await
 }
 
 /// Says how many older lines were dropped to keep within the bound.

@@ -15,9 +15,47 @@ pub(crate) mod resolve;
 pub(crate) mod serve;
 pub(crate) mod trust;
 
+use std::time::Duration;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::exit::{CommandResult, Failure};
+
+/// How often `--follow` looks for new records.
+const FOLLOW_POLL: Duration = Duration::from_millis(300);
+
+/// The live tail of `--follow`, until interrupted: every [`FOLLOW_POLL`],
+/// reads with `read_after` the records after `last` (oldest first, at most
+/// `page` at a time, again while pages come back full), prints each and
+/// moves `last` to it with `cursor`.
+pub(crate) async fn follow<T, C: Copy>(
+    mut last: C,
+    page: usize,
+    mut read_after: impl AsyncFnMut(C) -> Result<Vec<T>, Failure>,
+    cursor: impl Fn(&T) -> C,
+    mut print: impl FnMut(&T) -> CommandResult,
+) -> CommandResult {
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => return Ok(()),
+            () = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+        loop {
+            let records = read_after(last).await?;
+            for record in &records {
+                print(record)?;
+                last = cursor(record);
+            }
+            if records.len() < page {
+                break;
+            }
+        }
+    }
+}
 
 /// A timestamp as RFC 3339 text (UTC), as every JSON output shows it.
 pub(crate) fn timestamp(at: OffsetDateTime) -> String {
