@@ -35,17 +35,23 @@ enum Attack {
     Endless,
     /// Send half the body, then drop the connection.
     Vanish,
+    /// Answer 404, as if the server had no such file.
+    Hide,
 }
 
 #[derive(Default)]
 struct ProxyState {
-    upstream: String,
+    upstream: Mutex<String>,
     attacks: Mutex<HashMap<String, Attack>>,
 }
 
 struct Marketplace {
     /// The real server.
     market: Arc<Market>,
+    /// Its settings (a restart keeps them).
+    config: MarketConfig,
+    /// The current root's signing keys (offline in real life).
+    root_keys: Vec<SigningKey>,
     /// Its URL.
     direct: String,
     /// The proxy's URL (what clients use).
@@ -59,10 +65,13 @@ struct Marketplace {
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let attack = state.attacks.lock().get(&path).cloned();
-    if let Some(Attack::Replace(bytes)) = attack {
-        return bytes.into_response();
+    match attack {
+        Some(Attack::Replace(bytes)) => return bytes.into_response(),
+        Some(Attack::Hide) => return axum::http::StatusCode::NOT_FOUND.into_response(),
+        _ => {}
     }
-    let mut upstream = reqwest::Client::new().get(format!("{}{path}", state.upstream));
+    let upstream_url = format!("{}{path}", state.upstream.lock());
+    let mut upstream = reqwest::Client::new().get(upstream_url);
     if let Some(tag) = request.headers().get("if-none-match") {
         upstream = upstream.header("if-none-match", tag.as_bytes());
     }
@@ -110,26 +119,33 @@ async fn serve_on_loopback(app: axum::Router) -> String {
 }
 
 async fn marketplace(expiries: Expiries) -> Marketplace {
+    marketplace_with_keys(expiries, |dir| {
+        tenon_market_server::init(dir, 1, 1, OffsetDateTime::now_utc()).unwrap();
+        vec![read_key(&dir.join("root-1.key"))]
+    })
+    .await
+}
+
+/// A root key file's key.
+fn read_key(path: &std::path::Path) -> SigningKey {
+    SigningKey::from_base64(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A marketplace whose key directory `make_keys` prepares (returning the
+/// current root's keys).
+async fn marketplace_with_keys(
+    expiries: Expiries,
+    make_keys: impl FnOnce(&std::path::Path) -> Vec<SigningKey>,
+) -> Marketplace {
     let dir = tempfile::tempdir().unwrap();
-    let keys_dir = dir.path().join("keys");
-    tenon_market_server::init(&keys_dir, 1, 1, OffsetDateTime::now_utc()).unwrap();
-    let keys = MarketKeys::load(&keys_dir, OffsetDateTime::now_utc()).unwrap();
+    let root_keys = make_keys(&dir.path().join("keys"));
     let config = MarketConfig {
         expiries,
         ..MarketConfig::default()
     };
-    let market = Arc::new(
-        Market::open_sqlite(dir.path().join("market.db").to_str().unwrap(), keys, config)
-            .await
-            .unwrap(),
-    );
-    let direct = serve_on_loopback(tenon_market_server::router(
-        market.clone(),
-        HttpLimits::default(),
-    ))
-    .await;
+    let (market, direct) = open_and_serve(dir.path(), &config).await;
     let proxy = Arc::new(ProxyState {
-        upstream: direct.clone(),
+        upstream: Mutex::new(direct.clone()),
         attacks: Mutex::default(),
     });
     let url = serve_on_loopback(
@@ -144,6 +160,8 @@ async fn marketplace(expiries: Expiries) -> Marketplace {
         .unwrap();
     Marketplace {
         market,
+        config,
+        root_keys,
         direct,
         url,
         proxy,
@@ -151,6 +169,26 @@ async fn marketplace(expiries: Expiries) -> Marketplace {
         key: SigningKey::from_seed(&[7; 32]),
         _dir: dir,
     }
+}
+
+/// The marketplace of `dir` (`keys/`, `market.db`) served on loopback.
+async fn open_and_serve(dir: &std::path::Path, config: &MarketConfig) -> (Arc<Market>, String) {
+    let keys = MarketKeys::load(&dir.join("keys"), OffsetDateTime::now_utc()).unwrap();
+    let market = Arc::new(
+        Market::open_sqlite(
+            dir.join("market.db").to_str().unwrap(),
+            keys,
+            config.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let direct = serve_on_loopback(tenon_market_server::router(
+        market.clone(),
+        HttpLimits::default(),
+    ))
+    .await;
+    (market, direct)
 }
 
 /// A package of `id` `version` depending on `deps` (`("acme/base", "^1")`),
@@ -219,6 +257,30 @@ impl Marketplace {
             )
             .await
             .unwrap();
+    }
+
+    /// Rotates the root offline (a new root key, signed by the current
+    /// one) and restarts the server on the same database to serve it, behind
+    /// the same proxy. Returns the retired root key.
+    async fn rotate_root(&mut self) -> SigningKey {
+        let keys = self._dir.path().join("keys");
+        let report = tenon_market_server::keys::rotate_root(
+            &keys,
+            &self.root_keys,
+            1,
+            1,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let retired = std::mem::replace(
+            &mut self.root_keys,
+            report.root_keys.iter().map(|p| read_key(p)).collect(),
+        );
+        let (market, direct) = open_and_serve(self._dir.path(), &self.config).await;
+        *self.proxy.upstream.lock() = direct.clone();
+        self.market = market;
+        self.direct = direct;
+        retired.into_iter().next().unwrap()
     }
 
     fn attack(&self, path: &str, attack: Attack) {
@@ -767,4 +829,182 @@ async fn a_failed_plan_leaves_the_registry_as_it_was() {
         app_config.values,
         "{error}: the secret stays"
     );
+}
+
+/// A root `version` made from the root file `from`, whose root role is
+/// `root_key` alone, signed by `signers` (an attacker's forgery unless the
+/// trusted root's keys are among them).
+fn forged_root(
+    from: &[u8],
+    version: u64,
+    root_key: &SigningKey,
+    signers: &[&SigningKey],
+) -> Vec<u8> {
+    use tenon_marketplace::metadata::{MetaRole, RoleKeys, Root, sign_metadata};
+    let file: serde_json::Value = serde_json::from_slice(from).unwrap();
+    let mut root: Root = serde_json::from_value(file["signed"].clone()).unwrap();
+    root.version = version;
+    root.roles.insert(
+        MetaRole::Root,
+        RoleKeys {
+            keyids: vec![root_key.key_id()],
+            threshold: 1,
+        },
+    );
+    root.keys.insert(root_key.key_id(), root_key.public_key());
+    let used: Vec<_> = root.roles.values().flat_map(|r| r.keyids.clone()).collect();
+    root.keys.retain(|id, _| used.contains(id));
+    sign_metadata(&root, signers)
+}
+
+/// The metadata refusal inside an install's error.
+fn metadata_refusal(error: &EngineError) -> &tenon_marketplace::MetadataError {
+    match client_error(error) {
+        ClientError::Metadata { source, .. } => source,
+        other => panic!("expected a metadata refusal, got: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_root_is_followed_and_roots_the_trusted_one_did_not_sign_are_refused() {
+    use tenon_marketplace::MetadataError;
+    let (mut m, _dir, engine) = attacked().await;
+    let root1 = m.fetch("/meta/root.json").await;
+    assert_eq!(m.fetch("/meta/1.root.json").await, root1);
+
+    // An attacker's root 2, signed by its own key only (not by root 1's).
+    let intruder = SigningKey::from_seed(&[42; 32]);
+    m.attack(
+        "/meta/2.root.json",
+        Attack::Replace(forged_root(&root1, 2, &intruder, &[&intruder])),
+    );
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(metadata_refusal(&error), MetadataError::Threshold { .. }),
+        "{error}"
+    );
+    assert!(installed(&engine).await.is_empty(), "{error}");
+    m.calm();
+
+    // The real rotation, made offline and served after a restart, is
+    // followed by the client that trusts root 1.
+    let retired = m.rotate_root().await;
+    let root2 = m.fetch("/meta/2.root.json").await;
+    assert_eq!(root2, m.fetch("/meta/root.json").await);
+    engine.install(m.source("acme/base", "*")).await.unwrap();
+
+    // Root 1 replayed as the next root: a rollback, refused.
+    m.attack("/meta/3.root.json", Attack::Replace(root1.clone()));
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(
+            metadata_refusal(&error),
+            MetadataError::RootVersion {
+                expected: 3,
+                found: 1
+            }
+        ),
+        "{error}"
+    );
+    // A root 3 signed by the retired root key (and its own new key), not by
+    // root 2's: refused.
+    let next = SigningKey::from_seed(&[43; 32]);
+    m.attack(
+        "/meta/3.root.json",
+        Attack::Replace(forged_root(&root2, 3, &next, &[&retired, &next])),
+    );
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(metadata_refusal(&error), MetadataError::Threshold { .. }),
+        "{error}"
+    );
+    assert_eq!(installed(&engine).await, ["acme/base 1.0.0"], "{error}");
+
+    // A restarted client pinned to root 1 again stays at root 2: hiding
+    // the rotation does not take it back.
+    m.calm();
+    m.attack("/meta/2.root.json", Attack::Hide);
+    m.attack("/meta/root.json", Attack::Replace(root1.clone()));
+    drop(engine);
+    let policy = TrustPolicy::default().with_publisher_key("acme", m.key.public_key());
+    let restarted = PluginEngine::builder()
+        .registry(&_dir.path().join("registry.db").to_string_lossy())
+        .data_dir(_dir.path())
+        .trust_policy(policy)
+        .marketplace(MarketplaceOptions {
+            root: Some(root1.clone()),
+            ..MarketplaceOptions::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    m.attack(
+        "/meta/3.root.json",
+        Attack::Replace(forged_root(&root2, 3, &next, &[&retired, &next])),
+    );
+    let error = restarted
+        .install(m.source("acme/app", "*"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(metadata_refusal(&error), MetadataError::Threshold { .. }),
+        "root 2 is still the trusted one: {error}"
+    );
+    m.calm();
+    restarted.install(m.source("acme/app", "*")).await.unwrap();
+    assert_eq!(
+        installed(&restarted).await,
+        ["acme/app 1.0.0", "acme/base 1.0.0"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_root_expired_while_away_follows_the_rotation() {
+    use tenon_marketplace::MetadataError;
+    // Root 1 was made 400 days ago (expired); root 2, rotated today, is
+    // what the marketplace serves.
+    let m = marketplace_with_keys(Expiries::default(), |dir| {
+        let long_ago = OffsetDateTime::now_utc() - time::Duration::days(400);
+        tenon_market_server::init(dir, 1, 1, long_ago).unwrap();
+        let old = read_key(&dir.join("root-1.key"));
+        let report =
+            tenon_market_server::keys::rotate_root(dir, &[old], 1, 1, OffsetDateTime::now_utc())
+                .unwrap();
+        vec![read_key(&report.root_keys[0])]
+    })
+    .await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    let root1 = m.fetch("/meta/1.root.json").await;
+    let engine_pinned_to_root1 = async |dir: &std::path::Path| {
+        PluginEngine::builder()
+            .registry(&dir.join("registry.db").to_string_lossy())
+            .data_dir(dir)
+            .trust_policy(TrustPolicy::default().with_publisher_key("acme", m.key.public_key()))
+            .marketplace(MarketplaceOptions {
+                root: Some(root1.clone()),
+                ..MarketplaceOptions::default()
+            })
+            .build()
+            .await
+            .unwrap()
+    };
+    // With the rotation hidden, the expired root is all there is: refused.
+    m.attack("/meta/2.root.json", Attack::Hide);
+    let hidden = tempfile::tempdir().unwrap();
+    let engine = engine_pinned_to_root1(hidden.path()).await;
+    let error = engine
+        .install(m.source("acme/base", "*"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(metadata_refusal(&error), MetadataError::Expired { .. }),
+        "{error}"
+    );
+    assert!(installed(&engine).await.is_empty());
+    // Served, the rotation is followed from the expired root.
+    m.calm();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_pinned_to_root1(dir.path()).await;
+    engine.install(m.source("acme/base", "*")).await.unwrap();
+    assert_eq!(installed(&engine).await, ["acme/base 1.0.0"]);
 }

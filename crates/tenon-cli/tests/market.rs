@@ -373,3 +373,76 @@ fn the_example_plugins_seed_a_marketplace_and_seeding_again_skips_them() {
     assert_eq!(printed, skipped);
     search_finds_every_example(&addr);
 }
+
+#[test]
+fn market_rotate_root_needs_the_current_threshold_and_serve_serves_every_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = tenon(&["market", "init", "--keys", "keys"], dir.path());
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let rotate = |keys: &[&str]| {
+        let mut args = vec![
+            "market",
+            "rotate-root",
+            "--keys",
+            "keys",
+            "--format",
+            "json",
+        ];
+        for key in keys {
+            args.extend(["--root-key", key]);
+        }
+        tenon(&args, dir.path())
+    };
+    // One key of the 2-of-3 root: refused, nothing written.
+    let short = rotate(&["keys/root-1.key"]);
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("cannot sign root 2"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+    assert!(!dir.path().join("keys/2.root.json").exists());
+    let rotated = json_of(&rotate(&["keys/root-1.key", "keys/root-3.key"]));
+    assert_eq!(rotated["version"], 2, "{rotated}");
+    assert_eq!(rotated["root_keys"].as_array().unwrap().len(), 3);
+
+    // A proxy that is not an address is refused before anything starts.
+    let bad = tenon(
+        &[
+            "market",
+            "serve",
+            "--keys",
+            "keys",
+            "--trusted-proxy",
+            "10.0.0.1/8",
+        ],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("10.0.0.1/8"));
+
+    let (child, _, addr) = serve_with(
+        dir.path(),
+        &[
+            "--keys",
+            "keys",
+            "--db",
+            "market.db",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ],
+    );
+    let (status, one) = get(&addr, "/meta/1.root.json");
+    assert!(status.contains("200"), "{status}");
+    let (status, two) = get(&addr, "/meta/2.root.json");
+    assert!(status.contains("200"), "{status}");
+    assert_ne!(one, two);
+    assert_eq!(get(&addr, "/meta/root.json").1, two);
+    let (status, _) = get(&addr, "/meta/3.root.json");
+    assert!(status.contains("404"), "{status}");
+    drop(child);
+}

@@ -2,8 +2,7 @@
 //! API for people and tools, publishing and curation behind tokens.
 //! Every route is listed in [`openapi`] and `docs/marketplace.md`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,7 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::error::MarketError;
+use crate::limits::{ClientKey, RateWindows, TrustedProxy, client_address};
 use crate::market::{Market, Principal, Scope};
 use crate::search::{SearchQuery, UpdatesRequest};
 
@@ -34,10 +34,17 @@ use crate::search::{SearchQuery, UpdatesRequest};
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Request limits of the HTTP layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpLimits {
-    /// Requests allowed per address per minute.
+    /// Requests allowed per client per minute (an IPv4 address, or an IPv6
+    /// /64 network).
     pub requests_per_minute: u32,
+    /// How many clients' windows are kept at most; a new client beyond it
+    /// evicts the one seen longest ago.
+    pub max_tracked_clients: usize,
+    /// The proxies whose `X-Forwarded-For` is believed (none by default:
+    /// the client is the connection's peer, whatever the header says).
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// How long a request may take, reading its body included.
     pub request_timeout: Duration,
     /// How many publishes may be read and checked at once (more are
@@ -51,6 +58,8 @@ impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             requests_per_minute: 1200,
+            max_tracked_clients: 100_000,
+            trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(120),
             max_concurrent_publishes: 4,
             connections: ConnectionLimits::default(),
@@ -62,7 +71,7 @@ impl Default for HttpLimits {
 struct AppState {
     market: Arc<Market>,
     limits: HttpLimits,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<RateWindows<ClientKey>>,
     publishes: Arc<Semaphore>,
 }
 
@@ -103,9 +112,9 @@ pub fn router(market: Arc<Market>, limits: HttpLimits) -> Router {
         .saturating_add(tenon_marketplace::MAX_SIGNATURE_FILE_BYTES + 8);
     let state = Arc::new(AppState {
         market,
-        limits,
-        windows: Mutex::new(HashMap::new()),
+        windows: Mutex::new(RateWindows::new(limits.max_tracked_clients)),
         publishes: Arc::new(Semaphore::new(limits.max_concurrent_publishes)),
+        limits,
     });
     let publish = Router::new()
         .route("/api/v1/publish", put(publish))
@@ -161,19 +170,26 @@ async fn not_found() -> MarketError {
     MarketError::NotFound("no such route".to_owned())
 }
 
-/// Logs and measures every request and applies the per-address limit.
-async fn observe(State(state): Shared, request: Request, next: Next) -> Response {
+/// Logs and measures every request, finds its client (through trusted
+/// proxies only) and applies the per-client limit.
+async fn observe(State(state): Shared, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let addr = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(addr) = addr
-        && let Err(e) = state.rate_check(addr)
-    {
-        return e.into_response();
+    if let Some(peer) = peer {
+        let client = ClientKey::of(client_address(
+            peer,
+            request.headers(),
+            &state.limits.trusted_proxies,
+        ));
+        if let Err(e) = state.rate_check(client) {
+            return e.into_response();
+        }
+        request.extensions_mut().insert(client);
     }
     let limit = state.limits.request_timeout;
     let response = match tokio::time::timeout(limit, next.run(request)).await {
@@ -214,24 +230,19 @@ async fn admit_publish(State(state): Shared, mut request: Request, next: Next) -
 }
 
 impl AppState {
-    fn rate_check(&self, addr: IpAddr) -> Result<(), MarketError> {
+    fn rate_check(&self, client: ClientKey) -> Result<(), MarketError> {
         let minute = OffsetDateTime::now_utc().unix_timestamp() / 60;
-        let mut windows = self.windows.lock();
-        if windows.len() > 100_000 {
-            windows.retain(|_, (m, _)| *m == minute);
+        if self
+            .windows
+            .lock()
+            .admit(&client, minute, self.limits.requests_per_minute)
+        {
+            return Ok(());
         }
-        let slot = windows.entry(addr).or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
-        }
-        if slot.1 >= self.limits.requests_per_minute {
-            return Err(MarketError::RateLimited {
-                who: format!("address {addr}"),
-                retry_after_secs: 60,
-            });
-        }
-        slot.1 += 1;
-        Ok(())
+        Err(MarketError::RateLimited {
+            who: format!("address {client}"),
+            retry_after_secs: 60,
+        })
     }
 
     async fn principal(&self, headers: &HeaderMap) -> Result<Principal, MarketError> {
@@ -294,7 +305,21 @@ async fn metadata(State(state): Shared, Path(file): Path<String>) -> Result<Resp
         "timestamp.json" => MetaRole::Timestamp,
         "snapshot.json" => MetaRole::Snapshot,
         "targets.json" => MetaRole::Targets,
-        _ => return Err(MarketError::NotFound(format!("metadata `{file}`"))),
+        _ => {
+            // `<N>.root.json`: an earlier (or the current) root, for
+            // clients walking rotations.
+            let root = file
+                .strip_suffix(".root.json")
+                .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| state.market.root_version(n));
+            return match root {
+                Some(bytes) => Ok(
+                    ([(header::CONTENT_TYPE, "application/json")], bytes.to_vec()).into_response(),
+                ),
+                None => Err(MarketError::NotFound(format!("metadata `{file}`"))),
+            };
+        }
     };
     let bytes = state.market.metadata(role).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
@@ -429,16 +454,17 @@ async fn download(
     State(state): Shared,
     Path((publisher, name, ver)): Path<(String, String, String)>,
     headers: HeaderMap,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<Extension<ClientKey>>,
 ) -> Result<Response, MarketError> {
     let id = plugin_id(&publisher, &name)?;
     let version = version(&ver)?;
-    // A client is its account when it sends a valid token, else its address.
+    // A client is its account when it sends a valid token, else its address
+    // (an IPv6 /64 as one), as `observe` found it.
     let client = match state.principal(&headers).await {
         Ok(p) => format!("account:{}", p.account),
         Err(_) => format!(
             "addr:{}",
-            connect.map_or_else(|| "unknown".to_owned(), |c| c.0.0.ip().to_string())
+            client.map_or_else(|| "unknown".to_owned(), |c| c.0.to_string())
         ),
     };
     let (bytes, signatures) = state.market.download(&id, &version, &client).await?;
@@ -638,7 +664,7 @@ pub fn openapi() -> serde_json::Value {
         },
         "paths": {
             "/config.json": {"get": op("Where the index, metadata and downloads are", false)},
-            "/meta/{file}": {"get": op("TUF-lite metadata: root.json, timestamp.json, snapshot.json, targets.json", false)},
+            "/meta/{file}": {"get": op("TUF-lite metadata: root.json, timestamp.json, snapshot.json, targets.json, and <N>.root.json for each root version kept", false)},
             "/index/{publisher}/{name}": {"get": op("A plugin's index file (ETag, If-None-Match → 304)", false)},
             "/api/v1/search": {"get": op("Search: q, category, tag, license, runtime, publisher, verified, api, host_version, sort, limit, cursor", false)},
             "/api/v1/categories": {"get": op("Categories with their plugin counts", false)},

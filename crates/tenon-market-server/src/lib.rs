@@ -32,6 +32,7 @@ mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod limits;
 mod market;
 pub mod names;
 pub mod search;
@@ -39,7 +40,8 @@ pub mod upload;
 
 pub use error::MarketError;
 pub use http::{HttpLimits, openapi, router};
-pub use keys::{InitReport, MarketKeys, init};
+pub use keys::{InitReport, MarketKeys, RotateReport, init, rotate_root};
+pub use limits::TrustedProxy;
 pub use market::{Expiries, Market, MarketConfig, Principal, Scope};
 pub use search::{SearchPage, SearchQuery, Sort};
 pub use tenon_serve::ConnectionLimits;
@@ -58,12 +60,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tenon_serve::serve(
-        router(market, limits),
-        listener,
-        limits.connections,
-        shutdown,
-    )
-    .await;
+    let connections = limits.connections;
+    tenon_serve::serve(router(market, limits), listener, connections, shutdown).await;
     Ok(())
 }

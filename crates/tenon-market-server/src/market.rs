@@ -209,6 +209,12 @@ impl Market {
         on_backend!(self, s => &s.keys.root)
     }
 
+    /// Root `version` as kept in the key directory (served as
+    /// `meta/<version>.root.json`, for clients walking root rotations).
+    pub fn root_version(&self, version: u64) -> Option<&[u8]> {
+        on_backend!(self, s => s.keys.roots.get(&version).map(Vec::as_slice))
+    }
+
     /// The online key's public half (the marketplace counter-signature key).
     pub fn marketplace_key(&self) -> tenon_marketplace::PublicKey {
         on_backend!(self, s => s.keys.online.public_key())

@@ -54,10 +54,23 @@ async fn start(backend: Backend, config: MarketConfig) -> Option<Server> {
 
 /// [`start`] with the server's HTTP limits.
 async fn start_with(backend: Backend, config: MarketConfig, limits: HttpLimits) -> Option<Server> {
+    start_with_keys(backend, config, limits, |keys_dir| {
+        tenon_market_server::init(keys_dir, 3, 2, OffsetDateTime::now_utc()).unwrap();
+    })
+    .await
+}
+
+/// [`start_with`] on a key directory `make_keys` prepares.
+async fn start_with_keys(
+    backend: Backend,
+    config: MarketConfig,
+    limits: HttpLimits,
+    make_keys: impl FnOnce(&std::path::Path),
+) -> Option<Server> {
     eprintln!("-- on {backend:?}");
     let dir = tempfile::tempdir().unwrap();
     let keys_dir = dir.path().join("keys");
-    tenon_market_server::init(&keys_dir, 3, 2, OffsetDateTime::now_utc()).unwrap();
+    make_keys(&keys_dir);
     let keys = MarketKeys::load(&keys_dir, OffsetDateTime::now_utc()).unwrap();
     #[cfg(feature = "postgres")]
     let mut schema = None;
@@ -1463,5 +1476,358 @@ async fn slow_headers_are_closed_by_market_serve() {
         .await
         .expect("the server closed the half-sent request");
         assert!(!answer.contains("200 OK"), "{answer}");
+    }
+}
+
+/// The current UTC minute (rate windows are per minute).
+fn minute() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp() / 60
+}
+
+/// Runs `scenario` (attempt `n` uses fresh clients) until it passes, again
+/// only when it failed across a change of `period` (a rate window or a
+/// day of download counting starting over mid-scenario is not a failure).
+async fn within_one<F, Fut>(period: fn() -> i64, mut scenario: F)
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    for attempt in 0..3 {
+        let before = period();
+        match scenario(attempt).await {
+            Ok(()) => return,
+            Err(why) if period() != before => eprintln!("retrying across a window: {why}"),
+            Err(why) => panic!("{why}"),
+        }
+    }
+    panic!("three windows changed mid-scenario");
+}
+
+impl Server {
+    /// `GET path` as sent by a proxy naming `forwarded` in
+    /// `X-Forwarded-For`: the status and the error detail, if any.
+    async fn get_from(&self, path: &str, forwarded: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("x-forwarded-for", forwarded)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let detail = body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        (status, detail)
+    }
+}
+
+/// Sends `GET /api/v1/categories` for each `(forwarded, expected status)`
+/// and checks that every 429 names `limited`.
+async fn expect_statuses(
+    server: &Server,
+    steps: &[(String, StatusCode)],
+    limited: &str,
+) -> Result<(), String> {
+    for (n, (forwarded, expected)) in steps.iter().enumerate() {
+        let (status, detail) = server.get_from("/api/v1/categories", forwarded).await;
+        if status != *expected {
+            return Err(format!("step {n} from {forwarded}: {status} {detail}"));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS && !detail.contains(limited) {
+            return Err(format!(
+                "step {n}: the refusal should name {limited}: {detail}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn behind_loopback_proxy(per_minute: u32, clients: usize) -> HttpLimits {
+    HttpLimits {
+        requests_per_minute: per_minute,
+        max_tracked_clients: clients,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..HttpLimits::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_64_is_one_client_and_only_trusted_proxies_name_clients() {
+    const OK: StatusCode = StatusCode::OK;
+    const LIMITED: StatusCode = StatusCode::TOO_MANY_REQUESTS;
+    for &backend in BACKENDS {
+        let Some(server) = start_with(
+            backend,
+            MarketConfig::default(),
+            behind_loopback_proxy(3, 1000),
+        )
+        .await
+        else {
+            continue;
+        };
+        within_one(minute, |a| {
+            let server = &server;
+            async move {
+                // Rotating through one /64 does not make many clients; the
+                // next /64 is another client.
+                let net = format!("2001:db8:{a}:1");
+                let steps: Vec<(String, StatusCode)> = vec![
+                    (format!("{net}::1"), OK),
+                    (format!("{net}::2"), OK),
+                    (format!("{net}:ffff:ffff:ffff:ffff"), OK),
+                    (format!("{net}::4"), LIMITED),
+                    (format!("2001:db8:{a}:2::1"), OK),
+                ];
+                expect_statuses(server, &steps, &format!("2001:db8:{a}:1::/64")).await?;
+                // What a client wrote itself (left of what its proxy added)
+                // is not believed.
+                let real = format!("203.0.113.{a}");
+                let steps: Vec<(String, StatusCode)> = (0..4)
+                    .map(|i| {
+                        let status = if i < 3 { OK } else { LIMITED };
+                        (format!("10.9.{a}.{i}, {real}"), status)
+                    })
+                    .collect();
+                expect_statuses(server, &steps, &real).await?;
+                // An IPv4-mapped address is its IPv4 address.
+                let v4 = format!("198.51.100.{a}");
+                let steps: Vec<(String, StatusCode)> = vec![
+                    (v4.clone(), OK),
+                    (format!("::ffff:{v4}"), OK),
+                    (v4.clone(), OK),
+                    (format!("::ffff:{v4}"), LIMITED),
+                ];
+                expect_statuses(server, &steps, &v4).await
+            }
+        })
+        .await;
+    }
+    // A server that trusts no proxy: the header is the client's own words,
+    // and rotating it escapes nothing.
+    within_one(minute, |_| async {
+        let Some(server) = start_with(
+            Backend::Sqlite,
+            MarketConfig::default(),
+            HttpLimits {
+                requests_per_minute: 3,
+                ..HttpLimits::default()
+            },
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        let steps: Vec<(String, StatusCode)> = (0..4)
+            .map(|i| {
+                let status = if i < 3 {
+                    StatusCode::OK
+                } else {
+                    StatusCode::TOO_MANY_REQUESTS
+                };
+                (format!("2001:db8:{i}::1"), status)
+            })
+            .collect();
+        expect_statuses(&server, &steps, "address 127.0.0.1").await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_table_is_bounded_and_evicts_the_client_seen_longest_ago() {
+    for &backend in BACKENDS {
+        let Some(server) = start_with(
+            backend,
+            MarketConfig::default(),
+            behind_loopback_proxy(1, 2),
+        )
+        .await
+        else {
+            continue;
+        };
+        within_one(minute, |attempt| {
+            let server = &server;
+            async move {
+                let [a, b, c] = [1, 2, 3].map(|n| format!("192.0.2.{}", attempt * 10 + n));
+                let steps = [
+                    (a.clone(), StatusCode::OK),
+                    (b.clone(), StatusCode::OK),
+                    // a is limited, and now the client seen last.
+                    (a.clone(), StatusCode::TOO_MANY_REQUESTS),
+                    // A third client evicts b, not a: a keeps its count.
+                    (c.clone(), StatusCode::OK),
+                    (a.clone(), StatusCode::TOO_MANY_REQUESTS),
+                    // b was forgotten and starts over.
+                    (b.clone(), StatusCode::OK),
+                ];
+                expect_statuses(server, &steps, &a).await
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_count_an_ipv6_64_once() {
+    let day = || OffsetDateTime::now_utc().unix_timestamp() / 86_400;
+    for &backend in BACKENDS {
+        within_one(day, |_| async move {
+            let Some(server) = start_with(
+                backend,
+                MarketConfig::default(),
+                behind_loopback_proxy(1000, 1000),
+            )
+            .await
+            else {
+                return Ok(());
+            };
+            let token = server.token("acme-dev", json!(["publish"])).await;
+            let key = SigningKey::from_seed(&[1; 32]);
+            let (status, body) = server.publish(&token, &package(HELLO, &key)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            for from in [
+                "2001:db8:5::1",
+                "2001:db8:5::2",
+                "2001:db8:5:0:ff::9",
+                "2001:db8:6::1",
+            ] {
+                let res = server
+                    .http
+                    .get(format!(
+                        "{}/api/v1/plugins/acme/hello/1.0.0/download",
+                        server.url
+                    ))
+                    .header("x-forwarded-for", from)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK, "{from}");
+            }
+            let (_, detail) = server.get("/api/v1/plugins/acme/hello").await;
+            if detail["downloads"] != 2 {
+                return Err(format!("two /64 networks are two downloads: {detail}"));
+            }
+            Ok(())
+        })
+        .await;
+    }
+}
+
+/// The key in a key file.
+fn key_file(path: &std::path::Path) -> SigningKey {
+    SigningKey::from_base64(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_root_rotation_needs_the_current_threshold_and_a_broken_chain_is_refused_at_load() {
+    use tenon_market_server::keys::rotate_root;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let now = OffsetDateTime::now_utc();
+    tenon_market_server::init(&keys, 3, 2, now).unwrap();
+    let [k1, k2] = ["root-1.key", "root-2.key"].map(|f| key_file(&keys.join(f)));
+    let root1 = std::fs::read(keys.join("root.json")).unwrap();
+    // One key of a 2-of-3 root, or a stranger's: refused, nothing written.
+    for (what, given) in [
+        ("one of two", vec![k1.clone()]),
+        ("twice the same", vec![k1.clone(), k1.clone()]),
+        ("a stranger", vec![SigningKey::from_seed(&[5; 32])]),
+    ] {
+        let error = rotate_root(&keys, &given, 1, 1, now).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot sign root 2"),
+            "{what}: {error}"
+        );
+        assert!(!keys.join("2.root.json").exists(), "{what}");
+        assert_eq!(
+            std::fs::read(keys.join("root.json")).unwrap(),
+            root1,
+            "{what}"
+        );
+    }
+    let error = rotate_root(&keys, &[k1.clone(), k2.clone()], 1, 2, now).unwrap_err();
+    assert!(error.to_string().contains("threshold"), "{error}");
+    let report = rotate_root(&keys, &[k1, k2], 2, 1, now).unwrap();
+    assert_eq!(report.version, 2);
+    assert_eq!(report.root_keys.len(), 2);
+    let loaded = MarketKeys::load(&keys, now).unwrap();
+    assert_eq!(loaded.roots.keys().copied().collect::<Vec<_>>(), [1, 2]);
+
+    // A missing link, or a forged one, is refused at load naming it.
+    let second = std::fs::read(keys.join("2.root.json")).unwrap();
+    std::fs::remove_file(keys.join("2.root.json")).unwrap();
+    let error = MarketKeys::load(&keys, now).unwrap_err();
+    assert!(error.to_string().contains("2.root.json"), "{error}");
+    let stranger = SigningKey::from_seed(&[6; 32]);
+    let mut body: tenon_marketplace::metadata::Root =
+        serde_json::from_value(serde_json::from_slice::<Value>(&second).unwrap()["signed"].clone())
+            .unwrap();
+    body.expires += time::Duration::days(1);
+    let forged = tenon_marketplace::metadata::sign_metadata(&body, &[&stranger]);
+    std::fs::write(keys.join("2.root.json"), &forged).unwrap();
+    let error = MarketKeys::load(&keys, now).unwrap_err();
+    assert!(error.to_string().contains("root 2"), "{error}");
+    std::fs::write(keys.join("2.root.json"), &second).unwrap();
+    MarketKeys::load(&keys, now).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kept_root_is_served_and_a_client_walks_them_to_the_current_one() {
+    use tenon_market_server::keys::rotate_root;
+    for &backend in BACKENDS {
+        let Some(server) = start_with_keys(
+            backend,
+            MarketConfig::default(),
+            HttpLimits::default(),
+            |keys| {
+                let now = OffsetDateTime::now_utc();
+                tenon_market_server::init(keys, 1, 1, now).unwrap();
+                let mut current = vec![key_file(&keys.join("root-1.key"))];
+                for _ in 0..2 {
+                    let report = rotate_root(keys, &current, 1, 1, now).unwrap();
+                    current = vec![key_file(&report.root_keys[0])];
+                }
+            },
+        )
+        .await
+        else {
+            continue;
+        };
+        let token = server.token("acme-dev", json!(["publish"])).await;
+        let key = SigningKey::from_seed(&[1; 32]);
+        let (status, body) = server.publish(&token, &package(HELLO, &key)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // From root 1, as a client that trusted it would.
+        let mut trusted = TrustedMetadata::trusting_root(
+            &server.bytes("/meta/1.root.json").await,
+            SeenVersions::default(),
+        )
+        .unwrap();
+        for version in 2..=3 {
+            trusted
+                .update_root(&server.bytes(&format!("/meta/{version}.root.json")).await)
+                .unwrap();
+        }
+        assert_eq!(trusted.root().version, 3);
+        assert_eq!(
+            server.bytes("/meta/3.root.json").await,
+            server.bytes("/meta/root.json").await
+        );
+        for absent in [
+            "4.root.json",
+            "0.root.json",
+            "01.root.json",
+            "-1.root.json",
+            ".root.json",
+            "99999999999999999999999.root.json",
+        ] {
+            let (status, body) = server.get(&format!("/meta/{absent}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{absent}: {body}");
+        }
+        // The rest of the chain verifies under root 3.
+        let chain = server.verified_chain(SeenVersions::default()).await;
+        assert_eq!(chain.root().version, 3);
     }
 }

@@ -295,8 +295,10 @@ impl MarketClient {
         self.write_cache("url", self.url.as_bytes()).await?;
         let state = self.state().await?;
         let root = self.trusted_root().await?;
-        let mut trusted =
-            TrustedMetadata::new(&root, state.seen, now).map_err(|e| self.metadata_error(e))?;
+        // The trusted root may have expired while this client was away: it
+        // is walked forward first, and only the last root must be fresh.
+        let mut trusted = TrustedMetadata::trusting_root(&root, state.seen)
+            .map_err(|e| self.metadata_error(e))?;
         // Root rotations: `meta/<N+1>.root.json` until there is none.
         loop {
             let next = trusted.root().version + 1;

@@ -548,13 +548,23 @@ impl TrustedMetadata {
         seen: SeenVersions,
         now: OffsetDateTime,
     ) -> Result<Self, MetadataError> {
+        let trusted = Self::trusting_root(root_bytes, seen)?;
+        trusted.check_root_fresh(now)?;
+        Ok(trusted)
+    }
+
+    /// Starts from a root trusted before, which may have expired since:
+    /// it must be signed by its own root threshold. Walk it forward with
+    /// [`Self::update_root`], then [`Self::check_root_fresh`] (TUF checks
+    /// only the last root's expiry, so that a client away for longer than
+    /// a root's lifetime can still follow the rotations).
+    pub fn trusting_root(root_bytes: &[u8], seen: SeenVersions) -> Result<Self, MetadataError> {
         let opened = Self::open_root(root_bytes)?;
         opened.require(
             opened.body.role_keys(MetaRole::Root),
             &opened.body.keys,
             "its own",
         )?;
-        opened.unexpired(now)?;
         Ok(Self {
             root: opened.body,
             timestamp: None,

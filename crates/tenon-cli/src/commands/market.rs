@@ -1,4 +1,5 @@
-//! `tenon market`: run a marketplace server (`init`, `token`, `serve`).
+//! `tenon market`: run a marketplace server (`init`, `rotate-root`,
+//! `token`, `serve`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tenon_market_server::{
-    HttpLimits, Market, MarketConfig, MarketError, MarketKeys, Scope, encode_upload,
+    HttpLimits, Market, MarketConfig, MarketError, MarketKeys, Scope, TrustedProxy, encode_upload,
 };
 use tenon_marketplace::SignatureFile;
 use time::OffsetDateTime;
@@ -21,6 +22,11 @@ pub(crate) enum MarketCommand {
     /// Create a marketplace's keys: offline root keys (a threshold of them
     /// signs a root), the online key and `root.json`.
     Init(InitArgs),
+    /// Replace the root with the next version: new root keys, signed by a
+    /// threshold of the current root keys and by the new ones, so that
+    /// clients trusting the current root follow it. Restart the server to
+    /// serve it.
+    RotateRoot(RotateRootArgs),
     /// Create an account (if new) and an API token for it; the token is
     /// printed once.
     Token(TokenArgs),
@@ -54,6 +60,24 @@ pub(crate) struct InitArgs {
     threshold: u32,
 }
 
+/// `tenon market rotate-root` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct RotateRootArgs {
+    /// The directory of `root.json` (made by `init`).
+    #[arg(long, value_name = "DIR", default_value = "market-keys")]
+    keys: PathBuf,
+    /// A current root key file; give as many as the current root's
+    /// threshold.
+    #[arg(long = "root-key", value_name = "FILE", required = true)]
+    old_keys: Vec<PathBuf>,
+    /// How many new root keys to make.
+    #[arg(long, default_value_t = 3)]
+    root_keys: usize,
+    /// How many new root keys must sign the next root.
+    #[arg(long, default_value_t = 2)]
+    threshold: u32,
+}
+
 /// `tenon market token` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct TokenArgs {
@@ -80,11 +104,18 @@ pub(crate) struct ServeArgs {
     /// published are skipped.
     #[arg(long, value_name = "PACKAGE")]
     seed: Vec<PathBuf>,
+    /// A proxy in front of the server (an address or a network such as
+    /// `10.0.0.0/8`) whose `X-Forwarded-For` names the client, for the
+    /// per-client limits and download counts; repeatable. Without it, the
+    /// client is the connection's peer.
+    #[arg(long = "trusted-proxy", value_name = "ADDR[/PREFIX]")]
+    trusted_proxies: Vec<TrustedProxy>,
 }
 
 pub(crate) async fn run(command: MarketCommand, output: &Output) -> CommandResult {
     match command {
         MarketCommand::Init(args) => init(args, output),
+        MarketCommand::RotateRoot(args) => rotate_root(args, output),
         MarketCommand::Token(args) => token(args, output).await,
         MarketCommand::Serve(args) => serve(args, output).await,
     }
@@ -98,6 +129,43 @@ fn failure(error: MarketError) -> Failure {
     }
 }
 
+fn paths(p: &[PathBuf]) -> Vec<String> {
+    p.iter().map(|p| p.display().to_string()).collect()
+}
+
+fn rotate_root(args: RotateRootArgs, output: &Output) -> CommandResult {
+    let mut old_keys = Vec::new();
+    for path in &args.old_keys {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read `{}`: {e}", path.display())))?;
+        let key = tenon_marketplace::SigningKey::from_base64(&text)
+            .map_err(|e| Failure::usage(format!("`{}` is not a root key: {e}", path.display())))?;
+        old_keys.push(key);
+    }
+    let report = tenon_market_server::keys::rotate_root(
+        &args.keys,
+        &old_keys,
+        args.root_keys,
+        args.threshold,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(failure)?;
+    if output.is_json() {
+        return output.json(&json!({
+            "version": report.version,
+            "root": report.root.display().to_string(),
+            "root_keys": paths(&report.root_keys),
+        }));
+    }
+    output.text(&format!(
+        "{} root version {} to {}\nnew root keys (move them offline): {}\nrestart `tenon market serve` to serve it\n",
+        output.good("Wrote"),
+        report.version,
+        report.root.display(),
+        paths(&report.root_keys).join(", "),
+    ))
+}
+
 fn init(args: InitArgs, output: &Output) -> CommandResult {
     let report = tenon_market_server::init(
         &args.keys,
@@ -106,11 +174,6 @@ fn init(args: InitArgs, output: &Output) -> CommandResult {
         OffsetDateTime::now_utc(),
     )
     .map_err(failure)?;
-    let paths = |p: &[PathBuf]| {
-        p.iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-    };
     if output.is_json() {
         return output.json(&json!({
             "root": report.root.display().to_string(),
@@ -218,7 +281,11 @@ async fn serve(args: ServeArgs, output: &Output) -> CommandResult {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    tenon_market_server::serve(market, HttpLimits::default(), listener, shutdown)
+    let limits = HttpLimits {
+        trusted_proxies: args.trusted_proxies,
+        ..HttpLimits::default()
+    };
+    tenon_market_server::serve(market, limits, listener, shutdown)
         .await
         .map_err(|e| Failure::usage(format!("the server stopped: {e}")))
 }

@@ -1,7 +1,7 @@
 // The imports and types the shared statement files use. Not a module:
 // included first by each backend, after `Db` is defined.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 use sqlx::{QueryBuilder, Row as _};
@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::error::MarketError;
 use crate::keys::MarketKeys;
+use crate::limits::{MAX_TRACKED_ACCOUNTS, RateWindows};
 use crate::market::{
     Compat, MAX_README_BYTES, MarketConfig, Principal, Scope, body_of, check_account, from_unix,
     hex_random, join, newer_listing, newest_compatible, token_hash, unix,
@@ -36,7 +37,7 @@ pub(crate) struct Store {
     pub(crate) pool: sqlx::Pool<Db>,
     pub(crate) keys: MarketKeys,
     pub(crate) config: MarketConfig,
-    publish_window: Mutex<HashMap<String, (i64, u32)>>,
+    publish_window: Mutex<RateWindows<String>>,
 }
 
 impl Store {
@@ -51,7 +52,7 @@ impl Store {
             pool,
             keys,
             config,
-            publish_window: Mutex::new(HashMap::new()),
+            publish_window: Mutex::new(RateWindows::new(MAX_TRACKED_ACCOUNTS)),
         };
         store.initialise_metadata().await?;
         Ok(store)

@@ -224,19 +224,17 @@ impl Store {
 
     fn rate_check_publish(&self, account: &str) -> Result<(), MarketError> {
         let minute = unix(OffsetDateTime::now_utc()) / 60;
-        let mut window = self.publish_window.lock();
-        let slot = window.entry(account.to_owned()).or_insert((minute, 0));
-        if slot.0 != minute {
-            *slot = (minute, 0);
+        if self.publish_window.lock().admit(
+            &account.to_owned(),
+            minute,
+            self.config.publishes_per_minute,
+        ) {
+            return Ok(());
         }
-        if slot.1 >= self.config.publishes_per_minute {
-            return Err(MarketError::RateLimited {
-                who: format!("account {account}"),
-                retry_after_secs: 60,
-            });
-        }
-        slot.1 += 1;
-        Ok(())
+        Err(MarketError::RateLimited {
+            who: format!("account {account}"),
+            retry_after_secs: 60,
+        })
     }
 
     async fn claim_namespace(

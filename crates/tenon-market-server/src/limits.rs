@@ -1,0 +1,282 @@
+//! Who a request comes from, and how often they may come: the client
+//! address (through trusted proxies only) and per-minute windows kept in a
+//! bounded table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use axum::http::HeaderMap;
+
+/// A proxy (an address or a network) whose `X-Forwarded-For` is believed.
+///
+/// Written `203.0.113.7`, `10.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl TrustedProxy {
+    /// Whether `ip` is this proxy (an IPv4-mapped IPv6 address counts as
+    /// its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(ip)), self.prefix, 32) == u128::from(u32::from(net))
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(ip), self.prefix, 128) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `value` with all but its first `prefix` bits (of `width`) cleared.
+fn masked(value: u128, prefix: u8, width: u8) -> u128 {
+    if prefix == 0 {
+        return 0;
+    }
+    let cleared = u32::from(width - prefix);
+    (value >> cleared) << cleared
+}
+
+impl FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("`{text}` is not a proxy address or network: {why}");
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| bad("expected an IPv4 or IPv6 address"))?;
+        let network = network.to_canonical();
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| bad(&format!("the prefix length must be 0 to {width}")))?,
+        };
+        let bits = match network {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        if masked(bits, prefix, width) != bits {
+            return Err(bad("bits are set after the prefix"));
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl fmt::Display for TrustedProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The address a request comes from: the peer, unless the peer is a
+/// trusted proxy; then `X-Forwarded-For` is read from the right (the entry
+/// the nearest proxy added) past every trusted proxy, and the first address
+/// that is not one is the client. An entry that is not an address stops
+/// the walk at the proxy that passed it on. Entries a client wrote itself
+/// sit left of the ones its proxies added and are never reached unless
+/// every proxy on the way is trusted.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[TrustedProxy]) -> IpAddr {
+    let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
+    let mut client = peer.to_canonical();
+    if !trusted(client) {
+        return client;
+    }
+    let values: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    for value in values.iter().rev() {
+        for entry in value.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return client;
+            };
+            client = ip.to_canonical();
+            if !trusted(client) {
+                return client;
+            }
+        }
+    }
+    client
+}
+
+/// A client as its limits and downloads count it: an IPv4 address, or an
+/// IPv6 /64 network (one subscriber's usual allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl ClientKey {
+    /// The key `ip` is counted under.
+    pub fn of(ip: IpAddr) -> Self {
+        Self(tenon_serve::client_key(ip))
+    }
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
+/// How many accounts' publish windows are kept at most (the oldest are
+/// evicted beyond it).
+pub(crate) const MAX_TRACKED_ACCOUNTS: usize = 10_000;
+
+/// Per-minute request counts per key, at most `capacity` keys: a new key
+/// when the table is full evicts the key seen longest ago (so a client
+/// being limited, which keeps coming, keeps its count while a flood of
+/// new keys only pushes out the idle ones).
+#[derive(Debug)]
+pub(crate) struct RateWindows<K> {
+    capacity: usize,
+    next: u64,
+    slots: HashMap<K, Slot>,
+    by_age: BTreeMap<u64, K>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    minute: i64,
+    count: u32,
+    seen: u64,
+}
+
+impl<K: Eq + Hash + Clone> RateWindows<K> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            next: 0,
+            slots: HashMap::new(),
+            by_age: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a request of `key` in `minute`; `false` when it already made
+    /// `per_minute` requests in that minute (the refused one counts as
+    /// seen, not as a request).
+    pub(crate) fn admit(&mut self, key: &K, minute: i64, per_minute: u32) -> bool {
+        let seen = self.next;
+        self.next += 1;
+        let slot = match self.slots.get_mut(key) {
+            Some(slot) => {
+                self.by_age.remove(&slot.seen);
+                slot
+            }
+            None => {
+                if self.slots.len() >= self.capacity
+                    && let Some((_, oldest)) = self.by_age.pop_first()
+                {
+                    self.slots.remove(&oldest);
+                    metrics::counter!("tenon_market_rate_windows_evicted_total").increment(1);
+                }
+                self.slots.entry(key.clone()).or_insert(Slot {
+                    minute,
+                    count: 0,
+                    seen,
+                })
+            }
+        };
+        slot.seen = seen;
+        self.by_age.insert(seen, key.clone());
+        if slot.minute != minute {
+            slot.minute = minute;
+            slot.count = 0;
+        }
+        if slot.count >= per_minute {
+            return false;
+        }
+        slot.count += 1;
+        true
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_table_evicts_the_key_seen_longest_ago() {
+        let mut windows = RateWindows::new(2);
+        assert!(windows.admit(&"a", 0, 1));
+        assert!(windows.admit(&"b", 0, 1));
+        assert!(!windows.admit(&"a", 0, 1), "a is over its limit");
+        assert!(windows.admit(&"c", 0, 1), "c evicts b, seen longest ago");
+        assert_eq!(windows.len(), 2);
+        assert!(!windows.admit(&"a", 0, 1), "a kept its count");
+        assert!(windows.admit(&"b", 0, 1), "b starts over");
+        assert!(windows.admit(&"a", 1, 1), "a new minute starts over");
+        for n in 0..1000 {
+            windows.admit(&"x", n, 1);
+        }
+        assert_eq!(windows.len(), 2);
+    }
+
+    #[test]
+    fn proxies_parse_and_match_by_prefix() {
+        let net: TrustedProxy = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        let v6: TrustedProxy = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fdaa::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        let one: TrustedProxy = "127.0.0.1".parse().unwrap();
+        assert_eq!(one.to_string(), "127.0.0.1/32");
+        let all: TrustedProxy = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in [
+            "10.0.0.1/33",
+            "10.0.0.1/8",
+            "proxy",
+            "10.0.0.0/x",
+            "::1/129",
+        ] {
+            let error = bad.parse::<TrustedProxy>().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn forwarded_addresses_are_read_from_the_right_past_trusted_proxies() {
+        let proxies: Vec<TrustedProxy> = vec!["127.0.0.1".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_address(local, &headers, &proxies),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(other, &headers, &proxies), other);
+        assert_eq!(client_address(local, &headers, &[]), local);
+        headers.insert("x-forwarded-for", "203.0.113.9, junk".parse().unwrap());
+        assert_eq!(client_address(local, &headers, &proxies), local);
+        headers.insert("x-forwarded-for", "127.0.0.1".parse().unwrap());
+        assert_eq!(client_address(local, &headers, &proxies), local);
+    }
+}
