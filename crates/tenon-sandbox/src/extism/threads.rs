@@ -113,6 +113,10 @@ struct Shared {
     started: OnceLock<()>,
     /// Held while the first threads start, so only one call starts them.
     starting: Mutex<()>,
+    /// Tests: asked before each thread is started; `true` fails the start
+    /// as the OS would (say at its thread limit).
+    #[cfg(test)]
+    refuse_spawn: Mutex<Option<Box<dyn FnMut() -> bool + Send>>>,
 }
 
 #[derive(Default)]
@@ -187,6 +191,8 @@ impl CallThreads {
                     linger,
                     started: OnceLock::new(),
                     starting: Mutex::new(()),
+                    #[cfg(test)]
+                    refuse_spawn: Mutex::new(None),
                 }),
             }),
         }
@@ -528,6 +534,18 @@ impl Worker {
 }
 
 fn spawn(shared: Arc<Shared>, worker: Arc<Worker>, extra: bool) -> std::io::Result<Thread> {
+    #[cfg(test)]
+    if shared
+        .refuse_spawn
+        .lock()
+        .as_mut()
+        .is_some_and(|refuse| refuse())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "Resource temporarily unavailable (refused by the test)",
+        ));
+    }
     let stack = shared.stack;
     let handle = std::thread::Builder::new()
         .name("tenon-extism-call".to_owned())
@@ -810,6 +828,132 @@ mod tests {
             c_at <= 1,
             "the later plugin waited behind the busy one: {order:?}"
         );
+    }
+
+    impl CallThreads {
+        /// Makes every later thread start ask `refuse` first.
+        fn refuse_spawn(&self, refuse: impl FnMut() -> bool + Send + 'static) {
+            *self.handle.shared.refuse_spawn.lock() = Some(Box::new(refuse));
+        }
+
+        fn allow_spawn(&self) {
+            *self.handle.shared.refuse_spawn.lock() = None;
+        }
+    }
+
+    /// Hostile (the OS at its thread limit): when not one of the first
+    /// threads starts, the call fails naming why, and the failure is not
+    /// kept: once threads can start again, calls run. When only some
+    /// start, calls run on those.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_to_start_the_first_threads_is_not_kept() {
+        let threads = CallThreads::new(Shares::new(2, 0), STACK);
+        let lane = threads.lane("t");
+        threads.refuse_spawn(|| true);
+        let err = lane.run(|| 7).await.unwrap_err();
+        assert!(
+            err.contains("cannot start a plugin-call thread")
+                && err.contains("Resource temporarily unavailable"),
+            "{err}"
+        );
+        assert_eq!(threads.threads(), 0);
+        threads.allow_spawn();
+        assert_eq!(lane.run(|| 7).await, Ok(7));
+        assert_eq!(threads.threads(), 2);
+
+        // One of two starts: calls run on it.
+        let threads = CallThreads::new(Shares::new(2, 0), STACK);
+        let lane = threads.lane("t");
+        let mut starts = 0;
+        threads.refuse_spawn(move || {
+            starts += 1;
+            starts > 1
+        });
+        assert_eq!(lane.run(|| 7).await, Ok(7));
+        assert_eq!(threads.threads(), 1);
+        assert_eq!(lane.run(|| 8).await, Ok(8));
+    }
+
+    /// One thread kept (four at most), held by a call of plugin `a`; plugin
+    /// `b` of another tenant has none running.
+    async fn one_thread_held() -> (
+        CallThreads,
+        Arc<Lane>,
+        Arc<Lane>,
+        Held,
+        tokio::task::JoinHandle<Result<(), String>>,
+    ) {
+        let threads = CallThreads::new(Shares::new(1, 4), STACK);
+        let (hostile, other) = (Arc::new(threads.lane("a")), Arc::new(threads.lane("b")));
+        let held = Held::new();
+        let hold = held.call(&hostile);
+        held.running(1).await;
+        (threads, hostile, other, held, hold)
+    }
+
+    /// Hostile: one plugin holds the only thread and no further thread can
+    /// start. Another plugin's call waits (it is not lost, and the thread
+    /// count stays true), runs as soon as the thread frees, and once
+    /// threads can start again calls beside a held one get a thread of
+    /// their own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_cannot_get_a_new_thread_waits_for_one() {
+        let (threads, hostile, other, held, hold) = one_thread_held().await;
+        threads.refuse_spawn(|| true);
+        let waiting = {
+            let other = other.clone();
+            tokio::spawn(async move { other.run(|| 7).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the call ran with no thread free");
+        assert_eq!(
+            threads.threads(),
+            1,
+            "a thread that never started is counted"
+        );
+        held.open.store(true, Ordering::SeqCst);
+        hold.await.unwrap().unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+        assert_eq!(answer.expect("the waiting call ran").unwrap(), Ok(7));
+
+        threads.allow_spawn();
+        let held = Held::new();
+        let hold = held.call(&hostile);
+        held.running(1).await;
+        answers(&other).await;
+        assert_eq!(threads.threads(), 2);
+        held.open.store(true, Ordering::SeqCst);
+        hold.await.unwrap().unwrap();
+    }
+
+    /// Hostile: the only busy thread goes idle while a call's new thread
+    /// fails to start. The call is handed to that idle thread at once; it
+    /// does not wait for some other call to end (none comes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_queued_after_a_failed_start_goes_to_a_thread_that_went_idle() {
+        let (threads, _hostile, other, held, hold) = one_thread_held().await;
+        // While the new thread "starts", the held call ends and its thread
+        // goes idle.
+        let (open, shared) = (held.open.clone(), Arc::downgrade(&threads.handle.shared));
+        let idle = move || shared.upgrade().map_or(0, |s| s.state.lock().idle.len());
+        threads.refuse_spawn(move || {
+            open.store(true, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while idle() == 0 {
+                assert!(Instant::now() < deadline, "the held thread never went idle");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            true
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(10), other.run(|| 7)).await;
+        assert_eq!(
+            answer,
+            Ok(Ok(7)),
+            "the call waited for a call that never came"
+        );
+        hold.await.unwrap().unwrap();
+        assert_eq!(threads.threads(), 1);
+        threads.allow_spawn();
     }
 
     #[test]
