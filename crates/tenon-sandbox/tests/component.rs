@@ -344,6 +344,35 @@ async fn a_call_timeout_shorter_than_the_manifest_wins() {
     assert_eq!(after, std::time::Duration::from_millis(50));
 }
 
+/// Hostile: a caller that stops waiting (a dispatcher's timeout drops its
+/// future) stops the component's code with it, since the call runs in the
+/// caller's future: the instance it ran in is dropped, never pooled again,
+/// and the only slot is free at once (a call finds it within its 20 ms
+/// wait, long before the loop's 800 ms deadline). The Extism runtime,
+/// whose calls run on other threads, keeps the slot until the call has
+/// stopped instead (`a_cancelled_call_keeps_its_slot_*`, tests/extism.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_stops_with_its_caller() {
+    let h = Harness::new(&Components);
+    let looper = suite::single_slot_looper(&h, &Components).await;
+    assert_eq!(looper.stats().instances_pooled, 1, "one warm instance");
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        looper.call("loop", b"", tenon_sandbox::CallOptions::default()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the loop answered: {gave_up:?}");
+    assert_eq!(
+        looper.stats().instances_pooled,
+        0,
+        "the cancelled instance went back to the pool"
+    );
+    assert_eq!(call(&*looper, "ping", "").await.unwrap(), "pong");
+    assert_eq!(looper.stats().instances_pooled, 1);
+    let echo = h.start(&Components, Role::Echo, |_| {}).await;
+    assert_eq!(call(&*echo, "echo", "after").await.unwrap(), "after");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tenants_share_code_not_state() {
     let h = Harness::new(&Components);
