@@ -88,24 +88,28 @@ impl fmt::Display for TrustedProxy {
 /// The address a request comes from: the peer, unless the peer is a
 /// trusted proxy; then `X-Forwarded-For` is read from the right (the entry
 /// the nearest proxy added) past every trusted proxy, and the first address
-/// that is not one is the client. An entry that is not an address stops
-/// the walk at the proxy that passed it on. Entries a client wrote itself
-/// sit left of the ones its proxies added and are never reached unless
-/// every proxy on the way is trusted.
+/// that is not one is the client. Entries are split on the raw bytes, so
+/// that bytes a client wrote (not UTF-8, say) never hide the entry its
+/// proxy appended after them; an entry may carry a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`) or a zone (`fe80::1%eth0`), as some proxies write
+/// them. An entry that is still not an address stops the walk at the proxy
+/// that passed it on. Entries a client wrote itself sit left of the ones
+/// its proxies added and are never reached unless every proxy on the way is
+/// trusted.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[TrustedProxy]) -> IpAddr {
     let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
     let mut client = peer.to_canonical();
     if !trusted(client) {
         return client;
     }
-    let values: Vec<&str> = headers
+    let values: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .map(|v| v.to_str().unwrap_or(""))
+        .map(|v| v.as_bytes())
         .collect();
     for value in values.iter().rev() {
-        for entry in value.rsplit(',') {
-            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+        for entry in value.rsplit(|&b| b == b',') {
+            let Some(ip) = forwarded_entry(entry) else {
                 return client;
             };
             client = ip.to_canonical();
@@ -115,6 +119,41 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[TrustedProxy
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry as an address: surrounding spaces, a port
+/// and an IPv6 zone are dropped.
+fn forwarded_entry(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let host = if let Some(bracketed) = entry.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`.
+        let (inside, rest) = bracketed.split_once(']')?;
+        if !(rest.is_empty() || rest.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        inside
+    } else if let Some((v4, port)) = entry.split_once(':')
+        && !port.contains(':')
+    {
+        // `v4:port` (a bare IPv6 address has more than one colon).
+        if !is_port(port) {
+            return None;
+        }
+        v4
+    } else {
+        entry
+    };
+    let host = host
+        .split_once('%')
+        .map_or(host, |(address, _zone)| address);
+    host.parse().ok()
+}
+
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A client as its limits and downloads count it: an IPv4 address, or an
@@ -278,5 +317,45 @@ mod tests {
         assert_eq!(client_address(local, &headers, &proxies), local);
         headers.insert("x-forwarded-for", "127.0.0.1".parse().unwrap());
         assert_eq!(client_address(local, &headers, &proxies), local);
+    }
+
+    /// Hostile: what a client writes in front of the entry its proxy
+    /// appends never moves it onto the proxy's own key; entries written
+    /// with a port, in brackets or with a zone are read as addresses.
+    #[test]
+    fn forwarded_entries_are_read_one_by_one_with_ports_and_zones() {
+        let proxies: Vec<TrustedProxy> = vec!["127.0.0.1".parse().unwrap()];
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let cases: &[(&[u8], &str)] = &[
+            // Not UTF-8, then the address the proxy appended.
+            (b"\xff\xfe, 203.0.113.9", "203.0.113.9"),
+            (b"\xff,203.0.113.9", "203.0.113.9"),
+            (b"203.0.113.9:5678", "203.0.113.9"),
+            (b"[2001:db8::1]:443", "2001:db8::1"),
+            (b"[2001:db8::1]", "2001:db8::1"),
+            (b"fe80::1%eth0", "fe80::1"),
+            (b"[fe80::1%25eth0]:80", "fe80::1"),
+            (b"2001:db8::7", "2001:db8::7"),
+            (b"::ffff:198.51.100.4", "198.51.100.4"),
+            (b"6.6.6.6, 203.0.113.9:1, 127.0.0.1:9", "203.0.113.9"),
+            // Still not addresses: the walk stops at the proxy.
+            (b"203.0.113.9:http", "127.0.0.1"),
+            (b"203.0.113.9:123456", "127.0.0.1"),
+            (b"[2001:db8::1]x", "127.0.0.1"),
+            (b"", "127.0.0.1"),
+        ];
+        for (value, expected) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-forwarded-for",
+                axum::http::HeaderValue::from_bytes(value).unwrap(),
+            );
+            assert_eq!(
+                client_address(local, &headers, &proxies),
+                expected.parse::<IpAddr>().unwrap(),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
     }
 }
