@@ -454,6 +454,7 @@ pub(crate) fn register(
         id.clone(),
         Arc::new(Running {
             slot,
+            endpoints: manifest.endpoints.clone().into(),
             handlers,
             commands,
             subscriptions,

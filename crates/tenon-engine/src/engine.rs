@@ -11,14 +11,16 @@ use tenon_hooks::{
     CommandRegistry, DispatchConfig, DispatchOutcome, EventBus, HandlerInfo, HookContext,
     HookError, HookSpec,
 };
-use tenon_manifest::{PluginId, RuntimeKind};
+use tenon_manifest::{EndpointDecl, PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
 use tenon_metrics::{HostCounters, PluginStats, Telemetry, trace};
 use tenon_registry::{
     EventKind, EventPage, EventQuery, EventStatus, EventWriter, LogPage, LogQuery, NewEvent,
     PluginQuery, PluginRecord, RegistryStore, TenantId,
 };
-use tenon_sandbox::{CallOptions, Runtime, RuntimeCounters};
+use tenon_sandbox::{
+    CallOptions, EndpointRequest, EndpointResponse, Plugin, Runtime, RuntimeCounters, SandboxError,
+};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -313,6 +315,45 @@ impl PluginEngine {
 
     /// Calls a function a running plugin exports, bytes in and out.
     pub async fn call(&self, id: &PluginId, function: &str, input: &[u8]) -> Result<Vec<u8>> {
+        self.call_running(id, function, |plugin| async move {
+            plugin.call(function, input, CallOptions::default()).await
+        })
+        .await
+    }
+
+    /// Hands one HTTP request to a running plugin's `handle_request` (the
+    /// request's `function` names the endpoint it matched), under the
+    /// plugin's own limits and timeout. Counted and judged by the crash
+    /// guard like any call; `tenon-http` routes `[[endpoints]]` here.
+    pub async fn handle_request(
+        &self,
+        id: &PluginId,
+        request: &EndpointRequest,
+    ) -> Result<EndpointResponse> {
+        let function = request.function.as_str();
+        self.call_running(id, function, |plugin| async move {
+            plugin.handle_request(request, CallOptions::default()).await
+        })
+        .await
+    }
+
+    /// The `[[endpoints]]` of a running plugin, as its running version
+    /// declares them; `None` when it is not running (a disabled plugin has
+    /// no routes). Read from the running state on every call, so routes
+    /// follow enable and disable without a rebuild.
+    pub fn running_endpoints(&self, id: &PluginId) -> Option<Arc<[EndpointDecl]>> {
+        self.tenant
+            .running(id)
+            .map(|running| running.endpoints.clone())
+    }
+
+    /// Runs `work` against a running plugin, recording it for the
+    /// telemetry and the crash guard under `function`.
+    async fn call_running<T, F, Fut>(&self, id: &PluginId, function: &str, work: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Plugin>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, SandboxError>>,
+    {
         let running = match self.tenant.running(id) {
             Some(running) => running,
             None => {
@@ -327,7 +368,7 @@ impl PluginEngine {
         let started = tokio::time::Instant::now();
         let result = async {
             let plugin = running.slot.plugin().await?;
-            plugin.call(function, input, CallOptions::default()).await
+            work(plugin).await
         }
         .instrument(span)
         .await;

@@ -104,7 +104,7 @@ pub use tenon_hooks::{
     Event as BusEvent, EventBus, FailPolicy, HandlerError, HandlerInfo, HookAction, HookContext,
     HookReceipt, HookSpec, MAX_CAUSATION_DEPTH, ReceiptStatus, Subscription,
 };
-pub use tenon_manifest::{Manifest, Permissions, PluginId, Version};
+pub use tenon_manifest::{EndpointDecl, Manifest, Permissions, PluginId, RateLimit, Version};
 pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
 #[cfg(feature = "prometheus")]
 pub use tenon_metrics::prometheus;
@@ -115,7 +115,8 @@ pub use tenon_registry::{
     RegistryOptions, SecretKey, SourceKind, TenantId, VersionRecord,
 };
 pub use tenon_sandbox::{
-    FairnessLimits, FairnessReport, InstanceUsage, SandboxConfig, SandboxError,
+    EndpointRequest, EndpointResponse, FairnessLimits, FairnessReport, InstanceUsage,
+    SandboxConfig, SandboxError,
 };
 #[cfg(feature = "native")]
 pub use tenon_sandbox::{

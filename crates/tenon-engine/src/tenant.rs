@@ -37,6 +37,9 @@ pub(crate) struct TenantState {
 /// A plugin running in a tenant: its slot and what it registered.
 pub(crate) struct Running {
     pub(crate) slot: Arc<PluginSlot>,
+    /// The `[[endpoints]]` its running version declares (`tenon-http`
+    /// routes them while it runs).
+    pub(crate) endpoints: Arc<[tenon_manifest::EndpointDecl]>,
     pub(crate) handlers: Vec<HandlerId>,
     pub(crate) commands: Vec<String>,
     /// The tasks delivering the bus events it subscribed to.

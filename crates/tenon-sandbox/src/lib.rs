@@ -60,8 +60,8 @@ pub use native::{NativeContext, NativePlugin, NativeRuntime, PluginError};
 #[cfg(feature = "process")]
 pub use process::{ProcessConfig, ProcessPlugin, ProcessRuntime, SandboxLayer};
 pub use runtime::{
-    CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
-    ResourceStats, Runtime, RuntimeCounters,
+    CallOptions, EndpointRequest, EndpointResponse, Health, HookCall, HookContextData,
+    HookResponse, LoadRequest, Plugin, ResourceStats, Runtime, RuntimeCounters,
 };
 pub use stats::{HealthState, PluginStats};
 pub use tenon_types::{Causation, CauseLink};

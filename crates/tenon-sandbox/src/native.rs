@@ -27,8 +27,8 @@ use crate::config::SandboxConfig;
 use crate::error::{SandboxError, TrapKind};
 use crate::host::{Caller, HostError, HttpRequest, HttpResponse, LogLevel};
 use crate::runtime::{
-    CallOptions, Health, HookCall, HookContextData, HookResponse, LoadRequest, Plugin,
-    ResourceStats, Runtime,
+    CallOptions, EndpointRequest, EndpointResponse, Health, HookCall, HookContextData,
+    HookResponse, LoadRequest, Plugin, ResourceStats, Runtime,
 };
 use crate::stats::HealthState;
 
@@ -114,6 +114,19 @@ pub trait NativePlugin: Send + Sync + 'static {
         Err(PluginError::new(
             "unknown-function",
             format!("no function `{function}`"),
+        ))
+    }
+
+    /// Serves one request to one of its `[[endpoints]]` (the request's
+    /// `function` names which); by default, it serves none.
+    async fn handle_request(
+        &self,
+        _cx: &NativeContext,
+        request: &EndpointRequest,
+    ) -> Result<EndpointResponse, PluginError> {
+        Err(PluginError::new(
+            "unknown-function",
+            format!("no endpoint function `{}`", request.function),
         ))
     }
 
@@ -475,6 +488,17 @@ impl Plugin for NativeLoaded {
     ) -> Result<Vec<u8>, SandboxError> {
         self.run(options, true, |p, cx| async move {
             p.call(&cx, function, input).await
+        })
+        .await
+    }
+
+    async fn handle_request(
+        &self,
+        request: &EndpointRequest,
+        options: CallOptions,
+    ) -> Result<EndpointResponse, SandboxError> {
+        self.run(options, true, |p, cx| async move {
+            p.handle_request(&cx, request).await
         })
         .await
     }

@@ -173,6 +173,37 @@ pub enum HookResponse {
     },
 }
 
+/// One HTTP request routed to a plugin's endpoint (`[[endpoints]]`), as the
+/// host hands it over: credentials are already taken out of the headers and
+/// the body is already bounded by the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointRequest {
+    /// The `function` of the endpoint the request matched, so that one
+    /// `handle_request` export can serve every endpoint.
+    pub function: String,
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The path after the plugin's prefix, starting with `/`.
+    pub path: String,
+    /// The query string without `?` (empty when there is none).
+    pub query: String,
+    /// The request headers (names lower case) but credentials.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A plugin's answer to an [`EndpointRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointResponse {
+    /// The HTTP status (100 to 599; the host checks it).
+    pub status: u16,
+    /// Response headers, as the plugin wrote them (the host checks them).
+    pub headers: Vec<(String, String)>,
+    /// The body, at most the plugin's answer limit.
+    pub body: Vec<u8>,
+}
+
 /// Whether a plugin is ready, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
@@ -236,6 +267,24 @@ pub trait Plugin: Send + Sync + 'static {
         input: &[u8],
         options: CallOptions,
     ) -> Result<Vec<u8>, SandboxError>;
+
+    /// Serves one request to one of its `[[endpoints]]`, under the call's
+    /// deadline and the plugin's limits like any call. A runtime or plugin
+    /// that serves no endpoints fails with [`SandboxError::MissingExport`]
+    /// naming `handle_request`: the default, kept by the component runtime
+    /// (its `tenon:plugin@1.0.0` world has no such export) and the process
+    /// runtime.
+    async fn handle_request(
+        &self,
+        request: &EndpointRequest,
+        options: CallOptions,
+    ) -> Result<EndpointResponse, SandboxError> {
+        let _ = (request, options);
+        Err(SandboxError::MissingExport {
+            plugin: self.caller().plugin.to_string(),
+            export: "handle_request".to_owned(),
+        })
+    }
 
     /// Exports in-memory state, if the plugin keeps any.
     async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError>;

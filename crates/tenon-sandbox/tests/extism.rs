@@ -15,7 +15,8 @@ use suite::{Fixture, Harness, Role, call, hook};
 use tenon_manifest::{Isolation, Manifest, VersionReq};
 use tenon_sandbox::boundary::StaticResolver;
 use tenon_sandbox::{
-    CallOptions, CallThreading, HookResponse, SandboxConfig, SandboxError, TrapKind,
+    CallOptions, CallThreading, EndpointRequest, HookResponse, SandboxConfig, SandboxError,
+    TrapKind,
 };
 
 suite::suite_tests!(
@@ -632,6 +633,81 @@ async fn hooks_follow_the_protocol() {
     let err = call(&*raw, "boom", "").await.unwrap_err();
     assert!(
         matches!(&err, SandboxError::Trap { kind: TrapKind::Arithmetic, message, .. } if message.contains("boom")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_follow_the_request_protocol() {
+    let h = Harness::new(&DEDICATED);
+    let echo = h.start(&DEDICATED, Role::Echo, |_| {}).await;
+    let mut request = EndpointRequest {
+        function: "echo".to_owned(),
+        method: "POST".to_owned(),
+        path: "/echo".to_owned(),
+        query: "a=1".to_owned(),
+        headers: vec![("x-request-id".to_owned(), "r1".to_owned())],
+        body: b"hello".to_vec(),
+    };
+    let answer = echo
+        .handle_request(&request, CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.headers,
+        vec![("content-type".to_owned(), "application/json".to_owned())]
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "method": "POST", "path": "/echo", "query": "a=1",
+            "headers": ["x-request-id"], "body": "hello"
+        })
+    );
+    request.function = "other".to_owned();
+    let answer = echo
+        .handle_request(&request, CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 404);
+
+    // A module without the export, and one answering off the protocol.
+    let (mut manifest, _) = DEDICATED.plugin(Role::Echo);
+    manifest.plugin.id = "tenon-tests/raw".parse().unwrap();
+    let raw = h
+        .runtime
+        .load(h.request(manifest, wat(RAW_PLUGIN), "tenant-a"))
+        .await
+        .unwrap();
+    raw.start(&serde_json::json!({})).await.unwrap();
+    let err = raw
+        .handle_request(&request, CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::MissingExport { export, .. } if export == "handle_request"),
+        "{err:?}"
+    );
+    let (mut manifest, _) = DEDICATED.plugin(Role::Echo);
+    manifest.plugin.id = "tenon-tests/raw-request".parse().unwrap();
+    let raw = h
+        .runtime
+        .load(h.request(
+            manifest,
+            wat(&RAW_PLUGIN.replace("\"handle_hook\"", "\"handle_request\"")),
+            "tenant-a",
+        ))
+        .await
+        .unwrap();
+    raw.start(&serde_json::json!({})).await.unwrap();
+    let err = raw
+        .handle_request(&request, CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Protocol { message, .. } if message.contains("handle_request must answer")),
         "{err:?}"
     );
 }

@@ -24,6 +24,7 @@ pub(super) const BLOCKING_WASI: [&str; 1] = ["poll_oneoff"];
 
 /// The exports Tenon gives a meaning to.
 pub(super) const HANDLE_HOOK: &str = "handle_hook";
+pub(super) const HANDLE_REQUEST: &str = "handle_request";
 pub(super) const ACTIVATE: &str = "activate";
 pub(super) const CONFIGURE: &str = "configure";
 pub(super) const DEACTIVATE: &str = "deactivate";

@@ -16,7 +16,10 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use crate::error::SandboxError;
 use crate::fairness::{Account, Fairness, Lease, Reclaim};
 use crate::host::Caller;
-use crate::runtime::{CallOptions, Health, HookCall, HookResponse, Plugin, ResourceStats};
+use crate::runtime::{
+    CallOptions, EndpointRequest, EndpointResponse, Health, HookCall, HookResponse, Plugin,
+    ResourceStats,
+};
 use crate::stats::{HealthState, PluginStats};
 
 use super::CallThreading;
@@ -951,6 +954,36 @@ impl Plugin for ExtismPlugin {
             }
             Err(error) => Err(error),
         };
+        self.record(started, result)
+    }
+
+    async fn handle_request(
+        &self,
+        request: &EndpointRequest,
+        options: CallOptions,
+    ) -> Result<EndpointResponse, SandboxError> {
+        let started = Instant::now();
+        let result = async {
+            if !self.inner.health.is_ready() {
+                return Err(self.not_running());
+            }
+            if !self.inner.parts.info.exports(module::HANDLE_REQUEST) {
+                return Err(SandboxError::MissingExport {
+                    plugin: self.name().to_owned(),
+                    export: module::HANDLE_REQUEST.to_owned(),
+                });
+            }
+            let input = protocol::request_input(request);
+            let timeout = self.timeout(&options);
+            let job =
+                Job::export(module::HANDLE_REQUEST, input, timeout, started).caused(options.cause);
+            let output = self.execute(job).await?;
+            protocol::request_output(&output).map_err(|message| SandboxError::Protocol {
+                plugin: self.name().to_owned(),
+                message,
+            })
+        }
+        .await;
         self.record(started, result)
     }
 

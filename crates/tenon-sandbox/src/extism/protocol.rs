@@ -6,11 +6,19 @@
 //! `{"action": "continue", "patch"?: …}` or `{"action": "block", "reason"?: …}`
 //! (an empty answer means `continue`). A failure is an Extism error; when its
 //! text is `{"code": …, "message": …}` the code is kept.
+//!
+//! `handle_request` receives `{"function": …, "method": …, "path": …,
+//! "query": …, "headers": [[name, value], …], "body": …}` (`body_base64`
+//! instead of `body` when the body is not UTF-8) and answers
+//! `{"status": …, "headers"?: [[name, value], …], "body"?: …}` or
+//! `body_base64` instead of `body` (docs/extism.md).
 
-use serde::Deserialize;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::runtime::{HookCall, HookResponse};
+use crate::runtime::{EndpointRequest, EndpointResponse, HookCall, HookResponse};
 
 /// The input of `handle_hook`. `data` and `context.state` are JSON already
 /// and are embedded as they are.
@@ -98,6 +106,77 @@ pub(super) fn hook_output(output: &[u8]) -> Result<HookResponse, String> {
         } => Err(expected(&"unknown field `reason` with `continue`")),
         HookAnswer { .. } => Err(expected(&"unknown field `patch` with `block`")),
     }
+}
+
+/// The input of `handle_request`.
+pub(super) fn request_input(request: &EndpointRequest) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Input<'a> {
+        function: &'a str,
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        headers: &'a [(String, String)],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body_base64: Option<String>,
+    }
+    let text = std::str::from_utf8(&request.body).ok();
+    let input = Input {
+        function: &request.function,
+        method: &request.method,
+        path: &request.path,
+        query: &request.query,
+        headers: &request.headers,
+        body: text,
+        body_base64: text.is_none().then(|| STANDARD.encode(&request.body)),
+    };
+    // Strings and pairs of strings always serialize.
+    serde_json::to_vec(&input).unwrap_or_default()
+}
+
+/// `handle_request`'s answer as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestAnswer {
+    status: u16,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
+}
+
+/// Reads `handle_request`'s answer; the error says what is wrong with it.
+pub(super) fn request_output(output: &[u8]) -> Result<EndpointResponse, String> {
+    let expected = |problem: &dyn std::fmt::Display| {
+        format!(
+            "handle_request must answer {{\"status\": 200, \"headers\"?: [[\"name\", \"value\"]], \
+             \"body\"?: \"…\" or \"body_base64\"?: \"…\"}}: {problem}"
+        )
+    };
+    let answer: RequestAnswer = serde_json::from_slice(output).map_err(|e| expected(&e))?;
+    let body = match (answer.body, answer.body_base64) {
+        (Some(_), Some(_)) => return Err(expected(&"both `body` and `body_base64`")),
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(encoded)) => STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|e| expected(&format_args!("`body_base64` is not base64: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    if !(100..=599).contains(&answer.status) {
+        return Err(expected(&format_args!(
+            "status {} is not between 100 and 599",
+            answer.status
+        )));
+    }
+    Ok(EndpointResponse {
+        status: answer.status,
+        headers: answer.headers,
+        body,
+    })
 }
 
 /// A plugin's error text, split into a code and a message when it is
@@ -190,6 +269,57 @@ mod tests {
             Err("unknown field"),
         );
         check("not json", Err("handle_hook must answer"));
+    }
+
+    #[test]
+    fn request_input_carries_text_or_base64_bodies() {
+        let mut request = EndpointRequest {
+            function: "greet".to_owned(),
+            method: "POST".to_owned(),
+            path: "/hello".to_owned(),
+            query: "a=1".to_owned(),
+            headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
+            body: b"hi \"you\"".to_vec(),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&request_input(&request)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "function": "greet", "method": "POST", "path": "/hello", "query": "a=1",
+                "headers": [["content-type", "text/plain"]], "body": "hi \"you\""
+            })
+        );
+        request.body = vec![0xff, 0x00];
+        let value: serde_json::Value = serde_json::from_slice(&request_input(&request)).unwrap();
+        assert_eq!(value["body_base64"], "/wA=");
+        assert!(value.get("body").is_none());
+    }
+
+    #[test]
+    fn request_answers() {
+        let answer = request_output(br#"{"status":201,"headers":[["x-a","b"]],"body":"ok"}"#);
+        assert_eq!(
+            answer,
+            Ok(EndpointResponse {
+                status: 201,
+                headers: vec![("x-a".to_owned(), "b".to_owned())],
+                body: b"ok".to_vec(),
+            })
+        );
+        assert_eq!(
+            request_output(br#"{"status":200,"body_base64":"/wA="}"#).map(|r| r.body),
+            Ok(vec![0xff, 0x00])
+        );
+        for (bad, says) in [
+            (&br#"{"status":99}"#[..], "between 100 and 599"),
+            (br#"{"status":200,"body":"a","body_base64":"YQ=="}"#, "both"),
+            (br#"{"status":200,"body_base64":"%%"}"#, "not base64"),
+            (br#"{"status":200,"cookies":1}"#, "unknown field"),
+            (b"", "handle_request must answer"),
+        ] {
+            let error = request_output(bad).unwrap_err();
+            assert!(error.contains(says), "{error}");
+        }
     }
 
     #[test]

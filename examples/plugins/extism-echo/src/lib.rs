@@ -5,7 +5,10 @@
 //!   `echo.patch`: parses the data, then continues with the patch
 //!   `{"echoed": true}`; any other hook continues without looking at the
 //!   data;
-//! - `echo` returns its input; `parse` returns its JSON input re-encoded.
+//! - `echo` returns its input; `parse` returns its JSON input re-encoded;
+//! - `handle_request` serves the `echo` endpoint: it answers 200 with a JSON
+//!   object of the method, path, query, header names and body it was given
+//!   (any other endpoint function: 404).
 //!
 //! It imports no `tenon` host function, so a bare Extism host runs it too.
 
@@ -59,4 +62,27 @@ pub fn echo(input: Vec<u8>) -> FnResult<Vec<u8>> {
 pub fn parse(Json(value): Json<Value>) -> FnResult<Json<Value>> {
     extism_tenon::init();
     Ok(Json(value))
+}
+
+#[plugin_fn]
+pub fn handle_request(Json(request): Json<Value>) -> FnResult<Json<Value>> {
+    if request["function"] != "echo" {
+        return Ok(Json(json!({"status": 404, "body": "no such endpoint"})));
+    }
+    let names: Vec<&Value> = request["headers"]
+        .as_array()
+        .map(|pairs| pairs.iter().map(|pair| &pair[0]).collect())
+        .unwrap_or_default();
+    let seen = json!({
+        "method": request["method"],
+        "path": request["path"],
+        "query": request["query"],
+        "headers": names,
+        "body": request["body"],
+    });
+    Ok(Json(json!({
+        "status": 200,
+        "headers": [["content-type", "application/json"]],
+        "body": seen.to_string(),
+    })))
 }
