@@ -74,6 +74,51 @@ pub enum HttpError {
     /// The host serves no metrics.
     #[error("this server exports no Prometheus metrics (the host set no metrics renderer)")]
     NoMetrics,
+    /// A plugin's endpoint exists on this path, with other methods.
+    #[error("{method} is not served here; this path answers {allowed}")]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path has, comma-separated.
+        allowed: String,
+    },
+    /// The caller went over a plugin endpoint's `rate_limit`.
+    #[error("too many requests to this endpoint; try again in {retry_after} s")]
+    RateLimited {
+        /// Seconds until the caller's window ends (`Retry-After`).
+        retry_after: u64,
+    },
+    /// A plugin did not answer its endpoint in time.
+    #[error("plugin {plugin} did not answer in time")]
+    PluginTimeout {
+        /// The plugin.
+        plugin: tenon_engine::PluginId,
+    },
+    /// A plugin could not take the request now (every instance busy, a
+    /// fairness cap, stopping).
+    #[error("plugin {plugin} cannot take this request now; try again")]
+    PluginBusy {
+        /// The plugin.
+        plugin: tenon_engine::PluginId,
+    },
+    /// A plugin declares endpoints but has no way to serve them (no
+    /// `handle_request` export; component and process plugins have none).
+    #[error(
+        "plugin {plugin} declares this endpoint but does not serve endpoints: it has no `handle_request` export (component plugins of tenon:plugin@1.0.0 and process plugins cannot have one)"
+    )]
+    EndpointUnserved {
+        /// The plugin.
+        plugin: tenon_engine::PluginId,
+    },
+    /// A plugin failed to answer its endpoint, or answered something that
+    /// is not a valid HTTP answer. The detail goes to the server's log.
+    #[error("plugin {plugin} failed to answer this request")]
+    PluginFailed {
+        /// The plugin.
+        plugin: tenon_engine::PluginId,
+        /// What went wrong (logged, not sent).
+        detail: String,
+    },
 }
 
 /// The CLI's exit categories: `refused` (exit 1) and `usage` or
@@ -107,6 +152,14 @@ impl HttpError {
             Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams", 2),
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout", 2),
             Self::NoMetrics => (StatusCode::NOT_FOUND, "no_metrics", 2),
+            Self::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", 2)
+            }
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", 2),
+            Self::PluginTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout", 2),
+            Self::PluginBusy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "plugin_busy", 2),
+            Self::PluginFailed { .. } => (StatusCode::BAD_GATEWAY, "plugin_failed", 2),
+            Self::EndpointUnserved { .. } => (StatusCode::NOT_IMPLEMENTED, "endpoint_unserved", 2),
         }
     }
 }
@@ -161,7 +214,9 @@ impl IntoResponse for HttpError {
         let environment = status.is_server_error()
             && !matches!(self, Self::TooManyUploads(_) | Self::TooManyStreams(_));
         let mut message = self.to_string();
-        if status.is_server_error() {
+        if let Self::PluginFailed { detail, .. } = &self {
+            tracing::warn!(code, "request failed: {message}: {detail}");
+        } else if status.is_server_error() {
             tracing::warn!(code, "request failed: {message}");
         }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -179,6 +234,24 @@ impl IntoResponse for HttpError {
             })),
         )
             .into_response();
+        match &self {
+            Self::RateLimited { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::PluginBusy { .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::MethodNotAllowed { allowed, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allowed) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+            }
+            _ => {}
+        }
         if matches!(self, Self::Unauthenticated | Self::BadToken) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -39,6 +39,7 @@
 //! `tenon serve`.
 
 mod admin;
+mod endpoints;
 mod error;
 mod events;
 mod routes;
@@ -57,6 +58,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use tenon_engine::{PluginEngine, PluginId, TokenInfo};
 
+pub use endpoints::CREDENTIAL_HEADERS;
 pub use error::{ApiResult, HttpError};
 pub use routes::{BodyKind, ROUTES, RouteSpec, by_operation, openapi};
 pub use tenon_serve::ConnectionLimits;
@@ -76,6 +78,9 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// How long a request may take (not the event stream).
     pub request_timeout: Duration,
+    /// The largest body a plugin's endpoint is handed, in bytes (413 over
+    /// it, before the plugin is called).
+    pub max_endpoint_body_bytes: usize,
     /// How many uploads may wait for an install at once.
     pub max_pending_uploads: usize,
     /// How long an upload waits for an install.
@@ -103,6 +108,7 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 256 * 1024,
             max_upload_bytes: 64 << 20,
+            max_endpoint_body_bytes: 1 << 20,
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             max_pending_uploads: 16,
@@ -123,6 +129,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_endpoint_body_bytes", &self.max_endpoint_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("max_pending_uploads", &self.max_pending_uploads)
             .field("upload_ttl", &self.upload_ttl)
@@ -142,6 +149,8 @@ pub(crate) struct ApiState {
     pub(crate) config: HttpConfig,
     pub(crate) uploads: uploads::Uploads,
     pub(crate) streams: Arc<tokio::sync::Semaphore>,
+    /// The plugin endpoints' rate-limit windows.
+    pub(crate) rates: endpoints::RateLimiter,
 }
 
 pub(crate) type Shared = State<Arc<ApiState>>;
@@ -166,6 +175,7 @@ pub fn router(engine: PluginEngine, config: HttpConfig) -> Router {
     let state = Arc::new(ApiState {
         uploads: uploads::Uploads::new(config.max_pending_uploads, config.upload_ttl),
         streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
+        rates: endpoints::RateLimiter::default(),
         engine,
         config,
     });
@@ -190,6 +200,17 @@ pub fn router(engine: PluginEngine, config: HttpConfig) -> Router {
             ));
         router = router.route(spec.path, method);
     }
+    // Plugins' endpoints: their bodies are bounded by the endpoint layer
+    // itself (max_endpoint_body_bytes), so axum's default limit is off.
+    let router = router
+        .route(
+            "/plugins/{publisher}/{name}",
+            axum::routing::any(endpoints::root).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/plugins/{publisher}/{name}/{*rest}",
+            axum::routing::any(endpoints::nested).layer(DefaultBodyLimit::disable()),
+        );
     #[cfg(feature = "ui")]
     let router = ui::mount(router);
     router

@@ -398,6 +398,7 @@ struct InfoJson {
     versions: Vec<VersionJson>,
     hooks: Vec<HookJson>,
     commands: Vec<CommandJson>,
+    endpoints: Vec<EndpointJson>,
     dependencies: Vec<DependencyJson>,
     permissions: PermissionsJson,
     config: Vec<ConfigKeyJson>,
@@ -437,6 +438,18 @@ struct HookJson {
 #[derive(Serialize)]
 struct CommandJson {
     name: String,
+    description: String,
+}
+
+/// One of `[[endpoints]]`, with the path `tenon serve` answers it on.
+#[derive(Serialize)]
+struct EndpointJson {
+    method: String,
+    path: String,
+    url_path: String,
+    function: String,
+    auth: bool,
+    rate_limit: Option<String>,
     description: String,
 }
 
@@ -575,6 +588,21 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
             .map(|c| CommandJson {
                 name: c.name.clone(),
                 description: c.description.clone(),
+            })
+            .collect(),
+        endpoints: manifest
+            .endpoints
+            .iter()
+            .map(|e| EndpointJson {
+                method: e.method.clone(),
+                path: e.path.clone(),
+                url_path: format!("/plugins/{}{}", record.id, e.path),
+                function: e.function.clone(),
+                auth: e.auth,
+                rate_limit: e
+                    .rate_limit
+                    .map(|r| format!("{} per {} per caller", r.requests, r.window)),
+                description: e.description.clone(),
             })
             .collect(),
         dependencies: manifest
@@ -717,6 +745,25 @@ fn info_text(info: &InfoJson, output: &Output) -> String {
                 .commands
                 .iter()
                 .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+    );
+    line(
+        "endpoints",
+        list_or_none(
+            &info
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let mut shown = format!("{} {}", e.method, e.url_path);
+                    if e.auth {
+                        shown.push_str(" (token)");
+                    }
+                    if let Some(rate) = &e.rate_limit {
+                        shown.push_str(&format!(" ({rate})"));
+                    }
+                    shown
+                })
                 .collect::<Vec<_>>(),
         ),
     );
