@@ -39,6 +39,17 @@ pub fn copy_plugin(name: &str, dest: &Path, edit: impl FnOnce(String) -> String)
     dest.to_path_buf()
 }
 
+/// Copies an example plugin's source directory (`examples/plugins/NAME`,
+/// for plugins that need no build) to `dest`, letting `edit` rewrite its
+/// manifest.
+pub fn copy_source_plugin(name: &str, dest: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    copy_dir(&tenon_build::examples_dir().join(name), dest);
+    let manifest = dest.join("tenon.toml");
+    let text = std::fs::read_to_string(&manifest).expect("the manifest");
+    std::fs::write(&manifest, edit(text)).expect("writing the manifest");
+    dest.to_path_buf()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("creating the copy");
     for entry in std::fs::read_dir(from).expect("reading the plugin directory") {

@@ -7,6 +7,7 @@ mod fuzz;
 mod market;
 mod plugins;
 mod proto;
+mod python;
 mod release;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +26,9 @@ Tasks:
                   (`release check --no-verify`), then `test`
   deny            check the dependency policy in deny.toml (installs cargo-deny if missing)
   test            build what the tests need (the example plugins; for the admin page's
-                  browser test, Debian's chromium and tests/browser's playwright-core),
-                  then run every test of the workspace
+                  browser test, Debian's chromium and tests/browser's playwright-core;
+                  for the Python process plugin, grpcio and its stubs from proto/ under
+                  target/python-plugin), then run every test of the workspace
   build-plugins [--release|--debug] [--locked]
                   build the example and hostile plugins into target/plugins/<name>/
   fmt             format the whole tree
@@ -132,6 +134,8 @@ fn test(extra: &[String]) -> Result<()> {
     cargo(&plugins::test_args())?;
     step("browser test set-up (chromium, playwright-core)");
     browser::setup(&root())?;
+    step("Python process plugin set-up (grpcio, grpcio-tools, stubs from proto/)");
+    python::setup(&root())?;
     step("tests");
     let mut args = vec!["test", "--workspace", "--all-features"];
     args.extend(extra.iter().map(String::as_str));
