@@ -67,12 +67,7 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     /// Counts one call; `Err(seconds)` until the caller's window ends when
     /// it is over `requests` in `window`.
-    fn admit(
-        &self,
-        key: WindowKey,
-        requests: u32,
-        window: Duration,
-    ) -> Result<(), u64> {
+    fn admit(&self, key: WindowKey, requests: u32, window: Duration) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock();
         if windows.len() >= MAX_TRACKED_CALLERS {
