@@ -221,7 +221,8 @@ mod tests {
                 usage(true, 1 << 20, 0, 0),
                 None,
                 vec![
-                    "near its limit: memory of one instance 1048576 bytes of 1048576 bytes (100%)",
+                    "near its limit: memory of one instance 1048576 bytes of 1048576 bytes \
+                     (100%); raise `[limits] memory` in its manifest and `tenon upgrade` it",
                 ],
             ),
             // Not running here: memory is not measured, so not judged.
@@ -230,8 +231,10 @@ mod tests {
                 usage(false, 0, 950, 9),
                 Some(1000),
                 vec![
-                    "near its limit: KV 950 bytes of 1000 bytes (95%)",
-                    "near its limit: KV keys 9 of 10 (90%)",
+                    "near its limit: KV 950 bytes of 1000 bytes (95%); let it delete what it \
+                     no longer needs, or declare a larger `kv` quota in a new version and grant it",
+                    "near its limit: KV keys 9 of 10 (90%); let it delete keys it no longer \
+                     needs, or raise the host's KV `max_keys`",
                 ],
             ),
             // KV not permitted: its figures are not judged.
