@@ -91,10 +91,13 @@ impl RateLimiter {
 
 /// Whether a manifest route matches `path`; literal segments must be equal,
 /// `{x}` takes one segment and a last `{*x}` the rest (at least one
-/// segment, not empty).
+/// segment, not empty). Only the one leading `/` is dropped: `//admin` has
+/// an empty first segment and matches neither `/admin` nor `/{x}` (else a
+/// request could reach a route through a pattern declared with weaker
+/// `auth`, while the plugin is handed a path that reads as the other).
 fn matches(route: &str, path: &str) -> bool {
-    let mut given = path.trim_start_matches('/').split('/');
-    for segment in route.trim_start_matches('/').split('/') {
+    let mut given = path.strip_prefix('/').unwrap_or(path).split('/');
+    for segment in route.strip_prefix('/').unwrap_or(route).split('/') {
         if segment.starts_with("{*") && segment.ends_with('}') {
             return given.next().is_some_and(|part| !part.is_empty());
         }
@@ -224,8 +227,12 @@ async fn handle(
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
     let headers = forwarded(request.headers());
-    let body = axum::body::to_bytes(request.into_body(), limit)
+    // A client trickling its body (or stopping half way) holds its
+    // connection only as long as a request may take.
+    let backstop = state.config.request_timeout;
+    let body = tokio::time::timeout(backstop, axum::body::to_bytes(request.into_body(), limit))
         .await
+        .map_err(|_| HttpError::Timeout(backstop.as_millis()))?
         .map_err(|_| HttpError::BodyTooLarge { limit })?;
     let call = EndpointRequest {
         function: endpoint.function.clone(),
@@ -235,7 +242,6 @@ async fn handle(
         headers,
         body: body.to_vec(),
     };
-    let backstop = state.config.request_timeout;
     let answer = tokio::time::timeout(backstop, state.engine.handle_request(&id, &call))
         .await
         .map_err(|_| HttpError::PluginTimeout { plugin: id.clone() })?;
@@ -338,6 +344,12 @@ mod tests {
             ("/files/{*rest}", "/files", false),
             ("/files/{*rest}", "/files/", false),
             ("/a/b", "/a", false),
+            // Empty segments match nothing (no `//admin` through `/{id}`).
+            ("/admin", "//admin", false),
+            ("/{id}", "//admin", false),
+            ("/{id}", "//", false),
+            ("/files/{*rest}", "/files//a", false),
+            ("/a/{id}", "/a//", false),
         ] {
             assert_eq!(matches(route, path), expected, "{route} against {path}");
         }

@@ -148,6 +148,14 @@ fn hello() -> PluginId {
 }
 
 async fn start() -> Server {
+    start_with(HttpConfig {
+        max_endpoint_body_bytes: LIMIT,
+        ..HttpConfig::default()
+    })
+    .await
+}
+
+async fn start_with(config: HttpConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let hanging = Arc::new(tokio::sync::Notify::new());
@@ -177,10 +185,6 @@ async fn start() -> Server {
         .secret;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = HttpConfig {
-        max_endpoint_body_bytes: LIMIT,
-        ..HttpConfig::default()
-    };
     tokio::spawn(tenon_http::serve(
         engine.clone(),
         config,
@@ -461,5 +465,55 @@ async fn a_component_plugin_declaring_endpoints_says_it_cannot_serve_them() {
             .unwrap()
             .contains("handle_request"),
         "{body}"
+    );
+}
+
+/// Hostile: a client that sends its headers and then trickles (or stops)
+/// its body holds the connection only until the request timeout, and the
+/// plugin never sees the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_at_the_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_with(HttpConfig {
+        max_endpoint_body_bytes: LIMIT,
+        request_timeout: Duration::from_secs(2),
+        ..HttpConfig::default()
+    })
+    .await;
+    let host = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /plugins/acme/hello/echo/x HTTP/1.1\r\nhost: {host}\r\n\
+         content-length: 100\r\nconnection: close\r\n\r\n0123456789"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server waited for the body past its request timeout"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        0,
+        "the plugin was called"
+    );
+}
+
+/// Hostile: a path with an empty segment reaches no route (`//echo` is not
+/// `/echo`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_with_an_empty_segment_reaches_no_route() {
+    let server = start().await;
+    for path in ["//echo", "/echo//", "//private"] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    assert_eq!(
+        server.calls.load(Ordering::SeqCst),
+        0,
+        "the plugin was called"
     );
 }
