@@ -3,6 +3,8 @@
 //! on the way from the server to the registry refused with nothing
 //! installed. The attacks go through a proxy in front of the server that
 //! replays, tampers with, endlessly extends or cuts what the server sends.
+//! The catalog (search, categories, curated and popular lists) is read
+//! through the engine too.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use tenon_engine::{
     EngineError, GrantRequest, InstallSource, MarketplaceOptions, PluginEngine, PluginId,
-    SecretKey, SourceKind, TrustPolicy, UninstallOptions,
+    SearchQuery, SecretKey, Sort, SourceKind, TrustPolicy, UninstallOptions,
 };
 use tenon_market_server::{
     Expiries, HttpLimits, Market, MarketConfig, MarketKeys, Principal, Scope, encode_upload,
@@ -64,13 +66,17 @@ struct Marketplace {
 
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), ToString::to_string);
     let attack = state.attacks.lock().get(&path).cloned();
     match attack {
         Some(Attack::Replace(bytes)) => return bytes.into_response(),
         Some(Attack::Hide) => return axum::http::StatusCode::NOT_FOUND.into_response(),
         _ => {}
     }
-    let upstream_url = format!("{}{path}", state.upstream.lock());
+    let upstream_url = format!("{}{path_and_query}", state.upstream.lock());
     let mut upstream = reqwest::Client::new().get(upstream_url);
     if let Some(tag) = request.headers().get("if-none-match") {
         upstream = upstream.header("if-none-match", tag.as_bytes());
@@ -205,9 +211,23 @@ fn package_with(
     key: &SigningKey,
     extra: &str,
 ) -> Vec<u8> {
+    package_listed(id, version, deps, key, extra, "", "^1")
+}
+
+/// [`package_with`], with `plugin_lines` in its `[plugin]` table (keywords,
+/// categories) and `tenon` as its plugin API requirement.
+fn package_listed(
+    id: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+    key: &SigningKey,
+    extra: &str,
+    plugin_lines: &str,
+    tenon: &str,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let mut manifest = format!(
-        "manifest_version = 1\n\n[plugin]\nid = \"{id}\"\nname = \"{}\"\nversion = \"{version}\"\ndescription = \"A test plugin.\"\nlicense = \"MIT\"\n\n[engine]\ntenon = \"^1\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
+        "manifest_version = 1\n\n[plugin]\nid = \"{id}\"\nname = \"{}\"\nversion = \"{version}\"\ndescription = \"A test plugin.\"\nlicense = \"MIT\"\n{plugin_lines}\n[engine]\ntenon = \"{tenon}\"\n\n[runtime]\nkind = \"component\"\nmodule = \"plugin.wasm\"\n",
         id.split('/').nth(1).unwrap()
     );
     if !deps.is_empty() {
@@ -1007,4 +1027,200 @@ async fn a_client_whose_root_expired_while_away_follows_the_rotation() {
     let engine = engine_pinned_to_root1(dir.path()).await;
     engine.install(m.source("acme/base", "*")).await.unwrap();
     assert_eq!(installed(&engine).await, ["acme/base 1.0.0"]);
+}
+
+/// The ids of a page of hits.
+fn hit_ids(page: &tenon_engine::SearchPage) -> Vec<String> {
+    page.hits.iter().map(|h| h.id.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_is_searched_browsed_and_installed_from_through_the_engine() {
+    let m = marketplace(Expiries::default()).await;
+    let listed = |id, version, deps: &[(&str, &str)], lines, tenon| {
+        package_listed(id, version, deps, &m.key, "", lines, tenon)
+    };
+    for upload in [
+        listed(
+            "acme/base",
+            "1.0.0",
+            &[],
+            "keywords = [\"core\"]\ncategories = [\"library\"]\n",
+            "^1",
+        ),
+        listed(
+            "acme/notify",
+            "1.0.0",
+            &[("acme/base", "^1")],
+            "keywords = [\"slack\"]\ncategories = [\"notification\"]\n",
+            "^1",
+        ),
+        // Only for a plugin API this host does not run.
+        listed(
+            "acme/future",
+            "1.0.0",
+            &[],
+            "categories = [\"notification\"]\n",
+            "^9",
+        ),
+    ] {
+        m.market.publish(&m.alice, &upload).await.unwrap();
+    }
+    let admin = m.market.account("curator", &[Scope::Admin]).await.unwrap();
+    m.market
+        .set_featured(&admin, &"acme/notify".parse().unwrap(), Some(1))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+
+    // Search: words, a category, the host's filter, pages by cursor.
+    let words = engine
+        .search_marketplace(
+            &m.url,
+            SearchQuery {
+                q: Some("slack".to_owned()),
+                ..SearchQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hit_ids(&words), ["acme/notify"]);
+    assert_eq!(
+        words.hits[0].compatible_version,
+        Some("1.0.0".parse().unwrap())
+    );
+    let category = SearchQuery {
+        category: Some("notification".to_owned()),
+        ..SearchQuery::default()
+    };
+    let this_host = engine
+        .search_marketplace(&m.url, category.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        hit_ids(&this_host),
+        ["acme/notify"],
+        "acme/future is left out"
+    );
+    let any_host = engine
+        .search_marketplace(
+            &m.url,
+            SearchQuery {
+                api: Some("9.0.0".parse().unwrap()),
+                ..category
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hit_ids(&any_host), ["acme/future"]);
+    let mut query = SearchQuery {
+        sort: Sort::Name,
+        limit: Some(1),
+        ..SearchQuery::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = engine
+            .search_marketplace(&m.url, query.clone())
+            .await
+            .unwrap();
+        assert_eq!(page.total, 2);
+        pages.push(hit_ids(&page));
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => break,
+        }
+        assert!(pages.len() < 5, "the cursor never ends: {pages:?}");
+    }
+    assert_eq!(pages, [["acme/base"], ["acme/notify"]]);
+
+    // Browse: categories, featured.
+    let categories: Vec<(String, i64)> = engine
+        .marketplace_categories(&m.url)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.plugins))
+        .collect();
+    assert!(
+        categories.contains(&("notification".to_owned(), 2)),
+        "{categories:?}"
+    );
+    assert!(
+        categories.contains(&("library".to_owned(), 1)),
+        "{categories:?}"
+    );
+    let featured = engine.marketplace_featured(&m.url).await.unwrap();
+    assert_eq!(
+        featured
+            .iter()
+            .map(|l| l.id.to_string())
+            .collect::<Vec<_>>(),
+        ["acme/notify"]
+    );
+
+    // Install from the catalog with its dependency, list, uninstall.
+    let reports = engine
+        .install_from_marketplace(&m.url, &featured[0].id, &"^1".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+        ["acme/base", "acme/notify"]
+    );
+    assert_eq!(
+        installed(&engine).await,
+        ["acme/base 1.0.0", "acme/notify 1.0.0"]
+    );
+    let popular = engine.marketplace_popular(&m.url, 30, 10).await.unwrap();
+    let mut downloaded: Vec<String> = popular
+        .iter()
+        .filter(|p| p.window_downloads > 0)
+        .map(|p| p.plugin.id.to_string())
+        .collect();
+    downloaded.sort();
+    assert_eq!(downloaded, ["acme/base", "acme/notify"]);
+    engine
+        .uninstall(&featured[0].id, UninstallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(installed(&engine).await, ["acme/base 1.0.0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_answer_that_is_endless_or_not_the_api_is_refused() {
+    let m = marketplace(Expiries::default()).await;
+    m.publish("acme/base", "1.0.0", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = m.engine(dir.path()).await;
+    m.attack("/api/v1/search", Attack::Endless);
+    let error = engine
+        .search_marketplace(&m.url, SearchQuery::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(client_error(&error), ClientError::TooLarge { .. }),
+        "{error}"
+    );
+    m.attack(
+        "/api/v1/categories",
+        Attack::Replace(br#"{"categories": [{"name": 7}]}"#.to_vec()),
+    );
+    let error = engine.marketplace_categories(&m.url).await.unwrap_err();
+    assert!(
+        matches!(client_error(&error), ClientError::Response { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("/api/v1/categories"), "{error}");
+    m.calm();
+    assert_eq!(
+        hit_ids(
+            &engine
+                .search_marketplace(&m.url, SearchQuery::default())
+                .await
+                .unwrap()
+        ),
+        ["acme/base"]
+    );
 }

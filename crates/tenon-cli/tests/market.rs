@@ -446,3 +446,79 @@ fn market_rotate_root_needs_the_current_threshold_and_serve_serves_every_root() 
     assert!(status.contains("404"), "{status}");
     drop(child);
 }
+
+/// Two different loopback URLs nothing listens on (ports bound together,
+/// then let go).
+fn dead_urls() -> (String, String) {
+    let one = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let two = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = |l: &std::net::TcpListener| format!("http://{}", l.local_addr().unwrap());
+    (url(&one), url(&two))
+}
+
+#[test]
+fn the_marketplace_is_the_flag_else_the_environment_else_the_trust_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = serve_seeded(dir.path());
+    let live = format!("http://{addr}");
+    let (flag, env) = dead_urls();
+    let (flag, env, live) = (flag.as_str(), env.as_str(), live.as_str());
+    let policy = |marketplace: Option<&str>| {
+        let line = marketplace.map_or(String::new(), |url| format!("marketplace = \"{url}\"\n"));
+        std::fs::write(dir.path().join("policy.toml"), line).unwrap();
+    };
+    // (flag, environment, policy file) → the marketplace asked, or none.
+    let cases: [(Option<&str>, Option<&str>, Option<&str>, Option<&str>); 5] = [
+        (Some(flag), Some(env), Some(live), Some(flag)),
+        (None, Some(env), Some(live), Some(env)),
+        (None, None, Some(live), Some(live)),
+        (Some(live), None, None, Some(live)),
+        (None, None, None, None),
+    ];
+    for (flag, env, file, expected) in cases {
+        policy(file);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tenon"));
+        command
+            .args([
+                "--registry",
+                ":memory:",
+                "--data-dir",
+                "data",
+                "--trust-policy",
+                "policy.toml",
+                "update",
+                "--check",
+                "--format",
+                "json",
+            ])
+            .current_dir(dir.path())
+            .env_remove("TENON_MARKETPLACE");
+        if let Some(url) = flag {
+            command.args(["--from", url]);
+        }
+        if let Some(url) = env {
+            command.env("TENON_MARKETPLACE", url);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let case = format!("flag {flag:?}, env {env:?}, policy {file:?}: {stderr}");
+        match expected {
+            Some(url) if url == live => {
+                assert_eq!(
+                    json_of(&output),
+                    serde_json::json!({"updates": []}),
+                    "{case}"
+                );
+            }
+            Some(url) => {
+                assert_eq!(output.status.code(), Some(2), "{case}");
+                assert!(stderr.contains(url), "{case}");
+            }
+            None => {
+                assert_eq!(output.status.code(), Some(2), "{case}");
+                assert!(stderr.contains("no marketplace given"), "{case}");
+                assert!(stderr.contains("trust policy"), "{case}");
+            }
+        }
+    }
+}

@@ -79,6 +79,11 @@ pub enum EngineError {
         #[source]
         source: Box<tenon_marketplace::client::ClientError>,
     },
+    /// No marketplace was named, and the trust policy names none.
+    #[error(
+        "no marketplace named, and the trust policy names none (`marketplace = \"https://…\"`)"
+    )]
+    NoMarketplace,
     /// A plugin directory carries no signature, and the trust policy does
     /// not allow unsigned directories.
     #[error(
@@ -427,6 +432,7 @@ impl EngineError {
             Self::Source { .. } => "unreadable_source",
             Self::Package { .. } => "package_refused",
             Self::Marketplace { .. } => "marketplace",
+            Self::NoMarketplace => "no_marketplace",
             Self::PublisherKey(_) => "publisher_key",
             Self::InvalidToken { .. } => "invalid_token",
             Self::UnsignedDirectory { .. } => "unsigned_directory",
@@ -470,7 +476,7 @@ impl EngineError {
     /// setup): exit code 2.
     pub fn is_refusal(&self) -> bool {
         match self {
-            Self::Source { .. } | Self::Config(_) => false,
+            Self::Source { .. } | Self::Config(_) | Self::NoMarketplace => false,
             // The network, the cache or the URL: the environment, not a refusal.
             Self::Marketplace { source } => !matches!(
                 **source,

@@ -104,7 +104,10 @@ pub use tenon_hooks::{
     Event as BusEvent, EventBus, FailPolicy, HandlerError, HandlerInfo, HookAction, HookContext,
     HookReceipt, HookSpec, MAX_CAUSATION_DEPTH, ReceiptStatus, Subscription,
 };
-pub use tenon_manifest::{EndpointDecl, Manifest, Permissions, PluginId, RateLimit, Version};
+pub use tenon_manifest::{
+    EndpointDecl, Manifest, Permissions, PluginId, RateLimit, Version, VersionReq,
+};
+pub use tenon_marketplace::catalog::{Category, Listing, Popular, SearchPage, SearchQuery, Sort};
 pub use tenon_marketplace::{KeyRotation, TrustLevel, TrustPolicy};
 #[cfg(feature = "prometheus")]
 pub use tenon_metrics::prometheus;

@@ -4,13 +4,15 @@
 //! metadata chain, size, sha256, signatures under the trust policy, the
 //! whole archive) before the first one is stored, and none kept when any
 //! step fails. Updates: the installed plugins the marketplace has a newer
-//! version of that this host can run.
+//! version of that this host can run. The catalog: search, categories and
+//! the curated and popular lists, for choosing what to install.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use serde::Serialize;
 use tenon_manifest::{DependencyScope, PluginId, Version, VersionReq};
+use tenon_marketplace::catalog::{Category, Listing, Popular, SearchPage, SearchQuery};
 use tenon_marketplace::client::{ClientError, ClientOptions, MarketClient};
 use tenon_marketplace::{IndexEntry, Origin};
 use tenon_registry::{DeleteOptions, PluginSource, Purge, SourceKind};
@@ -101,6 +103,13 @@ impl PluginEngine {
     /// A client of the marketplace at `url`, its metadata refreshed (or,
     /// offline, loaded from the cache).
     pub(crate) async fn market_client(&self, url: &str) -> Result<MarketClient> {
+        let mut client = MarketClient::new(url, self.client_options()).map_err(market_error)?;
+        client.refresh().await.map_err(market_error)?;
+        Ok(client)
+    }
+
+    /// The client options the engine's marketplace settings make.
+    fn client_options(&self) -> ClientOptions {
         let settings = &self.shared.marketplace;
         let mut options = ClientOptions::new(
             settings
@@ -110,9 +119,86 @@ impl PluginEngine {
         );
         options.offline = settings.offline;
         options.root.clone_from(&settings.root);
-        let mut client = MarketClient::new(url, options).map_err(market_error)?;
-        client.refresh().await.map_err(market_error)?;
-        Ok(client)
+        options
+    }
+
+    /// The marketplace to use: `given` (what the caller was told, such as a
+    /// command-line flag or the environment), else the trust policy's
+    /// `marketplace`. [`EngineError::NoMarketplace`] when neither names one.
+    pub fn marketplace_url(&self, given: Option<&str>) -> Result<String> {
+        given
+            .or(self.shared.trust.marketplace.as_deref())
+            .map(str::to_owned)
+            .ok_or(EngineError::NoMarketplace)
+    }
+
+    /// A client of the marketplace at `url` for its catalog (search,
+    /// categories, curated lists): unsigned answers, so no metadata is
+    /// fetched.
+    fn catalog_client(&self, url: &str) -> Result<MarketClient> {
+        MarketClient::new(url, self.client_options()).map_err(market_error)
+    }
+
+    /// `query` for this host: unless the caller named a plugin API version,
+    /// the newest one this host runs (and its own version), so that only
+    /// plugins with a version this host can run are listed and each names
+    /// the newest such version (`compatible_version`).
+    fn for_this_host(&self, mut query: SearchQuery) -> SearchQuery {
+        if query.api.is_none() {
+            query.api = self.shared.profile.api_versions.iter().max().cloned();
+            query.host_version.clone_from(&self.shared.profile.version);
+        }
+        query
+    }
+
+    /// A page of the catalog of the marketplace at `url`: what `query`
+    /// matches (words, category, tag, sort, page size; the previous page's
+    /// `next` as `cursor` for the following page). Unless `query.api` is
+    /// set, only plugins with a version this host can run are listed, each
+    /// with the newest such version as `compatible_version`. Listings are the
+    /// marketplace's unsigned description: installing
+    /// ([`Self::install_from_marketplace`]) checks the signed index and the
+    /// package itself.
+    pub async fn search_marketplace(&self, url: &str, query: SearchQuery) -> Result<SearchPage> {
+        let query = self.for_this_host(query);
+        self.catalog_client(url)?
+            .search(&query)
+            .await
+            .map_err(market_error)
+    }
+
+    /// The categories of the marketplace at `url`, with how many plugins
+    /// list each.
+    pub async fn marketplace_categories(&self, url: &str) -> Result<Vec<Category>> {
+        self.catalog_client(url)?
+            .categories()
+            .await
+            .map_err(market_error)
+    }
+
+    /// The plugins the marketplace at `url` features, in its order, that
+    /// this host can run.
+    pub async fn marketplace_featured(&self, url: &str) -> Result<Vec<Listing>> {
+        let host = self.for_this_host(SearchQuery::default());
+        self.catalog_client(url)?
+            .featured(&host)
+            .await
+            .map_err(market_error)
+    }
+
+    /// The plugins most downloaded from the marketplace at `url` over the
+    /// last `days` days (at most `limit`), that this host can run.
+    pub async fn marketplace_popular(
+        &self,
+        url: &str,
+        days: u32,
+        limit: u32,
+    ) -> Result<Vec<Popular>> {
+        let host = self.for_this_host(SearchQuery::default());
+        self.catalog_client(url)?
+            .popular(days, limit, &host)
+            .await
+            .map_err(market_error)
     }
 
     fn host_versions(&self) -> HostVersions {

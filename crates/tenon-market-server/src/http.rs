@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
 use tenon_manifest::{PluginId, Version};
+use tenon_marketplace::catalog::Popular;
 use tenon_marketplace::metadata::MetaRole;
 use tenon_marketplace::{Sha256Digest, index_path};
 use tenon_serve::ConnectionLimits;
@@ -401,9 +402,12 @@ async fn popular(
         .market
         .popular(q.days.unwrap_or(30), q.limit.unwrap_or(20), &q.search())
         .await?;
-    let plugins: Vec<_> = list
+    let plugins: Vec<Popular> = list
         .into_iter()
-        .map(|(listing, window)| json!({"plugin": listing, "window_downloads": window}))
+        .map(|(plugin, window_downloads)| Popular {
+            plugin,
+            window_downloads,
+        })
         .collect();
     Ok(Json(json!({"plugins": plugins})).into_response())
 }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tenon_manifest::{PluginId, Version};
 use time::OffsetDateTime;
 
+use crate::catalog::{Category, Listing, Popular, SearchPage, SearchQuery};
 use crate::digest::Sha256Digest;
 use crate::error::PackageError;
 use crate::index::{IndexEntry, IndexError, index_path, parse_index_file};
@@ -134,6 +135,14 @@ pub enum ClientError {
         /// What was missing.
         what: String,
     },
+    /// A catalog answer was not the JSON document expected.
+    #[error("{url}: the marketplace's answer is not what its API describes: {message}")]
+    Response {
+        /// The URL requested.
+        url: String,
+        /// What was wrong with it.
+        message: String,
+    },
     /// The cache could not be read or written.
     #[error("the marketplace cache at {}: {message}", .path.display())]
     Cache {
@@ -150,6 +159,10 @@ fn detail_suffix(detail: &Option<String>) -> String {
         .map(|d| format!(": {d}"))
         .unwrap_or_default()
 }
+
+/// The largest catalog answer read, in bytes (a page of at most 100
+/// listings is far smaller).
+pub const MAX_CATALOG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How a [`MarketClient`] works.
 #[derive(Debug, Clone)]
@@ -223,14 +236,9 @@ pub struct MarketClient {
 impl MarketClient {
     /// A client of the marketplace at `url` (`http://…` or `https://…`).
     pub fn new(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
-        let url = url.trim_end_matches('/').to_owned();
-        let scheme_ok = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
-        if !scheme_ok {
-            return Err(ClientError::Url { url });
-        }
+        let url = crate::catalog::marketplace_url(url).ok_or_else(|| ClientError::Url {
+            url: url.to_owned(),
+        })?;
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(Duration::from_secs(30))
@@ -480,6 +488,58 @@ impl MarketClient {
             })
     }
 
+    // ---- The catalog (unsigned: for choosing a plugin, never for
+    // deciding what is installed) ----
+
+    /// A page of the marketplace's search (`GET /api/v1/search`); pass the
+    /// page's `next` as `query.cursor` for the following one.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, ClientError> {
+        self.get_json("api/v1/search", &query_params(query)).await
+    }
+
+    /// The categories with how many plugins list each
+    /// (`GET /api/v1/categories`).
+    pub async fn categories(&self) -> Result<Vec<Category>, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            categories: Vec<Category>,
+        }
+        let answer: Answer = self.get_json("api/v1/categories", &[]).await?;
+        Ok(answer.categories)
+    }
+
+    /// The curated plugins in their order (`GET /api/v1/featured`); with
+    /// `host`'s `api` and `host_version`, only those with a version that
+    /// fits it.
+    pub async fn featured(&self, host: &SearchQuery) -> Result<Vec<Listing>, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            plugins: Vec<Listing>,
+        }
+        let answer: Answer = self.get_json("api/v1/featured", &host_params(host)).await?;
+        Ok(answer.plugins)
+    }
+
+    /// The most downloaded plugins over the last `days` days, at most
+    /// `limit` (`GET /api/v1/popular`), filtered for `host` as
+    /// [`Self::featured`] is.
+    pub async fn popular(
+        &self,
+        days: u32,
+        limit: u32,
+        host: &SearchQuery,
+    ) -> Result<Vec<Popular>, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            plugins: Vec<Popular>,
+        }
+        let mut params = host_params(host);
+        params.push(("days".to_owned(), days.to_string()));
+        params.push(("limit".to_owned(), limit.to_string()));
+        let answer: Answer = self.get_json("api/v1/popular", &params).await?;
+        Ok(answer.plugins)
+    }
+
     // ---- HTTP ----
 
     fn full(&self, path: &str) -> String {
@@ -552,7 +612,40 @@ impl MarketClient {
         limit: u64,
         etag: Option<&str>,
     ) -> Result<(Option<Vec<u8>>, Option<String>), ClientError> {
-        let url = self.full(path);
+        self.fetch_url(self.full(path), limit, etag).await
+    }
+
+    /// GET the JSON document at `path` with the query `params` (at most
+    /// [`MAX_CATALOG_BYTES`]), read as a `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<T, ClientError> {
+        if self.options.offline {
+            return Err(self.not_cached(&format!(
+                "catalog answers ({path} is only read from the marketplace)"
+            )));
+        }
+        let full = self.full(path);
+        let url = reqwest::Url::parse_with_params(&full, params)
+            .map_err(|_| ClientError::Url { url: full.clone() })?
+            .to_string();
+        let (bytes, _) = self.fetch_url(url.clone(), MAX_CATALOG_BYTES, None).await?;
+        serde_json::from_slice(&bytes.unwrap_or_default()).map_err(|e| ClientError::Response {
+            url,
+            message: e.to_string(),
+        })
+    }
+
+    /// GET `url`: the body (`None` for a 304) and the ETag. Reading stops
+    /// past `limit` bytes.
+    async fn fetch_url(
+        &self,
+        url: String,
+        limit: u64,
+        etag: Option<&str>,
+    ) -> Result<(Option<Vec<u8>>, Option<String>), ClientError> {
         let http_error = |e: reqwest::Error| ClientError::Http {
             url: url.clone(),
             message: describe(&e),
@@ -671,6 +764,46 @@ impl MarketClient {
         self.write_cache("root.json", &root).await?;
         Ok(root)
     }
+}
+
+/// The query string of a search: every field that is set, as the server
+/// reads it.
+fn query_params(query: &SearchQuery) -> Vec<(String, String)> {
+    let texts = [
+        ("q", &query.q),
+        ("category", &query.category),
+        ("tag", &query.tag),
+        ("license", &query.license),
+        ("runtime", &query.runtime),
+        ("publisher", &query.publisher),
+        ("cursor", &query.cursor),
+    ];
+    let mut params: Vec<(String, String)> = texts
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect();
+    if let Some(verified) = query.verified {
+        params.push(("verified".to_owned(), verified.to_string()));
+    }
+    params.extend(host_params(query));
+    params.push(("sort".to_owned(), query.sort.as_str().to_owned()));
+    if let Some(limit) = query.limit {
+        params.push(("limit".to_owned(), limit.to_string()));
+    }
+    params
+}
+
+/// The host part of a query (`api`, `host_version`), which the curated
+/// lists take.
+fn host_params(host: &SearchQuery) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    if let Some(api) = &host.api {
+        params.push(("api".to_owned(), api.to_string()));
+    }
+    if let Some(version) = &host.host_version {
+        params.push(("host_version".to_owned(), version.to_string()));
+    }
+    params
 }
 
 /// Reads a body up to `limit` bytes: `None` when there is more.

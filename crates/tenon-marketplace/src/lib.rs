@@ -25,6 +25,10 @@
 //!   with [`TrustedMetadata`], the client-side checks that refuse forged,
 //!   expired, rolled-back and mixed-up metadata.
 //!
+//! - [`catalog`] holds the types of the marketplace's JSON catalog (search
+//!   pages, listings, categories, curated and popular lists), shared by the
+//!   server and the client.
+//!
 //! - [`client`] (the `client` feature) is the marketplace client: it
 //!   fetches the metadata and index over HTTP with a cache, refuses what the
 //!   chain of trust does not vouch for, and downloads packages checked
@@ -42,6 +46,7 @@
 //! Depend on it to make, check or install packages: the engine (`install`),
 //! the CLI (`pack`, `install`, key management) and the marketplace server do.
 
+pub mod catalog;
 #[cfg(feature = "client")]
 pub mod client;
 mod digest;

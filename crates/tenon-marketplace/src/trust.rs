@@ -154,6 +154,10 @@ pub struct TrustPolicy {
     /// Whether a trusted marketplace counter-signature vouches for the
     /// author's key (so operators need not list every author).
     pub trust_marketplace_countersigned: bool,
+    /// The marketplace to install from when none is named (an `http://`
+    /// or `https://` URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<String>,
     /// When packages without a trusted signature are accepted.
     pub allow_unsigned: AllowUnsigned,
     /// The development switch: whether plugin directories (never signed)
@@ -206,6 +210,13 @@ impl TrustPolicy {
             PluginId::check_publisher(publisher).map_err(|e| PackageError::InvalidPolicy {
                 message: format!("`publisher_keys.{publisher}` does not name a publisher: {e}"),
             })?;
+        }
+        if let Some(url) = &self.marketplace
+            && crate::catalog::marketplace_url(url).is_none()
+        {
+            return Err(PackageError::InvalidPolicy {
+                message: format!("`marketplace = {url:?}` is not an http:// or https:// URL"),
+            });
         }
         self.rotations.iter().try_for_each(KeyRotation::check)?;
         let conflict = |message: String| PackageError::InvalidPolicy {

@@ -688,6 +688,7 @@ fn trust_policies_read_from_toml() {
     let text = format!(
         r#"
 allow_unsigned_directories = true
+marketplace = "https://market.example/"
 unsigned_level = "partner"
 revoked_keys = ["{revoked}"]
 [publisher_keys]
@@ -706,6 +707,10 @@ signature = "{signature}"
     );
     let policy = TrustPolicy::from_toml(&text).unwrap();
     assert!(policy.allow_unsigned_directories);
+    assert_eq!(
+        policy.marketplace.as_deref(),
+        Some("https://market.example/")
+    );
     assert_eq!(policy.unsigned_level, TrustLevel::Partner);
     assert_eq!(policy.allow_unsigned, AllowUnsigned::Never);
     assert!(policy.trusts_author(&"acme/x".parse().unwrap(), &next.public_key()));
@@ -720,6 +725,9 @@ signature = "{signature}"
         "unsigned_level = \"root\"",
         "surprise = 1",
         "revoked_keys = [\"nope\"]",
+        "marketplace = \"file:///etc/passwd\"",
+        "marketplace = \"https://\"",
+        "marketplace = 1",
     ] {
         let err = TrustPolicy::from_toml(bad).unwrap_err();
         assert!(

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use clap::Args;
 use serde::Serialize;
-use tenon_engine::{InstallSource, MarketPlan, PlannedPlugin};
+use tenon_engine::{InstallSource, MarketPlan, PlannedPlugin, PluginEngine};
 use tenon_manifest::{PluginId, VersionReq};
 
 use super::list_or_none;
@@ -13,18 +13,24 @@ use super::plugins::{print_switch, trust_badge};
 use crate::exit::{CommandResult, Failure};
 use crate::session::{Boot, GlobalArgs};
 
-/// The marketplace to use: `--from URL`, else `TENON_MARKETPLACE`.
+/// The marketplace to use: `--from URL`, else `TENON_MARKETPLACE`, else the
+/// trust policy's `marketplace`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FromArgs {
-    /// The marketplace's URL (default: $TENON_MARKETPLACE).
+    /// The marketplace's URL (default: $TENON_MARKETPLACE, else the trust
+    /// policy's `marketplace`).
     #[arg(long = "from", env = "TENON_MARKETPLACE", value_name = "URL")]
     pub(crate) url: Option<String>,
 }
 
 impl FromArgs {
-    fn url(&self) -> Result<&str, Failure> {
-        self.url.as_deref().ok_or_else(|| {
-            Failure::usage("no marketplace given: pass --from URL or set TENON_MARKETPLACE")
+    /// The flag or the environment's URL, else the one `engine`'s trust
+    /// policy names.
+    fn url(&self, engine: &PluginEngine) -> Result<String, Failure> {
+        engine.marketplace_url(self.url.as_deref()).map_err(|_| {
+            Failure::usage(
+                "no marketplace given: pass --from URL, set TENON_MARKETPLACE, or set `marketplace = \"https://…\"` in the trust policy",
+            )
         })
     }
 }
@@ -71,10 +77,10 @@ pub(crate) async fn install(
     global: &GlobalArgs,
 ) -> CommandResult {
     let output = global.output();
-    let url = from.url()?.to_owned();
     let (id, req) = wanted;
     global
         .with_engine(Boot::No, async |engine| {
+            let url = from.url(engine)?;
             let plan: MarketPlan = {
                 let _spinner =
                     output.spinner(&format!("resolving, downloading and verifying {id}"));
@@ -173,7 +179,6 @@ pub(crate) struct UpdateArgs {
 /// Runs `tenon update`.
 pub(crate) async fn update(args: UpdateArgs, global: &GlobalArgs) -> CommandResult {
     let output = global.output();
-    let url = args.from.url()?.to_owned();
     let mut only = Vec::new();
     for text in &args.ids {
         only.push(
@@ -183,6 +188,7 @@ pub(crate) async fn update(args: UpdateArgs, global: &GlobalArgs) -> CommandResu
     }
     global
         .with_engine(Boot::No, async |engine| {
+            let url = args.from.url(engine)?;
             let updates = {
                 let _spinner = output.spinner("checking for updates");
                 engine.marketplace_updates(&url, &only).await?
