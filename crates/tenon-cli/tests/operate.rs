@@ -71,9 +71,18 @@ fn a_plugin_from_install_to_uninstall() {
             "missing": ["hooks: fail closed on response.pre_deliver"]
         })
     );
+    // The CLI's built-in host offers no services, and says so.
+    assert_eq!(
+        info["services"],
+        json!({"callable": [], "not_callable": [], "host_permissions": []})
+    );
     let text = t.ok(&["info", MODERATOR]);
     assert!(
         text.contains("state:        pending_config (not enabled)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("services:     this host offers no services; no host permission in force"),
         "{text}"
     );
     assert!(

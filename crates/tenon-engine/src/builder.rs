@@ -12,7 +12,7 @@ use tenon_metrics::{Telemetry, TelemetryConfig};
 use tenon_registry::{
     EventWriter, EventWriterConfig, RegistryOptions, RegistryStore, SecretKey, TenantId,
 };
-use tenon_sandbox::{Runtime, SandboxConfig};
+use tenon_sandbox::{HostServices, MethodSpec, Runtime, SandboxConfig, ServiceDefinitionError};
 
 use crate::config::{DenialLogLimits, EventRetention, GrantPolicy, HostProfile, KvLimits, Paths};
 use crate::denials::DenialLog;
@@ -84,6 +84,9 @@ pub struct EngineBuilder {
     event_depth: usize,
     denials: DenialLogLimits,
     fairness: Option<tenon_sandbox::FairnessLimits>,
+    services: HostServices,
+    /// The first registration refused, reported by `build`.
+    service_error: Option<ServiceDefinitionError>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -128,6 +131,8 @@ impl Default for EngineBuilder {
             event_depth: tenon_hooks::DEFAULT_MAX_CAUSATION_DEPTH,
             denials: DenialLogLimits::default(),
             fairness: None,
+            services: HostServices::new(),
+            service_error: None,
         }
     }
 }
@@ -191,6 +196,21 @@ impl EngineBuilder {
     /// Permission kinds the host defines (such as `org` or `database`).
     pub fn permission_kinds<S: AsRef<str>>(mut self, kinds: &[S]) -> Self {
         self.profile.permission_kinds = kinds.iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Offers plugins the host service method `name` (`service.method`,
+    /// such as `org.get`): callable by a plugin whose effective permissions
+    /// hold `spec.permission` (`read:org` is granted by `org = ["read"]`),
+    /// with input that fits `spec.input`; the handler's answer must fit
+    /// `spec.output`. The permission's kind must be one of
+    /// [`EngineBuilder::permission_kinds`]. A method that cannot be offered
+    /// (a malformed name or permission, a schema outside the subset Tenon
+    /// enforces, a name given twice) fails [`EngineBuilder::build`].
+    pub fn service(mut self, name: &str, spec: MethodSpec) -> Self {
+        if let Err(error) = self.services.register(name, spec) {
+            self.service_error.get_or_insert(error);
+        }
         self
     }
 
@@ -404,6 +424,10 @@ impl EngineBuilder {
             path: "the trust policy".into(),
             source,
         })?;
+        if let Some(error) = self.service_error.take() {
+            return Err(error.into());
+        }
+        self.check_service_kinds()?;
         let tenant = TenantId::new(&self.tenant)?;
         let paths = Paths {
             root: self.data_dir_for(),
@@ -445,6 +469,7 @@ impl EngineBuilder {
             kv_writes: KvWriteLimiter::new(self.kv),
             telemetry: telemetry.clone(),
             denials: DenialLog::new(self.denials),
+            services: std::mem::take(&mut self.services),
         });
         let shared = Arc::new(Shared {
             profile: self.profile,
@@ -477,6 +502,26 @@ impl EngineBuilder {
             engine.boot().await?;
         }
         Ok(engine)
+    }
+
+    /// Refuses a service whose permission kind no manifest could declare.
+    fn check_service_kinds(&self) -> Result<()> {
+        let kinds = &self.profile.permission_kinds;
+        for (name, method) in self.services.methods() {
+            let kind = method.permission().kind();
+            if !kinds.contains(kind) {
+                return Err(EngineError::Config(format!(
+                    "the service method `{name}` needs `{}`, but `{kind}` is not one of the host's permission kinds ({}): add it with EngineBuilder::permission_kinds, or no plugin could ever be granted it",
+                    method.permission(),
+                    if kinds.is_empty() {
+                        "it defines none".to_owned()
+                    } else {
+                        kinds.iter().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                )));
+            }
+        }
+        Ok(())
     }
 
     #[allow(unused_variables)]

@@ -19,7 +19,8 @@ use tenon_registry::{
     PluginQuery, PluginRecord, RegistryStore, TenantId,
 };
 use tenon_sandbox::{
-    CallOptions, EndpointRequest, EndpointResponse, Plugin, Runtime, RuntimeCounters, SandboxError,
+    CallOptions, EndpointRequest, EndpointResponse, HostServices, Plugin, Runtime, RuntimeCounters,
+    SandboxError,
 };
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -218,6 +219,12 @@ impl PluginEngine {
     /// What the host is.
     pub fn host_profile(&self) -> &HostProfile {
         &self.shared.profile
+    }
+
+    /// The services the host offers its plugins
+    /// ([`crate::EngineBuilder::service`]).
+    pub fn services(&self) -> &HostServices {
+        tenon_sandbox::HostApi::services(&*self.shared.host)
     }
 
     /// The environment whose config overrides apply, if any.

@@ -335,6 +335,10 @@ pub enum EngineError {
     /// The engine was set up wrongly.
     #[error("engine configuration: {0}")]
     Config(String),
+    /// A host service method the host registered cannot be offered
+    /// ([`crate::EngineBuilder::service`]).
+    #[error("engine configuration: {0}")]
+    ServiceDefinition(#[from] tenon_sandbox::ServiceDefinitionError),
     /// A plugin data directory would be built from a segment that is not
     /// one plain path component (`.`, `..`, empty, or holding a separator).
     #[error("refusing a plugin data directory: the {what} {segment:?} is not a plain path segment")]
@@ -466,6 +470,7 @@ impl EngineError {
                 _ => "registry",
             },
             Self::Config(_) => "engine_config",
+            Self::ServiceDefinition(_) => "service_definition",
             Self::UnsafeDataPath { .. } => "unsafe_data_path",
         }
     }
@@ -476,7 +481,10 @@ impl EngineError {
     /// setup): exit code 2.
     pub fn is_refusal(&self) -> bool {
         match self {
-            Self::Source { .. } | Self::Config(_) | Self::NoMarketplace => false,
+            Self::Source { .. }
+            | Self::Config(_)
+            | Self::NoMarketplace
+            | Self::ServiceDefinition(_) => false,
             // The network, the cache or the URL: the environment, not a refusal.
             Self::Marketplace { source } => !matches!(
                 **source,

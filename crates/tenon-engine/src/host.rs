@@ -16,7 +16,8 @@ use tenon_registry::{
     RegistryStore, TenantId,
 };
 use tenon_sandbox::{
-    Caller, Causation, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver,
+    Caller, Causation, HostApi, HostError, HostServices, LogLevel, PermissionDenial,
+    SandboxObserver,
 };
 
 use crate::config::KvLimits;
@@ -38,6 +39,8 @@ pub(crate) struct EngineHost {
     pub(crate) kv_writes: KvWriteLimiter,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) denials: DenialLog,
+    /// The services the host offers its plugins.
+    pub(crate) services: HostServices,
 }
 
 /// The per-plugin, per-tenant KV key quota and write rate.
@@ -263,6 +266,10 @@ impl HostApi for EngineHost {
             }
             Err(error) => Err(HostError::InvalidInput(error.to_string())),
         }
+    }
+
+    fn services(&self) -> &HostServices {
+        &self.services
     }
 }
 

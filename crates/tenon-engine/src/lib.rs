@@ -118,8 +118,9 @@ pub use tenon_registry::{
     RegistryOptions, SecretKey, SourceKind, TenantId, VersionRecord,
 };
 pub use tenon_sandbox::{
-    EndpointRequest, EndpointResponse, FairnessLimits, FairnessReport, InstanceUsage,
-    SandboxConfig, SandboxError,
+    Caller, EndpointRequest, EndpointResponse, FairnessLimits, FairnessReport, HostServices,
+    InstanceUsage, MethodSpec, SandboxConfig, SandboxError, ServiceDefinitionError, ServiceError,
+    ServiceHandler, ServiceMethod, ServicePermission, service_fn,
 };
 #[cfg(feature = "native")]
 pub use tenon_sandbox::{

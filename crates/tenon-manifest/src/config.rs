@@ -564,6 +564,67 @@ fn check_schema(schema: &Value, value: &Value, path: &str, out: &mut Vec<Problem
     }
 }
 
+/// A JSON Schema of the subset config schemas use (see the module's
+/// header), checked once and then used to check values: the one validator
+/// behind config schemas and the host services' input and output schemas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueSchema {
+    schema: Value,
+}
+
+/// One place where a value does not fit a [`ValueSchema`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// Where, from the root the check was given (`input.robot.id`,
+    /// `input.tags[2]`).
+    pub path: String,
+    /// What is wrong, naming the path.
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ValueSchema {
+    /// Checks `schema` against the supported subset. Every problem is an
+    /// error, a keyword Tenon would not enforce included (a schema that
+    /// promises a check Tenon does not make is refused, not half-obeyed);
+    /// `path` says where the schema was given, for the diagnostics.
+    pub fn new(schema: Value, path: &str) -> Result<Self, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
+        check_schema_shape(&schema, path, 0, &mut problems);
+        if problems.is_empty() {
+            Ok(Self { schema })
+        } else {
+            Err(problems
+                .into_iter()
+                .map(|d| Diagnostic::error(d.code, d.path, d.message))
+                .collect())
+        }
+    }
+
+    /// The schema, as given.
+    pub fn as_value(&self) -> &Value {
+        &self.schema
+    }
+
+    /// Every place where `value` does not fit, paths starting at `root`.
+    pub fn check(&self, value: &Value, root: &str) -> Vec<SchemaViolation> {
+        let mut problems = Vec::new();
+        check_schema(&self.schema, value, root, &mut problems);
+        problems
+            .into_iter()
+            .map(|p| SchemaViolation {
+                path: p.path,
+                message: p.message,
+            })
+            .collect()
+    }
+}
+
 /// The manifest-level checks of `[config]`, for [`crate::validate`].
 pub(crate) fn check_spec(
     spec: &ConfigSpec,
@@ -585,6 +646,16 @@ pub(crate) fn check_spec(
     if let Some(schema) = &spec.schema
         && good("config.schema")
     {
+        if let Some(ty) = schema.get("type").filter(|t| t.as_str() != Some("object")) {
+            out.push(Diagnostic::error(
+                Code::InvalidConfigSchema,
+                "config.schema.type",
+                format!(
+                    "the config schema describes a table of keys: its type must be \"object\", not {}",
+                    show(ty)
+                ),
+            ));
+        }
         check_schema_shape(schema, "config.schema", 0, &mut out);
     }
     check_environments(spec, &mut out);
@@ -861,18 +932,6 @@ fn check_schema_shape(schema: &Value, path: &str, depth: usize, out: &mut Vec<Di
             format!("the schema is nested deeper than {MAX_SCHEMA_DEPTH} levels"),
         );
         return;
-    }
-    if depth == 0
-        && let Some(ty) = s.get("type").filter(|t| t.as_str() != Some("object"))
-    {
-        bad(
-            out,
-            join(path, "type"),
-            format!(
-                "the config schema describes a table of keys: its type must be \"object\", not {}",
-                show(ty)
-            ),
-        );
     }
     for (keyword, value) in s {
         let p = join(path, keyword);

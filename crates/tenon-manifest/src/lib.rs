@@ -61,7 +61,7 @@ mod walk;
 
 use std::collections::HashMap;
 
-pub use config::{REDACTED, ResolvedConfig};
+pub use config::{REDACTED, ResolvedConfig, SchemaViolation, ValueSchema};
 pub use context::{DEFAULT_HOOK_PRIORITY_THRESHOLD, LimitMaxima, ValidationContext};
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
 pub use engine::{HostInfo, Incompatibility, IncompatibilityReason, check_engine};

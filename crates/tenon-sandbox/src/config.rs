@@ -44,6 +44,9 @@ pub struct SandboxConfig {
     pub max_event_payload: usize,
     /// Largest HTTP request body, in bytes. Default: 8 MiB.
     pub max_http_request_body: usize,
+    /// Largest input of a host service call and largest answer a service
+    /// may hand back (JSON text), in bytes. Default: 256 KiB.
+    pub max_service_payload: usize,
     /// The largest answer of one call (a hook's answer with its patch, a
     /// function's output, a snapshot) when the manifest sets no
     /// `limits.max_output`. Parsing a JSON answer can take up to about 32
@@ -87,6 +90,7 @@ impl Default for SandboxConfig {
             max_event_topic: 255,
             max_event_payload: 256 * 1024,
             max_http_request_body: 8 << 20,
+            max_service_payload: 256 * 1024,
             default_output: 1 << 20,
             max_output: 64 << 20,
             max_error_message: 4 * 1024,
@@ -128,6 +132,7 @@ impl fmt::Debug for SandboxConfig {
             .field("max_event_topic", &self.max_event_topic)
             .field("max_event_payload", &self.max_event_payload)
             .field("max_http_request_body", &self.max_http_request_body)
+            .field("max_service_payload", &self.max_service_payload)
             .field("default_output", &self.default_output)
             .field("max_output", &self.max_output)
             .field("max_error_message", &self.max_error_message)

@@ -85,7 +85,8 @@ pub enum HostError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionDenial {
     /// The permission kind, as in the manifest: `network`, `filesystem`,
-    /// `kv`, `secrets`, `config`, `events`.
+    /// `kv`, `secrets`, `config`, `events`, or a host kind (`org`) for a
+    /// host service.
     pub permission: String,
     /// What was attempted (`POST https://evil.example/`, `config key token`…).
     pub attempted: String,
@@ -136,6 +137,14 @@ pub trait HostApi: Send + Sync + 'static {
         payload: &serde_json::Value,
         cause: &Causation,
     ) -> Result<(), HostError>;
+
+    /// The services this host offers its plugins beyond this API
+    /// ([`crate::HostServices`]); none by default. The sandbox looks a
+    /// plugin's `call-service` up here, checks the method's permission and
+    /// schemas, and only then calls the method's handler.
+    fn services(&self) -> &crate::HostServices {
+        crate::HostServices::none()
+    }
 }
 
 /// Receives what the sandbox notices about plugins at the boundary.

@@ -37,6 +37,7 @@ mod private;
 #[cfg(feature = "process")]
 pub mod process;
 mod runtime;
+pub mod services;
 mod stats;
 
 #[cfg(feature = "extism")]
@@ -62,6 +63,10 @@ pub use process::{ProcessConfig, ProcessPlugin, ProcessRuntime, SandboxLayer};
 pub use runtime::{
     CallOptions, EndpointRequest, EndpointResponse, Health, HookCall, HookContextData,
     HookResponse, LoadRequest, Plugin, ResourceStats, Runtime, RuntimeCounters,
+};
+pub use services::{
+    HostServices, MethodSpec, ServiceDefinitionError, ServiceError, ServiceHandler, ServiceMethod,
+    ServicePermission, service_fn,
 };
 pub use stats::{HealthState, PluginStats};
 pub use tenon_types::{Causation, CauseLink};

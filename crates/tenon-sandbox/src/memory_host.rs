@@ -9,6 +9,7 @@ use tenon_manifest::PluginId;
 use tenon_types::Causation;
 
 use crate::host::{Caller, HostApi, HostError, LogLevel, PermissionDenial, SandboxObserver};
+use crate::services::HostServices;
 
 /// How many log lines, events and denials a [`MemoryHost`] keeps (the
 /// oldest go first).
@@ -74,6 +75,7 @@ struct Inner {
 pub struct MemoryHost {
     inner: Mutex<Inner>,
     record_limit: usize,
+    services: HostServices,
 }
 
 impl Default for MemoryHost {
@@ -101,7 +103,15 @@ impl MemoryHost {
         Self {
             inner: Mutex::new(Inner::default()),
             record_limit: limit.max(1),
+            services: HostServices::new(),
         }
+    }
+
+    /// This host, offering `services` to its plugins.
+    #[must_use]
+    pub fn with_services(mut self, services: HostServices) -> Self {
+        self.services = services;
+        self
     }
 
     /// Sets a config value of `plugin` (what `config-get` returns).
@@ -272,6 +282,10 @@ impl HostApi for MemoryHost {
         let limit = self.record_limit;
         push_bounded(&mut self.inner.lock().events, record, limit);
         Ok(())
+    }
+
+    fn services(&self) -> &HostServices {
+        &self.services
     }
 }
 

@@ -199,6 +199,20 @@ impl NativeContext {
         self.boundary.http_request(&self.scope, request).await
     }
 
+    /// Calls `method` of the host service `service` (see
+    /// [`crate::HostServices`]): the method's permission and input schema
+    /// are checked first, and its answer against its output schema.
+    pub async fn call_service(
+        &self,
+        service: &str,
+        method: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        self.boundary
+            .call_service(&self.scope, service, method, input)
+            .await
+    }
+
     /// Publishes an event.
     pub async fn emit_event(
         &self,

@@ -399,6 +399,7 @@ struct InfoJson {
     hooks: Vec<HookJson>,
     commands: Vec<CommandJson>,
     endpoints: Vec<EndpointJson>,
+    services: ServicesJson,
     dependencies: Vec<DependencyJson>,
     permissions: PermissionsJson,
     config: Vec<ConfigKeyJson>,
@@ -450,6 +451,24 @@ struct EndpointJson {
     function: String,
     auth: bool,
     rate_limit: Option<String>,
+    description: String,
+}
+
+/// The host's services as this plugin sees them.
+#[derive(Serialize)]
+struct ServicesJson {
+    /// The methods it may call: its permissions in force hold theirs.
+    callable: Vec<ServiceJson>,
+    /// The methods it may not call, each with the permission it lacks.
+    not_callable: Vec<ServiceJson>,
+    /// Its host permissions in force: what a host's services check.
+    host_permissions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ServiceJson {
+    name: String,
+    permission: String,
     description: String,
 }
 
@@ -605,6 +624,7 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
                 description: e.description.clone(),
             })
             .collect(),
+        services: services_json(engine, &permissions.effective),
         dependencies: manifest
             .dependencies
             .iter()
@@ -626,6 +646,68 @@ async fn info_json(engine: &PluginEngine, record: &PluginRecord) -> Result<InfoJ
         created_at: timestamp(record.created_at),
         updated_at: timestamp(record.updated_at),
     })
+}
+
+/// The host's service methods split by whether `effective` holds their
+/// permissions, and the host permissions `effective` holds.
+fn services_json(engine: &PluginEngine, effective: &tenon_engine::Permissions) -> ServicesJson {
+    let (callable, not_callable) = engine
+        .services()
+        .methods()
+        .map(|(name, method)| {
+            let json = ServiceJson {
+                name,
+                permission: method.permission().to_string(),
+                description: method.description().to_owned(),
+            };
+            (method.permission().held_by(effective), json)
+        })
+        .partition::<Vec<_>, _>(|(held, _)| *held);
+    let host_only = tenon_engine::Permissions {
+        host: effective.host.clone(),
+        ..tenon_engine::Permissions::default()
+    };
+    ServicesJson {
+        callable: callable.into_iter().map(|(_, s)| s).collect(),
+        not_callable: not_callable.into_iter().map(|(_, s)| s).collect(),
+        host_permissions: tenon_engine::grants::describe(&host_only),
+    }
+}
+
+/// `tenon info`'s services line: what the plugin may call, or, when the host
+/// offers it nothing, the host permissions that a host's services would
+/// check.
+fn services_line(services: &ServicesJson) -> String {
+    let mut shown: Vec<String> = services
+        .callable
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.permission))
+        .collect();
+    if !services.not_callable.is_empty() {
+        shown.push(format!(
+            "not callable: {}",
+            services
+                .not_callable
+                .iter()
+                .map(|s| format!("{} (needs {})", s.name, s.permission))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if services.callable.is_empty() && services.not_callable.is_empty() {
+        shown.push("this host offers no services".to_owned());
+    }
+    if services.callable.is_empty() {
+        shown.push(if services.host_permissions.is_empty() {
+            "no host permission in force".to_owned()
+        } else {
+            format!(
+                "host permissions in force: {}",
+                services.host_permissions.join(", ")
+            )
+        });
+    }
+    shown.join("; ")
 }
 
 /// Runs `tenon info`.
@@ -767,6 +849,7 @@ fn info_text(info: &InfoJson, output: &Output) -> String {
                 .collect::<Vec<_>>(),
         ),
     );
+    line("services", services_line(&info.services));
     line(
         "dependencies",
         list_or_none(

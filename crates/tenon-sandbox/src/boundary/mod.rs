@@ -12,6 +12,7 @@
 mod dirs;
 mod http;
 mod net;
+mod services;
 mod topics;
 
 use std::borrow::Cow;

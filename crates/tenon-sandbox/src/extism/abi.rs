@@ -3,7 +3,7 @@
 //! Two sets of functions are linked into every Extism plugin:
 //!
 //! - the `tenon` namespace: `config_get`, `kv_get`, `kv_set`, `kv_delete`,
-//!   `kv_list`, `emit_event`, `log` and `http_request` (also linked as
+//!   `kv_list`, `emit_event`, `log`, `http_request` and `call_service` (also linked as
 //!   `extism:host/user`, for PDKs that import host functions only from
 //!   there, such as JavaScript's). Each takes one memory
 //!   block (a string or a JSON request) and answers with a JSON envelope,
@@ -50,7 +50,7 @@ use crate::limits;
 use super::module::{EXTISM_ENV, EXTISM_USER, TENON};
 
 /// The functions of the `tenon` namespace.
-pub(super) const TENON_FUNCTIONS: [&str; 8] = [
+pub(super) const TENON_FUNCTIONS: [&str; 9] = [
     "config_get",
     "kv_get",
     "kv_set",
@@ -59,6 +59,7 @@ pub(super) const TENON_FUNCTIONS: [&str; 8] = [
     "emit_event",
     "log",
     "http_request",
+    "call_service",
 ];
 
 /// The `extism:host/env` functions Tenon replaces.
@@ -227,7 +228,7 @@ pub(super) fn functions(link: &Arc<Link>, imports: &BTreeSet<(String, String)>) 
     let env = |name: &str, params: &[ValType], results: &[ValType], f: HostFn| {
         host_function(link, EXTISM_ENV, name, params, results, f)
     };
-    let requests: [(&'static str, Handler, RequestLimit); 7] = [
+    let requests: [(&'static str, Handler, RequestLimit); 8] = [
         ("config_get", config_get, key_limit),
         ("kv_get", kv_get, key_limit),
         ("kv_set", kv_set, kv_set_limit),
@@ -235,6 +236,7 @@ pub(super) fn functions(link: &Arc<Link>, imports: &BTreeSet<(String, String)>) 
         ("kv_list", kv_list, key_limit),
         ("emit_event", emit_event, event_limit),
         ("http_request", http_request, http_limit),
+        ("call_service", call_service, service_limit),
     ];
     let mut functions = Vec::new();
     for namespace in [TENON, EXTISM_USER] {
@@ -545,6 +547,10 @@ fn http_limit(config: &SandboxConfig) -> usize {
     MAX_URL + MAX_HEADER_BYTES + base64_len(config.max_http_request_body) + JSON_ROOM
 }
 
+fn service_limit(config: &SandboxConfig) -> usize {
+    config.max_service_payload + JSON_ROOM
+}
+
 fn log_limit(config: &SandboxConfig) -> usize {
     config.max_log_line * (1 + 2 * config.max_log_fields) + JSON_ROOM
 }
@@ -601,6 +607,27 @@ fn emit_event(ctx: &Ctx<'_>, request: Vec<u8>) -> Result<serde_json::Value, Host
         .boundary()
         .emit_event(ctx.scope, &request.topic, &request.payload);
     to_value(ctx.wait(emitted)?)
+}
+
+/// A `call_service` request: `{"service": "org", "method": "get",
+/// "input": {…}}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallService {
+    service: String,
+    method: String,
+    #[serde(default)]
+    input: serde_json::Value,
+}
+
+fn call_service(ctx: &Ctx<'_>, request: Vec<u8>) -> Result<serde_json::Value, HostError> {
+    let request: CallService = json(&request, "the call_service request")?;
+    ctx.wait(ctx.boundary().call_service(
+        ctx.scope,
+        &request.service,
+        &request.method,
+        request.input,
+    ))
 }
 
 #[derive(Deserialize)]

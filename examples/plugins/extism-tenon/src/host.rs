@@ -24,6 +24,7 @@ extern "ExtismHost" {
     fn emit_event(request: String) -> String;
     fn log(request: String);
     fn http_request(request: String) -> String;
+    fn call_service(request: String) -> String;
 }
 
 /// Why the host refused or failed a request.
@@ -216,4 +217,16 @@ pub fn get(url: &str) -> Result<HttpResponse, HostError> {
         url: url.to_owned(),
         ..HttpRequest::default()
     })
+}
+
+/// Calls `method` of the host service `service` (`org`, `get`) with a JSON
+/// input; answers the method's JSON output. The host checks the method's
+/// permission and input schema first: a missing grant is a
+/// `permission_denied` error, input that does not fit an `invalid_input`
+/// naming the path, a failure of the service `unavailable`.
+pub fn service(service: &str, method: &str, input: &Value) -> Result<Value, HostError> {
+    let request = json!({"service": service, "method": method, "input": input}).to_string();
+    #[allow(unsafe_code)]
+    let answer = unsafe { call_service(request) };
+    open("call_service", answer)
 }

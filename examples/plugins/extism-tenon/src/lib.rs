@@ -2,7 +2,8 @@
 //! [`extism_pdk`] (Tenon's Extism runtime, `runtime.kind = "extism"`).
 //!
 //! - [`host`]: the `tenon` host functions (KV, config and secrets, events,
-//!   log, HTTP). Each answers `Ok` or a [`HostError`] the plugin can handle.
+//!   log, HTTP, the host's own services). Each answers `Ok` or a
+//!   [`HostError`] the plugin can handle.
 //! - [`HookInput`] / [`HookAnswer`]: what `handle_hook` receives and answers.
 //! - [`init`]: call it first in every exported function; it makes a panic's
 //!   message reach the host (as the call's error) instead of a bare trap.
