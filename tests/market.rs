@@ -978,6 +978,40 @@ async fn a_rotated_root_is_followed_and_roots_the_trusted_one_did_not_sign_are_r
     );
 }
 
+/// Hostile: a server holding the root keys offers an endless chain of
+/// valid rotations; the client follows `MAX_ROOT_ROTATIONS` of them in one
+/// refresh, then refuses, and nothing is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_chain_of_root_rotations_is_cut_off() {
+    use tenon_marketplace::MetadataError;
+    use tenon_marketplace::metadata::MAX_ROOT_ROTATIONS;
+    let (m, _dir, engine) = attacked().await;
+    let mut previous = m.fetch("/meta/root.json").await;
+    let mut signer = m.root_keys.clone();
+    for version in 2..=u64::from(MAX_ROOT_ROTATIONS) + 2 {
+        let mut seed = [7; 32];
+        seed[..8].copy_from_slice(&version.to_le_bytes());
+        let key = SigningKey::from_seed(&seed);
+        let signers: Vec<&SigningKey> = signer.iter().chain([&key]).collect();
+        let root = forged_root(&previous, version, &key, &signers);
+        m.attack(
+            &format!("/meta/{version}.root.json"),
+            Attack::Replace(root.clone()),
+        );
+        previous = root;
+        signer = vec![key];
+    }
+    let error = engine.install(m.source("acme/app", "*")).await.unwrap_err();
+    assert!(
+        matches!(
+            metadata_refusal(&error),
+            MetadataError::TooManyRootRotations { limit } if *limit == MAX_ROOT_ROTATIONS
+        ),
+        "{error}"
+    );
+    assert!(installed(&engine).await.is_empty(), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_root_expired_while_away_follows_the_rotation() {
     use tenon_marketplace::MetadataError;

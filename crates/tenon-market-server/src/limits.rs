@@ -75,6 +75,13 @@ impl FromStr for TrustedProxy {
         if masked(bits, prefix, width) != bits {
             return Err(bad("bits are set after the prefix"));
         }
+        if prefix == 0 {
+            // Every address a proxy: any client could name any address in
+            // `X-Forwarded-For` and so pick its own rate-limit key.
+            return Err(bad(
+                "a /0 network trusts every address, so any client could choose the address it is limited as",
+            ));
+        }
         Ok(Self { network, prefix })
     }
 }
@@ -286,9 +293,9 @@ mod tests {
         assert!(!v6.contains("fe80::1".parse().unwrap()));
         let one: TrustedProxy = "127.0.0.1".parse().unwrap();
         assert_eq!(one.to_string(), "127.0.0.1/32");
-        let all: TrustedProxy = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains("8.8.8.8".parse().unwrap()));
         for bad in [
+            "0.0.0.0/0",
+            "::/0",
             "10.0.0.1/33",
             "10.0.0.1/8",
             "proxy",

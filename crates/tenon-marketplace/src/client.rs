@@ -35,8 +35,8 @@ use crate::digest::Sha256Digest;
 use crate::error::PackageError;
 use crate::index::{IndexEntry, IndexError, index_path, parse_index_file};
 use crate::metadata::{
-    MAX_ROOT_BYTES, MAX_TIMESTAMP_BYTES, MetaRole, MetadataError, SNAPSHOT_FILE, SeenVersions,
-    TARGETS_FILE, TrustedMetadata,
+    MAX_ROOT_BYTES, MAX_ROOT_ROTATIONS, MAX_TIMESTAMP_BYTES, MetaRole, MetadataError,
+    SNAPSHOT_FILE, SeenVersions, TARGETS_FILE, TrustedMetadata,
 };
 use crate::sign::SignatureFile;
 use crate::trust::{Origin, TrustPolicy, Verification, verify};
@@ -307,9 +307,16 @@ impl MarketClient {
         // is walked forward first, and only the last root must be fresh.
         let mut trusted = TrustedMetadata::trusting_root(&root, state.seen)
             .map_err(|e| self.metadata_error(e))?;
-        // Root rotations: `meta/<N+1>.root.json` until there is none.
-        loop {
-            let next = trusted.root().version + 1;
+        // Root rotations: `meta/<N+1>.root.json` until there is none, at
+        // most `MAX_ROOT_ROTATIONS` of them.
+        let mut rotations = 0;
+        while let Some(next) = trusted.root().version.checked_add(1) {
+            if rotations == MAX_ROOT_ROTATIONS {
+                return Err(self.metadata_error(MetadataError::TooManyRootRotations {
+                    limit: MAX_ROOT_ROTATIONS,
+                }));
+            }
+            rotations += 1;
             let path = format!("meta/{next}.root.json");
             let Some(bytes) = self.get_optional(&path, MAX_ROOT_BYTES).await? else {
                 break;

@@ -36,6 +36,12 @@ pub const SPEC_VERSION: u32 = 1;
 
 /// The largest root file read, in bytes.
 pub const MAX_ROOT_BYTES: u64 = 512 * 1024;
+
+/// The most root rotations a client follows in one refresh. A real
+/// marketplace rotates its root a handful of times in its life; the bound
+/// stops a server that holds old root keys from walking a client through
+/// an endless chain (python-tuf stops at 32, tough at 1024).
+pub const MAX_ROOT_ROTATIONS: u32 = 1024;
 /// The largest timestamp file read, in bytes.
 pub const MAX_TIMESTAMP_BYTES: u64 = 16 * 1024;
 /// The largest snapshot file read, in bytes.
@@ -174,6 +180,14 @@ pub enum MetadataError {
         expected: u64,
         /// What was offered.
         found: u64,
+    },
+    /// More root rotations were offered in one refresh than any real
+    /// marketplace makes (a server holding old root keys walking a client
+    /// through an endless chain).
+    #[error("the marketplace offered more than {limit} root rotations in one refresh")]
+    TooManyRootRotations {
+        /// [`MAX_ROOT_ROTATIONS`].
+        limit: u32,
     },
     /// A step was taken out of order (snapshot before timestamp …).
     #[error("no trusted {0} metadata yet: update it first")]
@@ -613,9 +627,10 @@ impl TrustedMetadata {
     /// when their keys changed.
     pub fn update_root(&mut self, bytes: &[u8]) -> Result<(), MetadataError> {
         let new = Self::open_root(bytes)?;
-        if new.body.version != self.root.version + 1 {
+        let expected = self.root.version.checked_add(1);
+        if expected != Some(new.body.version) {
             return Err(MetadataError::RootVersion {
-                expected: self.root.version + 1,
+                expected: expected.unwrap_or(u64::MAX),
                 found: new.body.version,
             });
         }

@@ -415,6 +415,32 @@ fn root_rotation_needs_the_old_and_the_new_threshold() {
     );
 }
 
+/// Hostile: nothing follows the last root version there can be; the next
+/// version is not computed by wrapping around to 0.
+#[test]
+fn no_root_follows_the_last_version() {
+    let repo = Repo::new();
+    let signers = [&repo.root_keys[0], &repo.root_keys[1]];
+    let mut last = repo.root_body();
+    last.version = u64::MAX;
+    let mut trusted = TrustedMetadata::new(
+        &sign_metadata(&last, &signers),
+        SeenVersions::default(),
+        now(),
+    )
+    .unwrap();
+    let mut wrapped = repo.root_body();
+    wrapped.version = 0;
+    let err = trusted
+        .update_root(&sign_metadata(&wrapped, &signers))
+        .unwrap_err();
+    assert!(
+        matches!(err, MetadataError::RootVersion { found: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(trusted.root().version, u64::MAX);
+}
+
 #[test]
 fn a_root_that_cannot_meet_its_thresholds_is_refused() {
     let repo = Repo::new();
@@ -480,6 +506,7 @@ fn kind(err: &MetadataError) -> &'static str {
         MetadataError::VersionMismatch { .. } => "version-mismatch",
         MetadataError::Mismatch { .. } => "mismatch",
         MetadataError::RootVersion { .. } => "root-version",
+        MetadataError::TooManyRootRotations { .. } => "too-many-root-rotations",
         MetadataError::Missing(_) => "missing",
         MetadataError::UnknownTarget(_) => "unknown-target",
     }
