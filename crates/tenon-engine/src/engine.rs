@@ -11,7 +11,7 @@ use tenon_hooks::{
     CommandRegistry, DispatchConfig, DispatchOutcome, EventBus, HandlerInfo, HookContext,
     HookError, HookSpec,
 };
-use tenon_manifest::{EndpointDecl, PluginId, RuntimeKind};
+use tenon_manifest::{PluginId, RuntimeKind};
 use tenon_marketplace::TrustPolicy;
 use tenon_metrics::{HostCounters, PluginStats, Telemetry, trace};
 use tenon_registry::{
@@ -30,7 +30,21 @@ use crate::config::{GrantPolicy, HostProfile, Paths};
 use crate::error::{EngineError, Result};
 use crate::host::EngineHost;
 use crate::receipts::ReceiptLog;
+use crate::routes::EndpointRoutes;
 use crate::tenant::{TenantState, Tenants};
+
+/// The `operation` of the `error` event a failed endpoint request stores;
+/// the crash guard does not count those (see `observe::seed_guard`).
+pub(crate) const ENDPOINT_OPERATION: &str = "endpoint";
+
+/// Who asked for a call to a running plugin.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    /// The host (`PluginEngine::call`): judged by the crash guard.
+    Host,
+    /// An HTTP request to one of the plugin's endpoints: not judged.
+    Endpoint,
+}
 
 /// What every tenant's engine handle shares.
 pub(crate) struct Shared {
@@ -328,30 +342,41 @@ impl PluginEngine {
         .await
     }
 
-    /// Hands one HTTP request to a running plugin's `handle_request` (the
-    /// request's `function` names the endpoint it matched), under the
-    /// plugin's own limits and timeout. Counted and judged by the crash
-    /// guard like any call; `tenon-http` routes `[[endpoints]]` here.
+    /// Hands one HTTP request to the running plugin whose `routes` matched
+    /// it (the request's `function` names the endpoint), under the plugin's
+    /// own limits and timeout; `tenon-http` routes `[[endpoints]]` here.
+    /// The version the routes came from serves it, or nothing does: a
+    /// plugin swapped since ([`EndpointRoutes`]) is refused as not running.
+    ///
+    /// Counted in the plugin's statistics and stored as an `error` event
+    /// when it fails, but never judged by the crash guard: whoever sends
+    /// the request chooses what makes the plugin fail, trap or run out of
+    /// time, and must not be able to disable it that way (the containment
+    /// still ends the call, and the caller gets the error).
     pub async fn handle_request(
         &self,
-        id: &PluginId,
+        routes: &EndpointRoutes,
         request: &EndpointRequest,
     ) -> Result<EndpointResponse> {
         let function = request.function.as_str();
-        self.call_running(id, function, |plugin| async move {
-            plugin.handle_request(request, CallOptions::default()).await
-        })
+        let plugin = routes.plugin();
+        self.observed_call(
+            &routes.id,
+            function,
+            Caller::Endpoint,
+            plugin,
+            |plugin| async move { plugin.handle_request(request, CallOptions::default()).await },
+        )
         .await
     }
 
-    /// The `[[endpoints]]` of a running plugin, as its running version
+    /// The `[[endpoints]]` of a running plugin with the version that
     /// declares them; `None` when it is not running (a disabled plugin has
     /// no routes). Read from the running state on every call, so routes
-    /// follow enable and disable without a rebuild.
-    pub fn running_endpoints(&self, id: &PluginId) -> Option<Arc<[EndpointDecl]>> {
-        self.tenant
-            .running(id)
-            .map(|running| running.endpoints.clone())
+    /// follow enable, disable and upgrades without a rebuild.
+    pub fn endpoint_routes(&self, id: &PluginId) -> Option<EndpointRoutes> {
+        let running = self.tenant.running(id)?;
+        Some(EndpointRoutes::new(id.clone(), running))
     }
 
     /// Runs `work` against a running plugin, recording it for the
@@ -371,24 +396,51 @@ impl PluginEngine {
                 });
             }
         };
+        let plugin = async { running.slot.plugin().await };
+        self.observed_call(id, function, Caller::Host, plugin, work)
+            .await
+    }
+
+    /// Runs `work` against the plugin `plugin` gives, recording it for the
+    /// telemetry under `function`, and for the crash guard when the host
+    /// made the call.
+    async fn observed_call<T, F, Fut>(
+        &self,
+        id: &PluginId,
+        function: &str,
+        caller: Caller,
+        plugin: impl Future<Output = std::result::Result<Arc<dyn Plugin>, SandboxError>>,
+        work: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Plugin>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, SandboxError>>,
+    {
         let span = trace::call_span(self.tenant.id.as_str(), id.as_str(), function);
         let started = tokio::time::Instant::now();
-        let result = async {
-            let plugin = running.slot.plugin().await?;
-            work(plugin).await
-        }
-        .instrument(span)
-        .await;
+        let result = async { work(plugin.await?).await }.instrument(span).await;
         let error = result.as_ref().err().map(crate::activate::handler_error);
-        self.shared.telemetry.record_call(
-            self.tenant.id.as_str(),
-            id.as_str(),
-            function,
-            started.elapsed(),
-            error.as_ref(),
-        );
-        // A failure the crash guard counts is stored, so that processes
-        // sharing the registry count it too.
+        let (tenant, elapsed) = (self.tenant.id.as_str(), started.elapsed());
+        let operation = match caller {
+            Caller::Host => {
+                let telemetry = &self.shared.telemetry;
+                telemetry.record_call(tenant, id.as_str(), function, elapsed, error.as_ref());
+                "call"
+            }
+            Caller::Endpoint => {
+                let telemetry = &self.shared.telemetry;
+                telemetry.record_endpoint_call(
+                    tenant,
+                    id.as_str(),
+                    function,
+                    elapsed,
+                    error.as_ref(),
+                );
+                ENDPOINT_OPERATION
+            }
+        };
+        // A failure is stored, so that processes sharing the registry count
+        // it too (the crash guard only a host call's: see `seed_guard`).
         if let Some(error) = error
             && tenon_metrics::FailureKind::of(error.kind()).is_some()
         {
@@ -396,7 +448,7 @@ impl PluginEngine {
                 NewEvent::new(self.tenant.id.clone(), EventKind::Error, EventStatus::Error)
                     .with_plugin(id.clone())
                     .with_detail(serde_json::json!({
-                        "operation": "call",
+                        "operation": operation,
                         "function": function,
                         "error": error.message(),
                         "error_kind": error.kind(),

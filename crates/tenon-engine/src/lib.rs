@@ -64,6 +64,7 @@ mod publisher;
 mod receipts;
 mod reload;
 mod resources;
+mod routes;
 mod slot;
 mod source;
 mod specs;
@@ -92,6 +93,7 @@ pub use publisher::{
 };
 pub use receipts::receipts_from_events;
 pub use reload::{ReloadReport, WatchHandle};
+pub use routes::EndpointRoutes;
 pub use source::{Discovered, HostPlugin, InstallSource, UploadedPackage};
 pub use specs::agent_runner_hooks;
 pub use tokens::{API_EVENT_KIND, CreatedToken, Role, TokenInfo};

@@ -195,6 +195,17 @@ fn stored_failure(event: &Event) -> Stored {
                 _ => Stored::Neutral,
             }
         }
+        // A failed endpoint request: a caller's doing as much as the
+        // plugin's, never counted (`PluginEngine::handle_request`).
+        EventKind::Error
+            if event
+                .detail
+                .get("operation")
+                .and_then(serde_json::Value::as_str)
+                == Some(crate::engine::ENDPOINT_OPERATION) =>
+        {
+            Stored::Neutral
+        }
         EventKind::Error => {
             let kind = event
                 .detail
@@ -217,5 +228,47 @@ fn stored_failure(event: &Event) -> Stored {
         }
         EventKind::AutoDisable => Stored::Boundary,
         _ => Stored::Neutral,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_event(operation: &str, error_kind: &str) -> Event {
+        Event {
+            cursor: "ev_1".parse().unwrap(),
+            tenant: tenon_registry::TenantId::default(),
+            plugin: Some(PluginId::new("acme/hello").unwrap()),
+            version: None,
+            kind: EventKind::Error,
+            status: tenon_registry::EventStatus::Error,
+            detail: serde_json::json!({
+                "operation": operation,
+                "function": "f",
+                "error": "failed",
+                "error_kind": error_kind,
+            }),
+            at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_stored_endpoint_failure_is_never_counted() {
+        for (operation, kind, counted) in [
+            ("call", "trap", true),
+            ("call", "timeout", true),
+            ("call", "unavailable", false),
+            (crate::engine::ENDPOINT_OPERATION, "trap", false),
+            (crate::engine::ENDPOINT_OPERATION, "timeout", false),
+            (crate::engine::ENDPOINT_OPERATION, "handler", false),
+        ] {
+            let stored = stored_failure(&error_event(operation, kind));
+            assert_eq!(
+                matches!(stored, Stored::Failure),
+                counted,
+                "{operation} {kind}"
+            );
+        }
     }
 }

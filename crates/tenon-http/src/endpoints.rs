@@ -2,19 +2,25 @@
 //! `/plugins/{publisher}/{name}/…`.
 //!
 //! Routes are looked up in the engine's running state on every request
-//! ([`PluginEngine::running_endpoints`]), so they appear when a plugin is
-//! enabled and disappear when it is disabled, without rebuilding the router.
+//! ([`tenon_engine::PluginEngine::endpoint_routes`]), so they appear when a plugin is
+//! enabled and disappear when it is disabled, without rebuilding the router;
+//! the version whose routes matched is the one called (a request arriving
+//! while the plugin is swapped for another version answers 503).
 //! Each plugin's routes live under its own id, so no two plugins can claim
 //! the same route. The layer checks, in order: the route, the endpoint's
 //! `auth` (any valid API token), its `rate_limit` (per caller: the token's
-//! name, or the client's address), the body's size; then hands the request,
-//! without credentials, to the plugin and checks its answer before it is
-//! sent (status, header names and values). Every answer carries
+//! name, or the client's address, an IPv6 one by its /64), the host's
+//! ceiling on the plugin's total ([`PluginRate`]), the body's size; then
+//! hands the request, with only allowlisted headers, to the plugin and
+//! checks its answer before it is sent (status, header count, size, names
+//! and values), passing only allowlisted headers. Every answer carries
 //! `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`,
-//! so a plugin's page never runs as the admin page's origin.
+//! and a script's content type is sent as `text/plain`, so a plugin's page
+//! or script never runs as the admin page's origin. The engine does not let
+//! an endpoint's failures count toward disabling the plugin.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,24 +32,73 @@ use parking_lot::Mutex;
 use tenon_engine::{
     EndpointDecl, EndpointRequest, EndpointResponse, EngineError, PluginId, SandboxError,
 };
+use tenon_serve::RateWindows;
 
 use crate::error::{ApiResult, HttpError};
 use crate::{ApiState, Shared};
 
 /// Request headers never handed to a plugin: the caller's credentials.
+/// (Only the headers of [`FORWARDED`] and custom `x-` headers are handed
+/// over at all; these are named for the documentation and the tests.)
 pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
-/// Hop-by-hop headers: about the connection, not the request or answer.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
+/// The standard request headers a plugin is handed (besides custom `x-`
+/// headers): what a request's content and its caller's preferences are,
+/// never its credentials or its connection.
+const FORWARDED: [&str; 16] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-unmodified-since",
+    "origin",
+    "range",
+    "referer",
+    "user-agent",
 ];
+
+/// The standard answer headers a plugin may send (besides custom `x-`
+/// headers, and `Location` inside its own prefix): about the answer's
+/// content and caching only. Nothing that acts on the server's origin
+/// (`Set-Cookie`, `Clear-Site-Data`, `Strict-Transport-Security`,
+/// `Alt-Svc`, reporting, client hints, CORS, `Link`, `Refresh`, …) passes.
+const ANSWERED: [&str; 12] = [
+    "accept-ranges",
+    "allow",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-range",
+    "content-type",
+    "etag",
+    "expires",
+    "last-modified",
+    "retry-after",
+];
+
+/// Custom `x-` headers that are not custom: the server's own, and those a
+/// browser acts on.
+const RESERVED_X: [&str; 5] = [
+    "x-tenon-",
+    "x-forwarded-",
+    "x-frame-options",
+    "x-xss-protection",
+    "x-permitted-cross-domain-policies",
+];
+
+/// The most headers a plugin may answer with, and their most bytes (names
+/// and values); over either the answer is the plugin's failure (502).
+const MAX_ANSWER_HEADERS: usize = 64;
+/// See [`MAX_ANSWER_HEADERS`].
+const MAX_ANSWER_HEADER_BYTES: usize = 16 * 1024;
 
 /// Headers the layer sets on every answer; a plugin's own are replaced.
 const FORCED: [(&str, &str); 2] = [
@@ -51,41 +106,112 @@ const FORCED: [(&str, &str); 2] = [
     ("x-content-type-options", "nosniff"),
 ];
 
-/// The most callers the rate limiter remembers before it refuses new ones.
-const MAX_TRACKED_CALLERS: usize = 100_000;
+/// JavaScript's media types (WHATWG MIME Sniffing): an answer of one of
+/// them could run as a script of the server's origin (`<script src>` from a
+/// page of the admin origin satisfies `script-src 'self'`), so it is sent
+/// as `text/plain` instead.
+const SCRIPT_TYPES: [&str; 16] = [
+    "application/ecmascript",
+    "application/javascript",
+    "application/x-ecmascript",
+    "application/x-javascript",
+    "text/ecmascript",
+    "text/javascript",
+    "text/javascript1.0",
+    "text/javascript1.1",
+    "text/javascript1.2",
+    "text/javascript1.3",
+    "text/javascript1.4",
+    "text/javascript1.5",
+    "text/jscript",
+    "text/livescript",
+    "text/x-ecmascript",
+    "text/x-javascript",
+];
 
-/// Whose calls a window counts: the plugin, the endpoint's index, the caller.
-type WindowKey = (PluginId, usize, String);
+/// Whether a custom (`x-`) header, not a reserved one.
+fn custom(name: &str) -> bool {
+    name.starts_with("x-") && !RESERVED_X.iter().any(|reserved| name.starts_with(reserved))
+}
 
-/// Fixed-window counters per (plugin, endpoint, caller): when the window
-/// started, and the calls counted in it.
-#[derive(Default)]
+/// The most windows the rate limiter remembers, over all its shards; past
+/// it, a new caller evicts the one seen longest ago (memory stays bounded,
+/// and a flood of new callers never locks the others out).
+const MAX_TRACKED_WINDOWS: usize = 100_000;
+
+/// How many independently locked parts the rate limiter's table has.
+const SHARDS: usize = 16;
+
+/// A caller as the rate limiter counts it: a token by its name, a client by
+/// its address (an IPv6 client by its /64 network, which one subscriber
+/// rotates through: [`tenon_serve::client_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Caller {
+    /// An authenticated caller.
+    Token(String),
+    /// An anonymous caller.
+    Address(IpAddr),
+    /// An anonymous caller whose address is unknown (a host that mounted
+    /// the layer without `ConnectInfo`): all such callers are one.
+    Unknown,
+}
+
+/// Whose calls a window counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum WindowKey {
+    /// One caller's calls to one endpoint (its index) of a plugin.
+    Caller(PluginId, usize, Caller),
+    /// Every call to a plugin's endpoints.
+    Plugin(PluginId),
+}
+
+/// The most requests every caller together may send a plugin's endpoints
+/// in a window (429 with `Retry-After` past it), whatever each endpoint's
+/// own `rate_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginRate {
+    /// Requests per window (at least 1).
+    pub requests: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+/// Fixed windows counted per [`WindowKey`], numbered from the limiter's
+/// start by each key's own window length, in a bounded table split into
+/// shards (a request locks one).
 pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<WindowKey, (Instant, u32)>>,
+    origin: Instant,
+    hasher: RandomState,
+    shards: [Mutex<RateWindows<WindowKey>>; SHARDS],
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            hasher: RandomState::new(),
+            shards: std::array::from_fn(|_| {
+                Mutex::new(RateWindows::new(MAX_TRACKED_WINDOWS / SHARDS))
+            }),
+        }
+    }
 }
 
 impl RateLimiter {
-    /// Counts one call; `Err(seconds)` until the caller's window ends when
-    /// it is over `requests` in `window`.
-    fn admit(&self, key: WindowKey, requests: u32, window: Duration) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock();
-        if windows.len() >= MAX_TRACKED_CALLERS {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < window);
+    /// Counts one call; `Err(seconds)` until the key's window ends when it
+    /// is over `requests` in `window`.
+    fn admit(&self, key: &WindowKey, requests: u32, window: Duration) -> Result<(), u64> {
+        let length = window.as_millis().max(1);
+        let elapsed = self.origin.elapsed().as_millis();
+        let number = i64::try_from(elapsed / length).unwrap_or(i64::MAX);
+        let shard = self.hasher.hash_one(key) as usize % SHARDS;
+        if self.shards[shard].lock().admit(key, number, requests) {
+            return Ok(());
         }
-        if windows.len() >= MAX_TRACKED_CALLERS && !windows.contains_key(&key) {
-            return Err(window.as_secs().max(1));
-        }
-        let entry = windows.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= requests {
-            let left = window.saturating_sub(now.duration_since(entry.0));
-            return Err(left.as_secs_f64().ceil().max(1.0) as u64);
-        }
-        entry.1 += 1;
-        Ok(())
+        let left = length - elapsed % length;
+        Err(u64::try_from(left.div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1))
     }
 }
 
@@ -179,8 +305,8 @@ async fn handle(
         path: shown.clone(),
     };
     let id = PluginId::new(&format!("{publisher}/{name}")).map_err(|_| no_route())?;
-    let endpoints = state.engine.running_endpoints(&id).ok_or_else(no_route)?;
-    let (index, endpoint) = match find(&endpoints, &method, &path) {
+    let routes = state.engine.endpoint_routes(&id).ok_or_else(no_route)?;
+    let (index, endpoint) = match find(routes.endpoints(), &method, &path) {
         Ok(found) => found,
         Err(allowed) if allowed.is_empty() => return Err(no_route()),
         Err(allowed) => {
@@ -199,21 +325,27 @@ async fn handle(
             .authenticate(&secret)
             .await?
             .ok_or(HttpError::BadToken)?;
-        format!("token:{}", token.name)
+        Caller::Token(token.name)
     } else {
         request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "address:unknown".to_owned(),
-                |c| format!("address:{}", c.0.ip()),
-            )
+            .map_or(Caller::Unknown, |c| {
+                Caller::Address(tenon_serve::client_key(c.0.ip()))
+            })
     };
     if let Some(rate) = &endpoint.rate_limit {
-        let window = rate.window.0;
+        let key = WindowKey::Caller(id.clone(), index, caller);
         state
             .rates
-            .admit((id.clone(), index, caller), rate.requests, window)
+            .admit(&key, rate.requests, rate.window.0)
+            .map_err(|retry_after| HttpError::RateLimited { retry_after })?;
+    }
+    if let Some(rate) = &state.config.plugin_rate_limit {
+        let key = WindowKey::Plugin(id.clone());
+        state
+            .rates
+            .admit(&key, rate.requests, rate.window)
             .map_err(|retry_after| HttpError::RateLimited { retry_after })?;
     }
     let limit = state.config.max_endpoint_body_bytes;
@@ -242,33 +374,62 @@ async fn handle(
         headers,
         body: body.to_vec(),
     };
-    let answer = tokio::time::timeout(backstop, state.engine.handle_request(&id, &call))
+    let answer = tokio::time::timeout(backstop, state.engine.handle_request(&routes, &call))
         .await
         .map_err(|_| HttpError::PluginTimeout { plugin: id.clone() })?;
     match answer {
-        Ok(answer) => answered(&id, answer),
+        Ok(answer) => answered(&id, &format!("/plugins/{id}"), answer),
         Err(error) => Err(failed(&id, error)),
     }
 }
 
-/// The request headers a plugin is given: names lower case, without
-/// credentials or hop-by-hop headers, values that are not text left out.
+/// The request headers a plugin is given: names lower case, only those of
+/// [`FORWARDED`] and custom `x-` headers (never credentials, cookies,
+/// hop-by-hop headers or the server's own `x-tenon-`), values that are not
+/// text left out.
 fn forwarded(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter(|(name, _)| {
-            let name = name.as_str();
-            !CREDENTIAL_HEADERS.contains(&name) && !HOP_BY_HOP.contains(&name)
-        })
+        .filter(|(name, _)| FORWARDED.contains(&name.as_str()) || custom(name.as_str()))
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect()
 }
 
+/// Whether `location` points inside the plugin's own prefix (`prefix` with
+/// no trailing `/`): a path, no scheme or host, no dot segment or escaped
+/// separator that could climb out of it.
+fn inside(prefix: &str, location: &str) -> bool {
+    let Some(rest) = location.strip_prefix(prefix) else {
+        return false;
+    };
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+        && !location.contains('\\')
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        && !["%2e", "%2f", "%5c"]
+            .iter()
+            .any(|escaped| lower.contains(escaped))
+}
+
+/// Whether `content_type`'s media type is one of JavaScript's.
+fn is_script(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    SCRIPT_TYPES
+        .iter()
+        .any(|script| script.eq_ignore_ascii_case(essence))
+}
+
 /// The plugin's answer as a response, once its status and headers are
-/// checked; a malformed one is the plugin's failure (502).
-fn answered(id: &PluginId, answer: EndpointResponse) -> ApiResult<Response> {
+/// checked; a malformed one is the plugin's failure (502). Only the
+/// headers of [`ANSWERED`], custom `x-` headers and a `Location` inside
+/// `prefix` (the plugin's own, `/plugins/{publisher}/{name}`) pass; a
+/// script's content type is sent as `text/plain`.
+fn answered(id: &PluginId, prefix: &str, answer: EndpointResponse) -> ApiResult<Response> {
     let invalid = |detail: String| HttpError::PluginFailed {
         plugin: id.clone(),
         detail,
@@ -277,6 +438,22 @@ fn answered(id: &PluginId, answer: EndpointResponse) -> ApiResult<Response> {
         .ok()
         .filter(|s| !s.is_informational())
         .ok_or_else(|| invalid(format!("it answered status {}", answer.status)))?;
+    if answer.headers.len() > MAX_ANSWER_HEADERS {
+        return Err(invalid(format!(
+            "it answered {} headers, more than {MAX_ANSWER_HEADERS}",
+            answer.headers.len()
+        )));
+    }
+    let size: usize = answer
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    if size > MAX_ANSWER_HEADER_BYTES {
+        return Err(invalid(format!(
+            "it answered {size} bytes of headers, more than {MAX_ANSWER_HEADER_BYTES}"
+        )));
+    }
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -287,15 +464,24 @@ fn answered(id: &PluginId, answer: EndpointResponse) -> ApiResult<Response> {
                 name.escape_debug()
             ))
         })?;
-        if HOP_BY_HOP.contains(&header_name.as_str()) || header_name == header::CONTENT_LENGTH {
-            continue;
-        }
         let header_value = HeaderValue::from_str(value).map_err(|_| {
             invalid(format!(
                 "header `{header_name}` has a value that is not valid"
             ))
         })?;
-        headers.append(header_name, header_value);
+        let passes = match header_name.as_str() {
+            "location" => inside(prefix, value),
+            "content-type" if is_script(value) => {
+                headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                false
+            }
+            name => ANSWERED.contains(&name) || custom(name),
+        };
+        if passes {
+            headers.append(header_name, header_value);
+        } else {
+            tracing::debug!(plugin = %id, header = %header_name, "a plugin's answer header was dropped");
+        }
     }
     for (name, value) in FORCED {
         headers.insert(name, HeaderValue::from_static(value));
@@ -356,33 +542,131 @@ mod tests {
     }
 
     #[test]
-    fn credentials_and_connection_headers_are_not_forwarded() {
+    fn only_allowed_request_headers_are_forwarded() {
         let mut headers = HeaderMap::new();
         for (name, value) in [
             ("authorization", "Bearer tenon_secret"),
             ("proxy-authorization", "Basic c2VjcmV0"),
             ("cookie", "session=secret"),
             ("connection", "keep-alive"),
+            ("host", "admin.example"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x-tenon-signatures", "c2ln"),
+            ("X-Tenon-Filename", "a.tenon"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("sec-fetch-site", "same-origin"),
             ("x-kept", "yes"),
+            ("accept", "application/json"),
         ] {
-            headers.append(name, HeaderValue::from_static(value));
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(value),
+            );
         }
         assert_eq!(
             forwarded(&headers),
-            vec![("x-kept".to_owned(), "yes".to_owned())]
+            vec![
+                ("x-kept".to_owned(), "yes".to_owned()),
+                ("accept".to_owned(), "application/json".to_owned()),
+            ]
         );
+    }
+
+    #[test]
+    fn a_location_must_stay_inside_the_plugins_prefix() {
+        let prefix = "/plugins/acme/hello";
+        for (location, kept) in [
+            ("/plugins/acme/hello", true),
+            ("/plugins/acme/hello/", true),
+            ("/plugins/acme/hello/done?x=1#top", true),
+            ("/plugins/acme/hello?next=/api/v1", true),
+            ("/plugins/acme/helloworld", false),
+            ("/plugins/acme/other/x", false),
+            ("/api/v1/plugins", false),
+            ("https://evil.example/", false),
+            ("//evil.example/plugins/acme/hello", false),
+            ("/plugins/acme/hello/../../../api/v1/tokens", false),
+            ("/plugins/acme/hello/%2e%2e/other", false),
+            ("/plugins/acme/hello/%2E%2E%2Fother", false),
+            ("/plugins/acme/hello/x\\..\\..", false),
+            ("relative/path", false),
+        ] {
+            assert_eq!(inside(prefix, location), kept, "{location}");
+        }
+    }
+
+    #[test]
+    fn script_types_are_recognised_whatever_their_case_and_parameters() {
+        for (content_type, script) in [
+            ("text/javascript", true),
+            ("Text/JavaScript; charset=utf-8", true),
+            ("application/x-javascript", true),
+            (" application/ecmascript ", true),
+            ("text/plain", false),
+            ("application/json", false),
+            ("text/html", false),
+        ] {
+            assert_eq!(is_script(content_type), script, "{content_type}");
+        }
     }
 
     #[test]
     fn a_caller_over_its_rate_waits_for_its_window() {
         let limiter = RateLimiter::default();
         let id = PluginId::new("acme/hello").unwrap();
-        let key = |caller: &str| (id.clone(), 0, caller.to_owned());
+        let key = |caller: &str| WindowKey::Caller(id.clone(), 0, Caller::Token(caller.into()));
         let window = Duration::from_secs(60);
-        assert_eq!(limiter.admit(key("a"), 2, window), Ok(()));
-        assert_eq!(limiter.admit(key("a"), 2, window), Ok(()));
-        let retry = limiter.admit(key("a"), 2, window).unwrap_err();
+        assert_eq!(limiter.admit(&key("a"), 2, window), Ok(()));
+        assert_eq!(limiter.admit(&key("a"), 2, window), Ok(()));
+        let retry = limiter.admit(&key("a"), 2, window).unwrap_err();
         assert!((1..=60).contains(&retry), "{retry}");
-        assert_eq!(limiter.admit(key("b"), 2, window), Ok(()), "per caller");
+        assert_eq!(limiter.admit(&key("b"), 2, window), Ok(()), "per caller");
+    }
+
+    /// Hostile: a flood of new callers (far more than the table holds)
+    /// neither locks out a newcomer nor frees a limited caller that keeps
+    /// coming, and the table stays bounded.
+    #[test]
+    fn a_flood_of_new_callers_locks_nobody_out() {
+        let limiter = RateLimiter::default();
+        let id = PluginId::new("acme/hello").unwrap();
+        let window = Duration::from_secs(3600);
+        let key = |n: u32| {
+            let address = IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            WindowKey::Caller(id.clone(), 0, Caller::Address(address))
+        };
+        let limited = WindowKey::Caller(id.clone(), 0, Caller::Token("limited".into()));
+        assert_eq!(limiter.admit(&limited, 1, window), Ok(()));
+        for n in 0..(MAX_TRACKED_WINDOWS as u32 * 2) {
+            assert_eq!(limiter.admit(&key(n), 1, window), Ok(()), "caller {n}");
+            if n % 1000 == 0 {
+                assert!(limiter.admit(&limited, 1, window).is_err(), "at {n}");
+            }
+        }
+        let held: usize = limiter.shards.iter().map(|s| s.lock().len()).sum();
+        assert!(held <= MAX_TRACKED_WINDOWS, "{held}");
+        let newcomer = WindowKey::Caller(id.clone(), 0, Caller::Token("new".into()));
+        assert_eq!(limiter.admit(&newcomer, 1, window), Ok(()));
+    }
+
+    /// Hostile: an IPv6 client rotating through its /64 is one caller.
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let limiter = RateLimiter::default();
+        let id = PluginId::new("acme/hello").unwrap();
+        let window = Duration::from_secs(3600);
+        let key = |address: &str| {
+            let ip = tenon_serve::client_key(address.parse().unwrap());
+            WindowKey::Caller(id.clone(), 0, Caller::Address(ip))
+        };
+        assert_eq!(limiter.admit(&key("2001:db8:1:2::1"), 1, window), Ok(()));
+        assert!(
+            limiter
+                .admit(&key("2001:db8:1:2:ffff::9"), 1, window)
+                .is_err()
+        );
+        assert_eq!(limiter.admit(&key("2001:db8:1:3::1"), 1, window), Ok(()));
     }
 }

@@ -58,7 +58,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use tenon_engine::{PluginEngine, PluginId, TokenInfo};
 
-pub use endpoints::CREDENTIAL_HEADERS;
+pub use endpoints::{CREDENTIAL_HEADERS, PluginRate};
 pub use error::{ApiResult, HttpError};
 pub use routes::{BodyKind, ROUTES, RouteSpec, by_operation, openapi};
 pub use tenon_serve::ConnectionLimits;
@@ -81,6 +81,10 @@ pub struct HttpConfig {
     /// The largest body a plugin's endpoint is handed, in bytes (413 over
     /// it, before the plugin is called).
     pub max_endpoint_body_bytes: usize,
+    /// The most requests every caller together may send one plugin's
+    /// endpoints (on top of each endpoint's own per-caller `rate_limit`);
+    /// `None` for no such ceiling.
+    pub plugin_rate_limit: Option<PluginRate>,
     /// How many uploads may wait for an install at once.
     pub max_pending_uploads: usize,
     /// How long an upload waits for an install.
@@ -110,6 +114,10 @@ impl Default for HttpConfig {
             max_upload_bytes: 64 << 20,
             max_endpoint_body_bytes: 1 << 20,
             max_header_bytes: 16 * 1024,
+            plugin_rate_limit: Some(PluginRate {
+                requests: 10_000,
+                window: Duration::from_secs(1),
+            }),
             request_timeout: Duration::from_secs(30),
             max_pending_uploads: 16,
             upload_ttl: Duration::from_secs(600),
@@ -130,6 +138,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_endpoint_body_bytes", &self.max_endpoint_body_bytes)
+            .field("plugin_rate_limit", &self.plugin_rate_limit)
             .field("request_timeout", &self.request_timeout)
             .field("max_pending_uploads", &self.max_pending_uploads)
             .field("upload_ttl", &self.upload_ttl)

@@ -68,6 +68,18 @@ impl NativePlugin for Hello {
                 text(200, Vec::new(), Vec::new())
             }
             "bad_header" => text(200, vec![("bad header".into(), "x".into())], Vec::new()),
+            // Answers the headers the request's body lists.
+            "answer" => {
+                let headers: Vec<(String, String)> =
+                    serde_json::from_slice(&request.body).unwrap_or_default();
+                text(200, headers, b"alert(document.domain)".to_vec())
+            }
+            "many_headers" => {
+                let headers = (0..24_000)
+                    .map(|n| (format!("x-h{n}"), "v".to_owned()))
+                    .collect();
+                text(200, headers, Vec::new())
+            }
             "fail" => Err(PluginError::new("broken", "/srv/plugin/state is gone")),
             other => Err(PluginError::new("unknown-function", other)),
         }
@@ -119,6 +131,14 @@ function = "bad_header"
 path = "/fail"
 method = "GET"
 function = "fail"
+[[endpoints]]
+path = "/answer"
+method = "POST"
+function = "answer"
+[[endpoints]]
+path = "/many-headers"
+method = "GET"
+function = "many_headers"
 "#;
 
 const LIMIT: usize = 1024;
@@ -516,4 +536,206 @@ async fn a_path_with_an_empty_segment_reaches_no_route() {
         0,
         "the plugin was called"
     );
+}
+
+/// Hostile: anonymous requests that make a public endpoint's handler fail,
+/// many more than the crash guard's threshold, never disable the plugin:
+/// each is answered 502 and counted in its statistics, not by the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_requests_from_strangers_never_disable_the_plugin() {
+    let server = start().await;
+    let threshold = server.engine.telemetry().config().guard.threshold;
+    let sent = threshold * 3;
+    for _ in 0..sent {
+        assert_eq!(server.get("/fail").await.status(), StatusCode::BAD_GATEWAY);
+    }
+    let guard = server
+        .engine
+        .telemetry()
+        .guard_status(server.engine.tenant().as_str(), "acme/hello");
+    assert_eq!(guard.failures_in_window, 0, "{guard:?}");
+    assert!(!guard.tripped, "{guard:?}");
+    let stats = server.engine.stats(&hello()).expect("stats");
+    assert_eq!(stats.by_hook["endpoint:fail"].count, u64::from(sent));
+    assert_eq!(server.get("/echo").await.status(), StatusCode::OK);
+    assert!(server.engine.endpoint_routes(&hello()).is_some());
+    let record = server.engine.record(&hello()).await.unwrap();
+    assert!(record.enabled, "{record:?}");
+}
+
+/// The host's ceiling on one plugin's endpoints counts every caller and
+/// every endpoint together, and says when to come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_over_its_total_rate_answers_429_with_retry_after() {
+    let server = start_with(HttpConfig {
+        max_endpoint_body_bytes: LIMIT,
+        plugin_rate_limit: Some(tenon_http::PluginRate {
+            requests: 3,
+            window: Duration::from_secs(3600),
+        }),
+        ..HttpConfig::default()
+    })
+    .await;
+    assert_eq!(server.get("/echo").await.status(), StatusCode::OK);
+    let response = server
+        .http
+        .get(server.url("/private"))
+        .bearer_auth(&server.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.get("/limited").await.status(), StatusCode::OK);
+    let before = server.calls.load(Ordering::SeqCst);
+    for path in ["/echo", "/limited"] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+    }
+    assert_eq!(server.calls.load(Ordering::SeqCst), before, "never called");
+}
+
+/// Hostile: a plugin's answer headers never act on the server's origin
+/// (cookies, site data, HSTS, redirects elsewhere, CORS, reporting), and
+/// a script it serves cannot run as one of the admin page's
+/// (`<script src=/plugins/…>` under `script-src 'self'`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_answer_headers_cannot_act_on_the_servers_origin() {
+    let server = start().await;
+    let answer = |headers: Value| {
+        let (http, url) = (server.http.clone(), server.url("/answer"));
+        async move {
+            http.post(url)
+                .body(headers.to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = answer(json!([
+        ["set-cookie", "tenon_session=attacker; Path=/"],
+        ["clear-site-data", "\"*\""],
+        [
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains"
+        ],
+        ["alt-svc", "h2=\"evil.example:443\""],
+        ["access-control-allow-origin", "*"],
+        ["link", "</api/v1/plugins>; rel=preload"],
+        ["refresh", "0; url=https://evil.example/"],
+        ["nel", "{\"report_to\":\"x\"}"],
+        ["www-authenticate", "Basic realm=\"admin\""],
+        ["x-tenon-role", "admin"],
+        ["location", "https://evil.example/"],
+        ["content-type", "text/javascript; charset=utf-8"],
+        ["cache-control", "no-store"],
+        ["x-total-count", "3"],
+    ]))
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    for dropped in [
+        "set-cookie",
+        "clear-site-data",
+        "strict-transport-security",
+        "alt-svc",
+        "access-control-allow-origin",
+        "link",
+        "refresh",
+        "nel",
+        "www-authenticate",
+        "x-tenon-role",
+        "location",
+    ] {
+        assert!(!headers.contains_key(dropped), "{dropped}: {headers:?}");
+    }
+    assert_eq!(headers["content-type"], "text/plain", "{headers:?}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-total-count"], "3");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    // A redirect inside the plugin's own prefix passes; one climbing out
+    // of it does not.
+    let response = answer(json!([["location", "/plugins/acme/hello/done"]])).await;
+    assert_eq!(response.headers()["location"], "/plugins/acme/hello/done");
+    let response = answer(json!([["location", "/plugins/acme/hello/../../../api/v1"]])).await;
+    assert!(!response.headers().contains_key("location"));
+}
+
+/// Hostile: a plugin answering tens of thousands of headers gets a 502
+/// saying so, and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_answer_headers_is_the_plugins_failure() {
+    let server = start().await;
+    let response = server.get("/many-headers").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(error_code(response).await, "plugin_failed");
+    assert_eq!(server.get("/echo").await.status(), StatusCode::OK);
+}
+
+/// Hostile: routes read before an upgrade are never served by the new
+/// version (whose endpoints, and their `auth`, may differ): the call is
+/// refused as not running, and the new version's routes are the ones read
+/// next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_and_the_call_come_from_the_same_version() {
+    let server = start().await;
+    let before = server.engine.endpoint_routes(&hello()).expect("running");
+    let public = before
+        .endpoints()
+        .iter()
+        .find(|e| e.path == "/echo")
+        .expect("declared");
+    assert!(!public.auth);
+    // Version 2 puts `/echo` behind a token.
+    let upgraded = HELLO
+        .replace("version = \"1.0.0\"", "version = \"2.0.0\"")
+        .replace(
+            "path = \"/echo\"\nmethod = \"GET\"\nfunction = \"echo\"\n",
+            "path = \"/echo\"\nmethod = \"GET\"\nfunction = \"echo\"\nauth = true\n",
+        );
+    assert_ne!(upgraded, HELLO);
+    server
+        .engine
+        .upgrade(HostPlugin::native(&upgraded))
+        .await
+        .unwrap();
+    let call = EndpointRequest {
+        function: "echo".into(),
+        method: "GET".into(),
+        path: "/echo".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let error = server
+        .engine
+        .handle_request(&before, &call)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            tenon_engine::EngineError::Plugin {
+                source: tenon_engine::SandboxError::NotRunning { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let after = server.engine.endpoint_routes(&hello()).expect("running");
+    let guarded = after
+        .endpoints()
+        .iter()
+        .find(|e| e.path == "/echo")
+        .expect("declared");
+    assert!(guarded.auth, "the new version's routes");
+    assert_eq!(server.get("/echo").await.status(), StatusCode::UNAUTHORIZED);
+    server.engine.handle_request(&after, &call).await.unwrap();
 }

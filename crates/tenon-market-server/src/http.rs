@@ -113,7 +113,7 @@ pub fn router(market: Arc<Market>, limits: HttpLimits) -> Router {
         .saturating_add(tenon_marketplace::MAX_SIGNATURE_FILE_BYTES + 8);
     let state = Arc::new(AppState {
         market,
-        windows: Mutex::new(RateWindows::new(limits.max_tracked_clients)),
+        windows: Mutex::new(crate::limits::rate_windows(limits.max_tracked_clients)),
         publishes: Arc::new(Semaphore::new(limits.max_concurrent_publishes)),
         limits,
     });

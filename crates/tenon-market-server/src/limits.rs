@@ -2,13 +2,13 @@
 //! address (through trusted proxies only) and per-minute windows kept in a
 //! bounded table.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use axum::http::HeaderMap;
+pub(crate) use tenon_serve::RateWindows;
 
 /// A proxy (an address or a network) whose `X-Forwarded-For` is believed.
 ///
@@ -188,99 +188,17 @@ impl fmt::Display for ClientKey {
 /// evicted beyond it).
 pub(crate) const MAX_TRACKED_ACCOUNTS: usize = 10_000;
 
-/// Per-minute request counts per key, at most `capacity` keys: a new key
-/// when the table is full evicts the key seen longest ago (so a client
-/// being limited, which keeps coming, keeps its count while a flood of
-/// new keys only pushes out the idle ones).
-#[derive(Debug)]
-pub(crate) struct RateWindows<K> {
-    capacity: usize,
-    next: u64,
-    slots: HashMap<K, Slot>,
-    by_age: BTreeMap<u64, K>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    minute: i64,
-    count: u32,
-    seen: u64,
-}
-
-impl<K: Eq + Hash + Clone> RateWindows<K> {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            next: 0,
-            slots: HashMap::new(),
-            by_age: BTreeMap::new(),
-        }
-    }
-
-    /// Counts a request of `key` in `minute`; `false` when it already made
-    /// `per_minute` requests in that minute (the refused one counts as
-    /// seen, not as a request).
-    pub(crate) fn admit(&mut self, key: &K, minute: i64, per_minute: u32) -> bool {
-        let seen = self.next;
-        self.next += 1;
-        let slot = match self.slots.get_mut(key) {
-            Some(slot) => {
-                self.by_age.remove(&slot.seen);
-                slot
-            }
-            None => {
-                if self.slots.len() >= self.capacity
-                    && let Some((_, oldest)) = self.by_age.pop_first()
-                {
-                    self.slots.remove(&oldest);
-                    metrics::counter!("tenon_market_rate_windows_evicted_total").increment(1);
-                }
-                self.slots.entry(key.clone()).or_insert(Slot {
-                    minute,
-                    count: 0,
-                    seen,
-                })
-            }
-        };
-        slot.seen = seen;
-        self.by_age.insert(seen, key.clone());
-        if slot.minute != minute {
-            slot.minute = minute;
-            slot.count = 0;
-        }
-        if slot.count >= per_minute {
-            return false;
-        }
-        slot.count += 1;
-        true
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.slots.len()
-    }
+/// A table of per-minute request counts (window numbers are minutes) of at
+/// most `capacity` keys, its evictions counted.
+pub(crate) fn rate_windows<K: Eq + Hash + Clone>(capacity: usize) -> RateWindows<K> {
+    RateWindows::new(capacity).on_evict(|| {
+        metrics::counter!("tenon_market_rate_windows_evicted_total").increment(1);
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_full_table_evicts_the_key_seen_longest_ago() {
-        let mut windows = RateWindows::new(2);
-        assert!(windows.admit(&"a", 0, 1));
-        assert!(windows.admit(&"b", 0, 1));
-        assert!(!windows.admit(&"a", 0, 1), "a is over its limit");
-        assert!(windows.admit(&"c", 0, 1), "c evicts b, seen longest ago");
-        assert_eq!(windows.len(), 2);
-        assert!(!windows.admit(&"a", 0, 1), "a kept its count");
-        assert!(windows.admit(&"b", 0, 1), "b starts over");
-        assert!(windows.admit(&"a", 1, 1), "a new minute starts over");
-        for n in 0..1000 {
-            windows.admit(&"x", n, 1);
-        }
-        assert_eq!(windows.len(), 2);
-    }
 
     #[test]
     fn proxies_parse_and_match_by_prefix() {

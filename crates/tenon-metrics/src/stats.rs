@@ -215,7 +215,8 @@ pub struct PluginStats {
     pub plugin: String,
     /// Executions over all hooks and functions.
     pub execution: ExecutionStats,
-    /// Per hook (and per function, as `call:NAME`).
+    /// Per hook (and per function, as `call:NAME`, and per endpoint
+    /// function, as `endpoint:NAME`).
     pub by_hook: BTreeMap<String, ExecutionStats>,
     /// Resources.
     pub resources: ResourceUsage,

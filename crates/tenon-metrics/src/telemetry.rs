@@ -149,6 +149,44 @@ impl Telemetry {
         duration: Duration,
         error: Option<&HandlerError>,
     ) {
+        let key: Arc<str> = Arc::from(format!("call:{function}"));
+        let input = self.record_execution(tenant, plugin, &key, duration, error, true);
+        if input == GuardInput::Neutral && error.is_some() {
+            self.cell(tenant, plugin).unavailable.increment(1);
+        }
+    }
+
+    /// Records one HTTP request a plugin's endpoint `function` served, in
+    /// its statistics and health (under `endpoint:{function}`), never in
+    /// the crash guard's count: a caller chooses what an endpoint is sent,
+    /// so a request that makes the plugin fail, trap or run out of time
+    /// says as much about the caller as about the plugin, and counting it
+    /// would let any caller disable the plugin. Its successes do not clear
+    /// the count either (they say nothing of the plugin's hooks).
+    pub fn record_endpoint_call(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        function: &str,
+        duration: Duration,
+        error: Option<&HandlerError>,
+    ) {
+        let key: Arc<str> = Arc::from(format!("endpoint:{function}"));
+        self.record_execution(tenant, plugin, &key, duration, error, false);
+    }
+
+    /// Records one execution under `key`; when `guarded`, the crash guard
+    /// judges it (and may decide to disable the plugin). Returns what it
+    /// means to the guard.
+    fn record_execution(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        key: &Arc<str>,
+        duration: Duration,
+        error: Option<&HandlerError>,
+        guarded: bool,
+    ) -> GuardInput {
         let cell = self.cell(tenant, plugin);
         let (outcome, input) = match error {
             None => (Outcome::Success, GuardInput::Success),
@@ -162,18 +200,20 @@ impl Telemetry {
             }
         };
         let now = Instant::now();
-        let key: Arc<str> = Arc::from(format!("call:{function}"));
         let tripped = {
             let mut state = cell.state.lock();
-            state.record(&key, outcome, duration, now);
-            state.guard_input(&self.config.guard, input, now)
+            state.record(key, outcome, duration, now);
+            if guarded {
+                state.guard_input(&self.config.guard, input, now)
+            } else {
+                None
+            }
         };
-        if let (Some(error), GuardInput::Failure(kind)) = (error, input) {
-            let failure = Failure::new(kind, format!("call:{function}"), error.message());
+        if guarded && let (Some(error), GuardInput::Failure(kind)) = (error, input) {
+            let failure = Failure::new(kind, key.to_string(), error.message());
             self.decide(&cell, failure, tripped);
-        } else if input == GuardInput::Neutral {
-            cell.unavailable.increment(1);
         }
+        input
     }
 
     /// Records events deleted from a tenant's log by its retention rule

@@ -23,7 +23,8 @@
 //! Handlers see the client's address as axum's `ConnectInfo<SocketAddr>`.
 //! Request-level limits (bodies, request time, authentication before a body
 //! is read) stay with the routers. Nothing here knows Tenon's engine or
-//! marketplace; `tenon-http` and `tenon-market-server` depend on it.
+//! marketplace; `tenon-http` and `tenon-market-server` depend on it, and
+//! share its [`client_key`] and [`RateWindows`] for their rate limits.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,6 +46,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
+
+mod rate;
+
+pub use rate::RateWindows;
 
 /// How connections are held. The defaults suit a server on the open
 /// network; tests shorten them.

@@ -52,7 +52,7 @@ impl Store {
             pool,
             keys,
             config,
-            publish_window: Mutex::new(RateWindows::new(MAX_TRACKED_ACCOUNTS)),
+            publish_window: Mutex::new(crate::limits::rate_windows(MAX_TRACKED_ACCOUNTS)),
         };
         store.initialise_metadata().await?;
         Ok(store)
