@@ -84,17 +84,6 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Waits (bounded) for `pid` to die; true when it did.
-async fn dies(pid: u32) -> bool {
-    for _ in 0..100 {
-        if !alive(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 /// The process failure inside an engine error, or a panic saying what came
 /// instead.
 fn process_failure(error: &EngineError) -> (ProcessFailure, &str) {
@@ -694,7 +683,8 @@ async fn a_python_plugin_speaks_the_same_contract() {
         path: "/hello".to_owned(),
         ..EndpointRequest::default()
     };
-    match engine.handle_request(&python, &request).await {
+    let routes = engine.endpoint_routes(&python).expect("it is running");
+    match engine.handle_request(&routes, &request).await {
         Err(EngineError::Plugin {
             source: SandboxError::MissingExport { export, .. },
             ..

@@ -468,7 +468,13 @@ fn the_marketplace_is_the_flag_else_the_environment_else_the_trust_policy() {
         std::fs::write(dir.path().join("policy.toml"), line).unwrap();
     };
     // (flag, environment, policy file) → the marketplace asked, or none.
-    let cases: [(Option<&str>, Option<&str>, Option<&str>, Option<&str>); 5] = [
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: [Case<'_>; 5] = [
         (Some(flag), Some(env), Some(live), Some(flag)),
         (None, Some(env), Some(live), Some(env)),
         (None, None, Some(live), Some(live)),
