@@ -66,9 +66,8 @@ impl RuntimePosture {
             RuntimeKind::Process => (
                 "process",
                 "a separate operating-system process: empty environment, private directory, \
-                 own process group and resource limits, and its own PID namespace where the \
-                 kernel allows user namespaces (else a child that leaves the process group can \
-                 outlive it); no filesystem or network confinement",
+                 own process group and resource limits; no filesystem or network confinement, \
+                 and a child that leaves the process group can outlive it",
                 "process",
             ),
             RuntimeKind::Native => ("native", "none: runs in the host process", "native"),

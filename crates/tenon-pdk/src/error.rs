@@ -60,16 +60,6 @@ impl Error {
         )
     }
 
-    /// `no-endpoints`: the plugin serves no HTTP endpoints (the default of
-    /// [`handle_request`](crate::Plugin::handle_request)); the host answers
-    /// the request 501, as for a plugin without the export.
-    pub fn no_endpoints() -> Self {
-        Self::new(Self::NO_ENDPOINTS, "this plugin serves no HTTP endpoints")
-    }
-
-    /// The code of [`Error::no_endpoints`].
-    pub const NO_ENDPOINTS: &'static str = "no-endpoints";
-
     /// `not-activated`: the host called the plugin before `activate` or after
     /// `deactivate`.
     pub fn not_activated() -> Self {

@@ -91,13 +91,6 @@ pub fn call<P: Plugin>(function: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
     with_active(|plugin: &mut P| plugin.call(function, input))
 }
 
-/// Answers an endpoint request.
-pub(crate) fn handle_request<P: Plugin>(
-    request: crate::EndpointRequest,
-) -> Result<crate::EndpointResponse, Error> {
-    with_active(|plugin: &mut P| plugin.handle_request(request))
-}
-
 /// Exports state.
 pub fn snapshot<P: Plugin>() -> Result<Option<Vec<u8>>, Error> {
     with_active(|plugin: &mut P| plugin.snapshot())

@@ -129,7 +129,6 @@
 //!   plugin end to end with the mock host of the `testing` feature.
 
 mod config;
-mod endpoint;
 mod error;
 mod export;
 mod hook;
@@ -144,7 +143,6 @@ mod sys;
 pub mod testing;
 
 pub use config::Config;
-pub use endpoint::{EndpointRequest, EndpointResponse};
 pub use error::{Error, HostError};
 pub use hook::{HookAction, HookContext, HookData};
 pub use plugin::Plugin;

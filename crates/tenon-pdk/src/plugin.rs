@@ -1,6 +1,6 @@
 //! The trait a plugin implements.
 
-use crate::{Config, EndpointRequest, EndpointResponse, Error, HookAction, HookContext, HookData};
+use crate::{Config, Error, HookAction, HookContext, HookData};
 
 /// A Tenon plugin. Implement it, then export the type with
 /// [`export!`](crate::export).
@@ -58,19 +58,6 @@ pub trait Plugin: Sized + 'static {
     fn call(&mut self, function: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         let _ = input;
         Err(Error::unknown_function(function))
-    }
-
-    /// Answers a request to one of its HTTP endpoints (`[[endpoints]]` in the
-    /// manifest; [`EndpointRequest::function`] names the endpoint's
-    /// function). The host checks the status and headers of the answer.
-    ///
-    /// Served to process plugins ([`process`](crate::process)); the
-    /// component world `tenon:plugin@1.0.0` has no such export, so a
-    /// component's endpoints answer 501 whatever this returns. The default,
-    /// [`Error::no_endpoints`], serves none (501 too).
-    fn handle_request(&mut self, request: EndpointRequest) -> Result<EndpointResponse, Error> {
-        let _ = request;
-        Err(Error::no_endpoints())
     }
 
     /// Exports in-memory state to carry across an upgrade or hot reload, or

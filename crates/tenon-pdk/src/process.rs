@@ -42,7 +42,7 @@ use tonic::{Request, Response, Status};
 use crate::export;
 use crate::host::http::{Request as HttpRequest, Response as HttpResponse};
 use crate::host::log::Level;
-use crate::{EndpointRequest, EndpointResponse, Error, HookAction, HookContext, HostError, Plugin};
+use crate::{Error, HookAction, HookContext, HostError, Plugin};
 
 /// Serves `P` until the host ends the process. Returns an exit code only
 /// when it cannot serve (started by hand, no common protocol version, no
@@ -174,7 +174,6 @@ enum Work {
     Deactivate,
     Hook(String, HookContext, String),
     Call(String, Vec<u8>),
-    Request(EndpointRequest),
     Snapshot,
     Restore(Vec<u8>),
 }
@@ -183,7 +182,6 @@ enum Done {
     Unit(Result<(), Error>),
     Hook(Result<HookAction, Error>),
     Bytes(Result<Vec<u8>, Error>),
-    Answer(Result<EndpointResponse, Error>),
     Snapshot(Result<Option<Vec<u8>>, Error>),
 }
 
@@ -200,7 +198,6 @@ fn plugin_thread<P: Plugin>(queue: mpsc::Receiver<Job>) {
                 Done::Hook(export::handle_hook::<P>(&hook, &context, data))
             }
             Work::Call(function, input) => Done::Bytes(export::call::<P>(&function, &input)),
-            Work::Request(request) => Done::Answer(export::handle_request::<P>(request)),
             Work::Snapshot => Done::Snapshot(export::snapshot::<P>()),
             Work::Restore(state) => Done::Unit(export::restore::<P>(state)),
         };
@@ -335,47 +332,6 @@ impl Runner for Service {
             Err(e) => v1::CallReply {
                 error: Some(plugin_error(e)),
                 output: Vec::new(),
-            },
-        }))
-    }
-
-    /// A plugin that keeps the default [`Plugin::handle_request`] serves no
-    /// endpoints: `UNIMPLEMENTED`, as from a plugin without the method.
-    async fn handle_request(
-        &self,
-        request: Request<v1::EndpointRequest>,
-    ) -> Result<Response<v1::EndpointReply>, Status> {
-        let r = request.into_inner();
-        let endpoint = EndpointRequest {
-            function: r.function,
-            method: r.method,
-            path: r.path,
-            query: r.query,
-            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-            body: r.body,
-        };
-        let Done::Answer(result) = self.run(r.call, Work::Request(endpoint)).await? else {
-            return Err(Status::internal("mismatched reply"));
-        };
-        Ok(Response::new(match result {
-            Ok(answer) => v1::EndpointReply {
-                error: None,
-                status: u32::from(answer.status),
-                headers: answer
-                    .headers
-                    .into_iter()
-                    .map(|(name, value)| v1::HttpHeader { name, value })
-                    .collect(),
-                body: answer.body,
-            },
-            Err(e) if e.code() == Error::NO_ENDPOINTS => {
-                return Err(Status::unimplemented(e.message()));
-            }
-            Err(e) => v1::EndpointReply {
-                error: Some(plugin_error(e)),
-                status: 0,
-                headers: Vec::new(),
-                body: Vec::new(),
             },
         }))
     }

@@ -272,9 +272,8 @@ pub trait Plugin: Send + Sync + 'static {
     /// deadline and the plugin's limits like any call. A runtime or plugin
     /// that serves no endpoints fails with [`SandboxError::MissingExport`]
     /// naming `handle_request`: the default, kept by the component runtime
-    /// (its `tenon:plugin@1.0.0` world has no such export); the process
-    /// runtime answers it for a plugin that does not implement
-    /// `HandleRequest`.
+    /// (its `tenon:plugin@1.0.0` world has no such export) and the process
+    /// runtime.
     async fn handle_request(
         &self,
         request: &EndpointRequest,

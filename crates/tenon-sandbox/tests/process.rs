@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use tenon_manifest::{Format, Manifest, ValidationContext};
 use tenon_pdk::host::{config, kv};
-use tenon_pdk::{
-    Config, EndpointRequest, EndpointResponse, Error, HookAction, HookContext, HookData,
-};
+use tenon_pdk::{Config, Error, HookAction, HookContext, HookData};
 use tenon_plugin_proto::handshake::MAGIC_COOKIE_KEY;
 use tenon_sandbox::process::{ProcessConfig, ProcessPlugin, ProcessRuntime};
 use tenon_sandbox::{
@@ -56,25 +54,10 @@ impl tenon_pdk::Plugin for Probe {
             "kv" => Ok(kv::get("last")?.unwrap_or_default()),
             "secret" => Ok(config::secret("token")?.unwrap_or_default().into_bytes()),
             "exit" => std::process::exit(7),
-            // `MODE MARKER`: starts `orphan MARKER`, in the plugin's group
-            // (`stay`), in a group of its own (`group`), or through a child
-            // in a group of its own that exits at once (`detach`: a double
-            // fork, the orphan reparented away from the plugin).
             "child" => {
-                use std::os::unix::process::CommandExt;
-                let text =
-                    std::str::from_utf8(input).map_err(|e| Error::internal(e.to_string()))?;
-                let (mode, marker) = text
-                    .split_once(' ')
-                    .ok_or_else(|| Error::invalid_input("`child` takes MODE MARKER"))?;
-                let program = if mode == "detach" { "detach" } else { "orphan" };
                 let exe = std::env::current_exe().map_err(|e| Error::internal(e.to_string()))?;
-                let mut command = std::process::Command::new(exe);
-                command.args([program, marker]);
-                if mode != "stay" {
-                    command.process_group(0);
-                }
-                let child = command
+                let child = std::process::Command::new(exe)
+                    .arg("orphan")
                     .spawn()
                     .map_err(|e| Error::internal(e.to_string()))?;
                 Ok(child.id().to_string().into_bytes())
@@ -85,26 +68,6 @@ impl tenon_pdk::Plugin for Probe {
             }
             "big" => Ok(vec![b'x'; 4 * 1024 * 1024]),
             other => Err(Error::unknown_function(other)),
-        }
-    }
-
-    /// `echo` answers the body and says what it was asked; `big` answers
-    /// 4 MiB; `fail` fails; every other function is served by nobody.
-    fn handle_request(&mut self, request: EndpointRequest) -> Result<EndpointResponse, Error> {
-        match request.function.as_str() {
-            "echo" => {
-                let asked = format!(
-                    "{} {}?{} {}",
-                    request.method,
-                    request.path,
-                    request.query,
-                    request.header("content-type").unwrap_or("-")
-                );
-                Ok(EndpointResponse::new(201, request.body).with_header("x-asked", asked))
-            }
-            "big" => Ok(EndpointResponse::new(200, vec![b'x'; 4 * 1024 * 1024])),
-            "fail" => Err(Error::invalid_input("the probe refuses")),
-            _ => Err(Error::no_endpoints()),
         }
     }
 
@@ -139,17 +102,6 @@ fn plugin_main() -> i32 {
         "orphan" => {
             std::thread::sleep(Duration::from_secs(600));
             0
-        }
-        "detach" => {
-            use std::os::unix::process::CommandExt;
-            let marker = std::env::args().nth(2).unwrap_or_default();
-            let spawned = std::env::current_exe().and_then(|exe| {
-                std::process::Command::new(exe)
-                    .args(["orphan", &marker])
-                    .process_group(0)
-                    .spawn()
-            });
-            i32::from(spawned.is_err())
         }
         _ => tenon_pdk::process::serve::<Probe>(),
     }
@@ -446,70 +398,21 @@ async fn an_answer_over_the_limit_is_refused() {
     }
 }
 
-/// The live processes with `marker` among their arguments.
-fn marked(marker: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|line| line.split(|&b| b == 0).any(|arg| arg == marker.as_bytes()))
-                && alive(pid)
-        })
-        .collect()
-}
-
-/// Polls (bounded) until `marked(marker)` has `count` processes; returns them.
-async fn marked_count(marker: &str, count: usize) -> Vec<u32> {
-    let mut found = marked(marker);
-    for _ in 0..200 {
-        if found.len() == count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        found = marked(marker);
-    }
-    found
-}
-
 async fn children_die_with_the_plugin() {
     let (_host, plugin) = load("").await;
     plugin.start(&serde_json::json!({})).await.unwrap();
-    let marker = format!("tenon-probe-{}", std::process::id());
-    // In its group, in a group of its own, and through a double fork.
-    for mode in ["stay", "group", "detach"] {
-        let input = format!("{mode} {marker}");
-        plugin
-            .call("child", input.as_bytes(), CallOptions::default())
-            .await
-            .unwrap();
-    }
-    let children = marked_count(&marker, 3).await;
-    assert_eq!(children.len(), 3, "{children:?}");
+    let child: u32 = String::from_utf8(call(&plugin, "child").await.unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
     let process = plugin.pid().unwrap();
-    assert!(alive(process));
-    let contained = plugin
-        .sandbox_layers()
-        .iter()
-        .any(|l| l.name == "pid namespace" && l.applied);
+    assert!(alive(child) && alive(process));
     drop(plugin);
     assert!(
         dies(process).await,
         "the plugin's process {process} outlived it"
     );
-    let left = marked_count(&marker, 0).await;
-    if contained {
-        assert!(left.is_empty(), "its children {left:?} outlived it");
-    } else {
-        // Without a PID namespace only the group is killed (the host says
-        // so in its layers); the two that left it are the admitted hole.
-        for pid in &left {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-        assert_eq!(left.len(), 2, "{left:?}");
-    }
+    assert!(dies(child).await, "its child {child} outlived it");
 }
 
 async fn a_changed_executable_is_not_started_and_layers_are_reported() {
@@ -540,158 +443,11 @@ async fn a_changed_executable_is_not_started_and_layers_are_reported() {
     assert_eq!(plugin.pid(), None);
 }
 
-async fn endpoints_are_served_and_a_plugin_without_them_serves_none() {
-    let (_host, plugin) = load("").await;
-    plugin.start(&serde_json::json!({})).await.unwrap();
-    let request = |function: &str| tenon_sandbox::EndpointRequest {
-        function: function.to_owned(),
-        method: "POST".to_owned(),
-        path: "/echo/1".to_owned(),
-        query: "a=1".to_owned(),
-        headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
-        body: b"hello".to_vec(),
-    };
-    let answer = plugin
-        .handle_request(&request("echo"), CallOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 201);
-    assert_eq!(answer.body, b"hello");
-    assert_eq!(
-        answer.headers,
-        vec![(
-            "x-asked".to_owned(),
-            "POST /echo/1?a=1 text/plain".to_owned()
-        )]
-    );
-    let process = plugin.pid().unwrap();
-    // (function, what the host makes of the answer)
-    type Expected = fn(&SandboxError) -> bool;
-    let table: [(&str, Expected); 3] = [
-        // Served by nobody: gRPC UNIMPLEMENTED, as from a plugin written
-        // before HandleRequest existed; the process is kept.
-        (
-            "none",
-            |e| matches!(e, SandboxError::MissingExport { export, .. } if export == "handle_request"),
-        ),
-        (
-            "fail",
-            |e| matches!(e, SandboxError::Plugin { code, .. } if code == "invalid-input"),
-        ),
-        // Over the answer limit (1 MiB): refused before it is decoded.
-        ("big", |e| matches!(e, SandboxError::OutputTooLarge { .. })),
-    ];
-    for (function, expected) in table {
-        let error = plugin
-            .handle_request(&request(function), CallOptions::default())
-            .await
-            .expect_err(function);
-        assert!(expected(&error), "{function}: {error:?}");
-        if function != "big" {
-            assert_eq!(plugin.pid(), Some(process), "{function} kept the process");
-        }
-    }
-}
-
-/// When the process `pid` started, from field 22 of `/proc/PID/stat`.
-fn started(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let (_, rest) = stat.rsplit_once(") ").unwrap();
-    rest.split(' ').nth(19).unwrap().parse().unwrap()
-}
-
-async fn directories_left_by_dead_hosts_are_removed_and_live_ones_kept() {
-    let root = tempfile::tempdir().unwrap();
-    let me = std::process::id();
-    let now = started(me);
-    // (name, kept): a host that runs (this one), one whose pid cannot
-    // exist (above the kernel's PID_MAX_LIMIT), one whose pid was reused by
-    // a process started at another time, and names of other forms.
-    let table = [
-        (format!("tenon-p-{me}-{now}-live"), true),
-        ("tenon-p-4194305-1-dead".to_owned(), false),
-        (format!("tenon-p-{me}-{}-reused", now + 1), false),
-        ("tenon-p-old".to_owned(), true),
-        ("tenon-p-12-x-odd".to_owned(), true),
-        ("other-1-2-x".to_owned(), true),
-    ];
-    for (name, _) in &table {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(dir.join("s")).unwrap();
-        std::fs::write(dir.join("s/plugin.sock"), b"").unwrap();
-    }
-    // A symbolic link with a stale name, to a directory that must survive.
-    let target = root.path().join("target");
-    std::fs::create_dir(&target).unwrap();
-    std::os::unix::fs::symlink(&target, root.path().join("tenon-p-4194305-1-link")).unwrap();
-
-    let mut config = ProcessConfig::default();
-    config.work_root = root.path().to_path_buf();
-    let _runtime = ProcessRuntime::new(SandboxConfig::default(), config);
-    for (name, kept) in &table {
-        assert_eq!(root.path().join(name).exists(), *kept, "{name}");
-    }
-    assert!(target.exists(), "the link was not followed");
-    assert!(root.path().join("tenon-p-4194305-1-link").is_symlink());
-    // A second runtime finds nothing more to remove.
-    assert_eq!(ProcessRuntime::remove_stale_dirs(root.path()), 0);
-}
-
-/// A host killed with SIGKILL leaves its plugin's directory; the next
-/// host's runtime removes it. The host is this test binary, run as `host
-/// ROOT`: it starts the probe plugin, prints its directory and waits.
-async fn a_sigkilled_hosts_directory_is_removed_at_the_next_start() {
-    use std::io::BufRead;
-    let root = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut host = std::process::Command::new(exe)
-        .arg("--host")
-        .arg(root.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(host.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let dir = std::path::PathBuf::from(line.trim());
-    assert!(dir.starts_with(root.path()) && dir.exists(), "{line}");
-    host.kill().unwrap();
-    host.wait().unwrap();
-    assert!(dir.exists(), "a SIGKILLed host cleans nothing up");
-    let mut config = ProcessConfig::default();
-    config.work_root = root.path().to_path_buf();
-    let _runtime = ProcessRuntime::new(SandboxConfig::default(), config);
-    assert!(!dir.exists(), "{} is left behind", dir.display());
-}
-
-/// `--host ROOT`: a host for the test above.
-fn host_main(root: std::path::PathBuf) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut config = ProcessConfig::default();
-        config.work_root = root;
-        let (_host, plugin) = load_with("", config).await;
-        plugin.start(&serde_json::json!({})).await.unwrap();
-        let dir = plugin.executable().parent().unwrap().parent().unwrap();
-        println!("{}", dir.display());
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    });
-}
-
 type Test = std::pin::Pin<Box<dyn Future<Output = ()>>>;
 
 fn main() {
     if std::env::var_os(MAGIC_COOKIE_KEY).is_some() {
         std::process::exit(plugin_main());
-    }
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--host") {
-        host_main(args.next().unwrap().into());
-        return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -722,18 +478,6 @@ fn main() {
         (
             "children_die_with_the_plugin",
             Box::pin(children_die_with_the_plugin()),
-        ),
-        (
-            "endpoints_are_served_and_a_plugin_without_them_serves_none",
-            Box::pin(endpoints_are_served_and_a_plugin_without_them_serves_none()),
-        ),
-        (
-            "directories_left_by_dead_hosts_are_removed_and_live_ones_kept",
-            Box::pin(directories_left_by_dead_hosts_are_removed_and_live_ones_kept()),
-        ),
-        (
-            "a_sigkilled_hosts_directory_is_removed_at_the_next_start",
-            Box::pin(a_sigkilled_hosts_directory_is_removed_at_the_next_start()),
         ),
         (
             "a_changed_executable_is_not_started_and_layers_are_reported",

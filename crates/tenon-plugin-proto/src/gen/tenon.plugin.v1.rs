@@ -128,41 +128,6 @@ pub struct CallReply {
     #[prost(bytes = "vec", tag = "2")]
     pub output: ::prost::alloc::vec::Vec<u8>,
 }
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct EndpointRequest {
-    #[prost(message, optional, tag = "1")]
-    pub call: ::core::option::Option<CallInfo>,
-    /// The `function` of the endpoint the request matched.
-    #[prost(string, tag = "2")]
-    pub function: ::prost::alloc::string::String,
-    /// The HTTP method, upper case.
-    #[prost(string, tag = "3")]
-    pub method: ::prost::alloc::string::String,
-    /// The path after the plugin's prefix, starting with `/`.
-    #[prost(string, tag = "4")]
-    pub path: ::prost::alloc::string::String,
-    /// The query string without `?` (empty when there is none).
-    #[prost(string, tag = "5")]
-    pub query: ::prost::alloc::string::String,
-    /// The request headers, names lower case, credentials removed by the host.
-    #[prost(message, repeated, tag = "6")]
-    pub headers: ::prost::alloc::vec::Vec<HttpHeader>,
-    #[prost(bytes = "vec", tag = "7")]
-    pub body: ::prost::alloc::vec::Vec<u8>,
-}
-#[derive(Clone, PartialEq, ::prost::Message)]
-pub struct EndpointReply {
-    #[prost(message, optional, tag = "1")]
-    pub error: ::core::option::Option<PluginError>,
-    /// The HTTP status (100 to 599; the host checks it).
-    #[prost(uint32, tag = "2")]
-    pub status: u32,
-    /// The response headers (the host checks them).
-    #[prost(message, repeated, tag = "3")]
-    pub headers: ::prost::alloc::vec::Vec<HttpHeader>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub body: ::prost::alloc::vec::Vec<u8>,
-}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SnapshotRequest {
     #[prost(message, optional, tag = "1")]
@@ -672,32 +637,6 @@ pub mod runner_client {
                 .insert(GrpcMethod::new("tenon.plugin.v1.Runner", "Restore"));
             self.inner.unary(req, path, codec).await
         }
-        /// Answers a request to one of the plugin's HTTP endpoints
-        /// (`[[endpoints]]`). Added after the first release of protocol version 1:
-        /// a plugin that does not implement it answers UNIMPLEMENTED (as every
-        /// gRPC server does for a method it does not know), which the host takes
-        /// as "this plugin serves no endpoints" (HTTP 501).
-        pub async fn handle_request(
-            &mut self,
-            request: impl tonic::IntoRequest<super::EndpointRequest>,
-        ) -> std::result::Result<tonic::Response<super::EndpointReply>, tonic::Status> {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
-            let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static(
-                "/tenon.plugin.v1.Runner/HandleRequest",
-            );
-            let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(GrpcMethod::new("tenon.plugin.v1.Runner", "HandleRequest"));
-            self.inner.unary(req, path, codec).await
-        }
     }
 }
 /// Generated server implementations.
@@ -753,15 +692,6 @@ pub mod runner_server {
             &self,
             request: tonic::Request<super::RestoreRequest>,
         ) -> std::result::Result<tonic::Response<super::Reply>, tonic::Status>;
-        /// Answers a request to one of the plugin's HTTP endpoints
-        /// (`[[endpoints]]`). Added after the first release of protocol version 1:
-        /// a plugin that does not implement it answers UNIMPLEMENTED (as every
-        /// gRPC server does for a method it does not know), which the host takes
-        /// as "this plugin serves no endpoints" (HTTP 501).
-        async fn handle_request(
-            &self,
-            request: tonic::Request<super::EndpointRequest>,
-        ) -> std::result::Result<tonic::Response<super::EndpointReply>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct RunnerServer<T> {
@@ -1168,49 +1098,6 @@ pub mod runner_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RestoreSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
-                        let mut grpc = tonic::server::Grpc::new(codec)
-                            .apply_compression_config(
-                                accept_compression_encodings,
-                                send_compression_encodings,
-                            )
-                            .apply_max_message_size_config(
-                                max_decoding_message_size,
-                                max_encoding_message_size,
-                            );
-                        let res = grpc.unary(method, req).await;
-                        Ok(res)
-                    };
-                    Box::pin(fut)
-                }
-                "/tenon.plugin.v1.Runner/HandleRequest" => {
-                    #[allow(non_camel_case_types)]
-                    struct HandleRequestSvc<T: Runner>(pub Arc<T>);
-                    impl<T: Runner> tonic::server::UnaryService<super::EndpointRequest>
-                    for HandleRequestSvc<T> {
-                        type Response = super::EndpointReply;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
-                        fn call(
-                            &mut self,
-                            request: tonic::Request<super::EndpointRequest>,
-                        ) -> Self::Future {
-                            let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as Runner>::handle_request(&inner, request).await
-                            };
-                            Box::pin(fut)
-                        }
-                    }
-                    let accept_compression_encodings = self.accept_compression_encodings;
-                    let send_compression_encodings = self.send_compression_encodings;
-                    let max_decoding_message_size = self.max_decoding_message_size;
-                    let max_encoding_message_size = self.max_encoding_message_size;
-                    let inner = self.inner.clone();
-                    let fut = async move {
-                        let method = HandleRequestSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

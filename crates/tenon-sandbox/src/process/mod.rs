@@ -56,8 +56,7 @@ use crate::error::{ProcessFailure, SandboxError};
 use crate::host::Caller;
 use crate::limits::{MAX_ERROR_CODE, answer_limit, check_answer, cut_owned, transfer_limit};
 use crate::runtime::{
-    CallOptions, EndpointRequest, EndpointResponse, Health, HookCall, HookResponse, LoadRequest,
-    Plugin, ResourceStats, Runtime,
+    CallOptions, Health, HookCall, HookResponse, LoadRequest, Plugin, ResourceStats, Runtime,
 };
 use crate::stats::HealthState;
 
@@ -137,87 +136,13 @@ pub struct ProcessRuntime {
 }
 
 impl ProcessRuntime {
-    /// A runtime under the host policy `sandbox`. It first removes the
-    /// private directories that hosts which died without cleaning up (a
-    /// `kill -9`) left in [`ProcessConfig::work_root`] (see
-    /// [`ProcessRuntime::remove_stale_dirs`]).
+    /// A runtime under the host policy `sandbox`.
     pub fn new(sandbox: SandboxConfig, config: ProcessConfig) -> Self {
-        let removed = Self::remove_stale_dirs(&config.work_root);
-        if removed > 0 {
-            tracing::info!(
-                removed,
-                work_root = %config.work_root.display(),
-                "removed process plugins' directories left by hosts that died"
-            );
-        }
         Self {
             sandbox: Arc::new(sandbox),
             config: Arc::new(config),
         }
     }
-}
-
-impl ProcessRuntime {
-    /// Removes the private directories in `work_root` whose host is dead,
-    /// and returns how many it removed. Each directory's name carries its
-    /// host's pid and start time (`tenon-p-PID-START-…`): one is stale when
-    /// no process with that pid runs, or one does that started at another
-    /// time (the pid was reused). A live host's directory is never touched,
-    /// nor one this user does not own, a symbolic link, or a name of
-    /// another form.
-    pub fn remove_stale_dirs(work_root: &Path) -> usize {
-        use std::os::unix::fs::MetadataExt;
-        // Without /proc no host can be told alive: remove nothing.
-        let Ok(entries) = std::fs::read_dir(work_root) else {
-            return 0;
-        };
-        if process_started(std::process::id()).is_none() {
-            return 0;
-        }
-        let me = rustix::process::geteuid().as_raw();
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some((pid, started)) = name.to_str().and_then(owner_of_dir) else {
-                continue;
-            };
-            if process_started(pid) == Some(started) {
-                continue;
-            }
-            let path = entry.path();
-            let ours = std::fs::symlink_metadata(&path)
-                .is_ok_and(|m| m.file_type().is_dir() && m.uid() == me);
-            if ours && std::fs::remove_dir_all(&path).is_ok() {
-                removed += 1;
-            }
-        }
-        removed
-    }
-}
-
-/// The prefix of a private directory's name made by the host `pid` that
-/// started at `started` (clock ticks since boot).
-fn dir_prefix(pid: u32, started: u64) -> String {
-    format!("tenon-p-{pid}-{started}-")
-}
-
-/// The host pid and start time in a private directory's name.
-fn owner_of_dir(name: &str) -> Option<(u32, u64)> {
-    let mut parts = name.strip_prefix("tenon-p-")?.splitn(3, '-');
-    let pid = parts.next()?.parse().ok()?;
-    let started = parts.next()?.parse().ok()?;
-    parts.next()?;
-    Some((pid, started))
-}
-
-/// When the process `pid` started (clock ticks since boot, field 22 of
-/// `/proc/PID/stat`), or `None` when no such process runs.
-fn process_started(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: the fields after it
-    // start after its last `)`, with the state (field 3) first.
-    let (_, rest) = stat.rsplit_once(") ")?;
-    rest.split(' ').nth(19)?.parse().ok()
 }
 
 #[async_trait]
@@ -255,8 +180,6 @@ pub struct ProcessPlugin {
     args: Vec<String>,
     limits: Vec<Limit>,
     layers: Vec<SandboxLayer>,
-    /// Whether its process starts in a PID namespace of its own.
-    namespace: bool,
     timeout: Duration,
     answer_limit: u64,
     running: Mutex<Option<Arc<Running>>>,
@@ -319,16 +242,8 @@ impl ProcessPlugin {
         }
         let answer = answer_limit(&runtime.sandbox, limits, &name)?;
         let config = runtime.config.clone();
-        let host = std::process::id();
-        // Named after this host, so that a host started after it died
-        // without cleaning up can tell the directory is stale.
-        // (Without /proc it cannot, and the name says nothing of the host.)
-        let prefix = process_started(host).map_or_else(
-            || "tenon-p-".to_owned(),
-            |started| dir_prefix(host, started),
-        );
         let dir = tempfile::Builder::new()
-            .prefix(&prefix)
+            .prefix("tenon-p-")
             .tempdir_in(&config.work_root)
             .map_err(|e| host_failure(&name, "creating its private directory", e))?;
         let file_name = Path::new(command)
@@ -358,8 +273,7 @@ impl ProcessPlugin {
         write_executable(&executable, &request.module)
             .map_err(|e| host_failure(&name, "writing its executable", e))?;
         let digest: [u8; 32] = Sha256::digest(&request.module).into();
-        let namespace = spawn::pid_namespace();
-        let (rlimits, layers) = plan_layers(&config, limits.memory.bytes(), namespace);
+        let (rlimits, layers) = plan_layers(&config, limits.memory.bytes());
         let boundary = Arc::new(Boundary::new(&request, runtime.sandbox.clone()));
         Ok(Self {
             boundary,
@@ -374,7 +288,6 @@ impl ProcessPlugin {
             args: manifest.runtime.args.clone(),
             limits: rlimits,
             layers,
-            namespace,
             timeout: limits.timeout.get(),
             answer_limit: answer,
             running: Mutex::new(None),
@@ -475,7 +388,6 @@ impl ProcessPlugin {
             cwd: self.work.clone(),
             env,
             limits: self.limits.clone(),
-            namespace: self.namespace,
         };
         let mut child = match tokio::task::spawn_blocking(move || spawn::spawn(spawn)).await {
             Ok(Ok(child)) => child,
@@ -907,19 +819,6 @@ impl Plugin for ProcessPlugin {
         self.call_function(function, input, options).await
     }
 
-    /// `HandleRequest`. A plugin that does not implement it (a gRPC
-    /// `UNIMPLEMENTED`, as from a plugin written before the call existed)
-    /// serves no endpoints: [`SandboxError::MissingExport`], and the process
-    /// is kept.
-    async fn handle_request(
-        &self,
-        request: &EndpointRequest,
-        options: CallOptions,
-    ) -> Result<EndpointResponse, SandboxError> {
-        self.revive(options.timeout).await?;
-        self.serve_request(request, options).await
-    }
-
     async fn snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
         self.revive(None).await?;
         self.take_snapshot().await
@@ -1077,82 +976,6 @@ impl ProcessPlugin {
             self.answer_limit,
         )?;
         Ok(output)
-    }
-
-    async fn serve_request(
-        &self,
-        request: &EndpointRequest,
-        options: CallOptions,
-    ) -> Result<EndpointResponse, SandboxError> {
-        let message = v1::EndpointRequest {
-            call: None,
-            function: request.function.clone(),
-            method: request.method.clone(),
-            path: request.path.clone(),
-            query: request.query.clone(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(name, value)| v1::HttpHeader {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            body: request.body.clone(),
-        };
-        let what = format!("handle_request `{}`", request.function);
-        let reply = self
-            .rpc(&what, options, |mut c, call| async move {
-                let request = v1::EndpointRequest {
-                    call: Some(call),
-                    ..message
-                };
-                match c.handle_request(request).await {
-                    Ok(reply) => {
-                        let mut reply = reply.into_inner();
-                        Ok((reply.error.take(), Some(reply)))
-                    }
-                    // An answer, not a broken connection: it serves none.
-                    Err(status) if status.code() == tonic::Code::Unimplemented => Ok((None, None)),
-                    Err(status) => Err(status),
-                }
-            })
-            .await?;
-        let Some(reply) = reply else {
-            return Err(SandboxError::MissingExport {
-                plugin: self.name.clone(),
-                export: "handle_request".to_owned(),
-            });
-        };
-        let body_and_headers = reply.body.len().saturating_add(
-            reply
-                .headers
-                .iter()
-                .map(|h| h.name.len().saturating_add(h.value.len()))
-                .sum(),
-        );
-        check_answer(
-            &self.name,
-            || format!("its answer to {what}"),
-            body_and_headers,
-            self.answer_limit,
-        )?;
-        let status = u16::try_from(reply.status).map_err(|_| SandboxError::Protocol {
-            plugin: self.name.clone(),
-            message: format!(
-                "its answer to {what} has status {}, not an HTTP status",
-                reply.status
-            ),
-        })?;
-        Ok(EndpointResponse {
-            status,
-            headers: reply
-                .headers
-                .into_iter()
-                .map(|h| (h.name, h.value))
-                .collect(),
-            body: reply.body,
-        })
     }
 
     async fn take_snapshot(&self) -> Result<Option<Vec<u8>>, SandboxError> {
@@ -1501,11 +1324,7 @@ fn write_executable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The resource limits to apply, and the report of every layer.
-fn plan_layers(
-    config: &ProcessConfig,
-    memory: u64,
-    namespace: bool,
-) -> (Vec<Limit>, Vec<SandboxLayer>) {
+fn plan_layers(config: &ProcessConfig, memory: u64) -> (Vec<Limit>, Vec<SandboxLayer>) {
     let mut limits = vec![
         Limit {
             resource: LimitKind::AddressSpace,
@@ -1552,15 +1371,6 @@ fn plan_layers(
             name: "process group",
             applied: true,
             detail: "its own process group, killed as a whole; PR_SET_PDEATHSIG(SIGKILL) kills it with the host".to_owned(),
-        },
-        SandboxLayer {
-            name: "pid namespace",
-            applied: namespace,
-            detail: if namespace {
-                "its own PID namespace (in a user namespace): every process it starts dies with it, whatever group or session it moves to".to_owned()
-            } else {
-                "this host cannot make a user and PID namespace: a child that leaves the process group can outlive the plugin".to_owned()
-            },
         },
     ];
     for limit in &limits {

@@ -5,8 +5,6 @@
 //! - `silent`: writes a line on stderr and never prints the handshake;
 //! - `garbage`: prints a line that is not a handshake, then waits;
 //! - `orphan`: what its own children run (sleeps for ten minutes);
-//! - `detach`: starts an `orphan` in a process group of its own and exits at
-//!   once, so that the orphan is reparented away from the plugin;
 //! - anything else: serves the plugin below.
 //!
 //! Served, its hook (`response.pre_deliver`) exits with status 7 when the
@@ -20,15 +18,9 @@
 //!   was activated (or last configured) with, and the one the host API's
 //!   `GetConfig` answers now; logs one line through the host API;
 //! - `exit`: exits with status 7 in the middle of the call;
-//! - `fork`: starts a child in its own process group, answers its pid (as
-//!   the plugin sees it: in a PID namespace of its own, the namespace's);
+//! - `fork`: starts a child in its own process group, answers its pid;
 //! - `escape`: starts a child in a process group of its own (as `setsid` or
 //!   a daemon would), answers its pid;
-//! - `detach`: a daemon's double fork: a child in a group of its own starts
-//!   the orphan in another and exits;
-//!
-//! `fork`, `escape` and `detach` pass their input (a marker) to the orphan
-//! as its argument, so a test can find it in `/proc` by its command line.
 //! - `eat`: allocates and touches 1 MiB blocks, up to the input's number of
 //!   MiB; answers how many it got, if it lives;
 //! - `socket`: opens a TCP connection to the input address (`host:port`);
@@ -55,11 +47,11 @@ fn text(input: &[u8]) -> Result<&str, Error> {
         .map_err(|_| Error::invalid_input("the input is not UTF-8 text"))
 }
 
-fn child(program: &str, own_group: bool, marker: &[u8]) -> Result<Vec<u8>, Error> {
+fn child(own_group: bool) -> Result<Vec<u8>, Error> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::internal(e.to_string()))?;
     let mut command = std::process::Command::new(exe);
-    command.args([program, text(marker)?]);
+    command.arg("orphan");
     if own_group {
         command.process_group(0);
     }
@@ -102,9 +94,8 @@ impl Plugin for Hostile {
                 tenon_pdk::json::encode(&json!({"activated": self.greeting, "host": host}))
             }
             "exit" => std::process::exit(7),
-            "fork" => child("orphan", false, input),
-            "escape" => child("orphan", true, input),
-            "detach" => child("detach", true, input),
+            "fork" => child(false),
+            "escape" => child(true),
             "eat" => {
                 let mib: usize = text(input)?
                     .parse()
@@ -140,17 +131,6 @@ fn main() {
             std::thread::sleep(Duration::from_secs(600));
         }
         Some("orphan") => std::thread::sleep(Duration::from_secs(600)),
-        Some("detach") => {
-            use std::os::unix::process::CommandExt;
-            let marker = std::env::args().nth(2).unwrap_or_default();
-            let spawned = std::env::current_exe().and_then(|exe| {
-                std::process::Command::new(exe)
-                    .args(["orphan", &marker])
-                    .process_group(0)
-                    .spawn()
-            });
-            std::process::exit(i32::from(spawned.is_err()));
-        }
         _ => std::process::exit(tenon_pdk::process::serve::<Hostile>()),
     }
 }
